@@ -1,0 +1,626 @@
+/*
+ * chord.c - fork + exec a worker per rung, join them with waitpid.
+ *
+ * For each member of the ladder (ctx.ladder, else ctx.profile.ladder) the
+ * parent writes rungs/<rung>/request.json (the context with the rung
+ * merged in as ctx.rung, the rendition stages and their arguments, the
+ * stage path, the thread budget) and starts `ladderd rung WORKDIR RUNG` in
+ * its own process group. The worker writes rungs/<rung>/result.json: the
+ * top-level keys its stages added or changed, plus "status". A rung
+ * succeeded only if its worker exited 0 *and* result.json parses. A rung
+ * that fails (exit code, signal, time limit) is started again up to
+ * rung_retries times. A result.json left by an earlier run of the same
+ * task is reused, so a restarted task does not encode finished rungs again.
+ *
+ * The parent waits on a signalfd for SIGCHLD and on the jobserver pipe
+ * for free tokens, with a timeout to the nearest deadline: no busy wait.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chord.h"
+#include "ctx.h"
+#include "fsutil.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "status.h"
+
+#define KILL_GRACE_US (5u * 1000000u)
+#define TICK_US 500000u
+
+enum member_state {
+	M_WAITING,
+	M_RUNNING,
+	M_DONE,
+	M_FAILED,
+};
+
+struct member {
+	const cJSON *rung; /* in ctx.ladder, borrowed */
+	const char *name;
+	enum member_state state;
+	pid_t pid;
+	int attempts;
+	int has_token;
+	uint64_t deadline_us;
+	uint64_t killed_us; /* when SIGTERM was sent for the time limit */
+	int timed_out;
+	cJSON *result;
+	char message[1024];
+};
+
+static uint64_t
+chord_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static const cJSON *
+chord_members(const cJSON *ctx)
+{
+	const cJSON *l = ladderd_ctx_get(ctx, "ladder");
+
+	return cJSON_IsArray(l) ? l : ladderd_ctx_get(ctx, "profile.ladder");
+}
+
+/* Write request.json for member m (index i); 0 or negative errno. */
+static int
+chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
+    struct member *m, int index, int threads)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	cJSON *req = cJSON_CreateObject(), *c = NULL, *rung, *stages;
+	const struct ladderd_workflow *wf = o->workflow;
+	int rc = -ENOMEM;
+
+	if (req == NULL)
+		return -ENOMEM;
+	if ((rc = ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, m->name, dir,
+		 sizeof(dir))) < 0 ||
+	    (rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
+		goto out;
+	rc = -ENOMEM;
+	if ((c = cJSON_Duplicate(ctx, 1)) == NULL)
+		goto out;
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "renditions");
+	if ((rung = cJSON_Duplicate(m->rung, 1)) == NULL)
+		goto out;
+	if (!cJSON_GetObjectItemCaseSensitive(rung, "kind"))
+		cJSON_AddStringToObject(rung, "kind", "video");
+	cJSON_DeleteItemFromObjectCaseSensitive(rung, "index");
+	cJSON_AddNumberToObject(rung, "index", index);
+	if (ladderd_ctx_set(c, "rung", rung) < 0) {
+		cJSON_Delete(rung);
+		goto out;
+	}
+	stages = cJSON_AddArrayToObject(req, "stages");
+	for (size_t i = 0; i < wf->n[LADDERD_PHASE_RENDITION]; i++) {
+		const struct ladderd_stage_ref *s =
+		    &wf->stages[LADDERD_PHASE_RENDITION][i];
+		cJSON *e = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(e, "name", s->name);
+		cJSON_AddItemToObject(e, "args", cJSON_Duplicate(s->args, 1));
+		cJSON_AddItemToArray(stages, e);
+	}
+	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
+	cJSON_AddNumberToObject(req, "threads", threads);
+	cJSON_AddItemToObject(req, "context", c);
+	c = NULL;
+	snprintf(path, sizeof(path), "%s/request.json", dir);
+	(void)snprintf(path, sizeof(path), "%s/result.json", dir);
+	(void)unlink(path); /* a stale failed result must not count */
+	snprintf(path, sizeof(path), "%s/request.json", dir);
+	rc = ladderd_ctx_save(req, path);
+out:
+	cJSON_Delete(c);
+	cJSON_Delete(req);
+	return rc;
+}
+
+/* A result.json of an earlier run that can be reused, or NULL. */
+static cJSON *
+chord_load_result(const cJSON *ctx, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	cJSON *res = NULL;
+	const char *st;
+
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, name, dir,
+		sizeof(dir)) < 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (ladderd_ctx_load(path, &res) < 0)
+		return NULL;
+	st = ladderd_ctx_str(res, "status", "");
+	if (strcmp(st, "ok") != 0 && strcmp(st, "dropped") != 0) {
+		cJSON_Delete(res);
+		return NULL;
+	}
+	return res;
+}
+
+static pid_t
+chord_spawn(const cJSON *ctx, const char *name, const sigset_t *oldmask)
+{
+	const char *work = ladderd_ctx_str(ctx, "task.work_dir", "");
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* Child: own process group, so a time limit kills its helpers too. */
+	(void)setpgid(0, 0);
+	(void)sigprocmask(SIG_SETMASK, oldmask, NULL);
+	execl("/proc/self/exe", "ladderd", "rung", work, name, (char *)NULL);
+	fprintf(stderr, "ladderd: cannot exec rung worker: %s\n",
+	    strerror(errno));
+	_exit(127);
+}
+
+/* Describe how a worker ended, and load its result when it exited 0. */
+static int
+chord_collect(const cJSON *ctx, struct member *m, int status)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	cJSON *res = NULL;
+
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, m->name, dir,
+		sizeof(dir)) == 0) {
+		snprintf(path, sizeof(path), "%s/result.json", dir);
+		(void)ladderd_ctx_load(path, &res);
+	}
+	if (m->timed_out) {
+		snprintf(m->message, sizeof(m->message),
+		    "rung %s: killed after the time limit", m->name);
+	} else if (WIFSIGNALED(status)) {
+		snprintf(m->message, sizeof(m->message),
+		    "rung %s: worker killed by signal %d (%s)", m->name,
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && res) {
+		cJSON_Delete(m->result);
+		m->result = res;
+		return 0;
+	} else if (res && ladderd_ctx_str(res, "error.message", NULL)) {
+		snprintf(m->message, sizeof(m->message), "rung %s: %s: %s",
+		    m->name, ladderd_ctx_str(res, "error.stage", "?"),
+		    ladderd_ctx_str(res, "error.message", ""));
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		snprintf(m->message, sizeof(m->message),
+		    "rung %s: worker exited 0 without a readable result.json",
+		    m->name);
+	} else {
+		snprintf(m->message, sizeof(m->message),
+		    "rung %s: worker exited with status %d", m->name,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	cJSON_Delete(res);
+	return -1;
+}
+
+/* ctx.renditions = results in ladder order. */
+static int
+chord_merge(cJSON *ctx, struct member *ms, int n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (arr == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		cJSON *r = ms[i].result ? cJSON_Duplicate(ms[i].result, 1) :
+					  cJSON_CreateObject();
+
+		if (r == NULL) {
+			cJSON_Delete(arr);
+			return -ENOMEM;
+		}
+		if (!cJSON_GetObjectItemCaseSensitive(r, "rung"))
+			cJSON_AddItemToObject(r, "rung",
+			    cJSON_Duplicate(ms[i].rung, 1));
+		if (ms[i].state == M_FAILED) {
+			cJSON *e = cJSON_CreateObject();
+
+			ladderd_ctx_set(r, "status", cJSON_CreateString("failed"));
+			cJSON_AddStringToObject(e, "message", ms[i].message);
+			if (ladderd_ctx_set(r, "error", e) < 0)
+				cJSON_Delete(e);
+		}
+		cJSON_AddItemToArray(arr, r);
+	}
+	if (ladderd_ctx_set(ctx, "renditions", arr) < 0) {
+		cJSON_Delete(arr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+chord_kill_all(struct member *ms, int n, int sig)
+{
+	for (int i = 0; i < n; i++)
+		if (ms[i].state == M_RUNNING && ms[i].pid > 0)
+			(void)kill(-ms[i].pid, sig);
+}
+
+/*
+ * Run the rendition phase. Returns LADDERD_OK (ctx.renditions set),
+ * LADDERD_FAIL (ctx.error names the rung and why) or LADDERD_RETRY when
+ * the job was cancelled.
+ */
+enum ladderd_rc
+ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
+{
+	const cJSON *list = chord_members(ctx);
+	int n = cJSON_GetArraySize(list), running = 0, finished = 0;
+	int retries = o->conf->rung_retries, threads, cpus, concurrent;
+	struct member *ms = NULL;
+	sigset_t mask, oldmask;
+	int sfd = -1;
+	uint64_t next_tick = 0;
+	enum ladderd_rc rc = LADDERD_FAIL;
+
+	if (!cJSON_IsArray(list) || n == 0) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, "the ladder is empty");
+		return LADDERD_FAIL;
+	}
+	if ((ms = calloc((size_t)n, sizeof(*ms))) == NULL) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
+		return LADDERD_FAIL;
+	}
+	/* x264 threads: share the CPUs among the rungs that run at once. */
+	cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	concurrent = n < o->conf->max_rungs ? n : o->conf->max_rungs;
+	threads = cpus / (concurrent > 0 ? concurrent : 1);
+	if (threads < 1)
+		threads = 1;
+	for (int i = 0; i < n; i++) {
+		ms[i].rung = cJSON_GetArrayItem(list, i);
+		ms[i].name = ladderd_ctx_str(ms[i].rung, "name", "");
+		ms[i].pid = -1;
+		if (!ladderd_ctx_valid_name(ms[i].name)) {
+			ladderd_ctx_set_error(ctx, "chord", NULL,
+			    "a ladder rung has an invalid name");
+			goto out;
+		}
+		if ((ms[i].result = chord_load_result(ctx, ms[i].name))) {
+			log_info("rendition=%s: finished in an earlier run, "
+				 "reusing it", ms[i].name);
+			ms[i].state = M_DONE;
+			finished++;
+		}
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 ||
+	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		ladderd_ctx_set_error(ctx, "chord", NULL,
+		    "cannot set up SIGCHLD handling");
+		goto out;
+	}
+	while (finished < n) {
+		struct pollfd pfd[2];
+		int npfd = 1, timeout_ms;
+		uint64_t now = chord_now_us(), wake = now + 3600000000u;
+
+		/* Start what the jobserver allows. */
+		for (int i = 0; i < n && !ladderd_host_cancel; i++) {
+			struct member *m = &ms[i];
+			int t;
+
+			if (m->state != M_WAITING)
+				continue;
+			if ((t = ladderd_tokens_take(o->tokens)) <= 0)
+				break;
+			m->has_token = 1;
+			if (chord_write_request(o, ctx, m, i, threads) < 0) {
+				snprintf(m->message, sizeof(m->message),
+				    "rung %s: cannot write its request",
+				    m->name);
+				m->state = M_FAILED;
+				ladderd_tokens_give(o->tokens);
+				m->has_token = 0;
+				finished++;
+				continue;
+			}
+			m->attempts++;
+			m->timed_out = 0;
+			m->killed_us = 0;
+			if ((m->pid = chord_spawn(ctx, m->name, &oldmask)) < 0) {
+				snprintf(m->message, sizeof(m->message),
+				    "rung %s: fork: %s", m->name,
+				    strerror(errno));
+				m->state = M_FAILED;
+				ladderd_tokens_give(o->tokens);
+				m->has_token = 0;
+				finished++;
+				continue;
+			}
+			m->state = M_RUNNING;
+			m->deadline_us = chord_now_us() +
+			    (uint64_t)o->conf->rung_timeout * 1000000u;
+			running++;
+			log_debug("rendition=%s: started worker pid %ld "
+				  "(attempt %d)", m->name, (long)m->pid,
+			    m->attempts);
+		}
+		if (ladderd_host_cancel && running == 0)
+			break;
+		/* Enforce time limits: SIGTERM, then SIGKILL after a grace. */
+		now = chord_now_us();
+		for (int i = 0; i < n; i++) {
+			struct member *m = &ms[i];
+
+			if (m->state != M_RUNNING)
+				continue;
+			if (!m->timed_out && now >= m->deadline_us) {
+				log_warnx("rendition=%s: time limit of %d s "
+					  "reached, stopping it", m->name,
+				    o->conf->rung_timeout);
+				m->timed_out = 1;
+				m->killed_us = now;
+				(void)kill(-m->pid, SIGTERM);
+			} else if (m->timed_out &&
+			    now >= m->killed_us + KILL_GRACE_US)
+				(void)kill(-m->pid, SIGKILL);
+			if (!m->timed_out && m->deadline_us < wake)
+				wake = m->deadline_us;
+			if (m->timed_out && m->killed_us + KILL_GRACE_US < wake)
+				wake = m->killed_us + KILL_GRACE_US;
+		}
+		if (o->tick) {
+			if (now >= next_tick) {
+				o->tick(o->tick_arg, ctx);
+				next_tick = now + TICK_US;
+			}
+			if (next_tick < wake)
+				wake = next_tick;
+		}
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		/* Wait for a token only when a rung is waiting for one. */
+		for (int i = 0; i < n; i++) {
+			if (ms[i].state == M_WAITING && !ladderd_host_cancel) {
+				pfd[1].fd = o->tokens->rfd;
+				pfd[1].events = POLLIN;
+				npfd = 2;
+				break;
+			}
+		}
+		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
+		if (poll(pfd, (nfds_t)npfd, timeout_ms) < 0 && errno != EINTR) {
+			ladderd_ctx_set_error(ctx, "chord", NULL, "poll failed");
+			chord_kill_all(ms, n, SIGKILL);
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				;
+		}
+		if (ladderd_host_cancel)
+			chord_kill_all(ms, n, SIGTERM);
+		/* Reap every child that has ended. */
+		for (;;) {
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+			struct member *m = NULL;
+
+			if (pid <= 0)
+				break;
+			for (int i = 0; i < n; i++)
+				if (ms[i].state == M_RUNNING &&
+				    ms[i].pid == pid)
+					m = &ms[i];
+			if (m == NULL) {
+				log_debug("reaped unknown child %ld",
+				    (long)pid);
+				continue;
+			}
+			running--;
+			m->pid = -1;
+			if (m->has_token) {
+				ladderd_tokens_give(o->tokens);
+				m->has_token = 0;
+			}
+			if (chord_collect(ctx, m, status) == 0) {
+				m->state = M_DONE;
+				finished++;
+				log_info("rendition=%s: %s", m->name,
+				    ladderd_ctx_str(m->result, "status", "ok"));
+				continue;
+			}
+			if (m->attempts <= retries && !ladderd_host_cancel) {
+				log_warnx("%s; retrying (attempt %d of %d)",
+				    m->message, m->attempts + 1, retries + 1);
+				m->state = M_WAITING;
+				continue;
+			}
+			log_warnx("%s", m->message);
+			m->state = M_FAILED;
+			finished++;
+		}
+	}
+	if (ladderd_host_cancel) {
+		ladderd_ctx_set_error(ctx, "chord", NULL,
+		    "stopped before the rungs finished");
+		rc = LADDERD_RETRY;
+		goto out;
+	}
+	if (chord_merge(ctx, ms, n) < 0) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
+		goto out;
+	}
+	{
+		int ok_video = 0, failed = 0;
+		const char *first_failure = NULL;
+
+		for (int i = 0; i < n; i++) {
+			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
+			    "video");
+
+			if (ms[i].state == M_FAILED) {
+				failed++;
+				if (!first_failure)
+					first_failure = ms[i].message;
+			} else if (strcmp(kind, "video") == 0 &&
+			    strcmp(ladderd_ctx_str(ms[i].result, "status", ""),
+				"ok") == 0)
+				ok_video++;
+		}
+		if (failed && !ladderd_ctx_bool(ctx, "profile.partial_ladder",
+				  0)) {
+			ladderd_ctx_set_error(ctx, "chord", NULL, first_failure);
+			goto out;
+		}
+		if (ok_video == 0) {
+			ladderd_ctx_set_error(ctx, "chord", NULL,
+			    failed ? first_failure :
+				     "no video rung was produced");
+			goto out;
+		}
+	}
+	rc = LADDERD_OK;
+out:
+	if (ms) {
+		/* Never leave a worker behind (error paths). */
+		chord_kill_all(ms, n, SIGKILL);
+		for (int i = 0; i < n; i++) {
+			if (ms[i].state == M_RUNNING && ms[i].pid > 0)
+				(void)waitpid(ms[i].pid, NULL, 0);
+			if (ms[i].has_token)
+				ladderd_tokens_give(o->tokens);
+			cJSON_Delete(ms[i].result);
+		}
+	}
+	free(ms);
+	if (sfd >= 0) {
+		close(sfd);
+		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	}
+	return rc;
+}
+
+static void
+worker_on_term(int sig)
+{
+	(void)sig;
+	ladderd_host_cancel = 1;
+}
+
+/*
+ * The worker side: `ladderd rung WORKDIR RUNG`. Runs the rendition stages
+ * named in request.json and writes result.json. Exit status: 0 success
+ * (ok or dropped), 75 (EX_TEMPFAIL) for a transient failure, 1 otherwise.
+ */
+int
+ladderd_chord_worker(const char *work_dir, const char *rung)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], prefix[160];
+	cJSON *req = NULL, *ctx = NULL, *orig = NULL, *res = NULL;
+	const cJSON *stages, *it;
+	struct ladderd_plugins *reg = NULL;
+	enum ladderd_rc rc = LADDERD_OK;
+	const char *status = "ok";
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	int exit_code = 1, threads;
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	if (!ladderd_ctx_valid_name(rung) ||
+	    snprintf(dir, sizeof(dir), "%s/rungs/%s", work_dir, rung) >=
+		(int)sizeof(dir)) {
+		log_warnx("invalid rung '%s'", rung);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/request.json", dir);
+	if (ladderd_ctx_load(path, &req) < 0) {
+		log_warnx("cannot read '%s'", path);
+		return 1;
+	}
+	ctx = cJSON_DetachItemFromObject(req, "context");
+	stages = ladderd_ctx_get(req, "stages");
+	threads = (int)ladderd_ctx_num(req, "threads", 0);
+	if (!cJSON_IsObject(ctx) || !cJSON_IsArray(stages)) {
+		log_warnx("'%s' is not a rung request", path);
+		goto out;
+	}
+	snprintf(prefix, sizeof(prefix), "job=%s rendition=%s: ",
+	    ladderd_ctx_str(ctx, "task.id", "?"), rung);
+	log_set_prefix(prefix);
+	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
+	    (reg = ladderd_plugins_new(ladderd_ctx_str(req, "stage_path",
+		 ""))) == NULL)
+		goto out;
+	cJSON_ArrayForEach(it, stages) {
+		const struct ladderd_plugin *p;
+		const char *name = ladderd_ctx_str(it, "name", "");
+		char err[1024];
+
+		if (ladderd_plugins_get(reg, name, &p, err, sizeof(err)) < 0) {
+			ladderd_ctx_set_error(ctx, name, rung, err);
+			rc = LADDERD_FAIL;
+			break;
+		}
+		log_debug("stage %s", name);
+		rc = ladderd_host_run_stage(p, ladderd_ctx_get(it, "args"), ctx,
+		    rung, threads);
+		if (rc == LADDERD_STOP || rc == LADDERD_FAIL ||
+		    rc == LADDERD_RETRY)
+			break;
+		if (ladderd_host_cancel) {
+			ladderd_ctx_set_error(ctx, name, rung, "cancelled");
+			rc = LADDERD_RETRY;
+			break;
+		}
+	}
+	if (rc == LADDERD_STOP)
+		status = "dropped";
+	else if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
+		status = "failed";
+	/* The result is what the stages added or changed. */
+	if ((res = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_ArrayForEach(it, ctx) {
+		const cJSON *before = cJSON_GetObjectItemCaseSensitive(orig,
+		    it->string);
+
+		if (before && cJSON_Compare(before, it, 1) &&
+		    strcmp(it->string, "rung") != 0)
+			continue;
+		cJSON_AddItemToObject(res, it->string, cJSON_Duplicate(it, 1));
+	}
+	ladderd_ctx_set(res, "status", cJSON_CreateString(status));
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (ladderd_ctx_save(res, path) < 0) {
+		log_warn("cannot write '%s'", path);
+		goto out;
+	}
+	if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
+		log_warnx("%s: %s", ladderd_ctx_str(ctx, "error.stage", "?"),
+		    ladderd_ctx_str(ctx, "error.message", ""));
+	exit_code = rc == LADDERD_RETRY ? 75 : rc == LADDERD_FAIL ? 1 : 0;
+out:
+	ladderd_plugins_free(reg);
+	cJSON_Delete(res);
+	cJSON_Delete(orig);
+	cJSON_Delete(ctx);
+	cJSON_Delete(req);
+	return exit_code;
+}

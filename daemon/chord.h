@@ -1,0 +1,26 @@
+/*
+ * chord.h - the rendition phase: one worker process per ladder rung
+ * (fork + exec of `ladderd rung WORKDIR RUNG`), at most as many at once as
+ * the jobserver allows, joined with waitpid, failed rungs retried, results
+ * merged into ctx.renditions in ladder order.
+ */
+#ifndef LADDERD_CHORD_H
+#define LADDERD_CHORD_H
+
+#include "conf.h"
+#include "tokens.h"
+
+struct ladderd_chord_opts {
+	const struct ladderd_conf *conf;
+	const struct ladderd_workflow *workflow;
+	struct ladderd_tokens *tokens;
+	/* Called about twice a second while rungs run (may be NULL). */
+	void (*tick)(void *arg, const cJSON *ctx);
+	void *tick_arg;
+};
+
+enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
+    cJSON *ctx);
+int ladderd_chord_worker(const char *work_dir, const char *rung);
+
+#endif

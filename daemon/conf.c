@@ -1,0 +1,1006 @@
+/*
+ * conf.c - parses the libconfig file into struct ladderd_conf.
+ *
+ * Every key is described once in the schema tables below, with its type,
+ * default and range: the tables are the documentation's source of truth
+ * (etc/ladderd.conf lists the same keys and defaults, a test checks it).
+ * Unknown keys, wrong types and out-of-range values are refused with
+ * "FILE:LINE: reason". Relative folder paths are resolved against the
+ * directory of the config file. A missing setting takes its default, so
+ * an empty file (or no file) gives a working configuration with the
+ * built-in "default" profile and workflow.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "conf.h"
+#include "ctx.h"
+
+const char *const ladderd_phase_names[LADDERD_PHASE__COUNT] = {
+	"pre", "rendition", "post"
+};
+
+enum key_type {
+	K_INT,
+	K_INT64,
+	K_FLOAT,
+	K_BOOL,
+	K_STRING,
+	K_STRINGS, /* list/array of strings */
+	K_GROUP,
+	K_RUNGS,   /* list of rung groups */
+};
+
+struct key {
+	const char *name;
+	enum key_type type;
+	const char *dflt;	   /* default as text ("" = none) */
+	double min, max;	   /* numbers */
+	const char *choices;	   /* strings: "a|b|c" */
+	const struct key *sub;	   /* groups and rungs */
+	int required;
+};
+
+static const struct key video_keys[] = {
+	{ "codec", K_STRING, "libx264", 0, 0, "libx264", NULL, 0 },
+	{ "preset", K_STRING, "veryfast", 0, 0,
+	    "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|"
+	    "veryslow", NULL, 0 },
+	{ "profile", K_STRING, "high", 0, 0, "baseline|main|high", NULL, 0 },
+	{ "level", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "maxrate_factor", K_FLOAT, "1.07", 1, 4, NULL, NULL, 0 },
+	{ "bufsize_factor", K_FLOAT, "1.5", 0.1, 10, NULL, NULL, 0 },
+	{ "crf", K_INT, "0", 0, 51, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+static const struct key audio_keys[] = {
+	{ "codec", K_STRING, "aac", 0, 0, "aac", NULL, 0 },
+	{ "bitrate", K_INT, "128", 16, 512, NULL, NULL, 0 },
+	{ "channels", K_INT, "2", 1, 2, NULL, NULL, 0 },
+	{ "sample_rate", K_INT, "48000", 8000, 96000, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+static const struct key rung_keys[] = {
+	{ "name", K_STRING, NULL, 0, 0, NULL, NULL, 1 },
+	{ "height", K_INT, NULL, 16, 4320, NULL, NULL, 1 },
+	{ "bitrate", K_INT, NULL, 16, 200000, NULL, NULL, 1 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+/* "workflow" inside a profile is handled apart (stage lists). */
+static const struct key profile_keys[] = {
+	{ "segment_duration", K_INT, "4", 1, 60, NULL, NULL, 0 },
+	{ "segment_type", K_STRING, "fmp4", 0, 0, "fmp4|mpegts", NULL, 0 },
+	{ "dash", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
+	{ "partial_ladder", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
+	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
+	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
+	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+static const struct key download_keys[] = {
+	{ "protocols", K_STRINGS, "http,https", 0, 0, NULL, NULL, 0 },
+	{ "max_redirects", K_INT, "5", 0, 50, NULL, NULL, 0 },
+	{ "max_bytes", K_INT64, "10737418240", 1, 1e15, NULL, NULL, 0 },
+	{ "connect_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
+	{ "timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+static const struct key notify_keys[] = {
+	{ "webhook", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "secret", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "allow_manifest_webhook", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	{ "timeout", K_INT, "10", 1, 600, NULL, NULL, 0 },
+	{ "max_age", K_INT, "86400", 1, 2592000, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+/* Top-level scalars; "watch", "profiles", "workflow" are handled apart. */
+static const struct key top_keys[] = {
+	{ "spool", K_STRING, "/var/spool/ladderd", 0, 0, NULL, NULL, 0 },
+	{ "publish", K_STRING, "/var/lib/ladderd/publish", 0, 0, NULL, NULL,
+	    0 },
+	{ "status", K_STRING, "/var/lib/ladderd/status", 0, 0, NULL, NULL, 0 },
+	{ "failed", K_STRING, "/var/lib/ladderd/failed", 0, 0, NULL, NULL, 0 },
+	{ "stage_dir", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "max_jobs", K_INT, "1", 1, 64, NULL, NULL, 0 },
+	{ "max_rungs", K_INT, "0", 0, 256, NULL, NULL, 0 },
+	{ "rung_retries", K_INT, "1", 0, 10, NULL, NULL, 0 },
+	{ "rung_timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
+	{ "settle_time", K_INT, "0", 0, 3600, NULL, NULL, 0 },
+	{ "shutdown_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
+	{ "download", K_GROUP, NULL, 0, 0, NULL, download_keys, 0 },
+	{ "notify", K_GROUP, NULL, 0, 0, NULL, notify_keys, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
+static const char *const default_ladder[][3] = {
+	{ "1080p", "1080", "5000" },
+	{ "720p", "720", "2800" },
+	{ "480p", "480", "1200" },
+	{ "360p", "360", "700" },
+};
+
+static const char *const default_workflow[LADDERD_PHASE__COUNT][6] = {
+	{ "download", "probe", "hls_header", NULL },
+	{ "target_size", "transcode", "chunk_hls", "hls_info", "notify", NULL },
+	{ "hls_footer", "chunk_dash", "verify", "publish", NULL },
+};
+
+struct parse {
+	const char *file;
+	const char *dir; /* for relative paths */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static int
+conf_error(struct parse *p, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[1024];
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%d: %s", file ? file : p->file,
+	    s ? (int)config_setting_source_line(s) : 0, msg);
+	return -EINVAL;
+}
+
+static const struct key *
+find_key(const struct key *keys, const char *name)
+{
+	for (; keys->name; keys++)
+		if (strcmp(keys->name, name) == 0)
+			return keys;
+	return NULL;
+}
+
+static int
+choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *c = choices;
+
+	while (c && *c) {
+		const char *bar = strchr(c, '|');
+		size_t len = bar ? (size_t)(bar - c) : strlen(c);
+
+		if (len == n && strncmp(c, v, n) == 0)
+			return 1;
+		c = bar ? bar + 1 : NULL;
+	}
+	return 0;
+}
+
+static cJSON *default_value(const struct key *k);
+
+/* The default of a group: every key with its default. */
+static cJSON *
+default_group(const struct key *keys)
+{
+	cJSON *g = cJSON_CreateObject();
+
+	for (; g && keys->name; keys++) {
+		cJSON *v = default_value(keys);
+
+		if (v)
+			cJSON_AddItemToObject(g, keys->name, v);
+	}
+	return g;
+}
+
+static cJSON *
+default_value(const struct key *k)
+{
+	switch (k->type) {
+	case K_INT:
+	case K_INT64:
+	case K_FLOAT:
+		return k->dflt ? cJSON_CreateNumber(strtod(k->dflt, NULL)) :
+				 NULL;
+	case K_BOOL:
+		return k->dflt ? cJSON_CreateBool(strcmp(k->dflt, "true") == 0) :
+				 NULL;
+	case K_STRING:
+		return k->dflt ? cJSON_CreateString(k->dflt) : NULL;
+	case K_STRINGS: {
+		cJSON *a = cJSON_CreateArray();
+		char buf[256], *save = NULL, *tok;
+
+		snprintf(buf, sizeof(buf), "%s", k->dflt ? k->dflt : "");
+		for (tok = strtok_r(buf, ",", &save); a && tok;
+		     tok = strtok_r(NULL, ",", &save))
+			cJSON_AddItemToArray(a, cJSON_CreateString(tok));
+		return a;
+	}
+	case K_GROUP:
+		return default_group(k->sub);
+	case K_RUNGS: {
+		cJSON *a = cJSON_CreateArray();
+
+		for (size_t i = 0; a && i < sizeof(default_ladder) /
+			 sizeof(default_ladder[0]); i++) {
+			cJSON *r = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(r, "name", default_ladder[i][0]);
+			cJSON_AddNumberToObject(r, "height",
+			    atoi(default_ladder[i][1]));
+			cJSON_AddNumberToObject(r, "bitrate",
+			    atoi(default_ladder[i][2]));
+			cJSON_AddItemToArray(a, r);
+		}
+		return a;
+	}
+	}
+	return NULL;
+}
+
+static int convert_group(struct parse *p, const config_setting_t *g,
+    const struct key *keys, const char *const *extra, cJSON **ret);
+
+static int
+convert_number(struct parse *p, const config_setting_t *s,
+    const struct key *k, cJSON **ret)
+{
+	double v;
+	int t = config_setting_type(s);
+
+	if (t == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (t == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(s);
+	else if (t == CONFIG_TYPE_FLOAT && k->type == K_FLOAT)
+		v = config_setting_get_float(s);
+	else
+		return conf_error(p, s, "'%s' must be %s", k->name,
+		    k->type == K_FLOAT ? "a number" : "an integer");
+	if (v < k->min || v > k->max)
+		return conf_error(p, s, "'%s' is %g, must be in %g..%g",
+		    k->name, v, k->min, k->max);
+	*ret = cJSON_CreateNumber(v);
+	return 0;
+}
+
+static int
+convert_rungs(struct parse *p, const config_setting_t *s, const struct key *k,
+    cJSON **ret)
+{
+	cJSON *a = NULL;
+	int n, rc;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s))
+		return conf_error(p, s, "'%s' must be a list of "
+		    "{ name; height; bitrate; } groups", k->name);
+	if ((n = config_setting_length(s)) == 0)
+		return conf_error(p, s, "'%s' is empty: at least one rung",
+		    k->name);
+	a = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, i);
+		cJSON *r = NULL;
+		const char *name;
+
+		if (!config_setting_is_group(e)) {
+			cJSON_Delete(a);
+			return conf_error(p, e, "a rung must be a group "
+			    "{ name; height; bitrate; }");
+		}
+		if ((rc = convert_group(p, e, k->sub, NULL, &r)) < 0) {
+			cJSON_Delete(a);
+			return rc;
+		}
+		name = ladderd_ctx_str(r, "name", "");
+		if (!ladderd_ctx_valid_name(name) ||
+		    strcmp(name, "audio") == 0) {
+			cJSON_Delete(r);
+			cJSON_Delete(a);
+			return conf_error(p, e, "rung name '%s' is not 1..64 of "
+			    "[A-Za-z0-9._-] (and not 'audio')", name);
+		}
+		for (int j = 0; j < cJSON_GetArraySize(a); j++) {
+			if (strcmp(ladderd_ctx_str(cJSON_GetArrayItem(a, j),
+				       "name", ""), name) == 0) {
+				cJSON_Delete(r);
+				cJSON_Delete(a);
+				return conf_error(p, e, "rung name '%s' used "
+				    "twice", name);
+			}
+		}
+		cJSON_AddItemToArray(a, r);
+	}
+	*ret = a;
+	return 0;
+}
+
+/* Convert one setting according to its key description. */
+static int
+convert_value(struct parse *p, const config_setting_t *s, const struct key *k,
+    cJSON **ret)
+{
+	switch (k->type) {
+	case K_INT:
+	case K_INT64:
+	case K_FLOAT:
+		return convert_number(p, s, k, ret);
+	case K_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return conf_error(p, s, "'%s' must be true or false",
+			    k->name);
+		*ret = cJSON_CreateBool(config_setting_get_bool(s));
+		return 0;
+	case K_STRING: {
+		const char *v = config_setting_get_string(s);
+
+		if (v == NULL)
+			return conf_error(p, s, "'%s' must be a string",
+			    k->name);
+		if (k->choices && !choice_ok(k->choices, v))
+			return conf_error(p, s, "'%s' is \"%s\", must be one "
+			    "of %s", k->name, v, k->choices);
+		*ret = cJSON_CreateString(v);
+		return 0;
+	}
+	case K_STRINGS: {
+		cJSON *a;
+		int n;
+
+		if (!config_setting_is_array(s) && !config_setting_is_list(s))
+			return conf_error(p, s, "'%s' must be a list of "
+			    "strings", k->name);
+		a = cJSON_CreateArray();
+		n = config_setting_length(s);
+		for (int i = 0; i < n; i++) {
+			const char *v = config_setting_get_string_elem(s, i);
+
+			if (v == NULL) {
+				cJSON_Delete(a);
+				return conf_error(p, s, "'%s' must be a list of "
+				    "strings", k->name);
+			}
+			cJSON_AddItemToArray(a, cJSON_CreateString(v));
+		}
+		*ret = a;
+		return 0;
+	}
+	case K_GROUP:
+		if (!config_setting_is_group(s))
+			return conf_error(p, s, "'%s' must be a group { ... }",
+			    k->name);
+		return convert_group(p, s, k->sub, NULL, ret);
+	case K_RUNGS:
+		return convert_rungs(p, s, k, ret);
+	}
+	return conf_error(p, s, "internal: unknown key type");
+}
+
+/*
+ * Convert group `g` (may be NULL: all defaults) to a cJSON object
+ * following `keys`; names in `extra` are skipped (the caller handles
+ * them); anything else unknown is an error.
+ */
+static int
+convert_group(struct parse *p, const config_setting_t *g,
+    const struct key *keys, const char *const *extra, cJSON **ret)
+{
+	cJSON *obj = cJSON_CreateObject();
+	int n = g ? config_setting_length(g) : 0;
+	int rc;
+
+	if (obj == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(g, i);
+		const char *name = config_setting_name(s);
+		const struct key *k = name ? find_key(keys, name) : NULL;
+		cJSON *v = NULL;
+		int skip = 0;
+
+		for (const char *const *e = extra; e && *e; e++)
+			if (name && strcmp(*e, name) == 0)
+				skip = 1;
+		if (skip)
+			continue;
+		if (k == NULL) {
+			cJSON_Delete(obj);
+			return conf_error(p, s, "unknown setting '%s'",
+			    name ? name : "?");
+		}
+		if ((rc = convert_value(p, s, k, &v)) < 0) {
+			cJSON_Delete(obj);
+			return rc;
+		}
+		cJSON_AddItemToObject(obj, k->name, v);
+	}
+	for (const struct key *k = keys; k->name; k++) {
+		cJSON *v;
+
+		if (cJSON_GetObjectItemCaseSensitive(obj, k->name))
+			continue;
+		if (k->required) {
+			cJSON_Delete(obj);
+			return conf_error(p, g, "missing required setting '%s'",
+			    k->name);
+		}
+		if ((v = default_value(k)) != NULL)
+			cJSON_AddItemToObject(obj, k->name, v);
+	}
+	*ret = obj;
+	return 0;
+}
+
+/* Any libconfig setting as JSON, without a schema (stage arguments). */
+static cJSON *
+setting_to_json(const config_setting_t *s)
+{
+	cJSON *out = NULL;
+	int n;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		return cJSON_CreateNumber(config_setting_get_int(s));
+	case CONFIG_TYPE_INT64:
+		return cJSON_CreateNumber((double)config_setting_get_int64(s));
+	case CONFIG_TYPE_FLOAT:
+		return cJSON_CreateNumber(config_setting_get_float(s));
+	case CONFIG_TYPE_BOOL:
+		return cJSON_CreateBool(config_setting_get_bool(s));
+	case CONFIG_TYPE_STRING:
+		return cJSON_CreateString(config_setting_get_string(s));
+	case CONFIG_TYPE_GROUP:
+		out = cJSON_CreateObject();
+		n = config_setting_length(s);
+		for (int i = 0; out && i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(s, i);
+
+			cJSON_AddItemToObject(out, config_setting_name(e),
+			    setting_to_json(e));
+		}
+		return out;
+	default: /* list, array */
+		out = cJSON_CreateArray();
+		n = config_setting_length(s);
+		for (int i = 0; out && i < n; i++)
+			cJSON_AddItemToArray(out,
+			    setting_to_json(config_setting_get_elem(s, i)));
+		return out;
+	}
+}
+
+static void
+workflow_release(struct ladderd_workflow *wf)
+{
+	for (int ph = 0; ph < LADDERD_PHASE__COUNT; ph++) {
+		for (size_t i = 0; i < wf->n[ph]; i++) {
+			free(wf->stages[ph][i].name);
+			cJSON_Delete(wf->stages[ph][i].args);
+		}
+		free(wf->stages[ph]);
+		wf->stages[ph] = NULL;
+		wf->n[ph] = 0;
+	}
+}
+
+static int
+workflow_add(struct ladderd_workflow *wf, int ph, const char *name,
+    cJSON *args)
+{
+	struct ladderd_stage_ref *n = realloc(wf->stages[ph],
+	    (wf->n[ph] + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return -ENOMEM;
+	wf->stages[ph] = n;
+	n[wf->n[ph]].name = strdup(name);
+	n[wf->n[ph]].args = args ? args : cJSON_CreateObject();
+	wf->n[ph]++;
+	return n[wf->n[ph] - 1].name ? 0 : -ENOMEM;
+}
+
+static int
+workflow_default(struct ladderd_workflow *wf)
+{
+	for (int ph = 0; ph < LADDERD_PHASE__COUNT; ph++)
+		for (int i = 0; default_workflow[ph][i]; i++)
+			if (workflow_add(wf, ph, default_workflow[ph][i],
+				NULL) < 0)
+				return -ENOMEM;
+	return 0;
+}
+
+/*
+ * workflow = { pre = ( "probe", { stage = "x"; args = { ... }; } ); ... };
+ * A phase left out keeps the default list.
+ */
+static int
+parse_workflow(struct parse *p, const config_setting_t *g,
+    struct ladderd_workflow *wf)
+{
+	int n, rc;
+
+	if (!config_setting_is_group(g))
+		return conf_error(p, g, "'workflow' must be a group "
+		    "{ pre = (...); rendition = (...); post = (...); }");
+	n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(g, i);
+		const char *name = config_setting_name(s);
+		int ph = -1;
+
+		for (int j = 0; j < LADDERD_PHASE__COUNT; j++)
+			if (name && strcmp(name, ladderd_phase_names[j]) == 0)
+				ph = j;
+		if (ph < 0)
+			return conf_error(p, s, "unknown workflow phase '%s' "
+			    "(pre, rendition, post)", name ? name : "?");
+		if (!config_setting_is_list(s) && !config_setting_is_array(s))
+			return conf_error(p, s, "workflow phase '%s' must be a "
+			    "list of stage names or { stage; args; } groups",
+			    name);
+		/* The file's list replaces the default one. */
+		for (size_t k = 0; k < wf->n[ph]; k++) {
+			free(wf->stages[ph][k].name);
+			cJSON_Delete(wf->stages[ph][k].args);
+		}
+		wf->n[ph] = 0;
+		for (int k = 0; k < config_setting_length(s); k++) {
+			config_setting_t *e = config_setting_get_elem(s, k);
+			const char *stage = NULL;
+			cJSON *args = NULL;
+
+			if (config_setting_type(e) == CONFIG_TYPE_STRING)
+				stage = config_setting_get_string(e);
+			else if (config_setting_is_group(e)) {
+				config_setting_t *a;
+
+				for (int m = 0; m < config_setting_length(e);
+				     m++) {
+					const char *kn = config_setting_name(
+					    config_setting_get_elem(e, m));
+
+					if (strcmp(kn, "stage") != 0 &&
+					    strcmp(kn, "args") != 0)
+						return conf_error(p,
+						    config_setting_get_elem(e,
+							m),
+						    "unknown setting '%s' in a "
+						    "workflow entry (stage, "
+						    "args)", kn);
+				}
+				if (!config_setting_lookup_string(e, "stage",
+					&stage))
+					return conf_error(p, e, "workflow entry "
+					    "without 'stage = \"name\";'");
+				a = config_setting_get_member(e, "args");
+				if (a && !config_setting_is_group(a))
+					return conf_error(p, a, "'args' must be "
+					    "a group { key = value; ... }");
+				if (a)
+					args = setting_to_json(a);
+			} else
+				return conf_error(p, e, "a workflow entry is a "
+				    "stage name or { stage; args; }");
+			if (!ladderd_ctx_valid_name(stage)) {
+				cJSON_Delete(args);
+				return conf_error(p, e, "invalid stage name "
+				    "'%s'", stage);
+			}
+			if ((rc = workflow_add(wf, ph, stage, args)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_profiles(struct parse *p, const config_setting_t *g,
+    struct ladderd_conf *c)
+{
+	static const char *const extra[] = { "workflow", NULL };
+	int n, rc;
+
+	if (g && !config_setting_is_group(g))
+		return conf_error(p, g, "'profiles' must be a group of named "
+		    "profiles: profiles = { default = { ... }; };");
+	n = g ? config_setting_length(g) : 0;
+	c->profiles = calloc((size_t)n + 1, sizeof(*c->profiles));
+	if (c->profiles == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(g, i);
+		struct ladderd_profile *pr = &c->profiles[c->nprofiles];
+		config_setting_t *w;
+
+		if (!config_setting_is_group(s))
+			return conf_error(p, s, "profile '%s' must be a group",
+			    config_setting_name(s));
+		if ((pr->name = strdup(config_setting_name(s))) == NULL)
+			return -ENOMEM;
+		c->nprofiles++;
+		if ((rc = convert_group(p, s, profile_keys, extra,
+			 &pr->settings)) < 0)
+			return rc;
+		if ((w = config_setting_get_member(s, "workflow")) != NULL) {
+			if ((pr->workflow = calloc(1, sizeof(*pr->workflow))) ==
+			    NULL)
+				return -ENOMEM;
+			if ((rc = workflow_default(pr->workflow)) < 0 ||
+			    (rc = parse_workflow(p, w, pr->workflow)) < 0)
+				return rc;
+		}
+	}
+	if (ladderd_conf_profile(c, "default") == NULL) {
+		/* Always have a "default" profile: the built-in one. */
+		struct ladderd_profile *pr = &c->profiles[c->nprofiles];
+
+		if ((pr->name = strdup("default")) == NULL)
+			return -ENOMEM;
+		c->nprofiles++;
+		if ((rc = convert_group(p, NULL, profile_keys, extra,
+			 &pr->settings)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+parse_watches(struct parse *p, const config_setting_t *l,
+    struct ladderd_conf *c)
+{
+	static const struct key watch_keys[] = {
+		{ "path", K_STRING, NULL, 0, 0, NULL, NULL, 1 },
+		{ "profile", K_STRING, "default", 0, 0, NULL, NULL, 0 },
+		{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+	};
+	int n, rc;
+
+	if (l == NULL)
+		return 0;
+	if (!config_setting_is_list(l))
+		return conf_error(p, l, "'watch' must be a list of groups: "
+		    "watch = ( { path = \"...\"; profile = \"default\"; } );");
+	n = config_setting_length(l);
+	if ((c->watches = calloc((size_t)n + 1, sizeof(*c->watches))) == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(l, i);
+		cJSON *w = NULL;
+		const char *prof;
+		char *path;
+
+		if (!config_setting_is_group(e))
+			return conf_error(p, e, "a watch entry must be a group "
+			    "{ path; profile; }");
+		if ((rc = convert_group(p, e, watch_keys, NULL, &w)) < 0)
+			return rc;
+		prof = ladderd_ctx_str(w, "profile", "default");
+		if (ladderd_conf_profile(c, prof) == NULL) {
+			rc = conf_error(p, e, "watch names unknown profile "
+			    "'%s'", prof);
+			cJSON_Delete(w);
+			return rc;
+		}
+		path = ladderd_ctx_str(w, "path", "")[0] == '/' || !p->dir ?
+		    strdup(ladderd_ctx_str(w, "path", "")) : NULL;
+		if (path == NULL) {
+			size_t len = strlen(p->dir) +
+			    strlen(ladderd_ctx_str(w, "path", "")) + 2;
+
+			if ((path = malloc(len)) != NULL)
+				snprintf(path, len, "%s/%s", p->dir,
+				    ladderd_ctx_str(w, "path", ""));
+		}
+		c->watches[c->nwatches].path = path;
+		c->watches[c->nwatches].profile = strdup(prof);
+		c->nwatches++;
+		cJSON_Delete(w);
+		if (path == NULL || c->watches[c->nwatches - 1].profile == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Resolve a folder setting against the config's directory. */
+static char *
+resolve(const struct parse *p, const char *v)
+{
+	char *out;
+	size_t len;
+
+	if (v[0] == '/' || p->dir == NULL || v[0] == '\0')
+		return strdup(v);
+	len = strlen(p->dir) + strlen(v) + 2;
+	if ((out = malloc(len)) != NULL)
+		snprintf(out, len, "%s/%s", p->dir, v);
+	return out;
+}
+
+/*
+ * The default stage path: the build tree's stages when this binary runs
+ * from the build tree (so tests and the demo need no install), else the
+ * installed $(pkglibdir)/stages.
+ */
+static char *
+default_stage_path(void)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/stages/.libs", exe);
+			if (access(path, F_OK) == 0)
+				return strdup(path);
+		}
+	}
+	return strdup(STAGEDIR);
+}
+
+static int
+conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
+{
+	static const char *const extra[] = { "watch", "profiles", "workflow",
+		NULL };
+	struct ladderd_conf *c = calloc(1, sizeof(*c));
+	config_setting_t *root = config_root_setting(cfg);
+	config_setting_t *w;
+	cJSON *top = NULL;
+	int rc;
+
+	if (c == NULL)
+		return -ENOMEM;
+	if ((rc = convert_group(p, root, top_keys, extra, &top)) < 0)
+		goto fail;
+	rc = -ENOMEM;
+	if ((c->spool = resolve(p, ladderd_ctx_str(top, "spool", ""))) ==
+		NULL ||
+	    (c->publish = resolve(p, ladderd_ctx_str(top, "publish", ""))) ==
+		NULL ||
+	    (c->status = resolve(p, ladderd_ctx_str(top, "status", ""))) ==
+		NULL ||
+	    (c->failed = resolve(p, ladderd_ctx_str(top, "failed", ""))) ==
+		NULL)
+		goto fail;
+	if (ladderd_ctx_str(top, "stage_dir", "")[0] == '\0')
+		c->stage_path = default_stage_path();
+	else
+		c->stage_path = resolve(p, ladderd_ctx_str(top, "stage_dir", ""));
+	if (c->stage_path == NULL)
+		goto fail;
+	c->max_jobs = (int)ladderd_ctx_num(top, "max_jobs", 1);
+	c->max_rungs = (int)ladderd_ctx_num(top, "max_rungs", 0);
+	if (c->max_rungs == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c->max_rungs = cpus > 0 ? (int)cpus : 1;
+	}
+	c->rung_retries = (int)ladderd_ctx_num(top, "rung_retries", 1);
+	c->rung_timeout = (int)ladderd_ctx_num(top, "rung_timeout", 3600);
+	c->settle_time = (int)ladderd_ctx_num(top, "settle_time", 0);
+	c->shutdown_timeout = (int)ladderd_ctx_num(top, "shutdown_timeout", 30);
+	c->download = cJSON_DetachItemFromObject(top, "download");
+	c->notify = cJSON_DetachItemFromObject(top, "notify");
+	if ((rc = workflow_default(&c->workflow)) < 0)
+		goto fail;
+	if ((w = config_setting_get_member(root, "workflow")) != NULL &&
+	    (rc = parse_workflow(p, w, &c->workflow)) < 0)
+		goto fail;
+	if ((rc = parse_profiles(p, config_setting_get_member(root,
+		 "profiles"), c)) < 0)
+		goto fail;
+	if ((rc = parse_watches(p, config_setting_get_member(root, "watch"),
+		 c)) < 0)
+		goto fail;
+	if (c->workflow.n[LADDERD_PHASE_RENDITION] == 0) {
+		rc = conf_error(p, w, "workflow has no rendition stages");
+		goto fail;
+	}
+	cJSON_Delete(top);
+	*ret = c;
+	return 0;
+fail:
+	if (rc == -ENOMEM && p->err[0] == '\0')
+		snprintf(p->err, p->errlen, "%s: out of memory", p->file);
+	cJSON_Delete(top);
+	ladderd_conf_free(c);
+	return rc;
+}
+
+static int
+conf_parse(config_t *cfg, struct parse *p, int read_ok,
+    struct ladderd_conf **ret)
+{
+	if (!read_ok) {
+		snprintf(p->err, p->errlen, "%s:%d: %s",
+		    config_error_file(cfg) ? config_error_file(cfg) : p->file,
+		    config_error_line(cfg), config_error_text(cfg));
+		return -EINVAL;
+	}
+	return conf_from_config(cfg, p, ret);
+}
+
+/*
+ * Load and validate `file`. On error returns a negative errno and puts
+ * "FILE:LINE: reason" in err. The result is owned by the caller
+ * (ladderd_conf_free).
+ */
+int
+ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf, char *err,
+    size_t errlen)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	struct parse p = { file, NULL, err, errlen };
+	config_t cfg;
+	FILE *f;
+	int rc;
+
+	err[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "cannot open config '%s': %s", file,
+		    strerror(errno));
+		return -errno;
+	}
+	fclose(f);
+	if (realpath(file, abs) == NULL)
+		snprintf(abs, sizeof(abs), "%s", file);
+	snprintf(dir, sizeof(dir), "%s", abs);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	p.dir = dir;
+	config_init(&cfg);
+	config_set_include_dir(&cfg, dir);
+	rc = conf_parse(&cfg, &p, config_read_file(&cfg, file) == CONFIG_TRUE,
+	    ret_conf);
+	config_destroy(&cfg);
+	if (rc == 0 && ((*ret_conf)->file = strdup(abs)) == NULL) {
+		ladderd_conf_free(*ret_conf);
+		*ret_conf = NULL;
+		return -ENOMEM;
+	}
+	return rc;
+}
+
+/* Same from a string (tests, built-in defaults); `dir` may be NULL. */
+int
+ladderd_conf_load_string(const char *text, const char *dir,
+    struct ladderd_conf **ret_conf, char *err, size_t errlen)
+{
+	struct parse p = { "<string>", dir, err, errlen };
+	config_t cfg;
+	int rc;
+
+	err[0] = '\0';
+	config_init(&cfg);
+	rc = conf_parse(&cfg, &p, config_read_string(&cfg, text) == CONFIG_TRUE,
+	    ret_conf);
+	config_destroy(&cfg);
+	return rc;
+}
+
+void
+ladderd_conf_free(struct ladderd_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->file);
+	free(c->spool);
+	free(c->publish);
+	free(c->status);
+	free(c->failed);
+	free(c->stage_path);
+	cJSON_Delete(c->download);
+	cJSON_Delete(c->notify);
+	for (size_t i = 0; i < c->nwatches; i++) {
+		free(c->watches[i].path);
+		free(c->watches[i].profile);
+	}
+	free(c->watches);
+	for (size_t i = 0; c->profiles && i < c->nprofiles; i++) {
+		free(c->profiles[i].name);
+		cJSON_Delete(c->profiles[i].settings);
+		if (c->profiles[i].workflow) {
+			workflow_release(c->profiles[i].workflow);
+			free(c->profiles[i].workflow);
+		}
+	}
+	free(c->profiles);
+	workflow_release(&c->workflow);
+	free(c);
+}
+
+const struct ladderd_profile *
+ladderd_conf_profile(const struct ladderd_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nprofiles; i++)
+		if (strcmp(c->profiles[i].name, name) == 0)
+			return &c->profiles[i];
+	return NULL;
+}
+
+const struct ladderd_workflow *
+ladderd_conf_workflow(const struct ladderd_conf *c,
+    const struct ladderd_profile *pr)
+{
+	return pr && pr->workflow ? pr->workflow : &c->workflow;
+}
+
+static void
+print_workflow(FILE *out, const char *indent, const struct ladderd_workflow *wf)
+{
+	for (int ph = 0; ph < LADDERD_PHASE__COUNT; ph++) {
+		fprintf(out, "%s%-9s =", indent, ladderd_phase_names[ph]);
+		for (size_t i = 0; i < wf->n[ph]; i++) {
+			char *a = cJSON_PrintUnformatted(wf->stages[ph][i].args);
+
+			fprintf(out, " %s%s%s", wf->stages[ph][i].name,
+			    a && strcmp(a, "{}") != 0 ? a : "",
+			    i + 1 < wf->n[ph] ? " ->" : "");
+			cJSON_free(a);
+		}
+		fputc('\n', out);
+	}
+}
+
+/* The effective settings, for check-config. */
+void
+ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
+{
+	char *s;
+
+	fprintf(out, "config     %s\n", c->file ? c->file : "(built-in defaults)");
+	fprintf(out, "spool      %s\npublish    %s\nstatus     %s\n"
+		     "failed     %s\nstage_dir  %s\n",
+	    c->spool, c->publish, c->status, c->failed, c->stage_path);
+	fprintf(out, "max_jobs %d  max_rungs %d  rung_retries %d  "
+		     "rung_timeout %ds  settle_time %ds  shutdown_timeout %ds\n",
+	    c->max_jobs, c->max_rungs, c->rung_retries, c->rung_timeout,
+	    c->settle_time, c->shutdown_timeout);
+	s = cJSON_PrintUnformatted(c->download);
+	fprintf(out, "download   %s\n", s ? s : "");
+	cJSON_free(s);
+	{
+		cJSON *n = cJSON_Duplicate(c->notify, 1);
+
+		/* Never print the secret. */
+		if (n && ladderd_ctx_str(n, "secret", "")[0])
+			ladderd_ctx_set(n, "secret", cJSON_CreateString("***"));
+		s = cJSON_PrintUnformatted(n);
+		fprintf(out, "notify     %s\n", s ? s : "");
+		cJSON_free(s);
+		cJSON_Delete(n);
+	}
+	for (size_t i = 0; i < c->nwatches; i++)
+		fprintf(out, "watch      %s -> profile %s\n", c->watches[i].path,
+		    c->watches[i].profile);
+	fprintf(out, "workflow\n");
+	print_workflow(out, "  ", &c->workflow);
+	for (size_t i = 0; i < c->nprofiles; i++) {
+		s = cJSON_PrintUnformatted(c->profiles[i].settings);
+		fprintf(out, "profile %s %s\n", c->profiles[i].name, s ? s : "");
+		cJSON_free(s);
+		if (c->profiles[i].workflow) {
+			fprintf(out, "  workflow\n");
+			print_workflow(out, "    ", c->profiles[i].workflow);
+		}
+	}
+}

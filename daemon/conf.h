@@ -1,0 +1,71 @@
+/*
+ * conf.h - the configuration (libconfig), parsed and validated once into
+ * struct ladderd_conf. No other module calls config_lookup*. Profiles and
+ * stage arguments are kept as cJSON because they are merged into task
+ * contexts as they are.
+ */
+#ifndef LADDERD_CONF_H
+#define LADDERD_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+enum ladderd_phase {
+	LADDERD_PHASE_PRE = 0,
+	LADDERD_PHASE_RENDITION,
+	LADDERD_PHASE_POST,
+	LADDERD_PHASE__COUNT
+};
+
+struct ladderd_stage_ref {
+	char *name;
+	cJSON *args; /* an object, possibly empty */
+};
+
+struct ladderd_workflow {
+	struct ladderd_stage_ref *stages[LADDERD_PHASE__COUNT];
+	size_t n[LADDERD_PHASE__COUNT];
+};
+
+struct ladderd_profile {
+	char *name;
+	cJSON *settings; /* segment_duration, video, audio, ladder, ... */
+	struct ladderd_workflow *workflow; /* NULL: the global workflow */
+};
+
+struct ladderd_watch {
+	char *path;
+	char *profile;
+};
+
+struct ladderd_conf {
+	char *file; /* NULL when built-in defaults were used */
+	char *spool, *publish, *status, *failed;
+	char *stage_path; /* colon-separated directories */
+	int max_jobs, max_rungs, rung_retries, rung_timeout;
+	int settle_time, shutdown_timeout;
+	cJSON *download; /* merged into every context as "download" */
+	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */
+	struct ladderd_watch *watches;
+	size_t nwatches;
+	struct ladderd_profile *profiles;
+	size_t nprofiles;
+	struct ladderd_workflow workflow;
+};
+
+extern const char *const ladderd_phase_names[LADDERD_PHASE__COUNT];
+
+int ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf,
+    char *err, size_t errlen);
+int ladderd_conf_load_string(const char *text, const char *dir,
+    struct ladderd_conf **ret_conf, char *err, size_t errlen);
+void ladderd_conf_free(struct ladderd_conf *conf);
+const struct ladderd_profile *ladderd_conf_profile(
+    const struct ladderd_conf *conf, const char *name);
+const struct ladderd_workflow *ladderd_conf_workflow(
+    const struct ladderd_conf *conf, const struct ladderd_profile *profile);
+void ladderd_conf_print(const struct ladderd_conf *conf, FILE *out);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * engine.c - one task's workflow: pre stages, the chord, post stages.
+ *
+ * The context is checkpointed to <work>/context.json (write temp, fsync,
+ * rename) after every stage. ctx.done lists the finished steps
+ * ("pre:0:download", "chord", "post:1:chunk_dash"), so running the engine
+ * again on a checkpoint resumes after the last finished step; the chord
+ * itself reuses finished rungs. The engine owns the task's terminal status
+ * event (complete or failed), so a workflow cannot forget to send it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chord.h"
+#include "ctx.h"
+#include "engine.h"
+#include "fsutil.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "status.h"
+
+int
+ladderd_engine_context_path(const char *work_dir, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/context.json", work_dir);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Build a new task context from the spec and the profile, create the work
+ * folder and write the first checkpoint. The caller owns *ret_ctx.
+ */
+int
+ladderd_engine_new_task(const struct ladderd_conf *conf,
+    const struct ladderd_task_spec *spec, cJSON **ret_ctx, char *err,
+    size_t errlen)
+{
+	const struct ladderd_profile *pr;
+	cJSON *ctx = NULL, *task;
+	char path[PATH_MAX];
+	int rc;
+
+	if (!ladderd_ctx_valid_name(spec->task_id)) {
+		snprintf(err, errlen, "invalid task_id '%s': use 1..64 of "
+		    "[A-Za-z0-9._-], not '.' or '..'", spec->task_id);
+		return -EINVAL;
+	}
+	if ((pr = ladderd_conf_profile(conf, spec->profile)) == NULL) {
+		snprintf(err, errlen, "unknown profile '%s'", spec->profile);
+		return -EINVAL;
+	}
+	if ((ctx = cJSON_CreateObject()) == NULL ||
+	    (task = cJSON_AddObjectToObject(ctx, "task")) == NULL)
+		goto nomem;
+	cJSON_AddStringToObject(task, "id", spec->task_id);
+	cJSON_AddStringToObject(task, "main_task_id", spec->task_id);
+	cJSON_AddStringToObject(task, "profile", spec->profile);
+	cJSON_AddStringToObject(task, "source", spec->source);
+	cJSON_AddStringToObject(task, "work_dir", spec->work_dir);
+	cJSON_AddStringToObject(task, "publish_root", spec->publish_root);
+	cJSON_AddStringToObject(task, "status_root", spec->status_root);
+	cJSON_AddStringToObject(task, "state", "queued");
+	if (spec->webhook)
+		cJSON_AddStringToObject(task, "webhook", spec->webhook);
+	if (spec->metadata)
+		cJSON_AddItemToObject(task, "metadata",
+		    cJSON_Duplicate(spec->metadata, 1));
+	if (spec->input_path) {
+		cJSON *in = cJSON_AddObjectToObject(ctx, "input");
+
+		cJSON_AddStringToObject(in, "path", spec->input_path);
+	}
+	cJSON_AddItemToObject(ctx, "profile", cJSON_Duplicate(pr->settings, 1));
+	if (conf->download)
+		cJSON_AddItemToObject(ctx, "download",
+		    cJSON_Duplicate(conf->download, 1));
+	cJSON_AddArrayToObject(ctx, "done");
+	if ((rc = ladderd_fsutil_mkdir_p(spec->work_dir, 0755)) < 0) {
+		snprintf(err, errlen, "cannot create work folder '%s': %s",
+		    spec->work_dir, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = ladderd_engine_context_path(spec->work_dir, path,
+		 sizeof(path))) < 0 ||
+	    (rc = ladderd_ctx_save(ctx, path)) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", path,
+		    strerror(-rc));
+		goto fail;
+	}
+	*ret_ctx = ctx;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	rc = -ENOMEM;
+fail:
+	cJSON_Delete(ctx);
+	return rc;
+}
+
+static int
+engine_done(const cJSON *ctx, const char *step)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ladderd_ctx_get(ctx, "done"))
+		if (cJSON_IsString(it) && strcmp(it->valuestring, step) == 0)
+			return 1;
+	return 0;
+}
+
+/* Mark `step` finished and checkpoint; 0 or a negative errno. */
+static int
+engine_checkpoint(cJSON *ctx, const char *step)
+{
+	char path[PATH_MAX];
+	cJSON *done = cJSON_GetObjectItemCaseSensitive(ctx, "done");
+	int rc;
+
+	if (!cJSON_IsArray(done)) {
+		done = cJSON_CreateArray();
+		if (ladderd_ctx_set(ctx, "done", done) < 0) {
+			cJSON_Delete(done);
+			return -ENOMEM;
+		}
+	}
+	if (step)
+		cJSON_AddItemToArray(done, cJSON_CreateString(step));
+	if ((rc = ladderd_engine_context_path(ladderd_ctx_str(ctx,
+		  "task.work_dir", ""), path, sizeof(path))) < 0)
+		return rc;
+	return ladderd_ctx_save(ctx, path);
+}
+
+static void
+engine_emit_state(cJSON *ctx, const char *state)
+{
+	if (ladderd_host_set_state(ctx, state) > 0 &&
+	    ladderd_status_emit(ctx, NULL, NULL) < 0)
+		log_warnx("cannot write status event, ignoring");
+}
+
+static enum ladderd_rc
+engine_run_phase(const struct ladderd_engine_opts *o,
+    struct ladderd_plugins *reg, const struct ladderd_workflow *wf,
+    enum ladderd_phase ph, cJSON *ctx)
+{
+	for (size_t i = 0; i < wf->n[ph]; i++) {
+		const struct ladderd_stage_ref *s = &wf->stages[ph][i];
+		const struct ladderd_plugin *p;
+		char step[128], err[1024];
+		enum ladderd_rc rc;
+		int threads = o->conf->max_rungs;
+
+		snprintf(step, sizeof(step), "%s:%zu:%s",
+		    ladderd_phase_names[ph], i, s->name);
+		if (engine_done(ctx, step))
+			continue;
+		if (ladderd_host_cancel)
+			return LADDERD_RETRY;
+		if (ladderd_plugins_get(reg, s->name, &p, err, sizeof(err)) <
+		    0) {
+			ladderd_ctx_set_error(ctx, s->name, NULL, err);
+			return LADDERD_FAIL;
+		}
+		log_debug("stage %s", s->name);
+		rc = ladderd_host_run_stage(p, s->args, ctx, NULL, threads);
+		log_debug("stage %s: %s", s->name, ladderd_host_rc_name(rc));
+		if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
+			return rc;
+		if (engine_checkpoint(ctx, step) < 0) {
+			ladderd_ctx_set_error(ctx, s->name, NULL,
+			    "cannot write the checkpoint");
+			return LADDERD_RETRY;
+		}
+		if (rc == LADDERD_STOP)
+			break;
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * Run (or resume) the task in ctx. Returns LADDERD_OK when the task is
+ * complete, LADDERD_FAIL (permanent, ctx.error says why) or LADDERD_RETRY
+ * (transient or cancelled: run again later from the checkpoint). The
+ * terminal status event is written here.
+ */
+enum ladderd_rc
+ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
+{
+	const struct ladderd_profile *pr;
+	const struct ladderd_workflow *wf;
+	struct ladderd_plugins *reg = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	const char *profile = ladderd_ctx_str(ctx, "task.profile", "default");
+
+	if ((pr = ladderd_conf_profile(o->conf, profile)) == NULL) {
+		ladderd_ctx_set_error(ctx, "engine", NULL,
+		    "the task's profile is no longer configured");
+		goto done;
+	}
+	wf = ladderd_conf_workflow(o->conf, pr);
+	if ((reg = ladderd_plugins_new(o->conf->stage_path)) == NULL) {
+		ladderd_ctx_set_error(ctx, "engine", NULL, "out of memory");
+		goto done;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(ctx, "error");
+	if ((rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_PRE, ctx)) !=
+	    LADDERD_OK)
+		goto done;
+	if (!engine_done(ctx, "chord")) {
+		struct ladderd_chord_opts co = {
+			.conf = o->conf,
+			.workflow = wf,
+			.tokens = o->tokens,
+			.tick = o->tick,
+			.tick_arg = o->tick_arg,
+		};
+
+		engine_emit_state(ctx, "transcoding");
+		if (engine_checkpoint(ctx, NULL) < 0) {
+			ladderd_ctx_set_error(ctx, "engine", NULL,
+			    "cannot write the checkpoint");
+			rc = LADDERD_RETRY;
+			goto done;
+		}
+		if ((rc = ladderd_chord_run(&co, ctx)) != LADDERD_OK)
+			goto done;
+		if (engine_checkpoint(ctx, "chord") < 0) {
+			ladderd_ctx_set_error(ctx, "engine", NULL,
+			    "cannot write the checkpoint");
+			rc = LADDERD_RETRY;
+			goto done;
+		}
+	}
+	engine_emit_state(ctx, "packaging");
+	rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_POST, ctx);
+done:
+	if (rc == LADDERD_OK) {
+		cJSON *f = cJSON_CreateObject();
+
+		ladderd_host_set_state(ctx, "complete");
+		cJSON_AddBoolToObject(f, "complete", 1);
+		cJSON_AddNumberToObject(f, "progress", 1);
+		if (ladderd_status_emit(ctx, f, NULL) < 0)
+			log_warnx("cannot write status event, ignoring");
+		cJSON_Delete(f);
+	} else if (rc == LADDERD_FAIL) {
+		ladderd_host_set_state(ctx, "failed");
+		if (ladderd_status_emit(ctx, NULL, NULL) < 0)
+			log_warnx("cannot write status event, ignoring");
+	}
+	if (engine_checkpoint(ctx, NULL) < 0)
+		log_warnx("cannot write the final checkpoint, ignoring");
+	ladderd_plugins_free(reg);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * engine.h - runs one task's workflow inside a job process: pre stages in
+ * order, the chord, post stages, with a checkpoint of the context after
+ * every step so a restarted task resumes where it stopped.
+ */
+#ifndef LADDERD_ENGINE_H
+#define LADDERD_ENGINE_H
+
+#include "conf.h"
+#include "tokens.h"
+
+struct ladderd_task_spec {
+	const char *task_id;
+	const char *source;   /* URL or local path */
+	const char *input_path; /* the claimed file, or NULL */
+	const char *profile;  /* profile name */
+	const char *work_dir;
+	const char *publish_root;
+	const char *status_root;
+	const char *webhook;	/* NULL: none */
+	const cJSON *metadata;	/* NULL: none */
+};
+
+struct ladderd_engine_opts {
+	const struct ladderd_conf *conf;
+	struct ladderd_tokens *tokens;
+	void (*tick)(void *arg, const cJSON *ctx);
+	void *tick_arg;
+};
+
+int ladderd_engine_new_task(const struct ladderd_conf *conf,
+    const struct ladderd_task_spec *spec, cJSON **ret_ctx, char *err,
+    size_t errlen);
+int ladderd_engine_context_path(const char *work_dir, char *buf, size_t size);
+enum ladderd_rc ladderd_engine_run(const struct ladderd_engine_opts *opts,
+    cJSON *ctx);
+
+#endif

@@ -1,0 +1,360 @@
+/*
+ * fsutil.c - durable writes (temp in the same directory, O_EXCL, write
+ * all, fsync, rename, fsync the directory; the temp is unlinked on any
+ * failure) and directory chores. Nothing here logs; errors are returned as
+ * negative errno values.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+static int
+write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fsync the directory holding `path` so a rename into it is durable. */
+static int
+fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return ladderd_fsutil_fsync_dir(".");
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return ladderd_fsutil_fsync_dir(dir);
+}
+
+int
+ladderd_fsutil_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Write `data` to `path` so that readers see either the old file or the
+ * whole new one, and the new one survives a crash once this returns 0.
+ */
+int
+ladderd_fsutil_write_atomic(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd = -1, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	(void)unlink(tmp); /* a leftover of a crashed writer with our pid */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if ((rc = write_all(fd, data, len)) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	return fsync_parent(path);
+out:
+	if (fd >= 0)
+		close(fd);
+	(void)unlink(tmp);
+	return rc;
+}
+
+/* Append one record with a single write(2) on an O_APPEND descriptor. */
+int
+ladderd_fsutil_append(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, data, len);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Read a whole file (at most `max` bytes), NUL-terminated; caller frees. */
+int
+ladderd_fsutil_read(const char *path, size_t max, char **ret_data,
+    size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 4096) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 8192;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			rc = -EFBIG;
+			goto out;
+		}
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret_data = buf;
+	buf = NULL;
+	if (ret_len)
+		*ret_len = len;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int
+ladderd_fsutil_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	char *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Remove a tree; symlinks are removed, never followed. */
+int
+ladderd_fsutil_rmtree(const char *path)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 ? -errno : 0;
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		char child[PATH_MAX];
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(child, sizeof(child), "%s/%s", path,
+			de->d_name) >= (int)sizeof(child)) {
+			rc = -ENAMETOOLONG;
+			continue;
+		}
+		if ((r = ladderd_fsutil_rmtree(child)) < 0)
+			rc = r;
+	}
+	closedir(d);
+	if (rmdir(path) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Copy a regular file, fsync'd; `to` must not exist. */
+int
+ladderd_fsutil_copy_file(const char *from, const char *to)
+{
+	char buf[1 << 16];
+	int in = -1, out = -1, rc = 0;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rc = write_all(out, buf, (size_t)n)) < 0)
+			goto out;
+	}
+	if (fsync(out) < 0)
+		rc = -errno;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0 && out >= 0)
+		(void)unlink(to);
+	return rc;
+}
+
+/* Copy a tree of regular files and directories (no symlinks). */
+int
+ladderd_fsutil_copy_tree(const char *from, const char *to)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (lstat(from, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode))
+		return ladderd_fsutil_copy_file(from, to);
+	if (!S_ISDIR(st.st_mode))
+		return -EINVAL;
+	if (mkdir(to, 0755) < 0)
+		return -errno;
+	if ((d = opendir(from)) == NULL)
+		return -errno;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(a, sizeof(a), "%s/%s", from, de->d_name) >=
+			(int)sizeof(a) ||
+		    snprintf(b, sizeof(b), "%s/%s", to, de->d_name) >=
+			(int)sizeof(b)) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		rc = ladderd_fsutil_copy_tree(a, b);
+	}
+	closedir(d);
+	if (rc == 0)
+		rc = ladderd_fsutil_fsync_dir(to);
+	return rc;
+}
+
+/*
+ * Make directory `from` appear at `to` in one step, replacing an existing
+ * `to` atomically (renameat2 RENAME_EXCHANGE, then the old tree is
+ * removed). Readers of `to` see the old package or the new one, never a
+ * mix. When the two are on different file systems the tree is first
+ * copied next to `to`. `from` is gone on success.
+ */
+int
+ladderd_fsutil_replace_dir(const char *from, const char *to)
+{
+	char staged[PATH_MAX];
+	const char *src = from;
+	int rc;
+
+	if (snprintf(staged, sizeof(staged), "%s.incoming.%ld", to,
+		(long)getpid()) >= (int)sizeof(staged))
+		return -ENAMETOOLONG;
+	if (rename(from, to) == 0)
+		return fsync_parent(to);
+	if (errno == EXDEV) {
+		(void)ladderd_fsutil_rmtree(staged);
+		if ((rc = ladderd_fsutil_copy_tree(from, staged)) < 0) {
+			(void)ladderd_fsutil_rmtree(staged);
+			return rc;
+		}
+		src = staged;
+		if (rename(src, to) == 0)
+			goto done;
+	}
+	if (errno != EEXIST && errno != ENOTEMPTY)
+		return -errno;
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, to, RENAME_EXCHANGE) < 0)
+		return -errno;
+	/* `src` now holds the old package. */
+	(void)ladderd_fsutil_rmtree(src);
+done:
+	if (src == staged)
+		(void)ladderd_fsutil_rmtree(from);
+	return fsync_parent(to);
+}

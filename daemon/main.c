@@ -1,0 +1,225 @@
+/*
+ * main.c - the command line (DESIGN section 8) and worker-mode dispatch:
+ *
+ *   ladderd [-c FILE] [-v]                 the daemon (foreground)
+ *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]
+ *   ladderd check-config [-c FILE]         validate, load every stage, print
+ *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
+ *   ladderd rung WORKDIR RUNG              worker: one rung (internal)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chord.h"
+#include "conf.h"
+#include "ctx.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "run.h"
+
+#define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: ladderd [-c FILE] [-v]\n"
+	    "       ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] "
+	    "[-p PROFILE]\n"
+	    "       ladderd check-config [-c FILE]\n"
+	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
+	    "       ladderd --version\n");
+}
+
+/*
+ * Load FILE, or the installed default when it exists, else the built-in
+ * defaults. Prints the reason and returns NULL on error.
+ */
+static struct ladderd_conf *
+load_conf(const char *file)
+{
+	struct ladderd_conf *c = NULL;
+	char err[2048];
+	int rc;
+
+	if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
+		file = DEFAULT_CONF;
+	if (file)
+		rc = ladderd_conf_load(file, &c, err, sizeof(err));
+	else
+		rc = ladderd_conf_load_string("", NULL, &c, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ladderd: %s\n", err);
+		return NULL;
+	}
+	return c;
+}
+
+/* Parse "-c FILE" (and -v) before a subcommand's positional arguments. */
+static int
+parse_common(int argc, char **argv, const char **conf_file, int *verbose)
+{
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			*conf_file = optarg;
+			break;
+		case 'v':
+			(*verbose)++;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return optind;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	const char *file = NULL;
+	int verbose = 0, bad = 0;
+	struct ladderd_conf *c;
+	struct ladderd_plugins *reg;
+
+	if (parse_common(argc, argv, &file, &verbose) != argc) {
+		usage();
+		return 2;
+	}
+	if ((c = load_conf(file)) == NULL)
+		return 1;
+	ladderd_conf_print(c, stdout);
+	if ((reg = ladderd_plugins_new(c->stage_path)) == NULL) {
+		ladderd_conf_free(c);
+		return 1;
+	}
+	printf("stages\n");
+	for (size_t w = 0; w <= c->nprofiles; w++) {
+		const struct ladderd_workflow *wf = w == 0 ? &c->workflow :
+							     c->profiles[w - 1].workflow;
+
+		for (int ph = 0; wf && ph < LADDERD_PHASE__COUNT; ph++) {
+			for (size_t i = 0; i < wf->n[ph]; i++) {
+				const struct ladderd_stage_ref *s =
+				    &wf->stages[ph][i];
+				const struct ladderd_plugin *p;
+				char err[1024];
+				void *state = NULL;
+
+				if (ladderd_plugins_get(reg, s->name, &p, err,
+					sizeof(err)) < 0) {
+					printf("  %-12s ERROR %s\n", s->name,
+					    err);
+					bad = 1;
+					continue;
+				}
+				/* init + fini validate the stage's args. */
+				if (p->desc->init &&
+				    p->desc->init(s->args, &state) < 0) {
+					printf("  %-12s ERROR its arguments "
+					       "were refused\n", s->name);
+					bad = 1;
+					continue;
+				}
+				if (p->desc->fini)
+					p->desc->fini(state);
+				printf("  %-12s %-9s v%s %s\n", s->name,
+				    ladderd_phase_names[ph], p->desc->version,
+				    p->path);
+			}
+		}
+	}
+	ladderd_plugins_free(reg);
+	ladderd_conf_free(c);
+	printf("%s\n", bad ? "config has errors" : "config ok");
+	return bad ? 1 : 0;
+}
+
+/* Run one stage on a context file and print the result (for testing). */
+static int
+cmd_stage(int argc, char **argv)
+{
+	const char *file = NULL;
+	int verbose = 0, idx, code;
+	struct ladderd_conf *c = NULL;
+	struct ladderd_plugins *reg = NULL;
+	const struct ladderd_plugin *p;
+	cJSON *ctx = NULL;
+	char err[1024], *text;
+	enum ladderd_rc rc;
+
+	idx = parse_common(argc, argv, &file, &verbose);
+	if (idx < 0 || argc - idx != 2) {
+		usage();
+		return 2;
+	}
+	log_init(1, verbose, "ladderd");
+	if ((c = load_conf(file)) == NULL)
+		return 1;
+	if (ladderd_ctx_load(argv[idx + 1], &ctx) < 0) {
+		fprintf(stderr, "ladderd: cannot read context '%s'\n",
+		    argv[idx + 1]);
+		ladderd_conf_free(c);
+		return 1;
+	}
+	reg = ladderd_plugins_new(c->stage_path);
+	if (reg == NULL ||
+	    ladderd_plugins_get(reg, argv[idx], &p, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ladderd: %s\n", reg ? err : "out of memory");
+		code = 1;
+		goto out;
+	}
+	rc = ladderd_host_run_stage(p, NULL, ctx,
+	    ladderd_ctx_str(ctx, "rung.name", NULL),
+	    (int)ladderd_ctx_num(ctx, "threads", c->max_rungs));
+	fprintf(stderr, "ladderd: stage %s: %s%s%s\n", argv[idx],
+	    ladderd_host_rc_name(rc), rc >= LADDERD_RETRY ? ": " : "",
+	    rc >= LADDERD_RETRY ? ladderd_ctx_str(ctx, "error.message", "") :
+				  "");
+	text = cJSON_Print(ctx);
+	if (text)
+		puts(text);
+	cJSON_free(text);
+	code = rc == LADDERD_FAIL ? 1 : rc == LADDERD_RETRY ? 75 : 0;
+out:
+	ladderd_plugins_free(reg);
+	cJSON_Delete(ctx);
+	ladderd_conf_free(c);
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("ladderd %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return ladderd_run_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "stage") == 0)
+		return cmd_stage(argc - 1, argv + 1);
+	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
+		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
+		return ladderd_chord_worker(argv[2], argv[3]);
+	}
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+			     strcmp(argv[1], "--help") == 0)) {
+		usage();
+		return 0;
+	}
+	usage();
+	return 2;
+}

@@ -1,0 +1,220 @@
+/*
+ * status.c - writes status events. Event fields keep the seed's names
+ * (task_id, main_task_id, state, quality, complete, progress, error) plus
+ * seq, time, outputs and metadata. status.json is the latest event plus
+ * "rungs" (latest state and progress of every rung) and "schema": 1.
+ *
+ * Order of writes: the event line is appended (and fdatasync'd) first, then
+ * status.json replaced, then the outbox file written, all under an flock on
+ * status/<task_id>/.lock, so a crash leaves at worst an event that is in
+ * events.ndjson but not yet in status.json; the next event repairs that.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "fsutil.h"
+#include "status.h"
+
+int
+ladderd_status_now(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	return strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) ? 0 : -ENOSPC;
+}
+
+int
+ladderd_status_dir(const cJSON *ctx, char *buf, size_t size)
+{
+	const char *root = ladderd_ctx_str(ctx, "task.status_root", NULL);
+	const char *id = ladderd_ctx_str(ctx, "task.id", NULL);
+	int n;
+
+	if (root == NULL || id == NULL || !ladderd_ctx_valid_name(id))
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/%s", root, id);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The event the context implies, before the caller's fields. */
+static cJSON *
+status_base_event(const cJSON *ctx, long seq)
+{
+	cJSON *ev = cJSON_CreateObject();
+	const char *id = ladderd_ctx_str(ctx, "task.id", "");
+	const cJSON *err = ladderd_ctx_get(ctx, "error");
+	const cJSON *meta = ladderd_ctx_get(ctx, "task.metadata");
+	const char *rung = ladderd_ctx_str(ctx, "rung.name", NULL);
+	char now[32], path[PATH_MAX];
+	cJSON *outputs;
+
+	if (ev == NULL)
+		return NULL;
+	(void)ladderd_status_now(now, sizeof(now));
+	cJSON_AddStringToObject(ev, "task_id", id);
+	cJSON_AddStringToObject(ev, "main_task_id",
+	    ladderd_ctx_str(ctx, "task.main_task_id", id));
+	cJSON_AddNumberToObject(ev, "seq", (double)seq);
+	cJSON_AddStringToObject(ev, "state",
+	    ladderd_ctx_str(ctx, "task.state", "queued"));
+	if (rung)
+		cJSON_AddStringToObject(ev, "quality", rung);
+	else
+		cJSON_AddNullToObject(ev, "quality");
+	cJSON_AddBoolToObject(ev, "complete", 0);
+	cJSON_AddNullToObject(ev, "progress");
+	cJSON_AddStringToObject(ev, "time", now);
+	if (cJSON_IsObject(err))
+		cJSON_AddItemToObject(ev, "error", cJSON_Duplicate(err, 1));
+	else
+		cJSON_AddNullToObject(ev, "error");
+	outputs = cJSON_AddObjectToObject(ev, "outputs");
+	if (snprintf(path, sizeof(path), "%s/master.m3u8", id) <
+	    (int)sizeof(path))
+		cJSON_AddStringToObject(outputs, "hls", path);
+	if (ladderd_ctx_bool(ctx, "profile.dash", 1) &&
+	    snprintf(path, sizeof(path), "%s/manifest.mpd", id) <
+		(int)sizeof(path))
+		cJSON_AddStringToObject(outputs, "dash", path);
+	if (meta)
+		cJSON_AddItemToObject(ev, "metadata", cJSON_Duplicate(meta, 1));
+	return ev;
+}
+
+/* Keep status.json's "rungs" map up to date from an event. */
+static void
+status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
+{
+	const cJSON *oldr = old ? ladderd_ctx_get(old, "rungs") : NULL;
+	cJSON *rungs = oldr ? cJSON_Duplicate(oldr, 1) : cJSON_CreateObject();
+	const char *q = ladderd_ctx_str(ev, "quality", NULL);
+
+	if (rungs == NULL)
+		return;
+	if (q) {
+		cJSON *r = cJSON_CreateObject();
+		const cJSON *p = ladderd_ctx_get(ev, "progress");
+		const char *rs = ladderd_ctx_str(ev, "rung_state", NULL);
+
+		cJSON_AddStringToObject(r, "state",
+		    rs ? rs : ladderd_ctx_str(ev, "state", ""));
+		cJSON_AddItemToObject(r, "progress",
+		    p ? cJSON_Duplicate(p, 1) : cJSON_CreateNull());
+		if (ladderd_ctx_set(rungs, q, r) < 0)
+			cJSON_Delete(r);
+	}
+	if (ladderd_ctx_set(status, "rungs", rungs) < 0)
+		cJSON_Delete(rungs);
+}
+
+/*
+ * Emit one event: `fields` (borrowed, may be NULL) is merged over the
+ * event built from ctx. On success *ret_event (if not NULL) receives the
+ * event (caller frees). Returns 0 or a negative errno.
+ */
+int
+ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	cJSON *old = NULL, *ev = NULL, *st = NULL;
+	char *line = NULL, *text = NULL;
+	int lock = -1, rc;
+	long seq = 1;
+
+	if ((rc = ladderd_status_dir(ctx, dir, sizeof(dir))) < 0)
+		return rc;
+	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
+		return rc;
+	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	if (flock(lock, LOCK_EX) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (snprintf(path, sizeof(path), "%s/status.json", dir) >=
+	    (int)sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if (ladderd_ctx_load(path, &old) == 0)
+		seq = (long)ladderd_ctx_num(old, "seq", 0) + 1;
+	if ((ev = status_base_event(ctx, seq)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (fields && (rc = ladderd_ctx_merge(ev, fields)) < 0)
+		goto out;
+	/* seq and task_id are ours, whatever the fields said. */
+	cJSON_ReplaceItemInObjectCaseSensitive(ev, "seq",
+	    cJSON_CreateNumber((double)seq));
+	if ((line = cJSON_PrintUnformatted(ev)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	{
+		size_t n = strlen(line);
+		char *nl = cJSON_malloc(n + 2);
+
+		if (nl == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(nl, line, n);
+		nl[n] = '\n';
+		nl[n + 1] = '\0';
+		cJSON_free(line);
+		line = nl;
+		if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
+		    (int)sizeof(path)) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		if ((rc = ladderd_fsutil_append(path, line, n + 1)) < 0)
+			goto out;
+	}
+	if ((st = cJSON_Duplicate(ev, 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	cJSON_AddNumberToObject(st, "schema", 1);
+	status_update_rungs(st, old, ev);
+	if ((text = cJSON_Print(st)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (snprintf(path, sizeof(path), "%s/status.json", dir) >=
+	    (int)sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)
+		goto out;
+	rc = 0;
+	if (ret_event) {
+		*ret_event = ev;
+		ev = NULL;
+	}
+out:
+	if (lock >= 0)
+		close(lock); /* releases the flock */
+	cJSON_free(line);
+	cJSON_free(text);
+	cJSON_Delete(old);
+	cJSON_Delete(ev);
+	cJSON_Delete(st);
+	return rc;
+}

@@ -1,0 +1,19 @@
+/*
+ * status.h - status events of a task (DESIGN section 6): one line per event
+ * in status/<task_id>/events.ndjson, the latest in status.json (replaced
+ * atomically, with per-rung detail), and a webhook delivery file in the
+ * outbox when the task has a webhook. Several processes of one task (the
+ * job, its rung children) emit events; a lock file serialises them so `seq`
+ * grows by one per event.
+ */
+#ifndef LADDERD_STATUS_H
+#define LADDERD_STATUS_H
+
+#include <cjson/cJSON.h>
+
+int ladderd_status_emit(const cJSON *ctx, const cJSON *fields,
+    cJSON **ret_event);
+int ladderd_status_dir(const cJSON *ctx, char *buf, size_t size);
+int ladderd_status_now(char *buf, size_t size);
+
+#endif

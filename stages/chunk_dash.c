@@ -1,0 +1,928 @@
+/*
+ * stages/chunk_dash.c - the DASH manifest of the package (post stage).
+ *
+ * Reads ctx.profile.{dash, segment_type, segment_duration, audio},
+ * ctx.probe.{audio, audio_index, video.fps_num, video.fps_den} and
+ * ctx.renditions[] ({rung, status, transcode, chunk_hls, hls_info}).
+ * Writes call->path(MPD) atomically (isoff-live, static, one Period, a video
+ * AdaptationSet with one Representation per ok video rung, an audio one)
+ * and adds ctx.chunk_dash = { mpd, segment_type, duration, representations:
+ * [ { id, kind, timescale, init, media, start_number, bandwidth, segments:
+ * [ { uri, start, length, bytes } ] } ] } (paths relative to the package).
+ *
+ * fmp4: the MPD references the CMAF segments chunk_hls wrote (one copy on
+ * disk); the SegmentTimeline is chunk_hls's start/length (tfdt and sample
+ * durations, track timescale). mpegts: the HLS segments are TS, so each
+ * rung's transcoded.mp4 is stream-copied into call->path(DASH_DIR)/<rung>/
+ * (init.mp4 + seg_NNNNN.m4s, cut at the keyframe of every segment_duration
+ * boundary; audio once, from the first rung that has it, into dash/audio/)
+ * and the timeline is what the mp4 muxer was given. Skips when profile.dash
+ * is false; fails when no video rung is usable or a file cannot be written.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/bprint.h>
+#include <libavutil/mathematics.h>
+
+#include "stage.h"
+
+#define DASH_MAX_REPS 32
+#define DASH_URI_MAX 512
+
+/* One segment: start (tfdt) and length in the track timescale. */
+struct dash_seg {
+	int64_t t;
+	int64_t d;
+	int64_t bytes;
+	char uri[DASH_URI_MAX];
+};
+
+struct dash_rep {
+	char id[72];
+	int audio;
+	int width, height;
+	int fps_num, fps_den; /* 0/0 = unknown */
+	int channels, sample_rate;
+	char codecs[64];
+	int64_t bandwidth;
+	int64_t timescale;
+	char init[DASH_URI_MAX];  /* relative to the package */
+	char media[DASH_URI_MAX]; /* SegmentTemplate@media */
+	long start_number;
+	struct dash_seg *segs;
+	size_t nb_segs, cap_segs;
+};
+
+/* A rendition's rung name and kind ("video"/"audio"). */
+static const char *
+dash_rendition_name(const cJSON *r, const char **ret_kind)
+{
+	const cJSON *rung = cJSON_GetObjectItemCaseSensitive(r, "rung");
+	const char *name = NULL, *kind = NULL;
+
+	if (cJSON_IsString(rung)) {
+		name = rung->valuestring;
+	} else if (cJSON_IsObject(rung)) {
+		name = ladderd_ctx_str(rung, "name", NULL);
+		kind = ladderd_ctx_str(rung, "kind", NULL);
+	}
+	if (kind == NULL)
+		kind = ladderd_ctx_str(r, "transcode.kind", NULL);
+	if (kind == NULL)
+		kind = ladderd_ctx_str(r, "hls_info.kind", NULL);
+	if (kind == NULL)
+		kind = name && strcmp(name, "audio") == 0 ? "audio" : "video";
+	*ret_kind = kind;
+	return name;
+}
+
+static int
+dash_seg_add(struct dash_rep *rep, int64_t t, int64_t d, int64_t bytes,
+    const char *uri)
+{
+	struct dash_seg *s;
+
+	if (rep->nb_segs == rep->cap_segs) {
+		size_t cap = rep->cap_segs ? rep->cap_segs * 2 : 64;
+
+		s = av_realloc_array(rep->segs, cap, sizeof(*s));
+		if (s == NULL)
+			return -ENOMEM;
+		rep->segs = s;
+		rep->cap_segs = cap;
+	}
+	s = &rep->segs[rep->nb_segs++];
+	s->t = t;
+	s->d = d;
+	s->bytes = bytes;
+	if (snprintf(s->uri, sizeof(s->uri), "%s", uri) >= (int)sizeof(s->uri))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The part of a CODECS list for one kind ("avc1.64001f,mp4a.40.2"). */
+static void
+dash_codec_part(const char *list, int audio, char *buf, size_t size)
+{
+	const char *p = list;
+
+	buf[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, ",");
+		int is_audio = strncmp(p, "mp4a", 4) == 0 ||
+		    strncmp(p, "ac-3", 4) == 0 || strncmp(p, "ec-3", 4) == 0 ||
+		    strncmp(p, "opus", 4) == 0;
+
+		if (is_audio == audio && n < size) {
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+			return;
+		}
+		p += n;
+		p += *p == ',';
+		p += strspn(p, " ");
+	}
+}
+
+/*
+ * Turn the segment URIs of chunk_hls into a SegmentTemplate@media: the
+ * last run of digits of the first URI's file name becomes $Number$, and
+ * every URI must then follow it in order (else no template describes them).
+ */
+static int
+dash_template(struct dash_rep *rep)
+{
+	const char *u0 = rep->segs[0].uri, *base = strrchr(u0, '/'), *p;
+	const char *run = NULL, *end = NULL;
+	AVBPrint bp;
+	int width, rc = 0;
+
+	base = base ? base + 1 : u0;
+	for (p = base; *p != '\0'; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (p == base || !(p[-1] >= '0' && p[-1] <= '9'))
+				run = p;
+			end = p + 1;
+		}
+	}
+	if (run == NULL)
+		return -EINVAL;
+	width = (int)(end - run);
+	rep->start_number = strtol(run, NULL, 10);
+	for (size_t i = 0; i < rep->nb_segs; i++) {
+		char want[DASH_URI_MAX];
+		int n = snprintf(want, sizeof(want), "%.*s%0*ld%s",
+		    (int)(run - u0), u0, width > 1 ? width : 1,
+		    rep->start_number + (long)i, end);
+
+		if (n < 0 || (size_t)n >= sizeof(want) ||
+		    strcmp(want, rep->segs[i].uri) != 0)
+			return -EINVAL;
+	}
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	/* '$' is the template escape: a literal one is written "$$" */
+	for (p = u0; p < run; p++)
+		av_bprintf(&bp, *p == '$' ? "$$" : "%c", *p);
+	if (width > 1)
+		av_bprintf(&bp, "$Number%%0%dd$", width);
+	else
+		av_bprintf(&bp, "$Number$");
+	for (p = end; *p != '\0'; p++)
+		av_bprintf(&bp, *p == '$' ? "$$" : "%c", *p);
+	if (!av_bprint_is_complete(&bp) || bp.len >= sizeof(rep->media))
+		rc = -ENAMETOOLONG;
+	else
+		memcpy(rep->media, bp.str, bp.len + 1);
+	av_bprint_finalize(&bp, NULL);
+	return rc;
+}
+
+/* fmp4: a Representation over the CMAF segments chunk_hls recorded. */
+static enum ladderd_rc
+dash_rep_from_hls(struct ladderd_call *call, const cJSON *r, struct dash_rep *rep)
+{
+	const cJSON *segs = ladderd_ctx_get(r, "chunk_hls.segments");
+	const cJSON *s;
+	const char *init = ladderd_ctx_str(r, "chunk_hls.init", NULL);
+	const char *codecs = ladderd_ctx_str(r, "hls_info.codecs", "");
+
+	rep->timescale = (int64_t)ladderd_ctx_num(r, "chunk_hls.timescale", 0);
+	if (init == NULL || rep->timescale <= 0 || !cJSON_IsArray(segs) ||
+	    cJSON_GetArraySize(segs) == 0) {
+		call->fail(call, "rung %s: chunk_hls has no fMP4 init, "
+		    "timescale or segments", rep->id);
+		return LADDERD_FAIL;
+	}
+	if (snprintf(rep->init, sizeof(rep->init), "%s", init) >=
+	    (int)sizeof(rep->init)) {
+		call->fail(call, "rung %s: init path too long", rep->id);
+		return LADDERD_FAIL;
+	}
+	cJSON_ArrayForEach(s, segs) {
+		const char *uri = ladderd_ctx_str(s, "uri", NULL);
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "start");
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "length");
+
+		if (uri == NULL || !cJSON_IsNumber(t) || !cJSON_IsNumber(d) ||
+		    d->valuedouble <= 0) {
+			call->fail(call, "rung %s: segment %d has no uri, start "
+			    "or length", rep->id, (int)rep->nb_segs);
+			return LADDERD_FAIL;
+		}
+		if (dash_seg_add(rep, (int64_t)t->valuedouble,
+			(int64_t)d->valuedouble,
+			(int64_t)ladderd_ctx_num(s, "bytes", 0), uri) < 0) {
+			call->fail(call, "rung %s: cannot record segment '%s'",
+			    rep->id, uri);
+			return LADDERD_FAIL;
+		}
+	}
+	if (dash_template(rep) < 0) {
+		call->fail(call, "rung %s: segment names ('%s' ...) do not "
+		    "follow one numbered pattern", rep->id, rep->segs[0].uri);
+		return LADDERD_FAIL;
+	}
+	rep->bandwidth = (int64_t)ladderd_ctx_num(r, "chunk_hls.peak_bitrate",
+	    ladderd_ctx_num(r, "hls_info.bandwidth", 0));
+	dash_codec_part(codecs, rep->audio, rep->codecs, sizeof(rep->codecs));
+	if (!rep->audio) {
+		rep->width = (int)ladderd_ctx_num(r, "transcode.width",
+		    ladderd_ctx_num(r, "target_size.width", 0));
+		rep->height = (int)ladderd_ctx_num(r, "transcode.height",
+		    ladderd_ctx_num(r, "target_size.height", 0));
+	}
+	return LADDERD_OK;
+}
+
+/* mkdir that accepts an existing directory. */
+static int
+dash_mkdir(const char *path)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Flush what the mp4 muxer holds into `path`: the muxer writes into a
+ * memory buffer (oc->pb), which is written atomically and replaced by a
+ * fresh one. Returns the number of bytes written or a negative error.
+ */
+static int64_t
+dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path)
+{
+	uint8_t *buf = NULL;
+	int len, err;
+
+	/* with delay_moov the first flush emits ftyp+moov only */
+	if ((err = av_write_frame(oc, NULL)) < 0) {
+		call->fail(call, "cannot flush fragment for '%s': %s", path,
+		    av_err2str(err));
+		return -1;
+	}
+	len = avio_close_dyn_buf(oc->pb, &buf);
+	oc->pb = NULL;
+	if ((err = avio_open_dyn_buf(&oc->pb)) < 0) {
+		av_free(buf);
+		call->fail(call, "cannot allocate a buffer: %s", av_err2str(err));
+		return -1;
+	}
+	if (len <= 0) {
+		av_free(buf);
+		call->fail(call, "mp4 muxer wrote nothing for '%s'", path);
+		return -1;
+	}
+	err = call->write_atomic(call, path, buf, (size_t)len);
+	av_free(buf);
+	if (err < 0) {
+		call->fail(call, "cannot write '%s': %s", path, strerror(-err));
+		return -1;
+	}
+	return len;
+}
+
+/*
+ * mpegts: stream-copy the best stream of `type` in `in_path` into
+ * <dash_dir>/<rep->id>/init.mp4 + seg_NNNNN.m4s (one fragment per file),
+ * cutting at the first keyframe at or after every segment_duration
+ * boundary, and fill rep's timeline from the packets given to the muxer:
+ * t = dts - first dts (the muxer's tfdt), d = the fragment's sample
+ * durations.
+ */
+static enum ladderd_rc
+dash_remux(struct ladderd_call *call, const char *in_path,
+    enum AVMediaType type, const char *dash_dir, const char *rel_dir,
+    int segdur, struct dash_rep *rep)
+{
+	AVFormatContext *ic = NULL, *oc = NULL;
+	AVDictionary *opts = NULL;
+	AVPacket *pkt = NULL;
+	AVStream *ist, *ost;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	char dir[PATH_MAX], path[PATH_MAX + 32], uri[DASH_URI_MAX];
+	int64_t first = AV_NOPTS_VALUE, seg_first = 0, seg_end = 0, bytes;
+	int64_t boundary, step;
+	size_t seg_pkts = 0;
+	int idx, err, init_done = 0;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", dash_dir, rep->id) >=
+	    sizeof(dir)) {
+		call->fail(call, "rung %s: DASH folder path too long", rep->id);
+		goto out;
+	}
+	if ((err = dash_mkdir(dash_dir)) < 0 || (err = dash_mkdir(dir)) < 0) {
+		call->fail(call, "cannot create '%s': %s", dir, strerror(-err));
+		goto out;
+	}
+	if ((err = avformat_open_input(&ic, in_path, NULL, NULL)) < 0) {
+		call->fail(call, "cannot open '%s': %s", in_path,
+		    av_err2str(err));
+		goto out;
+	}
+	if ((idx = av_find_best_stream(ic, type, -1, -1, NULL, 0)) < 0) {
+		call->fail(call, "'%s' has no %s stream", in_path,
+		    av_get_media_type_string(type));
+		goto out;
+	}
+	ist = ic->streams[idx];
+	if ((err = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL)) < 0 ||
+	    (ost = avformat_new_stream(oc, NULL)) == NULL) {
+		call->fail(call, "cannot set up the mp4 muxer: %s",
+		    av_err2str(err < 0 ? err : AVERROR(ENOMEM)));
+		goto out;
+	}
+	if ((err = avcodec_parameters_copy(ost->codecpar, ist->codecpar)) < 0) {
+		call->fail(call, "cannot copy codec parameters: %s",
+		    av_err2str(err));
+		goto out;
+	}
+	ost->codecpar->codec_tag = 0;
+	ost->time_base = ist->time_base; /* a hint; the muxer picks */
+	(void)av_dict_copy(&ost->metadata, ist->metadata, 0);
+	if ((err = avio_open_dyn_buf(&oc->pb)) < 0) {
+		call->fail(call, "cannot allocate a buffer: %s", av_err2str(err));
+		goto out;
+	}
+	/*
+	 * frag_custom: a fragment ends only when we flush, so each file holds
+	 * exactly one segment; delay_moov: the moov (and its edit list) is
+	 * written once the first samples are known; dash: sidx per segment,
+	 * like the CMAF segments of the HLS muxer.
+	 */
+	(void)av_dict_set(&opts, "movflags",
+	    "+frag_custom+dash+delay_moov+skip_trailer", 0);
+	if ((err = avformat_write_header(oc, &opts)) < 0) {
+		call->fail(call, "cannot start the mp4 muxer for '%s': %s",
+		    dir, av_err2str(err));
+		goto out;
+	}
+	if (ost->time_base.num != 1) {
+		call->fail(call, "mp4 muxer chose time base %d/%d for '%s'",
+		    ost->time_base.num, ost->time_base.den, dir);
+		goto out;
+	}
+	rep->timescale = ost->time_base.den;
+	step = av_rescale(segdur, rep->timescale, 1);
+	boundary = step;
+	if (type == AVMEDIA_TYPE_VIDEO) {
+		AVRational fr = ist->avg_frame_rate.num > 0 ?
+		    ist->avg_frame_rate : ist->r_frame_rate;
+
+		rep->width = ist->codecpar->width;
+		rep->height = ist->codecpar->height;
+		if (fr.num > 0 && fr.den > 0) {
+			rep->fps_num = fr.num;
+			rep->fps_den = fr.den;
+		}
+	} else {
+		rep->channels = ist->codecpar->ch_layout.nb_channels;
+		rep->sample_rate = ist->codecpar->sample_rate;
+	}
+	if ((pkt = av_packet_alloc()) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	rep->start_number = 0;
+	(void)snprintf(rep->media, sizeof(rep->media), "%s/%s/seg_$Number%%05d$.m4s",
+	    rel_dir, rep->id);
+	(void)snprintf(rep->init, sizeof(rep->init), "%s/%s/init.mp4", rel_dir,
+	    rep->id);
+	for (;;) {
+		int eof = 0, cut = 0;
+
+		if ((err = av_read_frame(ic, pkt)) == AVERROR_EOF)
+			eof = 1;
+		else if (err < 0) {
+			call->fail(call, "cannot read '%s': %s", in_path,
+			    av_err2str(err));
+			goto out;
+		} else if (pkt->stream_index != idx) {
+			av_packet_unref(pkt);
+			continue;
+		}
+		if (!eof) {
+			av_packet_rescale_ts(pkt, ist->time_base, ost->time_base);
+			pkt->stream_index = 0;
+			pkt->pos = -1;
+			if (pkt->dts == AV_NOPTS_VALUE)
+				pkt->dts = pkt->pts;
+			if (first == AV_NOPTS_VALUE)
+				first = pkt->dts;
+			/*
+			 * Cut at the keyframe on the boundary; half a packet
+			 * of slack keeps a keyframe rounded just below it
+			 * on the boundary (audio: the packet nearest it).
+			 */
+			if (seg_pkts > 0 &&
+			    (type != AVMEDIA_TYPE_VIDEO ||
+				(pkt->flags & AV_PKT_FLAG_KEY)) &&
+			    pkt->pts + pkt->duration / 2 >= boundary)
+				cut = 1;
+		}
+		if ((eof && seg_pkts > 0) || cut) {
+			if (!init_done) {
+				(void)snprintf(path, sizeof(path), "%s/init.mp4",
+				    dir);
+				if (dash_flush(call, oc, path) < 0)
+					goto out;
+				init_done = 1;
+			}
+			(void)snprintf(uri, sizeof(uri), "%s/%s/seg_%05d.m4s",
+			    rel_dir, rep->id, (int)rep->nb_segs);
+			(void)snprintf(path, sizeof(path), "%s/seg_%05d.m4s",
+			    dir, (int)rep->nb_segs);
+			if ((bytes = dash_flush(call, oc, path)) < 0)
+				goto out;
+			if (dash_seg_add(rep, seg_first - first,
+				seg_end - seg_first, bytes, uri) < 0) {
+				call->fail(call, "out of memory");
+				goto out;
+			}
+			seg_pkts = 0;
+			if (call->cancelled(call)) {
+				rc = LADDERD_RETRY;
+				goto out;
+			}
+		}
+		if (eof)
+			break;
+		if (seg_pkts == 0) {
+			seg_first = pkt->dts;
+			/* the next boundary after this packet (long GOPs) */
+			while (pkt->pts + pkt->duration / 2 >= boundary)
+				boundary += step;
+		}
+		seg_pkts++;
+		seg_end = pkt->dts + pkt->duration;
+		if ((err = av_write_frame(oc, pkt)) < 0) {
+			call->fail(call, "cannot mux a packet of '%s': %s",
+			    in_path, av_err2str(err));
+			goto out;
+		}
+		av_packet_unref(pkt);
+	}
+	if (rep->nb_segs == 0) {
+		call->fail(call, "'%s' has no %s packets", in_path,
+		    av_get_media_type_string(type));
+		goto out;
+	}
+	(void)av_write_trailer(oc);
+	rc = LADDERD_OK;
+out:
+	av_dict_free(&opts);
+	av_packet_free(&pkt);
+	if (oc != NULL && oc->pb != NULL) {
+		uint8_t *buf = NULL;
+
+		(void)avio_close_dyn_buf(oc->pb, &buf);
+		av_free(buf);
+		oc->pb = NULL;
+	}
+	avformat_free_context(oc);
+	avformat_close_input(&ic);
+	return rc;
+}
+
+/* Peak of bytes*8/duration over the segments, for @bandwidth. */
+static int64_t
+dash_peak(const struct dash_rep *rep)
+{
+	double peak = 0;
+
+	for (size_t i = 0; i < rep->nb_segs; i++) {
+		double s = (double)rep->segs[i].d / (double)rep->timescale;
+
+		if (s > 0 && rep->segs[i].bytes * 8.0 / s > peak)
+			peak = rep->segs[i].bytes * 8.0 / s;
+	}
+	return (int64_t)(peak + 0.5);
+}
+
+/* "avc1.PPCCLL" from an avcC record, when hls_info has none. */
+static void
+dash_avc_codecs(const char *path, struct dash_rep *rep)
+{
+	AVFormatContext *ic = NULL;
+	int idx;
+
+	if (avformat_open_input(&ic, path, NULL, NULL) < 0)
+		return;
+	idx = av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	if (idx >= 0) {
+		const AVCodecParameters *par = ic->streams[idx]->codecpar;
+
+		if (par->codec_id == AV_CODEC_ID_H264 &&
+		    par->extradata_size >= 4 && par->extradata[0] == 1)
+			(void)snprintf(rep->codecs, sizeof(rep->codecs),
+			    "avc1.%02x%02x%02x", par->extradata[1],
+			    par->extradata[2], par->extradata[3]);
+	}
+	avformat_close_input(&ic);
+}
+
+/* An attribute value, XML-escaped. */
+static void
+dash_attr(AVBPrint *bp, const char *name, const char *value)
+{
+	av_bprintf(bp, " %s=\"", name);
+	for (const char *p = value; *p != '\0'; p++) {
+		switch (*p) {
+		case '&': av_bprintf(bp, "&amp;"); break;
+		case '<': av_bprintf(bp, "&lt;"); break;
+		case '>': av_bprintf(bp, "&gt;"); break;
+		case '"': av_bprintf(bp, "&quot;"); break;
+		default: av_bprint_chars(bp, *p, 1); break;
+		}
+	}
+	av_bprintf(bp, "\"");
+}
+
+static void
+dash_frame_rate(char *buf, size_t size, int num, int den)
+{
+	buf[0] = '\0';
+	if (num <= 0 || den <= 0)
+		return;
+	(void)av_reduce(&num, &den, num, den, INT_MAX);
+	if (den == 1)
+		(void)snprintf(buf, size, "%d", num);
+	else
+		(void)snprintf(buf, size, "%d/%d", num, den);
+}
+
+/*
+ * SegmentTemplate + SegmentTimeline, run-length coded: S@t only where the
+ * timeline does not continue from the previous segment (or at the start),
+ * S@r for repeats of the same duration.
+ */
+static void
+dash_template_xml(AVBPrint *bp, const struct dash_rep *rep)
+{
+	size_t i = 0;
+
+	av_bprintf(bp, "        <SegmentTemplate timescale=\"%" PRId64 "\"",
+	    rep->timescale);
+	dash_attr(bp, "initialization", rep->init);
+	dash_attr(bp, "media", rep->media);
+	av_bprintf(bp, " startNumber=\"%ld\">\n", rep->start_number);
+	av_bprintf(bp, "          <SegmentTimeline>\n");
+	while (i < rep->nb_segs) {
+		const struct dash_seg *s = &rep->segs[i];
+		size_t j = i + 1;
+
+		while (j < rep->nb_segs && rep->segs[j].d == s->d &&
+		    rep->segs[j].t == rep->segs[j - 1].t + rep->segs[j - 1].d)
+			j++;
+		av_bprintf(bp, "            <S");
+		if (i == 0 || s->t != rep->segs[i - 1].t + rep->segs[i - 1].d)
+			av_bprintf(bp, " t=\"%" PRId64 "\"", s->t);
+		av_bprintf(bp, " d=\"%" PRId64 "\"", s->d);
+		if (j - i > 1)
+			av_bprintf(bp, " r=\"%zu\"", j - i - 1);
+		av_bprintf(bp, "/>\n");
+		i = j;
+	}
+	av_bprintf(bp, "          </SegmentTimeline>\n");
+	av_bprintf(bp, "        </SegmentTemplate>\n");
+}
+
+/* The language of the chosen audio stream, when the probe knows it. */
+static const char *
+dash_language(const cJSON *ctx)
+{
+	const cJSON *a;
+	int chosen = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
+
+	cJSON_ArrayForEach(a, ladderd_ctx_get(ctx, "probe.audio")) {
+		const char *lang = ladderd_ctx_str(a, "language", NULL);
+		size_t n = lang ? strlen(lang) : 0;
+
+		if ((int)ladderd_ctx_num(a, "index", -2) != chosen)
+			continue;
+		/* RFC 5646 primary tags only; "und" says nothing */
+		if (n < 2 || n > 8 || strcmp(lang, "und") == 0 ||
+		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n)
+			return NULL;
+		return lang;
+	}
+	return NULL;
+}
+
+static double
+dash_end(const struct dash_rep *rep)
+{
+	const struct dash_seg *s = &rep->segs[rep->nb_segs - 1];
+
+	return (double)(s->t + s->d) / (double)rep->timescale;
+}
+
+/* The whole MPD; returns its duration through ret_duration. */
+static int
+dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
+    int segdur, double *ret_duration)
+{
+	double duration = 0, max_seg = 0;
+	int max_w = 0, max_h = 0, has_audio = 0, id = 0;
+	const char *lang = dash_language(ctx);
+	char fr[32];
+
+	for (size_t i = 0; i < n; i++) {
+		if (dash_end(&reps[i]) > duration)
+			duration = dash_end(&reps[i]);
+		for (size_t j = 0; j < reps[i].nb_segs; j++)
+			if ((double)reps[i].segs[j].d / reps[i].timescale >
+			    max_seg)
+				max_seg = (double)reps[i].segs[j].d /
+				    reps[i].timescale;
+		if (reps[i].audio) {
+			has_audio = 1;
+			continue;
+		}
+		max_w = FFMAX(max_w, reps[i].width);
+		max_h = FFMAX(max_h, reps[i].height);
+	}
+	av_bprintf(bp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		       "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+		       "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" "
+		       "type=\"static\" mediaPresentationDuration=\"PT%.3fS\" "
+		       "maxSegmentDuration=\"PT%.3fS\" minBufferTime=\"PT%dS\">\n",
+	    duration, max_seg, 2 * segdur);
+	av_bprintf(bp, "  <Period id=\"0\" start=\"PT0S\">\n");
+	av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"video\" "
+		       "mimeType=\"video/mp4\" segmentAlignment=\"true\" "
+		       "startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\">\n",
+	    id++, max_w, max_h);
+	for (size_t i = 0; i < n; i++) {
+		if (reps[i].audio)
+			continue;
+		av_bprintf(bp, "      <Representation");
+		dash_attr(bp, "id", reps[i].id);
+		av_bprintf(bp, " bandwidth=\"%" PRId64 "\" width=\"%d\" "
+			       "height=\"%d\"", reps[i].bandwidth,
+		    reps[i].width, reps[i].height);
+		dash_frame_rate(fr, sizeof(fr), reps[i].fps_num,
+		    reps[i].fps_den);
+		if (fr[0] != '\0')
+			av_bprintf(bp, " frameRate=\"%s\"", fr);
+		av_bprintf(bp, " sar=\"1:1\"");
+		if (reps[i].codecs[0] != '\0')
+			dash_attr(bp, "codecs", reps[i].codecs);
+		av_bprintf(bp, ">\n");
+		dash_template_xml(bp, &reps[i]);
+		av_bprintf(bp, "      </Representation>\n");
+	}
+	av_bprintf(bp, "    </AdaptationSet>\n");
+	if (has_audio) {
+		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
+			       "contentType=\"audio\" mimeType=\"audio/mp4\"",
+		    id++);
+		if (lang != NULL)
+			dash_attr(bp, "lang", lang);
+		av_bprintf(bp, " segmentAlignment=\"true\" "
+			       "startWithSAP=\"1\">\n");
+		av_bprintf(bp, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" "
+			       "value=\"main\"/>\n");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!reps[i].audio)
+			continue;
+		av_bprintf(bp, "      <Representation");
+		dash_attr(bp, "id", reps[i].id);
+		av_bprintf(bp, " bandwidth=\"%" PRId64 "\"", reps[i].bandwidth);
+		dash_attr(bp, "codecs",
+		    reps[i].codecs[0] ? reps[i].codecs : "mp4a.40.2");
+		av_bprintf(bp, " audioSamplingRate=\"%d\">\n",
+		    reps[i].sample_rate);
+		av_bprintf(bp, "        <AudioChannelConfiguration schemeIdUri=\""
+			       "urn:mpeg:dash:23003:3:audio_channel_configuration"
+			       ":2011\" value=\"%d\"/>\n", reps[i].channels);
+		dash_template_xml(bp, &reps[i]);
+		av_bprintf(bp, "      </Representation>\n");
+	}
+	if (has_audio)
+		av_bprintf(bp, "    </AdaptationSet>\n");
+	av_bprintf(bp, "  </Period>\n</MPD>\n");
+	*ret_duration = duration;
+	return av_bprint_is_complete(bp) ? 0 : -ENOMEM;
+}
+
+/* ctx.chunk_dash, built from the representations written. */
+static cJSON *
+dash_result(const struct dash_rep *reps, size_t n, const char *mpd_rel,
+    const char *segment_type, double duration)
+{
+	cJSON *out = cJSON_CreateObject(), *arr = NULL;
+
+	if (out == NULL)
+		return NULL;
+	cJSON_AddStringToObject(out, "mpd", mpd_rel);
+	cJSON_AddStringToObject(out, "segment_type", segment_type);
+	cJSON_AddNumberToObject(out, "duration", duration);
+	arr = cJSON_AddArrayToObject(out, "representations");
+	for (size_t i = 0; arr != NULL && i < n; i++) {
+		cJSON *r = cJSON_CreateObject(), *segs;
+
+		if (r == NULL || !cJSON_AddItemToArray(arr, r))
+			goto fail;
+		cJSON_AddStringToObject(r, "id", reps[i].id);
+		cJSON_AddStringToObject(r, "kind",
+		    reps[i].audio ? "audio" : "video");
+		cJSON_AddNumberToObject(r, "timescale", (double)reps[i].timescale);
+		cJSON_AddStringToObject(r, "init", reps[i].init);
+		cJSON_AddStringToObject(r, "media", reps[i].media);
+		cJSON_AddNumberToObject(r, "start_number",
+		    (double)reps[i].start_number);
+		cJSON_AddNumberToObject(r, "bandwidth", (double)reps[i].bandwidth);
+		if ((segs = cJSON_AddArrayToObject(r, "segments")) == NULL)
+			goto fail;
+		for (size_t j = 0; j < reps[i].nb_segs; j++) {
+			const struct dash_seg *s = &reps[i].segs[j];
+			cJSON *o = cJSON_CreateObject();
+
+			if (o == NULL || !cJSON_AddItemToArray(segs, o))
+				goto fail;
+			cJSON_AddStringToObject(o, "uri", s->uri);
+			cJSON_AddNumberToObject(o, "start", (double)s->t);
+			cJSON_AddNumberToObject(o, "length", (double)s->d);
+			cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
+		}
+	}
+	if (arr != NULL)
+		return out;
+fail:
+	cJSON_Delete(out);
+	return NULL;
+}
+
+/* `path` relative to `dir` when it lies inside it, else NULL. */
+static const char *
+dash_relative(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strncmp(path, dir, n) != 0 || path[n] != '/')
+		return NULL;
+	return path + n + 1;
+}
+
+static enum ladderd_rc
+chunk_dash_run(void *state, struct ladderd_call *call)
+{
+	struct dash_rep reps[DASH_MAX_REPS];
+	size_t nb_reps = 0, nb_video = 0, nb_ok = 0, done = 0;
+	const cJSON *renditions = ladderd_ctx_get(call->ctx, "renditions");
+	const cJSON *r;
+	const char *segment_type =
+	    ladderd_ctx_str(call->ctx, "profile.segment_type", "fmp4");
+	const char *mpd_rel, *dash_rel = NULL, *audio_src = NULL;
+	int segdur = (int)ladderd_ctx_num(call->ctx, "profile.segment_duration", 0);
+	int fmp4 = strcmp(segment_type, "fmp4") == 0, err;
+	char pkg[PATH_MAX], mpd[PATH_MAX], dash_dir[PATH_MAX];
+	enum ladderd_rc rc = LADDERD_FAIL;
+	double duration = 0;
+	cJSON *out = NULL;
+	AVBPrint bp;
+
+	(void)state;
+	memset(reps, 0, sizeof(reps));
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	if (!ladderd_ctx_bool(call->ctx, "profile.dash", 0)) {
+		rc = LADDERD_SKIP;
+		goto out;
+	}
+	if (segdur <= 0) {
+		call->fail(call, "profile.segment_duration must be positive");
+		goto out;
+	}
+	if (!fmp4 && strcmp(segment_type, "mpegts") != 0) {
+		call->fail(call, "unknown profile.segment_type '%s'",
+		    segment_type);
+		goto out;
+	}
+	if ((err = call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
+		 sizeof(pkg))) < 0 ||
+	    (err = call->path(call, LADDERD_PATH_MPD, NULL, mpd,
+		 sizeof(mpd))) < 0 ||
+	    (err = call->path(call, LADDERD_PATH_DASH_DIR, NULL, dash_dir,
+		 sizeof(dash_dir))) < 0) {
+		call->fail(call, "cannot compute the package paths: %s",
+		    strerror(-err));
+		goto out;
+	}
+	/* segment URIs are relative to the package, so the MPD lives there */
+	if ((mpd_rel = dash_relative(mpd, pkg)) == NULL ||
+	    strchr(mpd_rel, '/') != NULL ||
+	    (!fmp4 && (dash_rel = dash_relative(dash_dir, pkg)) == NULL)) {
+		call->fail(call, "'%s' is not at the top of the package '%s'",
+		    mpd, pkg);
+		goto out;
+	}
+	cJSON_ArrayForEach(r, renditions) {
+		const char *kind, *name = dash_rendition_name(r, &kind);
+		int audio = strcmp(kind, "audio") == 0;
+
+		if (strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
+			continue;
+		nb_ok++;
+	        /* mpegts: audio is muxed into the video rungs */
+		if (name == NULL || (audio && !fmp4))
+			continue;
+		if (nb_reps == DASH_MAX_REPS - 1) {
+			call->fail(call, "more than %d renditions",
+			    DASH_MAX_REPS - 1);
+			goto out;
+		}
+		struct dash_rep *rep = &reps[nb_reps++];
+
+		(void)snprintf(rep->id, sizeof(rep->id), "%s", name);
+		rep->audio = audio;
+		nb_video += !audio;
+		if (fmp4) {
+			if ((rc = dash_rep_from_hls(call, r, rep)) != LADDERD_OK)
+				goto out;
+			rc = LADDERD_FAIL;
+			if (audio) {
+				rep->channels = (int)ladderd_ctx_num(call->ctx,
+				    "profile.audio.channels", 2);
+				rep->sample_rate = (int)ladderd_ctx_num(call->ctx,
+				    "profile.audio.sample_rate", 48000);
+			} else {
+				rep->fps_num = (int)ladderd_ctx_num(call->ctx,
+				    "probe.video.fps_num", 0);
+				rep->fps_den = (int)ladderd_ctx_num(call->ctx,
+				    "probe.video.fps_den", 0);
+			}
+			continue;
+		}
+		const char *src = ladderd_ctx_str(r, "transcode.path", NULL);
+
+		if (src == NULL) {
+			call->fail(call, "rung %s: no transcode.path", name);
+			goto out;
+		}
+		if ((rc = dash_remux(call, src, AVMEDIA_TYPE_VIDEO, dash_dir,
+			 dash_rel, segdur, rep)) != LADDERD_OK)
+			goto out;
+		rc = LADDERD_FAIL;
+		rep->bandwidth = dash_peak(rep);
+		dash_codec_part(ladderd_ctx_str(r, "hls_info.codecs", ""), 0,
+		    rep->codecs, sizeof(rep->codecs));
+		if (rep->codecs[0] == '\0')
+			dash_avc_codecs(src, rep);
+		if (audio_src == NULL &&
+		    ladderd_ctx_bool(r, "transcode.has_audio", 0))
+			audio_src = src;
+		call->progress(call, (double)++done / (double)(nb_ok + 1));
+	}
+	if (nb_video == 0) {
+		call->fail(call, "no video rendition to put in the MPD "
+		    "(%zu ok of %d)", nb_ok, cJSON_GetArraySize(renditions));
+		goto out;
+	}
+	if (audio_src != NULL) {
+		struct dash_rep *rep = &reps[nb_reps++];
+
+		(void)snprintf(rep->id, sizeof(rep->id), "audio");
+		rep->audio = 1;
+		if ((rc = dash_remux(call, audio_src, AVMEDIA_TYPE_AUDIO,
+			 dash_dir, dash_rel, segdur, rep)) != LADDERD_OK)
+			goto out;
+		rc = LADDERD_FAIL;
+		rep->bandwidth = dash_peak(rep);
+		(void)snprintf(rep->codecs, sizeof(rep->codecs), "mp4a.40.2");
+	}
+	if (dash_mpd(&bp, call->ctx, reps, nb_reps, segdur, &duration) < 0) {
+		call->fail(call, "out of memory building the MPD");
+		goto out;
+	}
+	if ((err = call->write_atomic(call, mpd, bp.str, bp.len)) < 0) {
+		call->fail(call, "cannot write '%s': %s", mpd, strerror(-err));
+		rc = err == -ENOSPC || err == -EDQUOT ? LADDERD_RETRY :
+		    LADDERD_FAIL;
+		goto out;
+	}
+	if ((out = dash_result(reps, nb_reps, mpd_rel, segment_type,
+		 duration)) == NULL ||
+	    ladderd_ctx_set(call->ctx, "chunk_dash", out) < 0) {
+		call->fail(call, "cannot store chunk_dash results");
+		goto out;
+	}
+	out = NULL; /* the context owns it now */
+	call->progress(call, 1.0);
+	rc = LADDERD_OK;
+out:
+	cJSON_Delete(out);
+	av_bprint_finalize(&bp, NULL);
+	for (size_t i = 0; i < nb_reps; i++)
+		av_freep(&reps[i].segs);
+	return rc;
+}
+
+LADDERD_STAGE_DEFINE("chunk_dash", "1.0", "packaging", NULL, chunk_dash_run,
+    NULL);

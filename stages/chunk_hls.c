@@ -1,0 +1,769 @@
+/*
+ * stages/chunk_hls.c - a rung's HLS media playlist and segments, by stream
+ * copy through libavformat's "hls" muxer (no container code of our own).
+ *
+ * Reads ctx.transcode.path, ctx.profile.segment_duration/segment_type and the
+ * rung name. Writes call->path(HLS_DIR, rung)/{index.m3u8, init.mp4,
+ * seg_NNNNN.m4s|ts}. Adds ctx.chunk_hls = { playlist, segment_type, init,
+ * timescale, duration, segments [{uri, duration, bytes, start, length}],
+ * peak_bitrate, avg_bitrate, max_segment_bitrate, target_duration }.
+ *
+ * start/length are decode times in the muxer's output time base (for fMP4 the
+ * mp4 track timescale), relative to the track's first sample: exactly the
+ * tfdt of each segment, which the DASH stage turns into a SegmentTimeline.
+ * peak_bitrate is RFC 8216's peak segment bit rate (4.3.4.2: largest rate of
+ * any run of segments lasting 0.5..1.5 target durations; the init section is
+ * not a media segment and is not counted).
+ *
+ * Fails on an unreadable input, a muxer error, or a playlist that does not
+ * check out (tags, target duration, a segment file missing, segments that do
+ * not line up with the keyframes).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
+#include <libavutil/mathematics.h>
+
+#include "stage.h"
+
+#define CHUNK_HLS_PLAYLIST_MAX (4u << 20)
+
+/* A packet of the stream the muxer cuts on, in the output time base. */
+struct chunk_hls_pkt {
+	int64_t pts;
+	int64_t dts;
+	int64_t duration;
+	int key;
+};
+
+/* A segment as the playlist lists it. */
+struct chunk_hls_seg {
+	char uri[64];
+	double extinf;
+	int64_t bytes;
+	int64_t start;
+	int64_t length;
+};
+
+struct chunk_hls_job {
+	const char *rung;
+	int fmp4;
+	int seg_dur;
+	char dir[4096];	     /* HLS_DIR of the rung */
+	char playlist[4096]; /* its index.m3u8 */
+	char rel[4096];	     /* the rung folder relative to the package */
+	struct chunk_hls_pkt *pkts;
+	size_t npkts, cap;
+	struct chunk_hls_seg *segs;
+	size_t nsegs;
+	AVRational tb;	 /* output time base of the cut stream */
+	int has_video;
+	int64_t offset;	 /* media time of presentation time 0 */
+	int target;	 /* EXT-X-TARGETDURATION as written */
+	int version_tag; /* EXT-X-VERSION seen */
+};
+
+static int
+chunk_hls_interrupt(void *opaque)
+{
+	struct ladderd_call *call = opaque;
+
+	return call->cancelled(call);
+}
+
+/* mkdir -p; 0 or a negative errno. */
+static int
+chunk_hls_mkdirs(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Remove what an earlier attempt left in the rung folder (a retry after a
+ * crash): the muxer would overwrite the names it reuses but not the extra
+ * segments of a longer earlier run.
+ */
+static int
+chunk_hls_clean(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		char path[4096];
+
+		if (strncmp(n, "seg_", 4) != 0 && strcmp(n, "init.mp4") != 0 &&
+		    strncmp(n, "index.m3u8", 10) != 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, n) >=
+		    (int)sizeof(path))
+			continue;
+		if (unlink(path) < 0 && errno != ENOENT) {
+			rc = -errno;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int
+chunk_hls_push(struct chunk_hls_job *job, const AVPacket *pkt)
+{
+	if (job->npkts == job->cap) {
+		size_t cap = job->cap ? job->cap * 2 : 4096;
+		void *p = av_realloc_array(job->pkts, cap, sizeof(*job->pkts));
+
+		if (p == NULL)
+			return -ENOMEM;
+		job->pkts = p;
+		job->cap = cap;
+	}
+	job->pkts[job->npkts++] = (struct chunk_hls_pkt){
+		.pts = pkt->pts == AV_NOPTS_VALUE ? pkt->dts : pkt->pts,
+		.dts = pkt->dts == AV_NOPTS_VALUE ? pkt->pts : pkt->dts,
+		.duration = pkt->duration,
+		.key = !!(pkt->flags & AV_PKT_FLAG_KEY),
+	};
+	return 0;
+}
+
+/*
+ * Copy the input's first video and first audio stream into the hls muxer.
+ * On success the rung folder holds the playlist and segments and job->pkts
+ * the packets of the stream the muxer cut on (video, else audio).
+ */
+static enum ladderd_rc
+chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
+    const char *input)
+{
+	AVFormatContext *in = NULL;
+	AVFormatContext *out = NULL;
+	AVDictionary *opts = NULL;
+	AVDictionaryEntry *left = NULL;
+	AVPacket *pkt = NULL;
+	int *map = NULL;
+	int vin = -1, ain = -1, ref_out = -1;
+	double total = 0;
+	char value[4200];
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int err;
+
+	if ((in = avformat_alloc_context()) == NULL)
+		goto nomem;
+	in->interrupt_callback.callback = chunk_hls_interrupt;
+	in->interrupt_callback.opaque = call;
+	if ((err = avformat_open_input(&in, input, NULL, NULL)) < 0) {
+		call->fail(call, "cannot open '%s': %s", input, av_err2str(err));
+		goto out;
+	}
+	vin = av_find_best_stream(in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	ain = av_find_best_stream(in, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+	if (vin < 0 && ain < 0) {
+		call->fail(call, "'%s' has neither video nor audio", input);
+		goto out;
+	}
+	if ((map = av_malloc_array(in->nb_streams, sizeof(*map))) == NULL)
+		goto nomem;
+	for (unsigned i = 0; i < in->nb_streams; i++)
+		map[i] = -1;
+
+	if ((err = avformat_alloc_output_context2(&out, NULL, "hls",
+		 job->playlist)) < 0) {
+		call->fail(call, "cannot set up the hls muxer for '%s': %s",
+		    job->playlist, av_err2str(err));
+		goto out;
+	}
+	out->interrupt_callback = in->interrupt_callback;
+	/*
+	 * Hand the segment muxer the timestamps as they are: shifting the
+	 * B-frame decode delay (negative dts) to zero here would delay the
+	 * picture by that much (an empty edit in init.mp4) and play the AAC
+	 * priming samples; movenc copes with negative dts itself.
+	 */
+	out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+	/* Video first: the hls muxer cuts on the first video stream. */
+	for (int k = 0; k < 2; k++) {
+		int idx = k == 0 ? vin : ain;
+		AVStream *ost;
+
+		if (idx < 0)
+			continue;
+		if ((ost = avformat_new_stream(out, NULL)) == NULL)
+			goto nomem;
+		if ((err = avcodec_parameters_copy(ost->codecpar,
+			 in->streams[idx]->codecpar)) < 0) {
+			call->fail(call, "cannot copy stream %d of '%s': %s",
+			    idx, input, av_err2str(err));
+			goto out;
+		}
+		/* The mp4 tag of the source means nothing to the new muxer. */
+		ost->codecpar->codec_tag = 0;
+		ost->time_base = in->streams[idx]->time_base;
+		map[idx] = ost->index;
+	}
+	ref_out = 0;
+	job->has_video = vin >= 0;
+
+	(void)snprintf(value, sizeof(value), "%d", job->seg_dur);
+	av_dict_set(&opts, "hls_time", value, 0);
+	av_dict_set(&opts, "hls_playlist_type", "vod", 0);
+	av_dict_set(&opts, "hls_list_size", "0", 0);
+	/* No program-date-time: VOD, and it would differ on every run. */
+	av_dict_set(&opts, "hls_flags", "independent_segments", 0);
+	av_dict_set(&opts, "hls_segment_type", job->fmp4 ? "fmp4" : "mpegts",
+	    0);
+	if (job->fmp4)
+		av_dict_set(&opts, "hls_fmp4_init_filename", "init.mp4", 0);
+	if (snprintf(value, sizeof(value), "%s/seg_%%05d.%s", job->dir,
+		job->fmp4 ? "m4s" : "ts") >= (int)sizeof(value)) {
+		call->fail(call, "path too long: '%s'", job->dir);
+		goto out;
+	}
+	av_dict_set(&opts, "hls_segment_filename", value, 0);
+	if ((err = avformat_write_header(out, &opts)) < 0) {
+		call->fail(call, "cannot start '%s': %s", job->playlist,
+		    av_err2str(err));
+		goto out;
+	}
+	if ((left = av_dict_get(opts, "", NULL, AV_DICT_IGNORE_SUFFIX))) {
+		/* An option the muxer ignored would change the package. */
+		call->fail(call, "the hls muxer does not know option '%s'",
+		    left->key);
+		goto trailer;
+	}
+	/* The muxer copies its segment muxer's time base back here. */
+	job->tb = out->streams[ref_out]->time_base;
+	if (in->duration > 0)
+		total = in->duration / (double)AV_TIME_BASE;
+
+	if ((pkt = av_packet_alloc()) == NULL)
+		goto nomem_trailer;
+	for (;;) {
+		AVStream *ist;
+		int o;
+
+		err = av_read_frame(in, pkt);
+		if (err == AVERROR_EOF)
+			break;
+		if (err < 0) {
+			if (call->cancelled(call)) {
+				call->fail(call, "stopped");
+				rc = LADDERD_RETRY;
+			} else {
+				call->fail(call, "cannot read '%s': %s", input,
+				    av_err2str(err));
+			}
+			goto trailer;
+		}
+		if ((o = map[pkt->stream_index]) < 0) {
+			av_packet_unref(pkt);
+			continue;
+		}
+		ist = in->streams[pkt->stream_index];
+		av_packet_rescale_ts(pkt, ist->time_base,
+		    out->streams[o]->time_base);
+		pkt->stream_index = o;
+		pkt->pos = -1;
+		if (o == ref_out) {
+			if (chunk_hls_push(job, pkt) < 0) {
+				av_packet_unref(pkt);
+				goto nomem_trailer;
+			}
+			if (total > 0 && pkt->pts != AV_NOPTS_VALUE)
+				call->progress(call, pkt->pts *
+				    av_q2d(job->tb) / total);
+		}
+		/* The muxer takes the packet's reference (and unrefs pkt). */
+		if ((err = av_interleaved_write_frame(out, pkt)) < 0) {
+			call->fail(call, "cannot write '%s': %s",
+			    job->playlist, av_err2str(err));
+			goto trailer;
+		}
+	}
+	if ((err = av_write_trailer(out)) < 0) {
+		call->fail(call, "cannot finish '%s': %s", job->playlist,
+		    av_err2str(err));
+		goto out;
+	}
+	rc = LADDERD_OK;
+	goto out;
+
+nomem_trailer:
+	call->fail(call, "out of memory");
+trailer:
+	/* Close the segment files; the result is discarded anyway. */
+	(void)av_write_trailer(out);
+	goto out;
+nomem:
+	call->fail(call, "out of memory");
+out:
+	av_packet_free(&pkt);
+	av_dict_free(&opts);
+	av_freep(&map);
+	avformat_free_context(out); /* the hls muxer closes its own files */
+	avformat_close_input(&in);
+	return rc;
+}
+
+/* "#EXTINF:4.000000," -> 4.0; the rest of the playlist checks. */
+static enum ladderd_rc
+chunk_hls_parse(struct chunk_hls_job *job, struct ladderd_call *call,
+    char *text)
+{
+	size_t cap = 0;
+	double extinf = -1;
+	int playlist_type = 0, endlist = 0, map = 0, independent = 0;
+	char *save = NULL;
+
+	job->target = -1;
+	if (strncmp(text, "#EXTM3U", 7) != 0) {
+		call->fail(call, "'%s' does not start with #EXTM3U",
+		    job->playlist);
+		return LADDERD_FAIL;
+	}
+	for (char *line = strtok_r(text, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		if (av_strstart(line, "#EXT-X-TARGETDURATION:", NULL))
+			job->target = atoi(line + 22);
+		else if (strcmp(line, "#EXT-X-PLAYLIST-TYPE:VOD") == 0)
+			playlist_type = 1;
+		else if (strcmp(line, "#EXT-X-ENDLIST") == 0)
+			endlist = 1;
+		else if (strcmp(line, "#EXT-X-INDEPENDENT-SEGMENTS") == 0)
+			independent = 1;
+		else if (av_strstart(line, "#EXT-X-VERSION:", NULL))
+			job->version_tag = atoi(line + 15);
+		else if (strcmp(line, "#EXT-X-MAP:URI=\"init.mp4\"") == 0)
+			map = 1;
+		else if (av_strstart(line, "#EXTINF:", NULL))
+			extinf = strtod(line + 8, NULL);
+		else if (line[0] != '#' && line[0] != '\0') {
+			struct chunk_hls_seg *s;
+
+			if (extinf < 0 || strlen(line) >= sizeof(s->uri) ||
+			    strchr(line, '/') != NULL) {
+				call->fail(call, "'%s': unexpected line '%s'",
+				    job->playlist, line);
+				return LADDERD_FAIL;
+			}
+			if (job->nsegs == cap) {
+				size_t n = cap ? cap * 2 : 64;
+				void *p = av_realloc_array(job->segs, n,
+				    sizeof(*job->segs));
+
+				if (p == NULL) {
+					call->fail(call, "out of memory");
+					return LADDERD_FAIL;
+				}
+				job->segs = p;
+				cap = n;
+			}
+			s = &job->segs[job->nsegs++];
+			memset(s, 0, sizeof(*s));
+			av_strlcpy(s->uri, line, sizeof(s->uri));
+			s->extinf = extinf;
+			extinf = -1;
+		}
+	}
+	/*
+	 * The muxer leaves INDEPENDENT-SEGMENTS out of audio-only playlists
+	 * (every AAC frame is independent anyway; the master's tag covers
+	 * them).
+	 */
+	if (!job->has_video)
+		independent = 1;
+	if (job->target < 1 || !playlist_type || !endlist || !independent ||
+	    (job->fmp4 && !map) || job->nsegs == 0) {
+		call->fail(call, "'%s' lacks %s", job->playlist,
+		    job->target < 1	  ? "#EXT-X-TARGETDURATION" :
+		    !playlist_type	  ? "#EXT-X-PLAYLIST-TYPE:VOD" :
+		    !endlist		  ? "#EXT-X-ENDLIST" :
+		    !independent	  ? "#EXT-X-INDEPENDENT-SEGMENTS" :
+		    job->fmp4 && !map	  ? "#EXT-X-MAP" : "segments");
+		return LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * Where the muxer cut: it starts a new segment at the first cut-able packet
+ * (a keyframe of the video stream; any packet of an audio-only stream) whose
+ * pts lies segment_duration * k past the first pts, k = 1, 2, ... Check that
+ * against the playlist and give each segment its start/length (decode time
+ * relative to the first packet: what movenc writes as tfdt).
+ */
+static enum ladderd_rc
+chunk_hls_cut(struct chunk_hls_job *job, struct ladderd_call *call)
+{
+	const struct chunk_hls_pkt *p = job->pkts;
+	int64_t first_pts, first_dts, end_dts = INT64_MIN, maxdur = 0;
+	size_t seg = 0;
+	int64_t k = 1;
+	double tbs = av_q2d(job->tb);
+
+	if (job->npkts == 0) {
+		call->fail(call, "'%s' has no packets to cut",
+		    job->playlist);
+		return LADDERD_FAIL;
+	}
+	first_pts = p[0].pts;
+	first_dts = p[0].dts;
+	/* The transcode contract: presentation starts at timestamp 0. */
+	job->offset = -first_dts;
+	job->segs[0].start = 0;
+	for (size_t i = 0; i < job->npkts; i++) {
+		if (p[i].dts + p[i].duration > end_dts)
+			end_dts = p[i].dts + p[i].duration;
+		if (p[i].duration > maxdur)
+			maxdur = p[i].duration;
+		if (i == 0 || !p[i].key)
+			continue;
+		if (av_compare_ts(p[i].pts - first_pts, job->tb,
+			k * job->seg_dur, (AVRational){ 1, 1 }) < 0)
+			continue;
+		k++;
+		if (++seg >= job->nsegs) {
+			call->fail(call, "'%s' lists %zu segments, the "
+			    "keyframes make more", job->playlist, job->nsegs);
+			return LADDERD_FAIL;
+		}
+		job->segs[seg].start = p[i].dts - first_dts;
+	}
+	if (seg + 1 != job->nsegs) {
+		call->fail(call, "'%s' lists %zu segments, the keyframes "
+		    "make %zu", job->playlist, job->nsegs, seg + 1);
+		return LADDERD_FAIL;
+	}
+	for (size_t i = 0; i < job->nsegs; i++) {
+		struct chunk_hls_seg *s = &job->segs[i];
+		int64_t next = i + 1 < job->nsegs ? job->segs[i + 1].start :
+		    end_dts - first_dts;
+
+		s->length = next - s->start;
+		/*
+		 * The muxer measures EXTINF its own way (pts based); more than
+		 * a frame apart means we cut somewhere else than it did.
+		 */
+		if (fabs(s->length * tbs - s->extinf) >
+		    maxdur * tbs + 0.002) {
+			call->fail(call, "'%s': segment %s lasts %.6f s, "
+			    "expected %.6f s", job->playlist, s->uri,
+			    s->extinf, s->length * tbs);
+			return LADDERD_FAIL;
+		}
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * RFC 8216 4.3.3.1 wants every EXTINF, rounded, <= TARGETDURATION; we write
+ * ceil(max EXTINF) (stricter, never too small for any rounding rule a
+ * player or validator applies). libavformat rounds to nearest, which the
+ * audio rung's 21 ms AAC frames push below the ceiling: rewrite the line.
+ */
+static enum ladderd_rc
+chunk_hls_target(struct chunk_hls_job *job, struct ladderd_call *call,
+    const char *text, size_t len)
+{
+	double max = 0;
+	int want;
+	const char *at;
+	char *fixed = NULL;
+	char line[64];
+	int n, err;
+
+	for (size_t i = 0; i < job->nsegs; i++)
+		if (job->segs[i].extinf > max)
+			max = job->segs[i].extinf;
+	/* EXTINF is printed with 6 decimals: 4.000000 is 4, not 5. */
+	want = (int)ceil(max - 1e-6);
+	if (want < 1)
+		want = 1;
+	if (job->target >= want)
+		return LADDERD_OK;
+	if ((at = strstr(text, "#EXT-X-TARGETDURATION:")) == NULL)
+		return LADDERD_FAIL; /* checked by chunk_hls_parse */
+	n = snprintf(line, sizeof(line), "#EXT-X-TARGETDURATION:%d", want);
+	if ((fixed = malloc(len + sizeof(line))) == NULL) {
+		call->fail(call, "out of memory");
+		return LADDERD_FAIL;
+	}
+	{
+		size_t head = (size_t)(at - text);
+		const char *tail = at + strcspn(at, "\r\n");
+
+		memcpy(fixed, text, head);
+		memcpy(fixed + head, line, (size_t)n);
+		memcpy(fixed + head + n, tail, len - (size_t)(tail - text));
+		len = head + (size_t)n + (len - (size_t)(tail - text));
+	}
+	err = call->write_atomic(call, job->playlist, fixed, len);
+	free(fixed);
+	if (err < 0) {
+		call->fail(call, "cannot write '%s': %s", job->playlist,
+		    strerror(-err));
+		return err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+	}
+	job->target = want;
+	return LADDERD_OK;
+}
+
+static int
+chunk_hls_read(const char *path, char **ret, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL)
+		return -errno;
+	if ((buf = malloc(CHUNK_HLS_PLAYLIST_MAX + 1)) == NULL) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, CHUNK_HLS_PLAYLIST_MAX + 1, f);
+	if (ferror(f) || n > CHUNK_HLS_PLAYLIST_MAX) {
+		int e = ferror(f) ? -EIO : -EFBIG;
+
+		fclose(f);
+		free(buf);
+		return e;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*ret = buf;
+	*ret_len = n;
+	return 0;
+}
+
+/* RFC 8216 4.3.4.2 peak segment bit rate over EXTINF durations. */
+static double
+chunk_hls_peak(const struct chunk_hls_job *job)
+{
+	double lo = 0.5 * job->target, hi = 1.5 * job->target;
+	double peak = 0, bytes = 0, dur = 0;
+
+	for (size_t i = 0; i < job->nsegs; i++) {
+		double b = 0, d = 0;
+
+		for (size_t j = i; j < job->nsegs; j++) {
+			b += job->segs[j].bytes;
+			d += job->segs[j].extinf;
+			if (d > hi + 1e-6)
+				break;
+			if (d >= lo - 1e-6 && d > 0 && b * 8 / d > peak)
+				peak = b * 8 / d;
+		}
+		bytes += job->segs[i].bytes;
+		dur += job->segs[i].extinf;
+	}
+	/* Shorter than half a target duration in all: the whole of it. */
+	if (peak == 0 && dur > 0)
+		peak = bytes * 8 / dur;
+	return peak;
+}
+
+static cJSON *
+chunk_hls_json(const struct chunk_hls_job *job)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = NULL;
+	char buf[4200];
+	double bytes = 0, dur = 0, maxseg = 0;
+
+	if (o == NULL)
+		return NULL;
+	(void)snprintf(buf, sizeof(buf), "%s/index.m3u8", job->rel);
+	cJSON_AddStringToObject(o, "playlist", buf);
+	cJSON_AddStringToObject(o, "segment_type",
+	    job->fmp4 ? "fmp4" : "mpegts");
+	if (job->fmp4) {
+		(void)snprintf(buf, sizeof(buf), "%s/init.mp4", job->rel);
+		cJSON_AddStringToObject(o, "init", buf);
+	}
+	cJSON_AddNumberToObject(o, "timescale",
+	    (double)job->tb.den / job->tb.num);
+	cJSON_AddNumberToObject(o, "target_duration", job->target);
+	cJSON_AddNumberToObject(o, "presentation_offset", (double)job->offset);
+	if ((arr = cJSON_AddArrayToObject(o, "segments")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < job->nsegs; i++) {
+		const struct chunk_hls_seg *s = &job->segs[i];
+		cJSON *e = cJSON_CreateObject();
+
+		if (e == NULL || !cJSON_AddItemToArray(arr, e)) {
+			cJSON_Delete(e);
+			goto fail;
+		}
+		(void)snprintf(buf, sizeof(buf), "%s/%s", job->rel, s->uri);
+		cJSON_AddStringToObject(e, "uri", buf);
+		cJSON_AddNumberToObject(e, "duration", s->extinf);
+		cJSON_AddNumberToObject(e, "bytes", (double)s->bytes);
+		cJSON_AddNumberToObject(e, "start", (double)s->start);
+		cJSON_AddNumberToObject(e, "length", (double)s->length);
+		bytes += s->bytes;
+		dur += s->extinf;
+		if (s->extinf > 0 && s->bytes * 8 / s->extinf > maxseg)
+			maxseg = s->bytes * 8 / s->extinf;
+	}
+	cJSON_AddNumberToObject(o, "duration", round(dur * 1e6) / 1e6);
+	cJSON_AddNumberToObject(o, "peak_bitrate", ceil(chunk_hls_peak(job)));
+	cJSON_AddNumberToObject(o, "avg_bitrate",
+	    dur > 0 ? ceil(bytes * 8 / dur) : 0);
+	cJSON_AddNumberToObject(o, "max_segment_bitrate", ceil(maxseg));
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static enum ladderd_rc
+chunk_hls_run(void *state, struct ladderd_call *call)
+{
+	struct chunk_hls_job job = { 0 };
+	const char *input = ladderd_ctx_str(call->ctx, "transcode.path", NULL);
+	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
+	    "fmp4");
+	char pkg[4096];
+	char *text = NULL;
+	size_t len = 0, plen;
+	cJSON *out = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int err;
+
+	(void)state;
+	job.rung = call->rung ? call->rung :
+	    ladderd_ctx_str(call->ctx, "rung.name", NULL);
+	job.seg_dur = (int)ladderd_ctx_num(call->ctx,
+	    "profile.segment_duration", 0);
+	if (input == NULL || job.rung == NULL) {
+		call->fail(call, "context has no %s",
+		    input == NULL ? "transcode.path" : "rung name");
+		goto out;
+	}
+	if (job.seg_dur < 1 || job.seg_dur > 60) {
+		call->fail(call, "profile.segment_duration %d is not 1..60",
+		    job.seg_dur);
+		goto out;
+	}
+	if (strcmp(type, "fmp4") != 0 && strcmp(type, "mpegts") != 0) {
+		call->fail(call, "profile.segment_type '%s' is neither fmp4 "
+		    "nor mpegts", type);
+		goto out;
+	}
+	job.fmp4 = strcmp(type, "fmp4") == 0;
+	if (call->path(call, LADDERD_PATH_HLS_DIR, job.rung, job.dir,
+		sizeof(job.dir)) < 0 ||
+	    call->path(call, LADDERD_PATH_HLS_PLAYLIST, job.rung,
+		job.playlist, sizeof(job.playlist)) < 0 ||
+	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
+		sizeof(pkg)) < 0) {
+		call->fail(call, "cannot name the HLS folder of rung '%s'",
+		    job.rung);
+		goto out;
+	}
+	/* Segment URIs are relative to the package (the master's folder). */
+	plen = strlen(pkg);
+	if (strncmp(job.dir, pkg, plen) != 0 || job.dir[plen] != '/') {
+		call->fail(call, "'%s' is not inside the package '%s'",
+		    job.dir, pkg);
+		goto out;
+	}
+	av_strlcpy(job.rel, job.dir + plen + 1, sizeof(job.rel));
+	if ((err = chunk_hls_mkdirs(job.dir)) < 0 ||
+	    (err = chunk_hls_clean(job.dir)) < 0) {
+		call->fail(call, "cannot prepare '%s': %s", job.dir,
+		    strerror(-err));
+		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+		goto out;
+	}
+
+	if ((rc = chunk_hls_mux(&job, call, input)) != LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL;
+	if ((err = chunk_hls_read(job.playlist, &text, &len)) < 0) {
+		call->fail(call, "cannot read '%s': %s", job.playlist,
+		    strerror(-err));
+		goto out;
+	}
+	{
+		/* chunk_hls_parse cuts its copy into lines. */
+		char *copy = strdup(text);
+
+		if (copy == NULL) {
+			call->fail(call, "out of memory");
+			goto out;
+		}
+		rc = chunk_hls_parse(&job, call, copy);
+		free(copy);
+		if (rc != LADDERD_OK)
+			goto out;
+	}
+	for (size_t i = 0; i < job.nsegs + (size_t)job.fmp4; i++) {
+		const char *name = i < job.nsegs ? job.segs[i].uri : "init.mp4";
+		char path[4200];
+		struct stat st;
+
+		(void)snprintf(path, sizeof(path), "%s/%s", job.dir, name);
+		if (stat(path, &st) < 0 || st.st_size == 0) {
+			call->fail(call, "segment '%s' is missing or empty",
+			    path);
+			rc = LADDERD_FAIL;
+			goto out;
+		}
+		if (i < job.nsegs)
+			job.segs[i].bytes = st.st_size;
+	}
+	if ((rc = chunk_hls_cut(&job, call)) != LADDERD_OK ||
+	    (rc = chunk_hls_target(&job, call, text, len)) != LADDERD_OK)
+		goto out;
+
+	rc = LADDERD_FAIL;
+	if ((out = chunk_hls_json(&job)) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	if (ladderd_ctx_set(call->ctx, "chunk_hls", out) < 0) {
+		call->fail(call, "cannot store chunk_hls results");
+		goto out;
+	}
+	out = NULL; /* the context owns it now */
+	call->progress(call, 1.0);
+	rc = LADDERD_OK;
+out:
+	cJSON_Delete(out);
+	free(text);
+	av_freep(&job.pkts);
+	av_freep(&job.segs);
+	return rc;
+}
+
+LADDERD_STAGE_DEFINE("chunk_hls", "1.0", NULL, NULL, chunk_hls_run, NULL);

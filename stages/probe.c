@@ -1,0 +1,543 @@
+/*
+ * stages/probe.c - "get video size": what the source is (libavformat).
+ *
+ * Reads ctx.input.path. Adds ctx.probe = { format, duration, bit_rate, size,
+ * video {...}, audio [...], audio_index, has_audio } as the context contract
+ * in notes/HELPERS.md describes; display_width/height are the picture as
+ * shown: coded size widened by the sample aspect ratio, then turned by the
+ * display matrix (rotation is clockwise, one of 0/90/180/270).
+ *
+ * The source is not trusted to be what its name says: the stage fails
+ * (LADDERD_FAIL, the task goes to failed/) on an empty file, a file
+ * libavformat cannot read, no video stream, a video codec without a decoder,
+ * a container whose index points past the end of the file (a cut upload), or
+ * a video stream none of whose first packets decodes. Passing here means the
+ * transcode stage will at least get started.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+
+#include "stage.h"
+
+/* How far the first-frame check reads before it gives up. */
+#define PROBE_MAX_VIDEO_PACKETS 300
+#define PROBE_MAX_PACKETS 3000
+
+/* What the first decoded frame tells that the stream headers may not. */
+struct probe_frame {
+	int format; /* enum AVPixelFormat */
+	int width;
+	int height;
+	int interlaced;
+};
+
+/* libavformat's blocking calls return early when the task is stopped. */
+static int
+probe_interrupt(void *opaque)
+{
+	struct ladderd_call *call = opaque;
+
+	return call->cancelled(call);
+}
+
+/*
+ * Clockwise display rotation of `st` in degrees, rounded to a quarter turn.
+ * av_display_rotation_get() answers counterclockwise, hence the minus (as
+ * the ffmpeg CLI does before it inserts its transpose filter).
+ */
+static int
+probe_rotation(const AVStream *st)
+{
+	size_t size = 0;
+	const uint8_t *sd;
+	double deg;
+	long quarter;
+
+	sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+	if (sd == NULL || size < 9 * sizeof(int32_t))
+		return 0;
+	deg = -av_display_rotation_get((const int32_t *)sd);
+	if (isnan(deg))
+		return 0;
+	quarter = lround(deg / 90.0) % 4;
+	if (quarter < 0)
+		quarter += 4;
+	return (int)quarter * 90;
+}
+
+static const char *
+probe_field_order_name(enum AVFieldOrder fo)
+{
+	switch (fo) {
+	case AV_FIELD_PROGRESSIVE:
+		return "progressive";
+	case AV_FIELD_TT:
+		return "tt";
+	case AV_FIELD_BB:
+		return "bb";
+	case AV_FIELD_TB:
+		return "tb";
+	case AV_FIELD_BT:
+		return "bt";
+	default:
+		return "unknown";
+	}
+}
+
+/*
+ * The stream to transcode: libavformat's best video stream, unless that is
+ * cover art (an attached picture), then the first real video stream.
+ * Returns the index, or -1.
+ */
+static int
+probe_pick_video(AVFormatContext *fmt)
+{
+	int idx = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	unsigned i;
+
+	if (idx >= 0 &&
+	    !(fmt->streams[idx]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+		return idx;
+	for (i = 0; i < fmt->nb_streams; i++) {
+		const AVStream *st = fmt->streams[i];
+
+		if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+		    !(st->disposition & AV_DISPOSITION_ATTACHED_PIC))
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * A cut upload of an indexed container (MP4/MOV with the moov first) opens
+ * fine and its first frames decode; only the index betrays it, pointing at
+ * samples past the end of the file. A sample that starts inside the file
+ * but overruns its end is tolerated (some muxers write that for the last
+ * one). Returns 1 and the byte count the index needs when truncated.
+ */
+static int
+probe_truncated(const AVFormatContext *fmt, int64_t file_size,
+    int64_t *ret_needed)
+{
+	int64_t needed = 0;
+	int truncated = 0;
+	unsigned i;
+
+	for (i = 0; i < fmt->nb_streams; i++) {
+		AVStream *st = fmt->streams[i];
+		int n = avformat_index_get_entries_count(st);
+		int k;
+
+		for (k = 0; k < n; k++) {
+			const AVIndexEntry *e = avformat_index_get_entry(st, k);
+
+			if (e == NULL || e->pos < 0)
+				continue;
+			if (e->pos >= file_size)
+				truncated = 1;
+			if (e->pos + e->size > needed)
+				needed = e->pos + e->size;
+		}
+	}
+	*ret_needed = needed;
+	return truncated;
+}
+
+/*
+ * Decode until the first video frame comes out, reading at most
+ * PROBE_MAX_VIDEO_PACKETS packets of the stream (an open GOP or a cut in
+ * the middle of one may need a few). Returns LADDERD_OK with *ret_frame
+ * filled, or fails the call.
+ */
+static enum ladderd_rc
+probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
+    int vidx, const AVCodec *dec, struct probe_frame *ret_frame)
+{
+	AVCodecContext *cc = NULL;
+	AVPacket *pkt = NULL;
+	AVFrame *frame = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int err, last_err = 0, npkt = 0, nvideo = 0, got = 0, eof = 0;
+
+	if ((cc = avcodec_alloc_context3(dec)) == NULL ||
+	    (pkt = av_packet_alloc()) == NULL ||
+	    (frame = av_frame_alloc()) == NULL) {
+		call->fail(call, "cannot decode video: %s",
+		    av_err2str(AVERROR(ENOMEM)));
+		goto out;
+	}
+	if ((err = avcodec_parameters_to_context(cc,
+		 fmt->streams[vidx]->codecpar)) < 0) {
+		call->fail(call, "cannot decode video: %s", av_err2str(err));
+		goto out;
+	}
+	/* One frame is wanted: frame threads would only add latency. */
+	cc->thread_count = 1;
+	if ((err = avcodec_open2(cc, dec, NULL)) < 0) {
+		call->fail(call, "cannot decode video: cannot open the %s "
+		    "decoder: %s", dec->name, av_err2str(err));
+		goto out;
+	}
+	while (!got && nvideo < PROBE_MAX_VIDEO_PACKETS &&
+	    npkt < PROBE_MAX_PACKETS) {
+		if (call->cancelled(call)) {
+			rc = LADDERD_RETRY;
+			goto out;
+		}
+		if (!eof) {
+			err = av_read_frame(fmt, pkt);
+			npkt++;
+			if (err == AVERROR_EOF) {
+				eof = 1;
+				/* Drain what the decoder holds back. */
+				(void)avcodec_send_packet(cc, NULL);
+			} else if (err < 0) {
+				last_err = err;
+				continue;
+			} else if (pkt->stream_index != vidx) {
+				av_packet_unref(pkt);
+				continue;
+			} else {
+				nvideo++;
+				err = avcodec_send_packet(cc, pkt);
+				av_packet_unref(pkt);
+				/* EAGAIN: frames are waiting; received below. */
+				if (err < 0 && err != AVERROR(EAGAIN))
+					last_err = err;
+			}
+		}
+		for (;;) {
+			err = avcodec_receive_frame(cc, frame);
+			if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
+				break;
+			if (err < 0) {
+				last_err = err;
+				break;
+			}
+			if (!(frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+				got = 1;
+				break;
+			}
+			av_frame_unref(frame);
+		}
+		if (eof && !got)
+			break;
+	}
+	if (!got) {
+		if (last_err < 0)
+			call->fail(call, "cannot decode video: no %s frame "
+			    "decodes in the first %d packets: %s", dec->name,
+			    nvideo, av_err2str(last_err));
+		else
+			call->fail(call, "cannot decode video: no %s frame "
+			    "decodes in the first %d packets", dec->name,
+			    nvideo);
+		goto out;
+	}
+	ret_frame->format = frame->format;
+	ret_frame->width = frame->width;
+	ret_frame->height = frame->height;
+	ret_frame->interlaced = frame->interlaced_frame;
+	rc = LADDERD_OK;
+out:
+	av_frame_free(&frame);
+	av_packet_free(&pkt);
+	avcodec_free_context(&cc);
+	return rc;
+}
+
+/* Seconds: the container's duration, else the video stream's. */
+static double
+probe_duration(const AVFormatContext *fmt, const AVStream *vst)
+{
+	unsigned i;
+	double best = 0;
+
+	if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+		return fmt->duration / (double)AV_TIME_BASE;
+	if (vst->duration != AV_NOPTS_VALUE && vst->duration > 0)
+		return vst->duration * av_q2d(vst->time_base);
+	/* Last resort: the longest stream. */
+	for (i = 0; i < fmt->nb_streams; i++) {
+		const AVStream *st = fmt->streams[i];
+		double d;
+
+		if (st->duration == AV_NOPTS_VALUE || st->duration <= 0)
+			continue;
+		d = st->duration * av_q2d(st->time_base);
+		if (d > best)
+			best = d;
+	}
+	return best;
+}
+
+/* ctx.probe.video; NULL on allocation failure. */
+static cJSON *
+probe_video_json(AVFormatContext *fmt, int vidx,
+    const struct probe_frame *first, double duration)
+{
+	AVStream *st = fmt->streams[vidx];
+	const AVCodecParameters *par = st->codecpar;
+	cJSON *v = cJSON_CreateObject();
+	AVRational sar = av_guess_sample_aspect_ratio(fmt, st, NULL);
+	AVRational fps = av_guess_frame_rate(fmt, st, NULL);
+	int width = par->width > 0 ? par->width : first->width;
+	int height = par->height > 0 ? par->height : first->height;
+	int pix = par->format != AV_PIX_FMT_NONE ? par->format : first->format;
+	const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(pix);
+	int rotation = probe_rotation(st);
+	long dw, dh;
+	int64_t nb_frames;
+	int interlaced;
+
+	if (v == NULL)
+		return NULL;
+	if (sar.num <= 0 || sar.den <= 0)
+		sar = (AVRational){ 1, 1 };
+	av_reduce(&sar.num, &sar.den, sar.num, sar.den, INT_MAX);
+	/* SAR widens (or narrows) the coded picture; rotation turns it. */
+	dw = lround((double)width * sar.num / sar.den);
+	dh = height;
+	if (rotation == 90 || rotation == 270) {
+		long t = dw;
+
+		dw = dh;
+		dh = t;
+	}
+	if (fps.num <= 0 || fps.den <= 0)
+		fps = st->r_frame_rate;
+	nb_frames = st->nb_frames;
+	if (nb_frames <= 0 && fps.num > 0 && fps.den > 0)
+		nb_frames = llround(duration * av_q2d(fps));
+	interlaced = par->field_order == AV_FIELD_TT ||
+	    par->field_order == AV_FIELD_BB ||
+	    par->field_order == AV_FIELD_TB ||
+	    par->field_order == AV_FIELD_BT || first->interlaced;
+
+	if (!cJSON_AddNumberToObject(v, "index", vidx) ||
+	    !cJSON_AddStringToObject(v, "codec",
+		avcodec_get_name(par->codec_id)) ||
+	    !cJSON_AddNumberToObject(v, "width", width) ||
+	    !cJSON_AddNumberToObject(v, "height", height) ||
+	    !cJSON_AddNumberToObject(v, "sar_num", sar.num) ||
+	    !cJSON_AddNumberToObject(v, "sar_den", sar.den) ||
+	    !cJSON_AddNumberToObject(v, "rotation", rotation) ||
+	    !cJSON_AddNumberToObject(v, "display_width", (double)dw) ||
+	    !cJSON_AddNumberToObject(v, "display_height", (double)dh) ||
+	    !cJSON_AddNumberToObject(v, "fps_num", fps.num) ||
+	    !cJSON_AddNumberToObject(v, "fps_den", fps.den) ||
+	    !cJSON_AddNumberToObject(v, "avg_fps",
+		st->avg_frame_rate.den > 0 ? av_q2d(st->avg_frame_rate) : 0) ||
+	    !cJSON_AddNumberToObject(v, "r_fps",
+		st->r_frame_rate.den > 0 ? av_q2d(st->r_frame_rate) : 0) ||
+	    !cJSON_AddStringToObject(v, "pix_fmt",
+		desc != NULL ? desc->name : "unknown") ||
+	    !cJSON_AddNumberToObject(v, "bit_depth",
+		desc != NULL ? desc->comp[0].depth : 0) ||
+	    !cJSON_AddBoolToObject(v, "interlaced", interlaced) ||
+	    !cJSON_AddStringToObject(v, "field_order",
+		probe_field_order_name(par->field_order)) ||
+	    !cJSON_AddNumberToObject(v, "nb_frames", (double)nb_frames) ||
+	    !cJSON_AddNumberToObject(v, "bit_rate", (double)par->bit_rate)) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * ctx.probe.audio (every audio stream) into `probe`, with audio_index and
+ * has_audio: the default-disposition stream, else the first, among those
+ * a decoder exists for. Returns 0 or -ENOMEM.
+ */
+static int
+probe_audio_json(const AVFormatContext *fmt, cJSON *probe)
+{
+	cJSON *list = cJSON_AddArrayToObject(probe, "audio");
+	int first = -1, dflt = -1, chosen;
+	unsigned i;
+
+	if (list == NULL)
+		return -ENOMEM;
+	for (i = 0; i < fmt->nb_streams; i++) {
+		const AVStream *st = fmt->streams[i];
+		const AVCodecParameters *par = st->codecpar;
+		const AVDictionaryEntry *lang;
+		int decodable, is_default;
+		cJSON *a;
+
+		if (par->codec_type != AVMEDIA_TYPE_AUDIO)
+			continue;
+		lang = av_dict_get(st->metadata, "language", NULL, 0);
+		decodable = avcodec_find_decoder(par->codec_id) != NULL;
+		is_default = (st->disposition & AV_DISPOSITION_DEFAULT) != 0;
+		if ((a = cJSON_CreateObject()) == NULL)
+			return -ENOMEM;
+		if (!cJSON_AddItemToArray(list, a)) {
+			cJSON_Delete(a);
+			return -ENOMEM;
+		}
+		if (!cJSON_AddNumberToObject(a, "index", i) ||
+		    !cJSON_AddStringToObject(a, "codec",
+			avcodec_get_name(par->codec_id)) ||
+		    !cJSON_AddNumberToObject(a, "channels",
+			par->ch_layout.nb_channels) ||
+		    !cJSON_AddNumberToObject(a, "sample_rate",
+			par->sample_rate) ||
+		    !(lang != NULL ?
+			cJSON_AddStringToObject(a, "language", lang->value) :
+			cJSON_AddNullToObject(a, "language")) ||
+		    !cJSON_AddBoolToObject(a, "default", is_default) ||
+		    !cJSON_AddBoolToObject(a, "decodable", decodable))
+			return -ENOMEM;
+		/* A track nothing can decode is listed, never chosen. */
+		if (!decodable || par->ch_layout.nb_channels <= 0)
+			continue;
+		if (first < 0)
+			first = (int)i;
+		if (is_default && dflt < 0)
+			dflt = (int)i;
+	}
+	chosen = dflt >= 0 ? dflt : first;
+	if (!cJSON_AddNumberToObject(probe, "audio_index", chosen) ||
+	    !cJSON_AddBoolToObject(probe, "has_audio", chosen >= 0))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The whole ctx.probe object; NULL on allocation failure. */
+static cJSON *
+probe_json(AVFormatContext *fmt, int vidx, const struct probe_frame *first,
+    int64_t file_size)
+{
+	double duration = probe_duration(fmt, fmt->streams[vidx]);
+	cJSON *out = cJSON_CreateObject();
+	cJSON *video = NULL, *ret = NULL;
+
+	if (out == NULL ||
+	    !cJSON_AddStringToObject(out, "format", fmt->iformat->name) ||
+	    !cJSON_AddNumberToObject(out, "duration", duration) ||
+	    !cJSON_AddNumberToObject(out, "bit_rate", (double)fmt->bit_rate) ||
+	    !cJSON_AddNumberToObject(out, "size", (double)file_size) ||
+	    (video = probe_video_json(fmt, vidx, first, duration)) == NULL)
+		goto out;
+	if (!cJSON_AddItemToObject(out, "video", video)) {
+		cJSON_Delete(video);
+		goto out;
+	}
+	if (probe_audio_json(fmt, out) < 0)
+		goto out;
+	ret = out;
+	out = NULL; /* the caller owns it now */
+out:
+	cJSON_Delete(out);
+	return ret;
+}
+
+static enum ladderd_rc
+probe_run(void *state, struct ladderd_call *call)
+{
+	AVFormatContext *fmt = NULL;
+	cJSON *out = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	const AVCodecParameters *par;
+	const AVCodec *dec;
+	struct probe_frame first = { .format = AV_PIX_FMT_NONE };
+	struct stat sb;
+	int64_t needed;
+	int err, vidx;
+
+	(void)state;
+	if (path == NULL || *path == '\0') {
+		call->fail(call, "context has no input.path");
+		goto out;
+	}
+	if (stat(path, &sb) < 0) {
+		call->fail(call, "cannot stat '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		call->fail(call, "'%s' is not a regular file", path);
+		goto out;
+	}
+	if (sb.st_size == 0) {
+		call->fail(call, "source file is empty: '%s'", path);
+		goto out;
+	}
+	if ((fmt = avformat_alloc_context()) == NULL) {
+		call->fail(call, "cannot open '%s': %s", path,
+		    av_err2str(AVERROR(ENOMEM)));
+		goto out;
+	}
+	fmt->interrupt_callback.callback = probe_interrupt;
+	fmt->interrupt_callback.opaque = call;
+	/* On failure avformat_open_input frees fmt and sets it to NULL. */
+	if ((err = avformat_open_input(&fmt, path, NULL, NULL)) < 0 ||
+	    (err = avformat_find_stream_info(fmt, NULL)) < 0) {
+		if (call->cancelled(call)) {
+			rc = LADDERD_RETRY;
+			goto out;
+		}
+		call->fail(call, "'%s' is not a media file libavformat can "
+		    "read: %s", path, av_err2str(err));
+		goto out;
+	}
+	call->progress(call, 0.3);
+	if ((vidx = probe_pick_video(fmt)) < 0) {
+		call->fail(call, "no video stream in '%s' (%s, %u streams)",
+		    path, fmt->iformat->name, fmt->nb_streams);
+		goto out;
+	}
+	par = fmt->streams[vidx]->codecpar;
+	if ((dec = avcodec_find_decoder(par->codec_id)) == NULL) {
+		/* An unknown codec has no name, only its container tag. */
+		if (par->codec_id == AV_CODEC_ID_NONE)
+			call->fail(call, "no decoder for the video codec of "
+			    "'%s' (stream %d, unknown tag '%s')", path, vidx,
+			    av_fourcc2str(par->codec_tag));
+		else
+			call->fail(call, "no decoder for video codec '%s' "
+			    "in '%s' (stream %d)",
+			    avcodec_get_name(par->codec_id), path, vidx);
+		goto out;
+	}
+	if (probe_truncated(fmt, sb.st_size, &needed)) {
+		call->fail(call, "source file is truncated: its index needs %"
+		    PRId64 " bytes, '%s' has %jd", needed, path,
+		    (intmax_t)sb.st_size);
+		goto out;
+	}
+	if ((rc = probe_decode_first(call, fmt, vidx, dec, &first)) !=
+	    LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL;
+	call->progress(call, 0.9);
+
+	if ((out = probe_json(fmt, vidx, &first, sb.st_size)) == NULL) {
+		call->fail(call, "cannot store probe results: %s",
+		    strerror(ENOMEM));
+		goto out;
+	}
+	if (ladderd_ctx_set(call->ctx, "probe", out) < 0) {
+		call->fail(call, "cannot store probe results in the context");
+		goto out;
+	}
+	out = NULL; /* the context owns it now */
+	call->progress(call, 1.0);
+	rc = LADDERD_OK;
+out:
+	cJSON_Delete(out);
+	avformat_close_input(&fmt);
+	return rc;
+}
+
+LADDERD_STAGE_DEFINE("probe", "1.0", "probing", NULL, probe_run, NULL);

@@ -1,0 +1,252 @@
+/*
+ * <ladderd/stage.h> - the stage plugin ABI of ladderd.
+ *
+ * A stage is a shared object loaded with dlopen(RTLD_NOW | RTLD_LOCAL). It
+ * exports exactly one symbol, `ladderd_stage_entry`, a struct ladderd_stage
+ * (use LADDERD_STAGE_DEFINE). The host refuses a plugin whose `abi` differs
+ * from LADDERD_STAGE_ABI_VERSION, whose `size` is too small, or whose name
+ * differs from its file name (stage "probe" lives in probe.so).
+ *
+ * Stages never link against daemon symbols: host services (fail, log,
+ * progress, paths, status events) arrive as function pointers in struct
+ * ladderd_call. cJSON is the system shared library in both (one allocator).
+ *
+ * The context (call->ctx) is a cJSON object owned by the host. A stage
+ * borrows it for the duration of run(): it reads what it needs, adds its
+ * results under its own top-level key with ladderd_ctx_set(), and never keeps
+ * a pointer into it after returning. Every named argument of the stage (from
+ * its workflow entry, or the ladder rung as "rung") is merged into the
+ * context before run() is called.
+ *
+ * Rules: the ABI version is bumped when a field changes meaning or position;
+ * fields are only appended (the host reads a field only when `size` covers
+ * it), so appending does not bump it.
+ */
+#ifndef LADDERD_STAGE_H
+#define LADDERD_STAGE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#define LADDERD_STAGE_ABI_VERSION 1
+
+/* What run() returns. */
+enum ladderd_rc {
+	LADDERD_OK = 0,	   /* done; the chain continues */
+	LADDERD_SKIP = 1,  /* declined (nothing to do); the chain continues */
+	LADDERD_STOP = 2,  /* this chain ends successfully here (a dropped rung) */
+	LADDERD_RETRY = 3, /* transient failure (network, disk full): retry later */
+	LADDERD_FAIL = 4,  /* permanent failure (bad media): the task fails */
+};
+
+/* Log levels for call->log. */
+enum ladderd_level {
+	LADDERD_LOG_ERR = 3,
+	LADDERD_LOG_WARN = 4,
+	LADDERD_LOG_INFO = 6,
+	LADDERD_LOG_DEBUG = 7,
+};
+
+/*
+ * The resources of a task. One host function (call->path) alone knows where
+ * they live; stages never build these paths by hand. `rung` is the rung name
+ * for the per-rung kinds and ignored (may be NULL) for the others.
+ */
+enum ladderd_path {
+	LADDERD_PATH_WORK = 0,	    /* the task's work folder */
+	LADDERD_PATH_SOURCE_DIR,    /* where the source file is kept */
+	LADDERD_PATH_PACKAGE,	    /* the package being built (published as is) */
+	LADDERD_PATH_RUNG_STATE,    /* a rung's private folder (logs, temp) */
+	LADDERD_PATH_TRANSCODED,    /* a rung's transcoded file (MP4) */
+	LADDERD_PATH_HLS_DIR,	    /* a rung's folder inside the package */
+	LADDERD_PATH_HLS_PLAYLIST,  /* a rung's media playlist */
+	LADDERD_PATH_HLS_FRAGMENT,  /* a rung's master-playlist fragment */
+	LADDERD_PATH_MASTER,	    /* the master playlist */
+	LADDERD_PATH_MPD,	    /* the DASH manifest */
+	LADDERD_PATH_DASH_DIR,	    /* DASH-only segments (MPEG-TS HLS mode) */
+	LADDERD_PATH_PUBLISH,	    /* publish/<task_id> */
+	LADDERD_PATH_PUBLISH_ROOT,  /* the publish folder */
+	LADDERD_PATH_FRAGMENTS_DIR, /* all master-playlist fragments */
+	LADDERD_PATH__COUNT
+};
+
+struct ladderd_call;
+
+/* Host services, valid for the duration of one run(). */
+struct ladderd_call {
+	uint32_t abi;  /* LADDERD_STAGE_ABI_VERSION of the host */
+	uint32_t size; /* sizeof(struct ladderd_call) of the host */
+	cJSON *ctx;    /* the context, borrowed (see top of file) */
+	const char *stage; /* this stage's name */
+	const char *rung;  /* the rung name in a rendition chain, else NULL */
+
+	/* Record the failure message in ctx.error (printf-style). */
+	void (*fail)(struct ladderd_call *call, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+	/* Log a line prefixed with task, stage and rung. */
+	void (*log)(struct ladderd_call *call, int level, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+	/* Report progress in 0..1; the host rate-limits status events. */
+	void (*progress)(struct ladderd_call *call, double fraction);
+	/*
+	 * Write the path of `kind` for this task (and `rung`) into buf.
+	 * Returns 0, or -ENAMETOOLONG / -EINVAL.
+	 */
+	int (*path)(struct ladderd_call *call, enum ladderd_path kind,
+	    const char *rung, char *buf, size_t size);
+	/*
+	 * Emit a status event. `fields` (borrowed) is merged over the
+	 * event the host builds from the context (task_id, seq, time, ...).
+	 * Returns 0 or a negative errno.
+	 */
+	int (*event)(struct ladderd_call *call, const cJSON *fields);
+	/*
+	 * Write `len` bytes to `path` atomically (temp file, fsync, rename,
+	 * fsync of the directory). Returns 0 or a negative errno.
+	 */
+	int (*write_atomic)(struct ladderd_call *call, const char *path,
+	    const void *data, size_t len);
+	/* Nonzero when the task is being stopped: return LADDERD_RETRY. */
+	int (*cancelled)(struct ladderd_call *call);
+	/* Number of CPU threads this stage may use (the host's budget). */
+	int threads;
+	void *host; /* private to the host */
+	void *reserved[4];
+};
+
+/* The descriptor a plugin exports as `ladderd_stage_entry`. */
+struct ladderd_stage {
+	uint32_t abi;  /* LADDERD_STAGE_ABI_VERSION the plugin was built for */
+	uint32_t size; /* sizeof(struct ladderd_stage) of the plugin */
+	const char *name;    /* must match the file name */
+	const char *version; /* the stage's own version, free form */
+	/*
+	 * The task state while this stage runs ("downloading", "probing",
+	 * "transcoding", "packaging", "publishing") or NULL to keep the
+	 * current one. The host emits a status event when it changes.
+	 */
+	const char *state;
+	/*
+	 * Optional. Called once after loading, with the stage's arguments
+	 * from the config (or NULL). Cheap and side-effect free: used by
+	 * check-config too. Returns 0 or a negative errno; *ret_state is
+	 * passed to run() and fini().
+	 */
+	int (*init)(const cJSON *args, void **ret_state);
+	/* Required. Runs the stage on call->ctx. */
+	enum ladderd_rc (*run)(void *state, struct ladderd_call *call);
+	/* Optional. Frees what init() allocated. */
+	void (*fini)(void *state);
+	void *reserved[4];
+};
+
+_Static_assert(offsetof(struct ladderd_stage, abi) == 0, "abi first");
+_Static_assert(offsetof(struct ladderd_stage, size) == 4, "size second");
+_Static_assert(offsetof(struct ladderd_call, abi) == 0, "abi first");
+
+#define LADDERD_STAGE_DEFINE(NAME, VERSION, STATE, INIT, RUN, FINI)          \
+	__attribute__((visibility("default"))) const struct ladderd_stage    \
+	    ladderd_stage_entry = {                                          \
+		    .abi = LADDERD_STAGE_ABI_VERSION,                        \
+		    .size = sizeof(struct ladderd_stage),                    \
+		    .name = (NAME),                                          \
+		    .version = (VERSION),                                    \
+		    .state = (STATE),                                        \
+		    .init = (INIT),                                          \
+		    .run = (RUN),                                            \
+		    .fini = (FINI),                                          \
+	    }
+
+/*
+ * Context helpers. Paths are dotted ("probe.video.width"); lookups are
+ * case-sensitive. Getters return the item or the given default and never
+ * allocate.
+ */
+static inline const cJSON *
+ladderd_ctx_get(const cJSON *ctx, const char *dotted)
+{
+	const cJSON *node = ctx;
+	const char *p = dotted;
+	char key[128];
+
+	while (node != NULL && *p != '\0') {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (n == 0 || n >= sizeof(key))
+			return NULL;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		node = cJSON_IsObject(node) ?
+		    cJSON_GetObjectItemCaseSensitive(node, key) : NULL;
+		p += n + (dot ? 1 : 0);
+	}
+	return node;
+}
+
+static inline const char *
+ladderd_ctx_str(const cJSON *ctx, const char *dotted, const char *dflt)
+{
+	const cJSON *it = ladderd_ctx_get(ctx, dotted);
+
+	return cJSON_IsString(it) ? it->valuestring : dflt;
+}
+
+static inline double
+ladderd_ctx_num(const cJSON *ctx, const char *dotted, double dflt)
+{
+	const cJSON *it = ladderd_ctx_get(ctx, dotted);
+
+	return cJSON_IsNumber(it) ? it->valuedouble : dflt;
+}
+
+static inline int
+ladderd_ctx_bool(const cJSON *ctx, const char *dotted, int dflt)
+{
+	const cJSON *it = ladderd_ctx_get(ctx, dotted);
+
+	if (cJSON_IsBool(it))
+		return cJSON_IsTrue(it);
+	if (cJSON_IsNumber(it))
+		return it->valuedouble != 0;
+	return dflt;
+}
+
+/*
+ * Set obj[key] = item, replacing an existing key (cJSON's AddItem would
+ * append a duplicate). Ownership of `item` moves to obj only when this
+ * returns 0; on -1 the caller still owns it.
+ */
+static inline int
+ladderd_ctx_set(cJSON *obj, const char *key, cJSON *item)
+{
+	if (obj == NULL || item == NULL || !cJSON_IsObject(obj))
+		return -1;
+	if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL)
+		return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item) ?
+		    0 : -1;
+	return cJSON_AddItemToObject(obj, key, item) ? 0 : -1;
+}
+
+/* obj[key] as an object, created empty if missing; NULL on error. */
+static inline cJSON *
+ladderd_ctx_obj(cJSON *obj, const char *key)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (cJSON_IsObject(it))
+		return it;
+	it = cJSON_CreateObject();
+	if (ladderd_ctx_set(obj, key, it) < 0) {
+		cJSON_Delete(it);
+		return NULL;
+	}
+	return it;
+}
+
+#endif /* LADDERD_STAGE_H */

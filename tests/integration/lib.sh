@@ -1,0 +1,114 @@
+# tests/integration/lib.sh - TAP helpers for integration tests (git t/ style).
+#
+# Each test sources this file, gets a fresh trash directory $T (removed at
+# exit unless LADDERD_TEST_LEAVE=1), and uses:
+#   $LADDERD            the built binary
+#   write_conf FILE [PROFILE_SNIPPET...]   a config whose folders live in $T
+#   mkclip OUT ARGS...  make a short clip with the ffmpeg CLI (lavfi sources)
+#   ok COND_CMD... / is A B NAME / like TEXT REGEX NAME / done_testing
+#   wait_for SECONDS CMD...  bounded wait for a condition (polls every 0.1 s)
+# Timeouts are scaled by LADDERD_TEST_TIMEOUT_MULT (sanitizer builds are slow).
+set -u
+LADDERD_BUILD=${LADDERD_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)}
+LADDERD_SRC=${LADDERD_SRC:-$LADDERD_BUILD}
+LADDERD="$LADDERD_BUILD/ladderd"
+TEST_STAGES="$LADDERD_BUILD/tests/stages/.libs"
+BUILD_STAGES="$LADDERD_BUILD/stages/.libs"
+MULT=${LADDERD_TEST_TIMEOUT_MULT:-1}
+T=$(mktemp -d "${TMPDIR:-/tmp}/ladderd-test.XXXXXX")
+_n=0
+_failed=0
+_cleanup() {
+	if [ "${LADDERD_TEST_LEAVE:-0}" = 1 ]; then
+		echo "# trash directory kept: $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap _cleanup EXIT
+
+_report() { # status name [diag]
+	_n=$((_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $_n - $2"
+	else
+		echo "not ok $_n - $2"
+		_failed=$((_failed + 1))
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/#   /'
+	fi
+	return 0
+}
+# ok NAME CMD...: passes when CMD exits 0.
+ok() {
+	local name=$1
+	shift
+	local out
+	out=$("$@" 2>&1)
+	_report $? "$name" "$out"
+}
+# is GOT WANT NAME
+is() {
+	[ "$1" = "$2" ]
+	_report $? "$3" "got:  '$1'
+want: '$2'"
+}
+# like TEXT ERE NAME
+like() {
+	printf '%s' "$1" | grep -Eq -- "$2"
+	_report $? "$3" "text: '$(printf '%s' "$1" | head -c 2000)'
+does not match: '$2'"
+}
+skip_all() {
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+done_testing() {
+	echo "1..$_n"
+	[ "$_failed" = 0 ]
+	exit $?
+}
+# wait_for SECONDS CMD...: bounded wait for CMD to succeed.
+wait_for() {
+	local limit
+	limit=$(awk -v s="$1" -v m="$MULT" 'BEGIN { printf "%d", s * m * 10 }')
+	shift
+	local i=0
+	while [ "$i" -lt "$limit" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+# json FILE EXPR: print a field of a JSON file (python3 expression on `d`).
+json() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
+}
+# mkclip OUT [ffmpeg args before OUT]: short clips from lavfi sources.
+# With no extra args: 3 s of 640x360 testsrc2 at 25 fps with a 440 Hz tone.
+mkclip() {
+	local out=$1
+	shift
+	if [ $# -eq 0 ]; then
+		set -- -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
+			-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
+			-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+	fi
+	ffmpeg -nostdin -hide_banner -loglevel error -y "$@" "$out"
+}
+# write_conf FILE [EXTRA]: a config with every folder under $T and the
+# build tree's stages (and the test-only stages) on the stage path. EXTRA is
+# appended verbatim (libconfig allows later groups, so put profiles there).
+write_conf() {
+	local file=$1
+	local extra=${2:-}
+	mkdir -p "$T/spool" "$T/publish" "$T/status" "$T/failed" "$T/ingest"
+	cat >"$file" <<CONF
+spool = "$T/spool";
+publish = "$T/publish";
+status = "$T/status";
+failed = "$T/failed";
+stage_dir = "$BUILD_STAGES:$TEST_STAGES";
+$extra
+CONF
+}

@@ -1,0 +1,196 @@
+#!/bin/sh
+# t0200-download.sh - the download stage alone (`ladderd stage`), against
+# tests/tools/httpd.py on 127.0.0.1: a served file arrives byte for byte;
+# HTTP errors, the size limit (with and without Content-Length), refused
+# schemes and too many redirects fail with a clear ctx.error.message and
+# leave no file behind; a local source is taken as is.
+. "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || skip_all "python3 not installed"
+[ -x "$LADDERD" ] || skip_all "ladderd not built"
+
+HTTPD_PID=
+_stop_httpd() {
+	if [ -n "$HTTPD_PID" ]; then
+		kill "$HTTPD_PID" 2>/dev/null
+		wait "$HTTPD_PID" 2>/dev/null
+		HTTPD_PID=
+	fi
+}
+# lib.sh installed `trap _cleanup EXIT`: replace it with one that stops the
+# server first, then still runs the lib's cleanup.
+trap '_stop_httpd; _cleanup' EXIT
+
+mkdir -p "$T/www/dir"
+head -c 3000000 /dev/urandom >"$T/www/clip.mp4"
+head -c 200000 /dev/urandom >"$T/www/big"
+head -c 1000 /dev/urandom >"$T/www/dir/we ird;.mp4"
+
+python3 "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" \
+	--port-file "$T/port" --lifetime 120 >"$T/httpd.log" 2>&1 &
+HTTPD_PID=$!
+if ! wait_for 10 test -s "$T/port"; then
+	echo "Bail out! httpd.py did not start: $(cat "$T/httpd.log")"
+	exit 1
+fi
+PORT=$(cat "$T/port")
+BASE="http://127.0.0.1:$PORT"
+write_conf "$T/ladderd.conf"
+
+# mkctx NAME SOURCE [DOWNLOAD_ARGS_JSON [INPUT_JSON]]: $T/NAME.json, a
+# context whose work folder is $T/NAME.
+mkctx() {
+	_dl=${3:-}
+	_in=${4:-}
+	[ -n "$_dl" ] || _dl='{}'
+	[ -n "$_in" ] || _in='{}'
+	mkdir -p "$T/$1"
+	cat >"$T/$1.json" <<JSON
+{
+	"task": { "id": "$1", "main_task_id": "$1", "work_dir": "$T/$1",
+		"publish_root": "$T/publish", "status_root": "$T/status",
+		"profile": "default", "source": "$2" },
+	"download": $_dl,
+	"input": $_in
+}
+JSON
+}
+# stage NAME: run the download stage on $T/NAME.json; sets $rc, $msg
+# (ctx.error.message) and $out (the printed context, $T/NAME.out).
+stage() {
+	"$LADDERD" stage -c "$T/ladderd.conf" download "$T/$1.json" \
+		>"$T/$1.out" 2>"$T/$1.err"
+	rc=$?
+	out="$T/$1.out"
+	msg=$(json "$out" 'd.get("error", {}).get("message", "")' 2>/dev/null)
+}
+# nothing_left NAME: the source folder holds no file at all (no .part, no
+# file with the final name).
+nothing_left() {
+	[ -z "$(ls -A "$T/$1/source" 2>/dev/null)" ]
+}
+
+# --- success -----------------------------------------------------------
+mkctx ok "$BASE/clip.mp4"
+stage ok
+is "$rc" 0 "download: exit 0"
+is "$(json "$out" 'd["input"]["path"]')" "$T/ok/source/clip.mp4" \
+	"download: input.path in the source folder"
+ok "download: bytes identical" cmp "$T/www/clip.mp4" "$T/ok/source/clip.mp4"
+is "$(json "$out" 'd["input"]["bytes"]')" 3000000 "download: input.bytes"
+is "$(json "$out" 'd["input"]["url"]')" "$BASE/clip.mp4" "download: input.url"
+is "$(json "$out" 'd["input"]["content_type"]')" video/mp4 \
+	"download: input.content_type"
+is "$(ls "$T/ok/source")" clip.mp4 "download: no .part left"
+is "$(json "$out" '"error" in d')" false "download: no ctx.error"
+
+# --- chunked (no Content-Length) ----------------------------------------
+mkctx chunked "$BASE/chunked/clip.mp4"
+stage chunked
+is "$rc" 0 "chunked: exit 0"
+ok "chunked: bytes identical" cmp "$T/www/clip.mp4" "$T/chunked/source/clip.mp4"
+
+# --- name sanitised -----------------------------------------------------
+mkctx name "$BASE/dir/we%20ird%3B.mp4"
+stage name
+is "$rc" 0 "odd name: exit 0"
+is "$(ls "$T/name/source")" "we_ird_.mp4" "odd name: sanitised to [A-Za-z0-9._-]"
+
+# --- HTTP errors --------------------------------------------------------
+mkctx e404 "$BASE/missing.mp4"
+stage e404
+ok "404: exit code not 0" test "$rc" != 0
+is "$msg" "GET $BASE/missing.mp4: HTTP 404" "404: message"
+ok "404: no file left" nothing_left e404
+
+mkctx e503 "$BASE/status/503"
+stage e503
+ok "503: exit code not 0" test "$rc" != 0
+like "$msg" "HTTP 503" "503: message"
+ok "503: no file left" nothing_left e503
+
+# --- size limit -----------------------------------------------------------
+mkctx big "$BASE/clip.mp4" '{ "max_bytes": 100000 }'
+stage big
+ok "max_bytes: exit code not 0" test "$rc" != 0
+like "$msg" "max_bytes.*100000" "max_bytes: message names the limit"
+ok "max_bytes: no file left" nothing_left big
+
+mkctx bigchunk "$BASE/chunked/clip.mp4" '{ "max_bytes": 100000 }'
+stage bigchunk
+ok "max_bytes chunked: exit code not 0" test "$rc" != 0
+like "$msg" "max_bytes.*100000" "max_bytes chunked: message names the limit"
+ok "max_bytes chunked: no file left" nothing_left bigchunk
+
+# --- schemes ----------------------------------------------------------------
+mkctx file "file://$T/www/clip.mp4"
+stage file
+ok "file://: exit code not 0" test "$rc" != 0
+is "$msg" "URL scheme 'file' is not allowed (allowed: http, https)" \
+	"file://: message"
+ok "file://: no file left" nothing_left file
+
+mkctx httpsonly "$BASE/clip.mp4" '{ "protocols": ["https"] }'
+stage httpsonly
+ok "protocols [https]: http refused" test "$rc" != 0
+is "$msg" "URL scheme 'http' is not allowed (allowed: https)" \
+	"protocols [https]: message"
+
+mkctx escape "$BASE/location?to=file://$T/www/clip.mp4"
+stage escape
+ok "redirect to file://: exit code not 0" test "$rc" != 0
+like "$msg" "^GET $BASE/location.*: .*file" "redirect to file://: message"
+ok "redirect to file://: no file left" nothing_left escape
+
+# --- redirects --------------------------------------------------------------
+mkctx redir "$BASE/redirect/3"
+stage redir
+is "$rc" 0 "3 redirects: exit 0"
+ok "3 redirects: bytes of /big" cmp "$T/www/big" "$T/redir/source/3"
+is "$(json "$out" 'd["input"].get("effective_url")')" "$BASE/big" \
+	"3 redirects: input.effective_url"
+
+mkctx redir6 "$BASE/redirect/6"
+stage redir6
+ok "6 redirects (default max 5): exit code not 0" test "$rc" != 0
+like "$msg" "^GET $BASE/redirect/6: .*[Rr]edirect" "6 redirects: message"
+ok "6 redirects: no file left" nothing_left redir6
+
+mkctx redir2 "$BASE/redirect/3" '{ "max_redirects": 2 }'
+stage redir2
+ok "max_redirects 2: 3 redirects fail" test "$rc" != 0
+
+# --- network errors and timeouts ---------------------------------------------
+mkctx slow "$BASE/slow" '{ "timeout": 1 }'
+stage slow
+ok "timeout: exit code not 0" test "$rc" != 0
+like "$msg" "^GET $BASE/slow: .*[Tt]imed? ?out" "timeout: message"
+ok "timeout: no file left" nothing_left slow
+
+# A port nobody listens on: the server's port after it has gone is racy,
+# so take port 1 (privileged, never ours).
+mkctx refused "http://127.0.0.1:1/x.mp4"
+stage refused
+ok "connection refused: exit code not 0" test "$rc" != 0
+like "$msg" "^GET http://127.0.0.1:1/x.mp4: " "connection refused: message"
+
+# --- local source -------------------------------------------------------------
+mkctx local "$T/www/clip.mp4"
+stage local
+is "$rc" 0 "local: exit 0"
+is "$(json "$out" 'd["input"]["path"]')" "$T/www/clip.mp4" \
+	"local: input.path is the source"
+ok "local: nothing copied" nothing_left local
+
+mkctx claimed "$T/www/clip.mp4" '{}' "{ \"path\": \"$T/spool/claimed.mp4\" }"
+stage claimed
+is "$rc" 0 "claimed: exit 0"
+is "$(json "$out" 'd["input"]["path"]')" "$T/spool/claimed.mp4" \
+	"claimed: input.path kept"
+
+mkctx nolocal "$T/www/nope.mp4"
+stage nolocal
+ok "missing local: exit code not 0" test "$rc" != 0
+is "$msg" "source '$T/www/nope.mp4' not found" "missing local: message"
+
+done_testing

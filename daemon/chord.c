@@ -39,7 +39,7 @@
 #include "plugin.h"
 #include "status.h"
 
-#define KILL_GRACE_US (5u * 1000000u)
+#define KILL_GRACE_US (3u * 1000000u) /* SIGTERM to SIGKILL */
 #define TICK_US 500000u
 
 enum member_state {

@@ -129,10 +129,30 @@ dash_codec_part(const char *list, int audio, char *buf, size_t size)
 	}
 }
 
+/* Does every segment URI follow u0 with [run, end) counting up from it? */
+static int
+dash_template_fits(const struct dash_rep *rep, const char *run,
+    const char *end, long start)
+{
+	const char *u0 = rep->segs[0].uri;
+	int width = (int)(end - run);
+
+	for (size_t i = 0; i < rep->nb_segs; i++) {
+		char want[DASH_URI_MAX];
+		int n = snprintf(want, sizeof(want), "%.*s%0*ld%s",
+		    (int)(run - u0), u0, width, start + (long)i, end);
+
+		if (n < 0 || (size_t)n >= sizeof(want) ||
+		    strcmp(want, rep->segs[i].uri) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * Turn the segment URIs of chunk_hls into a SegmentTemplate@media: the
- * last run of digits of the first URI's file name becomes $Number$, and
- * every URI must then follow it in order (else no template describes them).
+ * run of digits of the first URI's file name that counts up across all
+ * URIs becomes $Number$ (the last such run: "seg_00003.m4s" has two).
  */
 static int
 dash_template(struct dash_rep *rep)
@@ -140,36 +160,31 @@ dash_template(struct dash_rep *rep)
 	const char *u0 = rep->segs[0].uri, *base = strrchr(u0, '/'), *p;
 	const char *run = NULL, *end = NULL;
 	AVBPrint bp;
-	int width, rc = 0;
+	int rc = 0;
 
 	base = base ? base + 1 : u0;
-	for (p = base; *p != '\0'; p++) {
-		if (*p >= '0' && *p <= '9') {
-			if (p == base || !(p[-1] >= '0' && p[-1] <= '9'))
-				run = p;
-			end = p + 1;
+	for (p = u0 + strlen(u0); p > base && run == NULL; p--) {
+		const char *e = p, *b;
+
+		if (!(p[-1] >= '0' && p[-1] <= '9'))
+			continue;
+		for (b = p; b > base && b[-1] >= '0' && b[-1] <= '9'; b--)
+			;
+		if (dash_template_fits(rep, b, e, strtol(b, NULL, 10))) {
+			run = b;
+			end = e;
 		}
+		p = b + 1;
 	}
 	if (run == NULL)
 		return -EINVAL;
-	width = (int)(end - run);
 	rep->start_number = strtol(run, NULL, 10);
-	for (size_t i = 0; i < rep->nb_segs; i++) {
-		char want[DASH_URI_MAX];
-		int n = snprintf(want, sizeof(want), "%.*s%0*ld%s",
-		    (int)(run - u0), u0, width > 1 ? width : 1,
-		    rep->start_number + (long)i, end);
-
-		if (n < 0 || (size_t)n >= sizeof(want) ||
-		    strcmp(want, rep->segs[i].uri) != 0)
-			return -EINVAL;
-	}
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	/* '$' is the template escape: a literal one is written "$$" */
 	for (p = u0; p < run; p++)
 		av_bprintf(&bp, *p == '$' ? "$$" : "%c", *p);
-	if (width > 1)
-		av_bprintf(&bp, "$Number%%0%dd$", width);
+	if (end - run > 1)
+		av_bprintf(&bp, "$Number%%0%dd$", (int)(end - run));
 	else
 		av_bprintf(&bp, "$Number$");
 	for (p = end; *p != '\0'; p++)

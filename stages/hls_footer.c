@@ -1,12 +1,284 @@
-/* stages/hls_footer.c - placeholder until the stage is written; fails loudly. */
+/*
+ * stages/hls_footer.c - the master playlist, written once, atomically.
+ *
+ * A post stage: reads ctx.hls_header.version, ctx.profile.segment_type,
+ * ctx.probe (audio language) and ctx.renditions (ladder order; only
+ * status "ok" entries count) with each rung's chunk_hls and hls_info.
+ * Writes call->path(MASTER) with call->write_atomic and adds
+ * ctx.hls_footer = { master, variants, audio }.
+ *
+ * With an audio rendition (fMP4 mode) every video variant refers to the
+ * AUDIO="audio" group: its BANDWIDTH and AVERAGE-BANDWIDTH are the sums of
+ * the video's and the audio's (RFC 8216 4.3.4.2: the largest sum of peak
+ * rates of any playable combination of renditions), its CODECS name both.
+ * Fails when no video rung succeeded, or when the ladder's audio rung did not
+ * (a package without sound is never published).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
 #include "stage.h"
+
+/* A growing text buffer; `failed` sticks after an allocation failure. */
+struct hls_footer_buf {
+	char *data;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+hls_footer_printf(struct hls_footer_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+hls_footer_printf(struct hls_footer_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->data ? b->data + b->len : NULL,
+	    b->data ? b->cap - b->len : 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->failed = 1;
+		return;
+	}
+	if (b->data == NULL || b->len + (size_t)n + 1 > b->cap) {
+		size_t cap = (b->cap ? b->cap : 1024);
+		char *p;
+
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		if ((p = realloc(b->data, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->data = p;
+		b->cap = cap;
+		va_start(ap, fmt);
+		(void)vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+/* The rung's name and kind: ctx.renditions[i].rung is {name, kind} or a name. */
+static const char *
+hls_footer_rung(const cJSON *r, const char **kind)
+{
+	const cJSON *rung = cJSON_GetObjectItemCaseSensitive(r, "rung");
+	const char *name = NULL;
+
+	*kind = ladderd_ctx_str(r, "hls_info.kind", NULL);
+	if (cJSON_IsString(rung)) {
+		name = rung->valuestring;
+	} else if (cJSON_IsObject(rung)) {
+		name = ladderd_ctx_str(rung, "name", NULL);
+		if (*kind == NULL)
+			*kind = ladderd_ctx_str(rung, "kind", NULL);
+	}
+	if (*kind == NULL)
+		*kind = "video";
+	return name;
+}
+
+static int
+hls_footer_ok(const cJSON *r)
+{
+	const char *status = ladderd_ctx_str(r, "status", "");
+
+	return strcmp(status, "ok") == 0;
+}
+
+/* mkdir -p; 0 or a negative errno. */
+static int
+hls_footer_mkdirs(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The language of the source's chosen audio track (probe), or NULL. */
+static const char *
+hls_footer_language(const cJSON *ctx)
+{
+	const cJSON *arr = ladderd_ctx_get(ctx, "probe.audio");
+	int want = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr) {
+		const char *lang = ladderd_ctx_str(it, "language", NULL);
+
+		if ((int)ladderd_ctx_num(it, "index", -2) != want)
+			continue;
+		/* Quoted-string: letters, digits and '-' (BCP 47) only. */
+		if (lang == NULL || lang[0] == '\0' ||
+		    strcmp(lang, "und") == 0 || strlen(lang) > 35 ||
+		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+			strlen(lang))
+			return NULL;
+		return lang;
+	}
+	return NULL;
+}
 
 static enum ladderd_rc
 hls_footer_run(void *state, struct ladderd_call *call)
 {
+	const cJSON *rends = ladderd_ctx_get(call->ctx, "renditions");
+	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
+	    "fmp4");
+	int fmp4 = strcmp(type, "mpegts") != 0;
+	int version = (int)ladderd_ctx_num(call->ctx, "hls_header.version",
+	    fmp4 ? 6 : 3); /* hls_header.c: the least RFC 8216 allows */
+	const cJSON *audio = NULL, *r;
+	struct hls_footer_buf b = { 0 };
+	char master[4096], pkg[4096];
+	double a_peak = 0, a_avg = 0;
+	const char *a_codec = NULL;
+	cJSON *out = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int variants = 0, err;
+
 	(void)state;
-	call->fail(call, "stage 'hls_footer' is not implemented yet");
-	return LADDERD_FAIL;
+	if (!cJSON_IsArray(rends)) {
+		call->fail(call, "context has no renditions");
+		goto out;
+	}
+	/* The audio rendition first: every video variant refers to it. */
+	cJSON_ArrayForEach(r, rends) {
+		const char *kind;
+		const char *name = hls_footer_rung(r, &kind);
+
+		if (strcmp(kind, "audio") != 0)
+			continue;
+		if (!hls_footer_ok(r)) {
+			call->fail(call, "audio rendition '%s' is %s: no "
+			    "package without sound", name ? name : "?",
+			    ladderd_ctx_str(r, "status", "missing"));
+			goto out;
+		}
+		audio = r;
+	}
+	if (audio != NULL && fmp4) {
+		const char *uri = ladderd_ctx_str(audio, "hls_info.uri",
+		    ladderd_ctx_str(audio, "chunk_hls.playlist", NULL));
+		const char *lang = ladderd_ctx_str(audio, "hls_info.language",
+		    hls_footer_language(call->ctx));
+		int ch = (int)ladderd_ctx_num(audio, "hls_info.channels",
+		    ladderd_ctx_num(call->ctx, "profile.audio.channels", 2));
+
+		a_peak = ladderd_ctx_num(audio, "hls_info.bandwidth", 0);
+		a_avg = ladderd_ctx_num(audio, "hls_info.average_bandwidth", 0);
+		a_codec = ladderd_ctx_str(audio, "hls_info.codecs", NULL);
+		if (uri == NULL || a_codec == NULL || a_peak <= 0) {
+			call->fail(call, "audio rendition lacks hls_info");
+			goto out;
+		}
+		hls_footer_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+		hls_footer_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
+		    "GROUP-ID=\"audio\",NAME=\"audio\"");
+		if (lang != NULL)
+			hls_footer_printf(&b, ",LANGUAGE=\"%s\"", lang);
+		hls_footer_printf(&b, ",DEFAULT=YES,AUTOSELECT=YES,"
+		    "CHANNELS=\"%d\",URI=\"%s\"\n", ch, uri);
+	} else {
+		audio = NULL;
+		hls_footer_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+	}
+
+	cJSON_ArrayForEach(r, rends) {
+		const char *kind;
+		const char *name = hls_footer_rung(r, &kind);
+		const char *uri, *codecs, *res;
+		double peak, avg, fps;
+
+		if (strcmp(kind, "video") != 0 || !hls_footer_ok(r))
+			continue;
+		uri = ladderd_ctx_str(r, "hls_info.uri",
+		    ladderd_ctx_str(r, "chunk_hls.playlist", NULL));
+		codecs = ladderd_ctx_str(r, "hls_info.codecs", NULL);
+		res = ladderd_ctx_str(r, "hls_info.resolution", NULL);
+		peak = ladderd_ctx_num(r, "hls_info.bandwidth", 0);
+		avg = ladderd_ctx_num(r, "hls_info.average_bandwidth", 0);
+		fps = ladderd_ctx_num(r, "hls_info.frame_rate", 0);
+		if (uri == NULL || codecs == NULL || res == NULL || peak <= 0) {
+			call->fail(call, "rendition '%s' lacks hls_info",
+			    name ? name : "?");
+			goto out;
+		}
+		hls_footer_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
+		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s%s%s\",RESOLUTION=%s",
+		    ceil(peak + a_peak), ceil(avg + a_avg), codecs,
+		    a_codec ? "," : "", a_codec ? a_codec : "", res);
+		if (fps > 0)
+			hls_footer_printf(&b, ",FRAME-RATE=%.3f", fps);
+		if (audio != NULL)
+			hls_footer_printf(&b, ",AUDIO=\"audio\"");
+		hls_footer_printf(&b, "\n%s\n", uri);
+		variants++;
+	}
+	if (b.failed) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	if (variants == 0) {
+		call->fail(call, "no video rendition succeeded: nothing to "
+		    "put in the master playlist");
+		goto out;
+	}
+	if (call->path(call, LADDERD_PATH_MASTER, NULL, master,
+		sizeof(master)) < 0 ||
+	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg, sizeof(pkg)) <
+		0) {
+		call->fail(call, "cannot name the master playlist");
+		goto out;
+	}
+	if ((err = hls_footer_mkdirs(pkg)) < 0 ||
+	    (err = call->write_atomic(call, master, b.data, b.len)) < 0) {
+		call->fail(call, "cannot write '%s': %s", master,
+		    strerror(-err));
+		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+		goto out;
+	}
+	if ((out = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(out, "master", master) == NULL ||
+	    cJSON_AddNumberToObject(out, "variants", variants) == NULL ||
+	    cJSON_AddBoolToObject(out, "audio", audio != NULL) == NULL ||
+	    ladderd_ctx_set(call->ctx, "hls_footer", out) < 0) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	out = NULL; /* the context owns it now */
+	rc = LADDERD_OK;
+out:
+	cJSON_Delete(out);
+	free(b.data);
+	return rc;
 }
 
-LADDERD_STAGE_DEFINE("hls_footer", "0", NULL, NULL, hls_footer_run, NULL);
+LADDERD_STAGE_DEFINE("hls_footer", "1.0", "packaging", NULL, hls_footer_run,
+    NULL);

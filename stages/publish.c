@@ -1,12 +1,75 @@
-/* stages/publish.c - placeholder until the stage is written; fails loudly. */
+/*
+ * stages/publish.c - move the finished package (call->path PACKAGE) to
+ * publish/<task_id>/ in one step. A re-run of the same task id replaces
+ * the old package atomically (renameat2 RENAME_EXCHANGE), so a player
+ * never sees half of each; across file systems the package is first
+ * copied beside its destination. Adds ctx.publish = { path, hls, dash }.
+ * Uses the daemon's fsutil.c, compiled into this module (not linked
+ * against the daemon).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../daemon/fsutil.h"
 #include "stage.h"
 
 static enum ladderd_rc
 publish_run(void *state, struct ladderd_call *call)
 {
+	char pkg[PATH_MAX], dst[PATH_MAX], root[PATH_MAX], file[PATH_MAX + 16];
+	cJSON *out = NULL;
+	struct stat st;
+	int err;
+
 	(void)state;
-	call->fail(call, "stage 'publish' is not implemented yet");
-	return LADDERD_FAIL;
+	if (call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg, sizeof(pkg)) < 0 ||
+	    call->path(call, LADDERD_PATH_PUBLISH, NULL, dst, sizeof(dst)) < 0 ||
+	    call->path(call, LADDERD_PATH_PUBLISH_ROOT, NULL, root,
+		sizeof(root)) < 0) {
+		call->fail(call, "the context does not name the package or the "
+				 "publish folder");
+		return LADDERD_FAIL;
+	}
+	if (stat(pkg, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		/* A resumed task may have published already. */
+		if (errno == ENOENT && stat(dst, &st) == 0 &&
+		    ladderd_ctx_get(call->ctx, "publish.path"))
+			return LADDERD_SKIP;
+		call->fail(call, "no package to publish in '%s'", pkg);
+		return LADDERD_FAIL;
+	}
+	if ((err = ladderd_fsutil_mkdir_p(root, 0755)) < 0) {
+		call->fail(call, "cannot create publish folder '%s': %s", root,
+		    strerror(-err));
+		return LADDERD_RETRY;
+	}
+	if ((err = ladderd_fsutil_replace_dir(pkg, dst)) < 0) {
+		call->fail(call, "cannot move '%s' to '%s': %s", pkg, dst,
+		    strerror(-err));
+		return err == -ENOSPC || err == -EDQUOT ? LADDERD_RETRY :
+							  LADDERD_FAIL;
+	}
+	if ((out = cJSON_CreateObject()) == NULL) {
+		call->fail(call, "out of memory");
+		return LADDERD_FAIL;
+	}
+	cJSON_AddStringToObject(out, "path", dst);
+	snprintf(file, sizeof(file), "%s/master.m3u8", dst);
+	if (access(file, F_OK) == 0)
+		cJSON_AddStringToObject(out, "hls", file);
+	snprintf(file, sizeof(file), "%s/manifest.mpd", dst);
+	if (access(file, F_OK) == 0)
+		cJSON_AddStringToObject(out, "dash", file);
+	if (ladderd_ctx_set(call->ctx, "publish", out) < 0) {
+		cJSON_Delete(out);
+		call->fail(call, "out of memory");
+		return LADDERD_FAIL;
+	}
+	return LADDERD_OK;
 }
 
-LADDERD_STAGE_DEFINE("publish", "0", NULL, NULL, publish_run, NULL);
+LADDERD_STAGE_DEFINE("publish", "1.0", "publishing", NULL, publish_run, NULL);

@@ -339,6 +339,12 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		    av_err2str(err));
 		goto out;
 	}
+	/* fills what the mp4 header leaves out (the AAC frame size) */
+	if ((err = avformat_find_stream_info(ic, NULL)) < 0) {
+		call->fail(call, "cannot read the streams of '%s': %s", in_path,
+		    av_err2str(err));
+		goto out;
+	}
 	if ((idx = av_find_best_stream(ic, type, -1, -1, NULL, 0)) < 0) {
 		call->fail(call, "'%s' has no %s stream", in_path,
 		    av_get_media_type_string(type));
@@ -890,8 +896,9 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		    rep->codecs, sizeof(rep->codecs));
 		if (rep->codecs[0] == '\0')
 			dash_avc_codecs(src, rep);
-		if (audio_src == NULL &&
-		    ladderd_ctx_bool(r, "transcode.has_audio", 0))
+		if (audio_src == NULL && ladderd_ctx_bool(r,
+			"transcode.has_audio", ladderd_ctx_bool(call->ctx,
+			"probe.has_audio", 0)))
 			audio_src = src;
 		call->progress(call, (double)++done / (double)(nb_ok + 1));
 	}

@@ -134,6 +134,31 @@ chunk_hls_clean(const char *dir)
 	return rc;
 }
 
+/*
+ * What a packet without a duration lasts, in `tb`: one frame at the
+ * stream's frame rate, or one audio frame. Packets reach us with duration 0
+ * from some MP4s (seen with transcode's output), and the hls muxer then
+ * measures EXTINF from pts gaps, a frame short on the last segment.
+ */
+static int64_t
+chunk_hls_frame(const AVStream *ist, AVRational tb)
+{
+	const AVCodecParameters *par = ist->codecpar;
+	AVRational fr = ist->avg_frame_rate;
+
+	if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
+		if (par->sample_rate <= 0)
+			return 0;
+		return av_rescale_q(par->frame_size > 0 ? par->frame_size :
+		    1024, (AVRational){ 1, par->sample_rate }, tb);
+	}
+	if (fr.num <= 0 || fr.den <= 0)
+		fr = ist->r_frame_rate;
+	if (fr.num <= 0 || fr.den <= 0)
+		return 0;
+	return av_rescale_q(1, av_inv_q(fr), tb);
+}
+
 static int
 chunk_hls_push(struct chunk_hls_job *job, const AVPacket *pkt)
 {
@@ -292,6 +317,9 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 		    out->streams[o]->time_base);
 		pkt->stream_index = o;
 		pkt->pos = -1;
+		if (pkt->duration <= 0)
+			pkt->duration = chunk_hls_frame(ist,
+			    out->streams[o]->time_base);
 		if (o == ref_out) {
 			if (chunk_hls_push(job, pkt) < 0) {
 				av_packet_unref(pkt);

@@ -519,7 +519,7 @@ probe_run(void *state, struct ladderd_call *call)
 	if ((rc = probe_decode_first(call, fmt, vidx, dec, &first)) !=
 	    LADDERD_OK)
 		goto out;
-	rc = LADDERD_FAIL;
+	rc = LADDERD_FAIL; /* what is left can only fail */
 	call->progress(call, 0.9);
 
 	if ((out = probe_json(fmt, vidx, &first, sb.st_size)) == NULL) {

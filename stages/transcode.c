@@ -120,6 +120,7 @@ struct transcode {
 	int64_t video_end; /* end of the last video frame, 1/90000 */
 	int64_t apts;	   /* samples sent to the audio encoder */
 	int64_t askip;	   /* leading samples still to drop */
+	int64_t anext;	   /* expected position of the next input frame */
 	int audio_started;
 	int64_t frames_in, frames_out, dropped, vbytes, abytes, bad;
 	int64_t packets;
@@ -892,27 +893,35 @@ transcode_audio_frame(struct transcode *st, const AVFrame *fr)
 		return 0;
 	if ((err = transcode_swr_setup(st, fr)) < 0)
 		return err;
+	AVStream *as = st->ifmt->streams[st->ain];
+	AVRational otb = {1, st->aenc->sample_rate};
+	int64_t ts = fr->best_effort_timestamp;
+	int64_t pos = ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE :
+	    av_rescale_q(ts, as->time_base, otb) -
+		av_rescale_q(st->start, st->start_tb, otb);
+	/* Silence is bounded by the source duration (a bogus pts must not
+	 * make us write hours of it). */
+	int64_t max_gap = st->est_duration > 0 ?
+	    (int64_t)(st->est_duration * otb.den) : INT64_MAX;
+
 	if (!st->audio_started) {
-		AVStream *as = st->ifmt->streams[st->ain];
-		AVRational otb = {1, st->aenc->sample_rate};
-		int64_t ts = fr->best_effort_timestamp;
-
+		/* Audio before the video start is cut, a late start is
+		 * padded: sample 0 is time 0 in every rung. */
 		st->audio_started = 1;
-		if (ts != AV_NOPTS_VALUE) {
-			int64_t pos = av_rescale_q(ts, as->time_base, otb) -
-			    av_rescale_q(st->start, st->start_tb, otb);
-
-			/* Audio before the video start is cut, a late start
-			 * is padded: sample 0 is time 0 in every rung. The
-			 * padding is bounded by the source duration. */
-			if (pos < 0)
-				st->askip = -pos;
-			else if (pos > 0 && (st->est_duration <= 0 ||
-				     pos < st->est_duration * otb.den) &&
-			    (err = transcode_silence(st, pos)) < 0)
-				return err;
-		}
+		st->anext = pos == AV_NOPTS_VALUE ? 0 : pos;
+		if (pos < 0 && pos != AV_NOPTS_VALUE)
+			st->askip = -pos;
+		else if (pos > 0 && pos < max_gap &&
+		    (err = transcode_silence(st, pos)) < 0)
+			return err;
+	} else if (pos != AV_NOPTS_VALUE && pos - st->anext > otb.den / 25 &&
+	    pos - st->anext < max_gap) {
+		/* A hole (lost packets): fill it so A/V sync holds after. */
+		if ((err = transcode_silence(st, pos - st->anext)) < 0)
+			return err;
+		st->anext = pos;
 	}
+	st->anext += av_rescale(fr->nb_samples, otb.den, fr->sample_rate);
 	if ((err = transcode_resample(st, (const uint8_t **)fr->extended_data,
 		 fr->nb_samples)) < 0)
 		return err;

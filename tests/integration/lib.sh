@@ -80,9 +80,11 @@ wait_for() {
 	done
 	return 1
 }
+# The real interpreter (a pyenv shim costs 0.1 s per call).
+PY=$(python3 -c 'import sys; print(sys.executable)')
 # json FILE EXPR: print a field of a JSON file (python3 expression on `d`).
 json() {
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
+	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
 }
 # mkclip OUT [ffmpeg args before OUT]: short clips from lavfi sources.
 # With no extra args: 3 s of 640x360 testsrc2 at 25 fps with a 440 Hz tone.

@@ -256,9 +256,11 @@ for mode in fmp4 mpegts; do
 	ok "$mode: manifest.mpd written" test -s "$mpd"
 	ok "$mode: ffprobe opens the MPD" \
 		ffprobe -v error -show_streams "$mpd"
-	is "$(ffprobe -v error -show_entries stream=codec_type -of csv=p=0 "$mpd" |
-		sort | uniq -c | awk '{ printf "%s %s;", $1, $2 }')" "1 audio;2 video;" \
-		"$mode: two video streams and one audio stream"
+	ffprobe -v error -of json -show_entries stream=codec_type "$mpd" \
+		>"$w/streams.json"
+	is "$(json "$w/streams.json" 'sorted(s["codec_type"] for s in d["streams"])')" \
+		'["audio", "video", "video"]' \
+		"$mode: ffprobe sees two video streams and one audio stream"
 	check=$(python3 "$T/box.py" mpdcheck "$mpd" 2>&1)
 	is "$(printf '%s\n' "$check" | head -1)" \
 		"video:360p video:240p audio:audio" \

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install what ladderd needs to build, test and demo on Debian 12 (as root).
+# Idempotent: apt-get runs only when a package is missing.
+set -eu
+PKGS="build-essential autoconf automake libtool pkg-config
+libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+libconfig-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+ffmpeg python3 curl"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	SUDO=""
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

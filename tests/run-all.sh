@@ -1,0 +1,45 @@
+#!/bin/sh
+# The whole test suite, from a clean clone on Debian 12:
+#   1. install the build and test dependencies (tests/install-deps.sh);
+#   2. build with -Wall -Wextra -Werror and run `make check` (unit tests,
+#      integration tests with the real binary, stages and media);
+#   3. build again with AddressSanitizer + UndefinedBehaviorSanitizer and
+#      run `make check` there too.
+# Build trees: _build/ and _build-asan/ (re-used when present).
+# LADDERD_SKIP_ASAN=1 skips step 3 (quick local runs).
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+sh tests/install-deps.sh
+[ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] ||
+	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build_and_check() { # dir configure-args...
+	dir=$1
+	shift
+	mkdir -p "$dir"
+	(cd "$dir" &&
+		{ [ -f Makefile ] || "$top/configure" -q "$@"; } &&
+		make -j"$jobs" >/dev/null &&
+		make -j"$jobs" check) || {
+		for f in $(find "$dir/tests" -name '*.log' 2>/dev/null); do
+			grep -q '^not ok\|^ERROR\|FAIL' "$f" 2>/dev/null &&
+				{ echo "==== $f"; tail -n 60 "$f"; }
+		done
+		return 1
+	}
+}
+
+echo "== build with -Werror and run the suite"
+build_and_check _build --enable-werror
+if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
+	echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and suite"
+	# Keep stage code mapped at exit so leak reports can be symbolised.
+	LADDERD_NO_DLCLOSE=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LADDERD_TEST_TIMEOUT_MULT=3 \
+		build_and_check _build-asan --enable-werror --enable-sanitizers
+fi
+echo "all test suites passed"

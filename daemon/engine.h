@@ -18,6 +18,7 @@ struct ladderd_task_spec {
 	const char *publish_root;
 	const char *status_root;
 	const char *webhook;	/* NULL: none */
+	const char *outbox_dir; /* webhook deliveries; NULL: none */
 	const cJSON *metadata;	/* NULL: none */
 };
 

@@ -40,7 +40,7 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void
+__attribute__((format(printf, 2, 3))) static void
 host_fail(struct ladderd_call *call, const char *fmt, ...)
 {
 	struct host_call *hc = (struct host_call *)call;
@@ -52,7 +52,7 @@ host_fail(struct ladderd_call *call, const char *fmt, ...)
 	hc->failed = 1;
 }
 
-static void
+__attribute__((format(printf, 3, 4))) static void
 host_log(struct ladderd_call *call, int level, const char *fmt, ...)
 {
 	char msg[2048];

@@ -5,7 +5,9 @@
  *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]
  *   ladderd check-config [-c FILE]         validate, load every stage, print
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
+ *   ladderd job [-c FILE] TASKDIR          worker: one task (internal)
  *   ladderd rung WORKDIR RUNG              worker: one rung (internal)
+ *   ladderd notify [-c FILE]               worker: webhook outbox (internal)
  */
 #include "config.h"
 
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "run.h"
+#include "supervisor.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
 
@@ -224,11 +227,36 @@ main(int argc, char **argv)
 		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
 		return ladderd_chord_worker(argv[2], argv[3]);
 	}
+	if (argc >= 2 && strcmp(argv[1], "job") == 0) {
+		const char *file = NULL;
+		int verbose = 0, idx = parse_common(argc - 1, argv + 1, &file,
+		    &verbose);
+
+		if (idx < 0 || argc - 1 - idx != 1) {
+			usage();
+			return 2;
+		}
+		return ladderd_job_main(file, argv[1 + idx], verbose);
+	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 			     strcmp(argv[1], "--help") == 0)) {
 		usage();
 		return 0;
 	}
-	usage();
-	return 2;
+	if (argc >= 2 && argv[1][0] != '-') {
+		usage();
+		return 2;
+	}
+	{
+		const char *file = NULL;
+		int verbose = 0;
+
+		if (parse_common(argc, argv, &file, &verbose) != argc) {
+			usage();
+			return 2;
+		}
+		if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
+			file = DEFAULT_CONF;
+		return ladderd_supervisor_main(file, verbose);
+	}
 }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
@@ -120,6 +121,58 @@ status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
 }
 
 /*
+ * Queue the webhook delivery of one event: outbox/<task>.<seq>.json with
+ * the exact body bytes, written atomically before the event counts as
+ * emitted, so a crash never loses a notification (a receiver may see an
+ * event twice, with the same webhook-id, never miss one).
+ */
+static int
+status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
+{
+	const char *url = ladderd_ctx_str(ctx, "task.webhook", NULL);
+	const char *dir = ladderd_ctx_str(ctx, "task.outbox_dir", NULL);
+	const char *id = ladderd_ctx_str(ev, "task_id", "");
+	char path[PATH_MAX], wid[128];
+	cJSON *entry = NULL;
+	char *text = NULL;
+	size_t n;
+	int rc = -ENOMEM;
+
+	if (url == NULL || url[0] == '\0' || dir == NULL)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/%s.%010ld.json", dir, id, seq) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	snprintf(wid, sizeof(wid), "%s-%ld", id, seq);
+	if ((entry = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddStringToObject(entry, "url", url);
+	cJSON_AddStringToObject(entry, "id", wid);
+	cJSON_AddStringToObject(entry, "task_id", id);
+	cJSON_AddNumberToObject(entry, "seq", (double)seq);
+	cJSON_AddNumberToObject(entry, "created", (double)time(NULL));
+	/* The body without the newline of the ndjson line. */
+	n = strlen(line);
+	{
+		char *body = strndup(line, n > 0 ? n - 1 : 0);
+
+		if (body == NULL)
+			goto out;
+		cJSON_AddStringToObject(entry, "body", body);
+		free(body);
+	}
+	if ((text = cJSON_PrintUnformatted(entry)) == NULL)
+		goto out;
+	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
+		goto out;
+	rc = ladderd_fsutil_write_atomic(path, text, strlen(text));
+out:
+	cJSON_free(text);
+	cJSON_Delete(entry);
+	return rc;
+}
+
+/*
  * Emit one event: `fields` (borrowed, may be NULL) is merged over the
  * event built from ctx. On success *ret_event (if not NULL) receives the
  * event (caller frees). Returns 0 or a negative errno.
@@ -202,6 +255,8 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		goto out;
 	}
 	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)
+		goto out;
+	if ((rc = status_outbox(ctx, ev, line, seq)) < 0)
 		goto out;
 	rc = 0;
 	if (ret_event) {

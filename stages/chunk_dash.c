@@ -16,12 +16,14 @@
  * rung's transcoded.mp4 is stream-copied into call->path(DASH_DIR)/<rung>/
  * (init.mp4 + seg_NNNNN.m4s, cut at the keyframe of every segment_duration
  * boundary; audio once, from the first rung that has it, into dash/audio/)
- * and the timeline is what the mp4 muxer was given. Skips when profile.dash
- * is false; fails when no video rung is usable or a file cannot be written.
+ * and the timeline is read back from the fragments written (tfdt, trun).
+ * Skips when profile.dash is false; fails when no video rung is usable or
+ * a file cannot be written.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -199,7 +201,8 @@ dash_template(struct dash_rep *rep)
 
 /* fmp4: a Representation over the CMAF segments chunk_hls recorded. */
 static enum ladderd_rc
-dash_rep_from_hls(struct ladderd_call *call, const cJSON *r, struct dash_rep *rep)
+dash_rep_from_hls(struct ladderd_call *call, const cJSON *r,
+    struct dash_rep *rep)
 {
 	const cJSON *segs = ladderd_ctx_get(r, "chunk_hls.segments");
 	const cJSON *s;
@@ -225,8 +228,8 @@ dash_rep_from_hls(struct ladderd_call *call, const cJSON *r, struct dash_rep *re
 
 		if (uri == NULL || !cJSON_IsNumber(t) || !cJSON_IsNumber(d) ||
 		    d->valuedouble <= 0) {
-			call->fail(call, "rung %s: segment %d has no uri, start "
-			    "or length", rep->id, (int)rep->nb_segs);
+			call->fail(call, "rung %s: segment %d has no uri, "
+			    "start or length", rep->id, (int)rep->nb_segs);
 			return LADDERD_FAIL;
 		}
 		if (dash_seg_add(rep, (int64_t)t->valuedouble,
@@ -254,6 +257,37 @@ dash_rep_from_hls(struct ladderd_call *call, const cJSON *r, struct dash_rep *re
 	return LADDERD_OK;
 }
 
+/*
+ * The rung's frame rate as a fraction: the probe's exact one when the rung
+ * kept it (hls_info.frame_rate, 3 decimals, says what the rung has), else
+ * a fraction rebuilt from hls_info.frame_rate (N or N*1000/1001).
+ */
+static void
+dash_fps(const cJSON *ctx, const cJSON *r, struct dash_rep *rep)
+{
+	int num = (int)ladderd_ctx_num(ctx, "probe.video.fps_num", 0);
+	int den = (int)ladderd_ctx_num(ctx, "probe.video.fps_den", 0);
+	double fr = ladderd_ctx_num(r, "hls_info.frame_rate", 0);
+	AVRational q;
+
+	if (num > 0 && den > 0 && (fr <= 0 || fabs((double)num / den - fr) <
+	    0.01)) {
+		rep->fps_num = num;
+		rep->fps_den = den;
+		return;
+	}
+	if (fr <= 0)
+		return;
+	if (fabs(fr - round(fr)) < 0.002)
+		q = (AVRational){ (int)round(fr), 1 };
+	else if (fabs(fr * 1.001 - round(fr * 1.001)) < 0.002)
+		q = (AVRational){ (int)round(fr * 1.001) * 1000, 1001 };
+	else
+		q = av_d2q(fr, 100000);
+	rep->fps_num = q.num;
+	rep->fps_den = q.den;
+}
+
 /* mkdir that accepts an existing directory. */
 static int
 dash_mkdir(const char *path)
@@ -263,13 +297,104 @@ dash_mkdir(const char *path)
 	return 0;
 }
 
+static uint32_t
+dash_rb32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The first box of `type` among the boxes in [p, end): its payload, and
+ * its end in *ret_end; NULL when absent or malformed.
+ */
+static const uint8_t *
+dash_box(const uint8_t *p, const uint8_t *end, const char *type,
+    const uint8_t **ret_end)
+{
+	while (end - p >= 8) {
+		uint64_t size = dash_rb32(p);
+		size_t hdr = 8;
+
+		if (size == 1 && end - p >= 16) {
+			size = (uint64_t)dash_rb32(p + 8) << 32 |
+			    dash_rb32(p + 12);
+			hdr = 16;
+		} else if (size == 0) {
+			size = (uint64_t)(end - p);
+		}
+		if (size < hdr || size > (uint64_t)(end - p))
+			return NULL;
+		if (memcmp(p + 4, type, 4) == 0) {
+			*ret_end = p + size;
+			return p + hdr;
+		}
+		p += size;
+	}
+	return NULL;
+}
+
+/*
+ * The timeline entry of a one-track fragment, read back from the bytes the
+ * muxer wrote, so the MPD says what the file says: t = tfdt, d = the sum
+ * of the trun sample durations (tfhd default when a trun has none).
+ */
+static int
+dash_fragment_times(const uint8_t *buf, size_t len, int64_t *ret_t,
+    int64_t *ret_d)
+{
+	const uint8_t *end = buf + len, *moof, *moof_end, *traf, *traf_end;
+	const uint8_t *b, *b_end, *p;
+	uint32_t flags, dflt = 0;
+	int64_t d = 0;
+	size_t off;
+	int runs = 0;
+
+	if ((moof = dash_box(buf, end, "moof", &moof_end)) == NULL ||
+	    (traf = dash_box(moof, moof_end, "traf", &traf_end)) == NULL ||
+	    (b = dash_box(traf, traf_end, "tfdt", &b_end)) == NULL ||
+	    b_end - b < (b[0] == 1 ? 12 : 8))
+		return -EINVAL;
+	*ret_t = b[0] == 1 ? (int64_t)((uint64_t)dash_rb32(b + 4) << 32 |
+	    dash_rb32(b + 8)) : (int64_t)dash_rb32(b + 4);
+	if ((b = dash_box(traf, traf_end, "tfhd", &b_end)) == NULL ||
+	    b_end - b < 8)
+		return -EINVAL;
+	flags = dash_rb32(b) & 0xffffff;
+	off = 8 + (flags & 0x1 ? 8 : 0) + (flags & 0x2 ? 4 : 0);
+	if ((flags & 0x8) && (size_t)(b_end - b) >= off + 4)
+		dflt = dash_rb32(b + off);
+	for (p = traf; (b = dash_box(p, traf_end, "trun", &b_end)); p = b_end) {
+		uint32_t n;
+		size_t per;
+
+		if (b_end - b < 8)
+			return -EINVAL;
+		flags = dash_rb32(b) & 0xffffff;
+		n = dash_rb32(b + 4);
+		off = 8 + (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
+		per = 4 * (size_t)(!!(flags & 0x100) + !!(flags & 0x200) +
+		    !!(flags & 0x400) + !!(flags & 0x800));
+		if (((flags & 0x100) == 0 && dflt == 0) ||
+		    off + (uint64_t)n * per > (uint64_t)(b_end - b))
+			return -EINVAL;
+		for (uint32_t i = 0; i < n; i++, off += per)
+			d += flags & 0x100 ? dash_rb32(b + off) : dflt;
+		runs++;
+	}
+	*ret_d = d;
+	return runs > 0 && d > 0 ? 0 : -EINVAL;
+}
+
 /*
  * Flush what the mp4 muxer holds into `path`: the muxer writes into a
  * memory buffer (oc->pb), which is written atomically and replaced by a
- * fresh one. Returns the number of bytes written or a negative error.
+ * fresh one. With ret_t/ret_d (a media segment) the fragment's timeline
+ * entry is read back from it. Returns the number of bytes written or -1.
  */
 static int64_t
-dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path)
+dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path,
+    int64_t *ret_t, int64_t *ret_d)
 {
 	uint8_t *buf = NULL;
 	int len, err;
@@ -284,12 +409,20 @@ dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path)
 	oc->pb = NULL;
 	if ((err = avio_open_dyn_buf(&oc->pb)) < 0) {
 		av_free(buf);
-		call->fail(call, "cannot allocate a buffer: %s", av_err2str(err));
+		call->fail(call, "cannot allocate a buffer: %s",
+		    av_err2str(err));
 		return -1;
 	}
 	if (len <= 0) {
 		av_free(buf);
 		call->fail(call, "mp4 muxer wrote nothing for '%s'", path);
+		return -1;
+	}
+	if (ret_t != NULL &&
+	    dash_fragment_times(buf, (size_t)len, ret_t, ret_d) < 0) {
+		av_free(buf);
+		call->fail(call, "cannot read tfdt/trun back from the fragment "
+		    "for '%s'", path);
 		return -1;
 	}
 	err = call->write_atomic(call, path, buf, (size_t)len);
@@ -305,9 +438,9 @@ dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path)
  * mpegts: stream-copy the best stream of `type` in `in_path` into
  * <dash_dir>/<rep->id>/init.mp4 + seg_NNNNN.m4s (one fragment per file),
  * cutting at the first keyframe at or after every segment_duration
- * boundary, and fill rep's timeline from the packets given to the muxer:
- * t = dts - first dts (the muxer's tfdt), d = the fragment's sample
- * durations.
+ * boundary, and fill rep's timeline from the fragments written (tfdt and
+ * sample durations: the mp4 muxer rebases dts and guesses missing packet
+ * durations, so the packets alone would not say it).
  */
 static enum ladderd_rc
 dash_remux(struct ladderd_call *call, const char *in_path,
@@ -320,7 +453,7 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 	AVStream *ist, *ost;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	char dir[PATH_MAX], path[PATH_MAX + 32], uri[DASH_URI_MAX];
-	int64_t first = AV_NOPTS_VALUE, seg_first = 0, seg_end = 0, bytes;
+	int64_t t, d, bytes;
 	int64_t boundary, step;
 	size_t seg_pkts = 0;
 	int idx, err, init_done = 0;
@@ -351,8 +484,8 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		goto out;
 	}
 	ist = ic->streams[idx];
-	if ((err = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL)) < 0 ||
-	    (ost = avformat_new_stream(oc, NULL)) == NULL) {
+	err = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL);
+	if (err < 0 || (ost = avformat_new_stream(oc, NULL)) == NULL) {
 		call->fail(call, "cannot set up the mp4 muxer: %s",
 		    av_err2str(err < 0 ? err : AVERROR(ENOMEM)));
 		goto out;
@@ -366,7 +499,8 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 	ost->time_base = ist->time_base; /* a hint; the muxer picks */
 	(void)av_dict_copy(&ost->metadata, ist->metadata, 0);
 	if ((err = avio_open_dyn_buf(&oc->pb)) < 0) {
-		call->fail(call, "cannot allocate a buffer: %s", av_err2str(err));
+		call->fail(call, "cannot allocate a buffer: %s",
+		    av_err2str(err));
 		goto out;
 	}
 	/*
@@ -409,8 +543,8 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		goto out;
 	}
 	rep->start_number = 0;
-	(void)snprintf(rep->media, sizeof(rep->media), "%s/%s/seg_$Number%%05d$.m4s",
-	    rel_dir, rep->id);
+	(void)snprintf(rep->media, sizeof(rep->media),
+	    "%s/%s/seg_$Number%%05d$.m4s", rel_dir, rep->id);
 	(void)snprintf(rep->init, sizeof(rep->init), "%s/%s/init.mp4", rel_dir,
 	    rep->id);
 	for (;;) {
@@ -427,13 +561,12 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 			continue;
 		}
 		if (!eof) {
-			av_packet_rescale_ts(pkt, ist->time_base, ost->time_base);
+			av_packet_rescale_ts(pkt, ist->time_base,
+			    ost->time_base);
 			pkt->stream_index = 0;
 			pkt->pos = -1;
 			if (pkt->dts == AV_NOPTS_VALUE)
 				pkt->dts = pkt->pts;
-			if (first == AV_NOPTS_VALUE)
-				first = pkt->dts;
 			/*
 			 * Cut at the keyframe on the boundary; half a packet
 			 * of slack keeps a keyframe rounded just below it
@@ -447,9 +580,9 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		}
 		if ((eof && seg_pkts > 0) || cut) {
 			if (!init_done) {
-				(void)snprintf(path, sizeof(path), "%s/init.mp4",
-				    dir);
-				if (dash_flush(call, oc, path) < 0)
+				(void)snprintf(path, sizeof(path),
+				    "%s/init.mp4", dir);
+				if (dash_flush(call, oc, path, NULL, NULL) < 0)
 					goto out;
 				init_done = 1;
 			}
@@ -457,10 +590,9 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 			    rel_dir, rep->id, (int)rep->nb_segs);
 			(void)snprintf(path, sizeof(path), "%s/seg_%05d.m4s",
 			    dir, (int)rep->nb_segs);
-			if ((bytes = dash_flush(call, oc, path)) < 0)
+			if ((bytes = dash_flush(call, oc, path, &t, &d)) < 0)
 				goto out;
-			if (dash_seg_add(rep, seg_first - first,
-				seg_end - seg_first, bytes, uri) < 0) {
+			if (dash_seg_add(rep, t, d, bytes, uri) < 0) {
 				call->fail(call, "out of memory");
 				goto out;
 			}
@@ -472,14 +604,11 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		}
 		if (eof)
 			break;
-		if (seg_pkts == 0) {
-			seg_first = pkt->dts;
-			/* the next boundary after this packet (long GOPs) */
-			while (pkt->pts + pkt->duration / 2 >= boundary)
-				boundary += step;
-		}
+		/* the next boundary after this segment's start (long GOPs) */
+		while (seg_pkts == 0 &&
+		    pkt->pts + pkt->duration / 2 >= boundary)
+			boundary += step;
 		seg_pkts++;
-		seg_end = pkt->dts + pkt->duration;
 		if ((err = av_write_frame(oc, pkt)) < 0) {
 			call->fail(call, "cannot mux a packet of '%s': %s",
 			    in_path, av_err2str(err));
@@ -671,8 +800,10 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 	av_bprintf(bp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		       "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
 		       "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" "
-		       "type=\"static\" mediaPresentationDuration=\"PT%.3fS\" "
-		       "maxSegmentDuration=\"PT%.3fS\" minBufferTime=\"PT%dS\">\n",
+		       "type=\"static\" "
+		       "mediaPresentationDuration=\"PT%.3fS\" "
+		       "maxSegmentDuration=\"PT%.3fS\" "
+		       "minBufferTime=\"PT%dS\">\n",
 	    duration, max_seg, 2 * segdur);
 	av_bprintf(bp, "  <Period id=\"0\" start=\"PT0S\">\n");
 	av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"video\" "
@@ -707,7 +838,8 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 			dash_attr(bp, "lang", lang);
 		av_bprintf(bp, " segmentAlignment=\"true\" "
 			       "startWithSAP=\"1\">\n");
-		av_bprintf(bp, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" "
+		av_bprintf(bp, "      <Role "
+			       "schemeIdUri=\"urn:mpeg:dash:role:2011\" "
 			       "value=\"main\"/>\n");
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -720,9 +852,10 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		    reps[i].codecs[0] ? reps[i].codecs : "mp4a.40.2");
 		av_bprintf(bp, " audioSamplingRate=\"%d\">\n",
 		    reps[i].sample_rate);
-		av_bprintf(bp, "        <AudioChannelConfiguration schemeIdUri=\""
-			       "urn:mpeg:dash:23003:3:audio_channel_configuration"
-			       ":2011\" value=\"%d\"/>\n", reps[i].channels);
+		av_bprintf(bp, "        <AudioChannelConfiguration "
+			       "schemeIdUri=\"urn:mpeg:dash:23003:3:"
+			       "audio_channel_configuration:2011\" "
+			       "value=\"%d\"/>\n", reps[i].channels);
 		dash_template_xml(bp, &reps[i]);
 		av_bprintf(bp, "      </Representation>\n");
 	}
@@ -754,12 +887,14 @@ dash_result(const struct dash_rep *reps, size_t n, const char *mpd_rel,
 		cJSON_AddStringToObject(r, "id", reps[i].id);
 		cJSON_AddStringToObject(r, "kind",
 		    reps[i].audio ? "audio" : "video");
-		cJSON_AddNumberToObject(r, "timescale", (double)reps[i].timescale);
+		cJSON_AddNumberToObject(r, "timescale",
+		    (double)reps[i].timescale);
 		cJSON_AddStringToObject(r, "init", reps[i].init);
 		cJSON_AddStringToObject(r, "media", reps[i].media);
 		cJSON_AddNumberToObject(r, "start_number",
 		    (double)reps[i].start_number);
-		cJSON_AddNumberToObject(r, "bandwidth", (double)reps[i].bandwidth);
+		cJSON_AddNumberToObject(r, "bandwidth",
+		    (double)reps[i].bandwidth);
 		if ((segs = cJSON_AddArrayToObject(r, "segments")) == NULL)
 			goto fail;
 		for (size_t j = 0; j < reps[i].nb_segs; j++) {
@@ -802,7 +937,8 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 	const char *segment_type =
 	    ladderd_ctx_str(call->ctx, "profile.segment_type", "fmp4");
 	const char *mpd_rel, *dash_rel = NULL, *audio_src = NULL;
-	int segdur = (int)ladderd_ctx_num(call->ctx, "profile.segment_duration", 0);
+	int segdur = (int)ladderd_ctx_num(call->ctx,
+	    "profile.segment_duration", 0);
 	int fmp4 = strcmp(segment_type, "fmp4") == 0, err;
 	char pkg[PATH_MAX], mpd[PATH_MAX], dash_dir[PATH_MAX];
 	enum ladderd_rc rc = LADDERD_FAIL;
@@ -851,7 +987,7 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		if (strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			continue;
 		nb_ok++;
-	        /* mpegts: audio is muxed into the video rungs */
+		/* mpegts: audio is muxed into the video rungs */
 		if (name == NULL || (audio && !fmp4))
 			continue;
 		if (nb_reps == DASH_MAX_REPS - 1) {
@@ -865,19 +1001,18 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		rep->audio = audio;
 		nb_video += !audio;
 		if (fmp4) {
-			if ((rc = dash_rep_from_hls(call, r, rep)) != LADDERD_OK)
+			rc = dash_rep_from_hls(call, r, rep);
+			if (rc != LADDERD_OK)
 				goto out;
 			rc = LADDERD_FAIL;
 			if (audio) {
 				rep->channels = (int)ladderd_ctx_num(call->ctx,
 				    "profile.audio.channels", 2);
-				rep->sample_rate = (int)ladderd_ctx_num(call->ctx,
-				    "profile.audio.sample_rate", 48000);
+				rep->sample_rate = (int)ladderd_ctx_num(
+				    call->ctx, "profile.audio.sample_rate",
+				    48000);
 			} else {
-				rep->fps_num = (int)ladderd_ctx_num(call->ctx,
-				    "probe.video.fps_num", 0);
-				rep->fps_den = (int)ladderd_ctx_num(call->ctx,
-				    "probe.video.fps_den", 0);
+				dash_fps(call->ctx, r, rep);
 			}
 			continue;
 		}

@@ -58,7 +58,7 @@ struct chunk_hls_job {
 	int seg_dur;
 	char dir[4096];	     /* HLS_DIR of the rung */
 	char playlist[4096]; /* its index.m3u8 */
-	char rel[4096];	     /* the rung folder relative to the package */
+	char rel[4096];	     /* the rung folder, package-relative */
 	struct chunk_hls_pkt *pkts;
 	size_t npkts, cap;
 	struct chunk_hls_seg *segs;
@@ -206,7 +206,8 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 	in->interrupt_callback.callback = chunk_hls_interrupt;
 	in->interrupt_callback.opaque = call;
 	if ((err = avformat_open_input(&in, input, NULL, NULL)) < 0) {
-		call->fail(call, "cannot open '%s': %s", input, av_err2str(err));
+		call->fail(call, "cannot open '%s': %s", input,
+		    av_err2str(err));
 		goto out;
 	}
 	vin = av_find_best_stream(in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
@@ -331,8 +332,15 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 		}
 		/* The muxer takes the packet's reference (and unrefs pkt). */
 		if ((err = av_interleaved_write_frame(out, pkt)) < 0) {
-			call->fail(call, "cannot write '%s': %s",
-			    job->playlist, av_err2str(err));
+			if (call->cancelled(call)) {
+				call->fail(call, "stopped");
+				rc = LADDERD_RETRY;
+			} else {
+				call->fail(call, "cannot write '%s': %s",
+				    job->playlist, av_err2str(err));
+				if (err == AVERROR(ENOSPC))
+					rc = LADDERD_RETRY;
+			}
 			goto trailer;
 		}
 	}

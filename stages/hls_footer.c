@@ -67,7 +67,7 @@ hls_footer_printf(struct hls_footer_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* The rung's name and kind: ctx.renditions[i].rung is {name, kind} or a name. */
+/* Name and kind of a rendition; its "rung" is {name, kind} or a name. */
 static const char *
 hls_footer_rung(const cJSON *r, const char **kind)
 {

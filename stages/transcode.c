@@ -1,12 +1,12 @@
 /*
  * stages/transcode.c - encode one rung of the ladder (DESIGN section 9).
  *
- * Reads ctx.input.path, ctx.probe (video.index, video.rotation, video.nb_frames,
- * duration, audio_index, has_audio), ctx.profile (segment_duration,
- * segment_type, video.*, audio.*), ctx.rung (kind, name, bitrate) and
- * ctx.target_size (width, height, bitrate). Writes the rung's MP4 at
- * call->path(TRANSCODED) (temp name + rename, so it is never half-written) and
- * adds ctx.transcode = { path, kind, width, height, frames, duration,
+ * Reads ctx.input.path, ctx.probe (video.index, video.rotation,
+ * video.nb_frames, duration, audio_index, has_audio), ctx.profile
+ * (segment_duration, segment_type, video.*, audio.*), ctx.rung (kind, name,
+ * bitrate) and ctx.target_size (width, height, bitrate). Writes the rung's MP4
+ * at call->path(TRANSCODED) (temp name + rename, so it is never half-written)
+ * and adds ctx.transcode = { path, kind, width, height, frames, duration,
  * has_video, has_audio, keyframes [s], bitrate (measured, bits/s),
  * codec_profile, codec_level, codecs, audio_codecs, bad_packets }.
  *
@@ -58,10 +58,10 @@
 
 #include "stage.h"
 
-#define TRANSCODE_VIDEO_HZ 90000     /* video time base, 1/90000 s */
-#define TRANSCODE_PROGRESS_FRAMES 25 /* progress at most every 25 frames */
-#define TRANSCODE_CANCEL_PACKETS 32  /* check cancellation this often */
-#define TRANSCODE_WARN_BAD 5	     /* warn about the first N bad packets */
+#define TRANSCODE_VIDEO_HZ	  90000 /* video time base, 1/90000 s */
+#define TRANSCODE_PROGRESS_FRAMES 25	/* progress at most every 25 frames */
+#define TRANSCODE_CANCEL_PACKETS  32	/* check cancellation this often */
+#define TRANSCODE_WARN_BAD	  5	/* warn about the first N bad packets */
 #define TRANSCODE_MAX_READ_ERRORS 100
 
 /* AVFrame.pkt_duration became AVFrame.duration in libavutil 58. */
@@ -74,22 +74,22 @@
 /* All state of one run(); lives on run()'s stack, freed by transcode_free. */
 struct transcode {
 	struct ladderd_call *call;
-	enum ladderd_rc rc; /* what a failure returns (FAIL or RETRY) */
-	const char *src;    /* ctx.input.path, borrowed from the context */
-	const char *kind;   /* "video" or "audio", borrowed */
+	enum ladderd_rc rc;  /* what a failure returns (FAIL or RETRY) */
+	const char *src;     /* ctx.input.path, borrowed from the context */
+	const char *kind;    /* "video" or "audio", borrowed */
 	char path[PATH_MAX]; /* the final MP4 */
 	char tmp[PATH_MAX];  /* written first, renamed to path at the end */
 	int tmp_exists;
 
 	int want_video, want_audio;
-	int seg;		/* segment duration, seconds */
-	int rotation;		/* clockwise display rotation: 0/90/180/270 */
-	int width, height;	/* output (displayed) size */
-	int scale_w, scale_h;	/* scaled size, before rotation */
-	int64_t start;		/* source time that becomes 0 ... */
-	AVRational start_tb;	/* ... in this time base */
-	double est_frames;	/* progress denominator (video) */
-	double est_duration;	/* progress denominator (audio only) */
+	int seg;	      /* segment duration, seconds */
+	int rotation;	      /* clockwise display rotation: 0/90/180/270 */
+	int width, height;    /* output (displayed) size */
+	int scale_w, scale_h; /* scaled size, before rotation */
+	int64_t start;	      /* source time that becomes 0 ... */
+	AVRational start_tb;  /* ... in this time base */
+	double est_frames;    /* progress denominator (video) */
+	double est_duration;  /* progress denominator (audio only) */
 	AVRational fps;
 
 	AVFormatContext *ifmt;
@@ -104,8 +104,9 @@ struct transcode {
 	AVChannelLayout swr_layout; /* the input swr was set up for */
 	int swr_rate, swr_fmt;
 	AVAudioFifo *fifo;
-	uint8_t *abuf[AV_NUM_DATA_POINTERS]; /* converted samples, abuf[0] owns */
-	int abuf_cap;			     /* in samples */
+	/* Converted samples; abuf[0] owns the one buffer of all planes. */
+	uint8_t *abuf[AV_NUM_DATA_POINTERS];
+	int abuf_cap; /* in samples */
 	int aframe_size;
 	AVFrame *frame;	 /* decoder output */
 	AVFrame *scaled; /* scaled, before rotation (rotation only) */
@@ -195,8 +196,8 @@ transcode_settings(struct transcode *st)
 		    "profile.segment_duration %d is out of range (1..60)",
 		    st->seg);
 	if (strcmp(segtype, "fmp4") != 0 && strcmp(segtype, "mpegts") != 0)
-		return transcode_error(st, 0,
-		    "unknown profile.segment_type '%s'", segtype);
+		return transcode_error(
+		    st, 0, "unknown profile.segment_type '%s'", segtype);
 
 	int has_audio = ladderd_ctx_bool(ctx, "probe.has_audio", 0);
 
@@ -219,8 +220,8 @@ transcode_settings(struct transcode *st)
 			return transcode_error(st, 0,
 			    "rung '%s' has no valid target_size (%dx%d)", rung,
 			    st->width, st->height);
-		st->rotation = (int)ladderd_ctx_num(ctx, "probe.video.rotation",
-		    0);
+		st->rotation =
+		    (int)ladderd_ctx_num(ctx, "probe.video.rotation", 0);
 		st->rotation = ((st->rotation % 360) + 360) % 360;
 		if (st->rotation % 90 != 0)
 			return transcode_error(st, 0,
@@ -231,8 +232,8 @@ transcode_settings(struct transcode *st)
 		st->scale_w = st->rotation % 180 ? st->height : st->width;
 		st->scale_h = st->rotation % 180 ? st->width : st->height;
 	} else {
-		return transcode_error(st, 0, "rung '%s' has unknown kind '%s'",
-		    rung, st->kind);
+		return transcode_error(
+		    st, 0, "rung '%s' has unknown kind '%s'", rung, st->kind);
 	}
 
 	st->est_duration = ladderd_ctx_num(ctx, "probe.duration", 0);
@@ -241,19 +242,20 @@ transcode_settings(struct transcode *st)
 		st->est_frames = st->est_duration *
 		    ladderd_ctx_num(ctx, "probe.video.avg_fps", 25);
 
-	if ((n = call->path(call, LADDERD_PATH_RUNG_STATE, rung, dir,
-		 sizeof(dir))) < 0 ||
+	if ((n = call->path(
+		 call, LADDERD_PATH_RUNG_STATE, rung, dir, sizeof(dir))) < 0 ||
 	    (n = call->path(call, LADDERD_PATH_TRANSCODED, rung, st->path,
 		 sizeof(st->path))) < 0)
-		return transcode_error(st, 0, "cannot compute the paths of rung '%s': %s",
-		    rung, strerror(-n));
+		return transcode_error(st, 0,
+		    "cannot compute the paths of rung '%s': %s", rung,
+		    strerror(-n));
 	if ((err = transcode_mkdir_p(dir)) < 0)
-		return transcode_error(st, 0, "cannot create '%s': %s", dir,
-		    strerror(-err));
+		return transcode_error(
+		    st, 0, "cannot create '%s': %s", dir, strerror(-err));
 	n = snprintf(st->tmp, sizeof(st->tmp), "%s.part", st->path);
 	if (n < 0 || (size_t)n >= sizeof(st->tmp))
-		return transcode_error(st, 0, "path too long: '%s.part'",
-		    st->path);
+		return transcode_error(
+		    st, 0, "path too long: '%s.part'", st->path);
 	return 0;
 }
 
@@ -267,21 +269,24 @@ transcode_open_decoder(struct transcode *st, int idx, AVCodecContext **ret)
 	int err;
 
 	if (codec == NULL)
-		return transcode_error(st, 0, "no decoder for %s stream %d (%s) of '%s'",
+		return transcode_error(st, 0,
+		    "no decoder for %s stream %d (%s) of '%s'",
 		    av_get_media_type_string(s->codecpar->codec_type), idx,
 		    avcodec_get_name(s->codecpar->codec_id), st->src);
 	if ((dec = avcodec_alloc_context3(codec)) == NULL)
-		return transcode_error(st, AVERROR(ENOMEM), "cannot allocate a decoder");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot allocate a decoder");
 	*ret = dec; /* st owns it from here, even on failure */
 	if ((err = avcodec_parameters_to_context(dec, s->codecpar)) < 0)
-		return transcode_error(st, err, "cannot set up the %s decoder",
-		    codec->name);
+		return transcode_error(
+		    st, err, "cannot set up the %s decoder", codec->name);
 	dec->pkt_timebase = s->time_base;
 	if (st->call->threads > 0)
 		dec->thread_count = st->call->threads;
 	if ((err = avcodec_open2(dec, codec, NULL)) < 0)
-		return transcode_error(st, err, "cannot open the %s decoder for '%s'",
-		    codec->name, st->src);
+		return transcode_error(st, err,
+		    "cannot open the %s decoder for '%s'", codec->name,
+		    st->src);
 	return 0;
 }
 
@@ -306,15 +311,18 @@ transcode_open_input(struct transcode *st)
 	if ((err = avformat_open_input(&st->ifmt, st->src, NULL, NULL)) < 0)
 		return transcode_error(st, err, "cannot open '%s'", st->src);
 	if ((err = avformat_find_stream_info(st->ifmt, NULL)) < 0)
-		return transcode_error(st, err, "cannot read the streams of '%s'",
-		    st->src);
+		return transcode_error(
+		    st, err, "cannot read the streams of '%s'", st->src);
 	st->vin = transcode_pick(st, "probe.video.index", AVMEDIA_TYPE_VIDEO);
-	st->ain = st->want_audio ?
-	    transcode_pick(st, "probe.audio_index", AVMEDIA_TYPE_AUDIO) : -1;
+	st->ain = st->want_audio
+	    ? transcode_pick(st, "probe.audio_index", AVMEDIA_TYPE_AUDIO)
+	    : -1;
 	if (st->want_video && st->vin < 0)
-		return transcode_error(st, 0, "'%s' has no video stream", st->src);
+		return transcode_error(
+		    st, 0, "'%s' has no video stream", st->src);
 	if (st->want_audio && st->ain < 0)
-		return transcode_error(st, 0, "'%s' has no audio stream", st->src);
+		return transcode_error(
+		    st, 0, "'%s' has no audio stream", st->src);
 
 	/*
 	 * Time zero is the video stream's start in every rung, the audio
@@ -370,11 +378,15 @@ static int
 transcode_open_video_encoder(struct transcode *st)
 {
 	const cJSON *ctx = st->call->ctx;
-	const char *name = ladderd_ctx_str(ctx, "profile.video.codec", "libx264");
-	const char *preset = ladderd_ctx_str(ctx, "profile.video.preset", "medium");
-	const char *prof = ladderd_ctx_str(ctx, "profile.video.profile", "high");
+	const char *name =
+	    ladderd_ctx_str(ctx, "profile.video.codec", "libx264");
+	const char *preset =
+	    ladderd_ctx_str(ctx, "profile.video.preset", "medium");
+	const char *prof =
+	    ladderd_ctx_str(ctx, "profile.video.profile", "high");
 	const char *level = ladderd_ctx_str(ctx, "profile.video.level", "");
-	double maxf = ladderd_ctx_num(ctx, "profile.video.maxrate_factor", 1.07);
+	double maxf =
+	    ladderd_ctx_num(ctx, "profile.video.maxrate_factor", 1.07);
 	double buff = ladderd_ctx_num(ctx, "profile.video.bufsize_factor", 1.5);
 	double crf = ladderd_ctx_num(ctx, "profile.video.crf", 0);
 	double kbps = ladderd_ctx_num(ctx, "target_size.bitrate",
@@ -390,15 +402,18 @@ transcode_open_video_encoder(struct transcode *st)
 		return transcode_error(st, 0,
 		    "H.264 encoder '%s' is not available in libavcodec", name);
 	if (kbps <= 0 || kbps > 1000000)
-		return transcode_error(st, 0, "rung bitrate %.0f kbps is out of range",
-		    kbps);
+		return transcode_error(
+		    st, 0, "rung bitrate %.0f kbps is out of range", kbps);
 	if (maxf < 1 || buff <= 0)
 		return transcode_error(st, 0,
-		    "bad maxrate_factor %.3f / bufsize_factor %.3f", maxf, buff);
+		    "bad maxrate_factor %.3f / bufsize_factor %.3f", maxf,
+		    buff);
 	if ((lvl = transcode_level(level)) < 0)
-		return transcode_error(st, 0, "bad profile.video.level '%s'", level);
+		return transcode_error(
+		    st, 0, "bad profile.video.level '%s'", level);
 	if ((enc = st->venc = avcodec_alloc_context3(codec)) == NULL)
-		return transcode_error(st, AVERROR(ENOMEM), "cannot allocate the encoder");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot allocate the encoder");
 
 	enc->width = st->width;
 	enc->height = st->height;
@@ -428,20 +443,22 @@ transcode_open_video_encoder(struct transcode *st)
 	enc->color_range = AVCOL_RANGE_MPEG;
 
 	if ((err = av_opt_set(enc->priv_data, "preset", preset, 0)) < 0)
-		return transcode_error(st, err, "bad profile.video.preset '%s'",
-		    preset);
+		return transcode_error(
+		    st, err, "bad profile.video.preset '%s'", preset);
 	if ((err = av_opt_set(enc->priv_data, "profile", prof, 0)) < 0)
-		return transcode_error(st, err, "bad profile.video.profile '%s'",
-		    prof);
+		return transcode_error(
+		    st, err, "bad profile.video.profile '%s'", prof);
 	/* A forced I frame must be an IDR, and nothing else may be one. */
 	if ((err = av_opt_set(enc->priv_data, "forced-idr", "1", 0)) < 0 ||
 	    (err = av_opt_set(enc->priv_data, "x264-params",
 		 "scenecut=0:open-gop=0", 0)) < 0)
-		return transcode_error(st, err, "cannot set the %s options", name);
+		return transcode_error(
+		    st, err, "cannot set the %s options", name);
 	if (crf > 0) {
 		(void)snprintf(num, sizeof(num), "%.2f", crf);
 		if ((err = av_opt_set(enc->priv_data, "crf", num, 0)) < 0)
-			return transcode_error(st, err, "bad profile.video.crf %s", num);
+			return transcode_error(
+			    st, err, "bad profile.video.crf %s", num);
 	}
 	if ((err = avcodec_open2(enc, codec, NULL)) < 0)
 		return transcode_error(st, err,
@@ -453,7 +470,8 @@ transcode_open_video_encoder(struct transcode *st)
 		st->fdur = 1;
 	if ((st->vframe = av_frame_alloc()) == NULL ||
 	    (st->rotation && (st->scaled = av_frame_alloc()) == NULL))
-		return transcode_error(st, AVERROR(ENOMEM), "cannot allocate frames");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot allocate frames");
 	st->vframe->format = AV_PIX_FMT_YUV420P;
 	st->vframe->width = st->width;
 	st->vframe->height = st->height;
@@ -479,7 +497,8 @@ transcode_open_audio_encoder(struct transcode *st)
 	const char *name = ladderd_ctx_str(ctx, "profile.audio.codec", "aac");
 	double kbps = ladderd_ctx_num(ctx, "profile.audio.bitrate", 128);
 	int channels = (int)ladderd_ctx_num(ctx, "profile.audio.channels", 2);
-	int rate = (int)ladderd_ctx_num(ctx, "profile.audio.sample_rate", 48000);
+	int rate =
+	    (int)ladderd_ctx_num(ctx, "profile.audio.sample_rate", 48000);
 	const AVCodec *codec = avcodec_find_encoder_by_name(name);
 	AVCodecContext *enc;
 	int err;
@@ -493,7 +512,8 @@ transcode_open_audio_encoder(struct transcode *st)
 		    "bad profile.audio (%d channels, %d Hz, %.0f kbps)",
 		    channels, rate, kbps);
 	if ((enc = st->aenc = avcodec_alloc_context3(codec)) == NULL)
-		return transcode_error(st, AVERROR(ENOMEM), "cannot allocate the encoder");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot allocate the encoder");
 	enc->sample_fmt = AV_SAMPLE_FMT_FLTP; /* the only one "aac" takes */
 	enc->sample_rate = rate;
 	av_channel_layout_default(&enc->ch_layout, channels);
@@ -503,21 +523,24 @@ transcode_open_audio_encoder(struct transcode *st)
 	if (st->ofmt->oformat->flags & AVFMT_GLOBALHEADER)
 		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	if ((err = avcodec_open2(enc, codec, NULL)) < 0)
-		return transcode_error(st, err, "cannot open %s (%d Hz, %d channels)",
-		    name, rate, channels);
+		return transcode_error(st, err,
+		    "cannot open %s (%d Hz, %d channels)", name, rate,
+		    channels);
 
 	st->aframe_size = enc->frame_size > 0 ? enc->frame_size : 1024;
-	st->fifo = av_audio_fifo_alloc(enc->sample_fmt, channels,
-	    st->aframe_size * 4);
+	st->fifo =
+	    av_audio_fifo_alloc(enc->sample_fmt, channels, st->aframe_size * 4);
 	if (st->fifo == NULL || (st->aframe = av_frame_alloc()) == NULL)
-		return transcode_error(st, AVERROR(ENOMEM), "cannot allocate audio buffers");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot allocate audio buffers");
 	st->aframe->format = enc->sample_fmt;
 	st->aframe->sample_rate = rate;
 	st->aframe->nb_samples = st->aframe_size;
-	if ((err = av_channel_layout_copy(&st->aframe->ch_layout,
-		 &enc->ch_layout)) < 0 ||
+	if ((err = av_channel_layout_copy(
+		 &st->aframe->ch_layout, &enc->ch_layout)) < 0 ||
 	    (err = av_frame_get_buffer(st->aframe, 0)) < 0)
-		return transcode_error(st, err, "cannot allocate an audio frame");
+		return transcode_error(
+		    st, err, "cannot allocate an audio frame");
 	return 0;
 }
 
@@ -529,9 +552,11 @@ transcode_add_stream(struct transcode *st, AVCodecContext *enc, int *ret_idx)
 	int err;
 
 	if (os == NULL)
-		return transcode_error(st, AVERROR(ENOMEM), "cannot add a stream");
+		return transcode_error(
+		    st, AVERROR(ENOMEM), "cannot add a stream");
 	if ((err = avcodec_parameters_from_context(os->codecpar, enc)) < 0)
-		return transcode_error(st, err, "cannot copy encoder parameters");
+		return transcode_error(
+		    st, err, "cannot copy encoder parameters");
 	os->time_base = enc->time_base;
 	if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
 		os->avg_frame_rate = st->fps;
@@ -546,25 +571,25 @@ transcode_open_output(struct transcode *st)
 {
 	int err;
 
-	if ((err = avformat_alloc_output_context2(&st->ofmt, NULL, "mp4",
-		 st->tmp)) < 0)
+	if ((err = avformat_alloc_output_context2(
+		 &st->ofmt, NULL, "mp4", st->tmp)) < 0)
 		return transcode_error(st, err, "cannot set up the mp4 muxer");
 	if (st->want_video && (err = transcode_open_video_encoder(st)) < 0)
 		return err;
 	if (st->want_audio && (err = transcode_open_audio_encoder(st)) < 0)
 		return err;
-	if (st->want_video && (err = transcode_add_stream(st, st->venc,
-				   &st->vout)) < 0)
+	if (st->want_video &&
+	    (err = transcode_add_stream(st, st->venc, &st->vout)) < 0)
 		return err;
-	if (st->want_audio && (err = transcode_add_stream(st, st->aenc,
-				   &st->aout)) < 0)
+	if (st->want_audio &&
+	    (err = transcode_add_stream(st, st->aenc, &st->aout)) < 0)
 		return err;
 	if ((err = avio_open(&st->ofmt->pb, st->tmp, AVIO_FLAG_WRITE)) < 0)
 		return transcode_error(st, err, "cannot create '%s'", st->tmp);
 	st->tmp_exists = 1;
 	if ((err = avformat_write_header(st->ofmt, NULL)) < 0)
-		return transcode_error(st, err, "cannot write the header of '%s'",
-		    st->tmp);
+		return transcode_error(
+		    st, err, "cannot write the header of '%s'", st->tmp);
 	return 0;
 }
 
@@ -585,7 +610,8 @@ transcode_write(struct transcode *st, AVCodecContext *enc, AVPacket *pkt)
 			cJSON *t = cJSON_CreateNumber(
 			    (double)pkt->pts / TRANSCODE_VIDEO_HZ);
 
-			if (t == NULL || !cJSON_AddItemToArray(st->keyframes, t)) {
+			if (t == NULL ||
+			    !cJSON_AddItemToArray(st->keyframes, t)) {
 				cJSON_Delete(t);
 				return transcode_error(st, AVERROR(ENOMEM),
 				    "cannot record a keyframe");
@@ -598,7 +624,8 @@ transcode_write(struct transcode *st, AVCodecContext *enc, AVPacket *pkt)
 	av_packet_rescale_ts(pkt, enc->time_base, os->time_base);
 	/* The muxer takes the packet's reference and leaves pkt blank. */
 	if ((err = av_interleaved_write_frame(st->ofmt, pkt)) < 0)
-		return transcode_error(st, err, "cannot write to '%s'", st->tmp);
+		return transcode_error(
+		    st, err, "cannot write to '%s'", st->tmp);
 	return 0;
 }
 
@@ -609,15 +636,15 @@ transcode_encode(struct transcode *st, AVCodecContext *enc, const AVFrame *fr)
 	int err = avcodec_send_frame(enc, fr);
 
 	if (err < 0)
-		return transcode_error(st, err, "cannot encode with %s",
-		    enc->codec->name);
+		return transcode_error(
+		    st, err, "cannot encode with %s", enc->codec->name);
 	for (;;) {
 		err = avcodec_receive_packet(enc, st->opkt);
 		if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
 			return 0;
 		if (err < 0)
-			return transcode_error(st, err, "cannot encode with %s",
-			    enc->codec->name);
+			return transcode_error(
+			    st, err, "cannot encode with %s", enc->codec->name);
 		err = transcode_write(st, enc, st->opkt);
 		av_packet_unref(st->opkt);
 		if (err < 0)
@@ -643,7 +670,8 @@ transcode_rotate(const AVFrame *src, AVFrame *dst, int rotation)
 		case 90: /* out(r, c) = in(sh - 1 - c, r) */
 			for (int r = 0; r < sw; r++)
 				for (int c = 0; c < sh; c++)
-					d[r * ds + c] = s[(sh - 1 - c) * ss + r];
+					d[r * ds + c] =
+					    s[(sh - 1 - c) * ss + r];
 			break;
 		case 180:
 			for (int r = 0; r < sh; r++) {
@@ -688,9 +716,9 @@ transcode_video_frame(struct transcode *st, const AVFrame *fr)
 		st->dropped++;
 		return 0;
 	}
-	dur = TRANSCODE_FRAME_DURATION(fr) > 0 ?
-	    av_rescale_q(TRANSCODE_FRAME_DURATION(fr), vs->time_base, tb) :
-	    st->fdur;
+	dur = TRANSCODE_FRAME_DURATION(fr) > 0
+	    ? av_rescale_q(TRANSCODE_FRAME_DURATION(fr), vs->time_base, tb)
+	    : st->fdur;
 
 	st->sws = sws_getCachedContext(st->sws, fr->width, fr->height,
 	    fr->format, st->scale_w, st->scale_h, AV_PIX_FMT_YUV420P,
@@ -698,17 +726,27 @@ transcode_video_frame(struct transcode *st, const AVFrame *fr)
 	if (st->sws == NULL)
 		return transcode_error(st, 0, "cannot scale %dx%d %s to %dx%d",
 		    fr->width, fr->height,
-		    av_get_pix_fmt_name(fr->format) ? av_get_pix_fmt_name(fr->format) : "?",
+		    av_get_pix_fmt_name(fr->format)
+			? av_get_pix_fmt_name(fr->format)
+			: "?",
 		    st->scale_w, st->scale_h);
 	/* Full-range YUV flagged on the frame (not by a yuvj format) is
 	 * squeezed to limited range, which is what we signal. */
-	if (st->sws != st->sws_ranged || (int)fr->color_range != st->sws_range) {
-		const int *coef = sws_getCoefficients(fr->colorspace ==
-			    AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_DEFAULT);
+	if (st->sws != st->sws_ranged ||
+	    (int)fr->color_range != st->sws_range) {
+		const int *coef = sws_getCoefficients(
+		    fr->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709
+						      : SWS_CS_DEFAULT);
 
-		(void)sws_setColorspaceDetails(st->sws, coef,
-		    fr->color_range == AVCOL_RANGE_JPEG, coef, 0, 0, 1 << 16,
-		    1 << 16);
+		int full = fr->color_range == AVCOL_RANGE_JPEG ||
+		    fr->format == AV_PIX_FMT_YUVJ420P ||
+		    fr->format == AV_PIX_FMT_YUVJ422P ||
+		    fr->format == AV_PIX_FMT_YUVJ444P ||
+		    fr->format == AV_PIX_FMT_YUVJ440P ||
+		    fr->format == AV_PIX_FMT_YUVJ411P;
+
+		(void)sws_setColorspaceDetails(
+		    st->sws, coef, full, coef, 0, 0, 1 << 16, 1 << 16);
 		st->sws_ranged = st->sws;
 		st->sws_range = fr->color_range;
 	}
@@ -734,9 +772,10 @@ transcode_video_frame(struct transcode *st, const AVFrame *fr)
 	st->video_end = pts + dur;
 	if ((err = transcode_encode(st, st->venc, st->vframe)) < 0)
 		return err;
-	if (st->frames_in % TRANSCODE_PROGRESS_FRAMES == 0 && st->est_frames > 0)
-		st->call->progress(st->call,
-		    FFMIN(0.99, st->frames_in / st->est_frames));
+	if (st->frames_in % TRANSCODE_PROGRESS_FRAMES == 0 &&
+	    st->est_frames > 0)
+		st->call->progress(
+		    st->call, FFMIN(0.99, st->frames_in / st->est_frames));
 	return 0;
 }
 
@@ -751,8 +790,10 @@ transcode_abuf(struct transcode *st, int n)
 	av_freep(&st->abuf[0]);
 	st->abuf_cap = 0;
 	if ((err = av_samples_alloc(st->abuf, NULL,
-		 st->aenc->ch_layout.nb_channels, n, st->aenc->sample_fmt, 0)) < 0)
-		return transcode_error(st, err, "cannot allocate audio samples");
+		 st->aenc->ch_layout.nb_channels, n, st->aenc->sample_fmt, 0)) <
+	    0)
+		return transcode_error(
+		    st, err, "cannot allocate audio samples");
 	st->abuf_cap = n;
 	return 0;
 }
@@ -774,12 +815,13 @@ transcode_resample(struct transcode *st, const uint8_t **in, int n)
 		got = swr_convert(st->swr, st->abuf, cap, in, n);
 		if (got < 0)
 			return transcode_error(st, got, "cannot resample");
-		if (got > 0 && av_audio_fifo_write(st->fifo, (void **)st->abuf,
-				   got) < got)
-			return transcode_error(st, AVERROR(ENOMEM),
-			    "cannot queue audio samples");
+		if (got > 0 &&
+		    av_audio_fifo_write(st->fifo, (void **)st->abuf, got) < got)
+			return transcode_error(
+			    st, AVERROR(ENOMEM), "cannot queue audio samples");
 		if (st->askip > 0) {
-			int d = (int)FFMIN(st->askip, av_audio_fifo_size(st->fifo));
+			int d =
+			    (int)FFMIN(st->askip, av_audio_fifo_size(st->fifo));
 
 			(void)av_audio_fifo_drain(st->fifo, d);
 			st->askip -= d;
@@ -800,8 +842,10 @@ transcode_audio_drain(struct transcode *st, int final)
 		int n = FFMIN(av_audio_fifo_size(st->fifo), st->aframe_size);
 
 		if ((err = av_frame_make_writable(st->aframe)) < 0)
-			return transcode_error(st, err, "cannot get an audio buffer");
-		if (av_audio_fifo_read(st->fifo, (void **)st->aframe->data, n) < n)
+			return transcode_error(
+			    st, err, "cannot get an audio buffer");
+		if (av_audio_fifo_read(st->fifo, (void **)st->aframe->data, n) <
+		    n)
 			return transcode_error(st, AVERROR(EIO),
 			    "cannot read queued audio samples");
 		/* "aac" accepts one short last frame. */
@@ -813,8 +857,9 @@ transcode_audio_drain(struct transcode *st, int final)
 		if (!st->want_video && st->est_duration > 0 &&
 		    (st->apts / st->aframe_size) % 100 == 0)
 			st->call->progress(st->call,
-			    FFMIN(0.99, st->apts / (double)st->aenc->sample_rate /
-					    st->est_duration));
+			    FFMIN(0.99,
+				st->apts / (double)st->aenc->sample_rate /
+				    st->est_duration));
 	}
 	return 0;
 }
@@ -834,8 +879,8 @@ transcode_silence(struct transcode *st, int64_t n)
 		int k = (int)FFMIN(n, chunk);
 
 		if (av_audio_fifo_write(st->fifo, (void **)st->abuf, k) < k)
-			return transcode_error(st, AVERROR(ENOMEM),
-			    "cannot queue audio samples");
+			return transcode_error(
+			    st, AVERROR(ENOMEM), "cannot queue audio samples");
 		n -= k;
 		if ((err = transcode_audio_drain(st, 0)) < 0)
 			return err;
@@ -878,8 +923,9 @@ transcode_swr_setup(struct transcode *st, const AVFrame *fr)
 		return transcode_error(st, err,
 		    "cannot resample %d Hz %d channels %s to %d Hz stereo",
 		    fr->sample_rate, fr->ch_layout.nb_channels,
-		    av_get_sample_fmt_name(fr->format) ?
-			av_get_sample_fmt_name(fr->format) : "?",
+		    av_get_sample_fmt_name(fr->format)
+			? av_get_sample_fmt_name(fr->format)
+			: "?",
 		    st->aenc->sample_rate);
 	return 0;
 }
@@ -896,13 +942,15 @@ transcode_audio_frame(struct transcode *st, const AVFrame *fr)
 	AVStream *as = st->ifmt->streams[st->ain];
 	AVRational otb = {1, st->aenc->sample_rate};
 	int64_t ts = fr->best_effort_timestamp;
-	int64_t pos = ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE :
-	    av_rescale_q(ts, as->time_base, otb) -
+	int64_t pos = ts == AV_NOPTS_VALUE
+	    ? AV_NOPTS_VALUE
+	    : av_rescale_q(ts, as->time_base, otb) -
 		av_rescale_q(st->start, st->start_tb, otb);
 	/* Silence is bounded by the source duration (a bogus pts must not
 	 * make us write hours of it). */
-	int64_t max_gap = st->est_duration > 0 ?
-	    (int64_t)(st->est_duration * otb.den) : INT64_MAX;
+	int64_t max_gap = st->est_duration > 0
+	    ? (int64_t)(st->est_duration * otb.den)
+	    : INT64_MAX;
 
 	if (!st->audio_started) {
 		/* Audio before the video start is cut, a late start is
@@ -922,8 +970,8 @@ transcode_audio_frame(struct transcode *st, const AVFrame *fr)
 		st->anext = pos;
 	}
 	st->anext += av_rescale(fr->nb_samples, otb.den, fr->sample_rate);
-	if ((err = transcode_resample(st, (const uint8_t **)fr->extended_data,
-		 fr->nb_samples)) < 0)
+	if ((err = transcode_resample(
+		 st, (const uint8_t **)fr->extended_data, fr->nb_samples)) < 0)
 		return err;
 	return transcode_audio_drain(st, 0);
 }
@@ -937,7 +985,8 @@ transcode_bad(struct transcode *st, AVCodecContext *dec, int err)
 		    "skipping a bad %s packet in '%s': %s%s",
 		    av_get_media_type_string(dec->codec_type), st->src,
 		    av_err2str(err),
-		    st->bad == TRANSCODE_WARN_BAD ? " (further ones not logged)" : "");
+		    st->bad == TRANSCODE_WARN_BAD ? " (further ones not logged)"
+						  : "");
 }
 
 /* Feed one packet (NULL = drain) to a decoder and process its frames. */
@@ -964,8 +1013,8 @@ transcode_decode(struct transcode *st, AVCodecContext *dec, const AVPacket *pkt)
 				return 0;
 			continue;
 		}
-		err = dec == st->vdec ? transcode_video_frame(st, st->frame) :
-					transcode_audio_frame(st, st->frame);
+		err = dec == st->vdec ? transcode_video_frame(st, st->frame)
+				      : transcode_audio_frame(st, st->frame);
 		av_frame_unref(st->frame);
 		if (err < 0)
 			return err;
@@ -984,13 +1033,15 @@ transcode_loop(struct transcode *st)
 		if (err == AVERROR_EOF)
 			break;
 		if (err < 0) {
-			/* A damaged stretch: the demuxer resyncs, within reason. */
+			/* A damaged stretch: the demuxer resyncs, within
+			 * reason. */
 			if (err != AVERROR(EIO) &&
 			    ++read_errors <= TRANSCODE_MAX_READ_ERRORS) {
 				st->bad++;
 				continue;
 			}
-			return transcode_error(st, err, "cannot read '%s'", st->src);
+			return transcode_error(
+			    st, err, "cannot read '%s'", st->src);
 		}
 		read_errors = 0;
 		if (st->want_video && st->pkt->stream_index == st->vin)
@@ -1001,8 +1052,10 @@ transcode_loop(struct transcode *st)
 		if (err < 0)
 			return err;
 		if (++st->packets % TRANSCODE_CANCEL_PACKETS == 0 &&
-		    st->call->cancelled != NULL && st->call->cancelled(st->call)) {
-			st->call->fail(st->call, "transcode of rung '%s' cancelled",
+		    st->call->cancelled != NULL &&
+		    st->call->cancelled(st->call)) {
+			st->call->fail(st->call,
+			    "transcode of rung '%s' cancelled",
 			    st->call->rung ? st->call->rung : "?");
 			st->rc = LADDERD_RETRY;
 			return AVERROR_EXIT;
@@ -1015,11 +1068,13 @@ transcode_loop(struct transcode *st)
 		return err;
 	if (st->want_video && st->frames_in == 0)
 		return transcode_error(st, 0,
-		    "no video frame could be decoded from '%s' (%lld bad packets)",
+		    "no video frame could be decoded from '%s' (%lld bad "
+		    "packets)",
 		    st->src, (long long)st->bad);
 	if (st->want_audio && !st->audio_started)
 		return transcode_error(st, 0,
-		    "no audio could be decoded from stream %d of '%s' (%lld bad packets)",
+		    "no audio could be decoded from stream %d of '%s' (%lld "
+		    "bad packets)",
 		    st->ain, st->src, (long long)st->bad);
 	if (st->want_audio) {
 		if ((err = transcode_resample(st, NULL, 0)) < 0 ||
@@ -1047,12 +1102,13 @@ transcode_commit(struct transcode *st)
 
 		if (fd >= 0)
 			(void)close(fd);
-		return transcode_error(st, AVERROR(e), "cannot sync '%s'", st->tmp);
+		return transcode_error(
+		    st, AVERROR(e), "cannot sync '%s'", st->tmp);
 	}
 	(void)close(fd);
 	if (rename(st->tmp, st->path) < 0)
-		return transcode_error(st, AVERROR(errno), "cannot rename '%s' to '%s'",
-		    st->tmp, st->path);
+		return transcode_error(st, AVERROR(errno),
+		    "cannot rename '%s' to '%s'", st->tmp, st->path);
 	st->tmp_exists = 0;
 	return 0;
 }
@@ -1072,9 +1128,13 @@ transcode_describe_sps(const AVCodecContext *enc, cJSON *out)
 		    (p[i + 3] & 0x1f) != 7)
 			continue;
 		int prof = p[i + 4], constraints = p[i + 5], lvl = p[i + 6];
-		const char *name = prof == 66 ? "baseline" : prof == 77 ? "main" :
-		    prof == 88 ? "extended" : prof == 100 ? "high" :
-		    prof == 110 ? "high10" : prof == 122 ? "high422" : "other";
+		const char *name = prof == 66 ? "baseline"
+		    : prof == 77	      ? "main"
+		    : prof == 88	      ? "extended"
+		    : prof == 100	      ? "high"
+		    : prof == 110	      ? "high10"
+		    : prof == 122	      ? "high422"
+					      : "other";
 		char buf[32];
 
 		if (prof == 66 && (constraints & 0x40))
@@ -1104,19 +1164,23 @@ transcode_result(struct transcode *st)
 		return NULL;
 	(void)cJSON_AddStringToObject(out, "path", st->path);
 	(void)cJSON_AddStringToObject(out, "kind", st->kind);
-	(void)cJSON_AddNumberToObject(out, "width", st->want_video ? st->width : 0);
-	(void)cJSON_AddNumberToObject(out, "height", st->want_video ? st->height : 0);
+	(void)cJSON_AddNumberToObject(
+	    out, "width", st->want_video ? st->width : 0);
+	(void)cJSON_AddNumberToObject(
+	    out, "height", st->want_video ? st->height : 0);
 	(void)cJSON_AddNumberToObject(out, "frames", (double)st->frames_out);
 	(void)cJSON_AddNumberToObject(out, "duration", dur);
 	(void)cJSON_AddBoolToObject(out, "has_video", st->want_video);
 	(void)cJSON_AddBoolToObject(out, "has_audio", st->want_audio);
 	if (cJSON_AddItemToObject(out, "keyframes", st->keyframes))
 		st->keyframes = NULL; /* out owns it now */
-	(void)cJSON_AddNumberToObject(out, "bitrate", dur > 0 ?
-	    round((st->want_video ? st->vbytes : st->abytes) * 8 / dur) : 0);
+	(void)cJSON_AddNumberToObject(out, "bitrate",
+	    dur > 0
+		? round((st->want_video ? st->vbytes : st->abytes) * 8 / dur)
+		: 0);
 	if (st->want_video) {
-		(void)cJSON_AddNumberToObject(out, "frame_rate",
-		    round(av_q2d(st->fps) * 1000) / 1000);
+		(void)cJSON_AddNumberToObject(
+		    out, "frame_rate", round(av_q2d(st->fps) * 1000) / 1000);
 		transcode_describe_sps(st->venc, out);
 	}
 	if (st->want_audio) {
@@ -1126,7 +1190,8 @@ transcode_result(struct transcode *st)
 		    adur > 0 ? round(st->abytes * 8 / adur) : 0);
 	}
 	(void)cJSON_AddNumberToObject(out, "bad_packets", (double)st->bad);
-	(void)cJSON_AddNumberToObject(out, "dropped_frames", (double)st->dropped);
+	(void)cJSON_AddNumberToObject(
+	    out, "dropped_frames", (double)st->dropped);
 	return out;
 }
 
@@ -1167,14 +1232,14 @@ static enum ladderd_rc
 transcode_run(void *state, struct ladderd_call *call)
 {
 	struct transcode st = {
-		.call = call,
-		.rc = LADDERD_FAIL,
-		.vin = -1,
-		.ain = -1,
-		.vout = -1,
-		.aout = -1,
-		.last_pts = -1,
-		.sws_range = -1,
+	    .call = call,
+	    .rc = LADDERD_FAIL,
+	    .vin = -1,
+	    .ain = -1,
+	    .vout = -1,
+	    .aout = -1,
+	    .last_pts = -1,
+	    .sws_range = -1,
 	};
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
@@ -1198,7 +1263,8 @@ transcode_run(void *state, struct ladderd_call *call)
 	}
 	if (st.bad > 0)
 		call->log(call, LADDERD_LOG_WARN,
-		    "skipped %lld bad packets in '%s'", (long long)st.bad, st.src);
+		    "skipped %lld bad packets in '%s'", (long long)st.bad,
+		    st.src);
 	if ((out = transcode_result(&st)) == NULL ||
 	    ladderd_ctx_set(call->ctx, "transcode", out) < 0) {
 		call->fail(call, "cannot store the transcode results");
@@ -1213,5 +1279,5 @@ out:
 	return rc;
 }
 
-LADDERD_STAGE_DEFINE("transcode", "1.0", "transcoding", NULL, transcode_run,
-    NULL);
+LADDERD_STAGE_DEFINE(
+    "transcode", "1.0", "transcoding", NULL, transcode_run, NULL);

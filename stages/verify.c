@@ -122,34 +122,35 @@ verify_keyframes(struct verify *v, const cJSON *ctx, int segdur)
 			    "(transcode.keyframes)", name);
 			return LADDERD_FAIL;
 		}
-		for (i = 0; i < n; i++) {
-			double t = cJSON_GetArrayItem(kf, i)->valuedouble;
-
-			if (fabs(t - (double)i * segdur) > slack) {
-				call->fail(call, "rung %s: keyframe %d at %.3f s "
-				    "is not on the %d s segment boundary", name,
-				    i, t, i * segdur);
-				return LADDERD_FAIL;
-			}
-		}
-		rungs++;
-		if (ref == NULL) {
-			ref = kf;
-			ref_name = name;
-			continue;
-		}
-		for (i = 0; i < n || i < cJSON_GetArraySize(ref); i++) {
+		/* against the first rung (checked below) first: says more */
+		for (i = 0; ref != NULL && (i < n ||
+		    i < cJSON_GetArraySize(ref)); i++) {
 			const cJSON *a = cJSON_GetArrayItem(ref, i);
 			const cJSON *b = cJSON_GetArrayItem(kf, i);
 
 			if (a == NULL || b == NULL ||
 			    fabs(a->valuedouble - b->valuedouble) > 0.001) {
-				call->fail(call, "rung %s: keyframes differ from "
-				    "%s at %.3f s", name, ref_name,
+				call->fail(call, "rung %s: keyframes differ "
+				    "from %s at %.3f s", name, ref_name,
 				    (a ? a : b)->valuedouble);
 				return LADDERD_FAIL;
 			}
 		}
+		for (i = 0; ref == NULL && i < n; i++) {
+			double t = cJSON_GetArrayItem(kf, i)->valuedouble;
+
+			if (fabs(t - (double)i * segdur) > slack) {
+				call->fail(call, "rung %s: keyframe %d at "
+				    "%.3f s is not on the %d s segment "
+				    "boundary", name, i, t, i * segdur);
+				return LADDERD_FAIL;
+			}
+		}
+		if (ref == NULL) {
+			ref = kf;
+			ref_name = name;
+		}
+		rungs++;
 	}
 	if (rungs == 0) {
 		call->fail(call, "no ok video rendition to publish");
@@ -230,7 +231,11 @@ verify_uri(struct verify *v, const char *from, const char *uri, char *rel,
 		    "the package", from, uri);
 		return LADDERD_FAIL;
 	}
-	(void)snprintf(abs, sizeof(abs), "%s/%s", v->pkg, rel);
+	len = snprintf(abs, sizeof(abs), "%s/%s", v->pkg, rel);
+	if (len < 0 || (size_t)len >= sizeof(abs)) {
+		call->fail(call, "%s: path of '%s' is too long", from, rel);
+		return LADDERD_FAIL;
+	}
 	if (realpath(abs, real) == NULL) {
 		call->fail(call, "%s: '%s' does not exist: %s", from, rel,
 		    strerror(errno));
@@ -363,7 +368,8 @@ verify_master(struct verify *v, const char *master)
 	int variants = 0, err;
 
 	if ((err = verify_read(master, &text)) < 0) {
-		call->fail(call, "cannot read '%s': %s", master, strerror(-err));
+		call->fail(call, "cannot read '%s': %s", master,
+		    strerror(-err));
 		goto out;
 	}
 	p = text;
@@ -379,7 +385,8 @@ verify_master(struct verify *v, const char *master)
 		if (line[0] == '#') {
 			uri = verify_tag_uri(line, tag_uri, sizeof(tag_uri));
 			playlist = strncmp(line, "#EXT-X-MEDIA:", 13) == 0 ||
-			    strncmp(line, "#EXT-X-I-FRAME-STREAM-INF:", 26) == 0;
+			    strncmp(line, "#EXT-X-I-FRAME-STREAM-INF:",
+				26) == 0;
 		} else if (line[strspn(line, " \t")] != '\0') {
 			uri = line;
 			playlist = 1;
@@ -435,7 +442,9 @@ verify_durations(struct verify *v, const cJSON *ctx, int segdur)
 			    "chunk_hls.duration", name);
 			return LADDERD_FAIL;
 		}
-		(void)snprintf(abs, sizeof(abs), "%s/%s", v->pkg, pl);
+		if ((size_t)snprintf(abs, sizeof(abs), "%s/%s", v->pkg, pl) >=
+		    sizeof(abs))
+			abs[0] = '\0'; /* too long: "not in the master" */
 		for (size_t i = 0; realpath(abs, real) && i < v->nb_pls; i++)
 			if (strcmp(v->pls[i].real, real) == 0)
 				found = &v->pls[i];
@@ -447,7 +456,7 @@ verify_durations(struct verify *v, const cJSON *ctx, int segdur)
 		if (fabs(d - src) > segdur || fabs(found->duration - src) >
 		    segdur) {
 			call->fail(call, "rung %s: lasts %.3f s (playlist "
-			    "%.3f s), the source %.3f s", name, d,
+			    "%.3f s) but the source %.3f s", name, d,
 			    found->duration, src);
 			return LADDERD_FAIL;
 		}
@@ -501,8 +510,8 @@ verify_mpd(struct verify *v, const cJSON *ctx, const char *mpd, int segdur)
 		}
 	}
 	if (d >= 0 && fabs(d - src) > segdur) {
-		call->fail(call, "%s: lasts %.3f s, the source %.3f s", mpd_rel,
-		    d, src);
+		call->fail(call, "%s: lasts %.3f s but the source %.3f s",
+		    mpd_rel, d, src);
 		goto out;
 	}
 	if ((err = avformat_open_input(&fmt, mpd, dash, NULL)) < 0) {

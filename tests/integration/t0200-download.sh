@@ -55,7 +55,8 @@ mkctx() {
 }
 JSON
 }
-# stage NAME: run the download stage on $T/NAME.json; sets $rc, $msg
+# stage NAME: run the download stage on $T/NAME.json; sets $rc (0 ok/skip,
+# 1 fail, 75 retry: `ladderd stage` exit codes), $msg
 # (ctx.error.message) and $out (the printed context, $T/NAME.out).
 stage() {
 	"$LADDERD" stage -c "$T/ladderd.conf" download "$T/$1.json" \
@@ -99,46 +100,46 @@ is "$(ls "$T/name/source")" "we_ird_.mp4" "odd name: sanitised to [A-Za-z0-9._-]
 # --- HTTP errors --------------------------------------------------------
 mkctx e404 "$BASE/missing.mp4"
 stage e404
-ok "404: exit code not 0" test "$rc" != 0
+is "$rc" 1 "404: exit 1 (fail)"
 is "$msg" "GET $BASE/missing.mp4: HTTP 404" "404: message"
 ok "404: no file left" nothing_left e404
 
 mkctx e503 "$BASE/status/503"
 stage e503
-ok "503: exit code not 0" test "$rc" != 0
+is "$rc" 75 "503: exit 75 (retry)"
 like "$msg" "HTTP 503" "503: message"
 ok "503: no file left" nothing_left e503
 
 # --- size limit -----------------------------------------------------------
 mkctx big "$BASE/clip.mp4" '{ "max_bytes": 100000 }'
 stage big
-ok "max_bytes: exit code not 0" test "$rc" != 0
+is "$rc" 1 "max_bytes: exit 1 (fail)"
 like "$msg" "max_bytes.*100000" "max_bytes: message names the limit"
 ok "max_bytes: no file left" nothing_left big
 
 mkctx bigchunk "$BASE/chunked/clip.mp4" '{ "max_bytes": 100000 }'
 stage bigchunk
-ok "max_bytes chunked: exit code not 0" test "$rc" != 0
+is "$rc" 1 "max_bytes chunked: exit 1 (fail)"
 like "$msg" "max_bytes.*100000" "max_bytes chunked: message names the limit"
 ok "max_bytes chunked: no file left" nothing_left bigchunk
 
 # --- schemes ----------------------------------------------------------------
 mkctx file "file://$T/www/clip.mp4"
 stage file
-ok "file://: exit code not 0" test "$rc" != 0
+is "$rc" 1 "file://: exit 1 (fail)"
 is "$msg" "URL scheme 'file' is not allowed (allowed: http, https)" \
 	"file://: message"
 ok "file://: no file left" nothing_left file
 
 mkctx httpsonly "$BASE/clip.mp4" '{ "protocols": ["https"] }'
 stage httpsonly
-ok "protocols [https]: http refused" test "$rc" != 0
+is "$rc" 1 "protocols [https]: http refused, exit 1"
 is "$msg" "URL scheme 'http' is not allowed (allowed: https)" \
 	"protocols [https]: message"
 
 mkctx escape "$BASE/location?to=file://$T/www/clip.mp4"
 stage escape
-ok "redirect to file://: exit code not 0" test "$rc" != 0
+is "$rc" 1 "redirect to file://: exit 1 (fail)"
 like "$msg" "^GET $BASE/location.*: .*file" "redirect to file://: message"
 ok "redirect to file://: no file left" nothing_left escape
 
@@ -152,18 +153,18 @@ is "$(json "$out" 'd["input"].get("effective_url")')" "$BASE/big" \
 
 mkctx redir6 "$BASE/redirect/6"
 stage redir6
-ok "6 redirects (default max 5): exit code not 0" test "$rc" != 0
+is "$rc" 1 "6 redirects (default max 5): exit 1 (fail)"
 like "$msg" "^GET $BASE/redirect/6: .*[Rr]edirect" "6 redirects: message"
 ok "6 redirects: no file left" nothing_left redir6
 
 mkctx redir2 "$BASE/redirect/3" '{ "max_redirects": 2 }'
 stage redir2
-ok "max_redirects 2: 3 redirects fail" test "$rc" != 0
+is "$rc" 1 "max_redirects 2: 3 redirects fail, exit 1"
 
 # --- network errors and timeouts ---------------------------------------------
 mkctx slow "$BASE/slow" '{ "timeout": 1 }'
 stage slow
-ok "timeout: exit code not 0" test "$rc" != 0
+is "$rc" 75 "timeout: exit 75 (retry)"
 like "$msg" "^GET $BASE/slow: .*[Tt]imed? ?out" "timeout: message"
 ok "timeout: no file left" nothing_left slow
 
@@ -171,13 +172,14 @@ ok "timeout: no file left" nothing_left slow
 # so take port 1 (privileged, never ours).
 mkctx refused "http://127.0.0.1:1/x.mp4"
 stage refused
-ok "connection refused: exit code not 0" test "$rc" != 0
+is "$rc" 75 "connection refused: exit 75 (retry)"
 like "$msg" "^GET http://127.0.0.1:1/x.mp4: " "connection refused: message"
 
 # --- local source -------------------------------------------------------------
 mkctx local "$T/www/clip.mp4"
 stage local
 is "$rc" 0 "local: exit 0"
+like "$(cat "$T/local.err")" "stage download: skip" "local: skipped (nothing fetched)"
 is "$(json "$out" 'd["input"]["path"]')" "$T/www/clip.mp4" \
 	"local: input.path is the source"
 ok "local: nothing copied" nothing_left local
@@ -190,7 +192,7 @@ is "$(json "$out" 'd["input"]["path"]')" "$T/spool/claimed.mp4" \
 
 mkctx nolocal "$T/www/nope.mp4"
 stage nolocal
-ok "missing local: exit code not 0" test "$rc" != 0
+is "$rc" 1 "missing local: exit 1 (fail)"
 is "$msg" "source '$T/www/nope.mp4' not found" "missing local: message"
 
 done_testing

@@ -1,0 +1,617 @@
+/*
+ * ingest.c - from a complete drop to a queued task (see ingest.h).
+ *
+ * Claim order, so a crash at any point loses nothing and takes nothing
+ * twice: mkdir spool/tasks/<id> (mkdir is the id's uniqueness test), write
+ * claim.json (what was dropped, where, which profile), rename the drop
+ * into the task folder (the claim: only one rename can succeed), write
+ * the first context.json, the "queued" status, and last the queue marker.
+ * Start-up recovery (supervisor.c) finishes a claim interrupted between
+ * the rename and the marker.
+ *
+ * Manifest keys (DESIGN section 5): task_id, source, profile, webhook,
+ * metadata. Unknown keys are refused so a typo never silently does
+ * nothing. A manifest's local source is a path relative to the ingest
+ * folder, inside it (subfolders are not watched, so put such sources in a
+ * subfolder to keep them from being taken as drops of their own).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "engine.h"
+#include "fsutil.h"
+#include "ingest.h"
+#include "spool.h"
+#include "status.h"
+
+#define MANIFEST_MAX_BYTES (1u << 20)
+
+/* snprintf into an array; true when the result did not fit. */
+#define PATH_TOO_LONG(buf, ...)                                              \
+	(snprintf((buf), sizeof(buf), __VA_ARGS__) >= (int)sizeof(buf))
+
+int
+ladderd_ingest_is_temporary(const char *name)
+{
+	static const char *const suffixes[] = { ".part", ".tmp", "~",
+		".crdownload", ".partial", ".swp", ".filepart", NULL };
+	size_t n = strlen(name);
+
+	if (n == 0 || name[0] == '.')
+		return 1;
+	for (int i = 0; suffixes[i]; i++) {
+		size_t s = strlen(suffixes[i]);
+
+		if (n >= s && strcmp(name + n - s, suffixes[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+ingest_exists(const struct ladderd_conf *conf, const char *id)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(p, sizeof(p), "%s/tasks/%s", conf->spool, id) <
+		(int)sizeof(p) &&
+	    stat(p, &st) == 0)
+		return 1;
+	if (snprintf(p, sizeof(p), "%s/%s", conf->status, id) < (int)sizeof(p) &&
+	    stat(p, &st) == 0)
+		return 1;
+	if (snprintf(p, sizeof(p), "%s/%s", conf->publish, id) <
+		(int)sizeof(p) &&
+	    stat(p, &st) == 0)
+		return 1;
+	return 0;
+}
+
+static void
+ingest_derive(const char *name, char *id, size_t size)
+{
+	unsigned r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) < 0)
+		r = (unsigned)time(NULL) ^ (unsigned)getpid();
+	if (ladderd_ctx_derive_id(name, r, id, size) < 0)
+		snprintf(id, size, "task-%06x", r & 0xffffffu);
+}
+
+/* Move a file (or symlink) into place, copying across file systems. */
+static int
+ingest_move(const char *from, const char *to)
+{
+	int rc;
+
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return -errno;
+	if ((rc = ladderd_fsutil_copy_file(from, to)) < 0)
+		return rc;
+	return unlink(from) < 0 ? -errno : 0;
+}
+
+static void
+ingest_emit(const struct ladderd_conf *conf, const char *id,
+    const char *state, const char *message, const char *webhook)
+{
+	cJSON *ctx = cJSON_CreateObject(), *task;
+	char outbox[PATH_MAX];
+
+	if (ctx == NULL)
+		return;
+	task = cJSON_AddObjectToObject(ctx, "task");
+	cJSON_AddStringToObject(task, "id", id);
+	cJSON_AddStringToObject(task, "status_root", conf->status);
+	cJSON_AddStringToObject(task, "state", state);
+	if (webhook && webhook[0] &&
+	    ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
+		sizeof(outbox)) == 0) {
+		cJSON_AddStringToObject(task, "webhook", webhook);
+		cJSON_AddStringToObject(task, "outbox_dir", outbox);
+	}
+	if (message)
+		ladderd_ctx_set_error(ctx, "ingest", NULL, message);
+	(void)ladderd_status_emit(ctx, NULL, NULL);
+	cJSON_Delete(ctx);
+}
+
+static int
+ingest_write_error(const char *dir, const char *id, const char *stage,
+    const char *message)
+{
+	char p[PATH_MAX], now[32];
+	cJSON *e = cJSON_CreateObject();
+	char *text;
+	int rc;
+
+	if (e == NULL)
+		return -ENOMEM;
+	(void)ladderd_status_now(now, sizeof(now));
+	cJSON_AddStringToObject(e, "task_id", id);
+	cJSON_AddStringToObject(e, "stage", stage);
+	cJSON_AddStringToObject(e, "message", message);
+	cJSON_AddStringToObject(e, "time", now);
+	text = cJSON_Print(e);
+	cJSON_Delete(e);
+	if (text == NULL)
+		return -ENOMEM;
+	if (snprintf(p, sizeof(p), "%s/error.json", dir) >= (int)sizeof(p))
+		rc = -ENAMETOOLONG;
+	else
+		rc = ladderd_fsutil_write_atomic(p, text, strlen(text));
+	cJSON_free(text);
+	return rc;
+}
+
+/*
+ * Refuse a drop: move it to failed/<id>/<name> with an error.json and
+ * write a "failed" status for id.
+ */
+static int
+ingest_refuse(const struct ladderd_conf *conf, const char *dir,
+    const char *name, const char *id, const char *message,
+    struct ladderd_ingest_result *res)
+{
+	char fdir[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	int rc;
+
+	snprintf(res->task_id, sizeof(res->task_id), "%s", id);
+	snprintf(res->error, sizeof(res->error), "%s", message);
+	res->queued = 0;
+	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
+		(int)sizeof(fdir) ||
+	    snprintf(from, sizeof(from), "%s/%s", dir, name) >=
+		(int)sizeof(from) ||
+	    snprintf(to, sizeof(to), "%s/%s", fdir, name) >= (int)sizeof(to))
+		return -ENAMETOOLONG;
+	if ((rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
+		return rc;
+	if ((rc = ingest_move(from, to)) < 0 && rc != -ENOENT)
+		return rc;
+	(void)ingest_write_error(fdir, id, "ingest", message);
+	ingest_emit(conf, id, "failed", message, NULL);
+	return 0;
+}
+
+/* "input" plus the drop's extension, if it is short and plain. */
+static void
+ingest_source_name(const char *name, char *buf, size_t size)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot && dot != name && strlen(dot) <= 9 &&
+	    strspn(dot + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789") == strlen(dot + 1))
+		snprintf(buf, size, "input%s", dot);
+	else
+		snprintf(buf, size, "input");
+}
+
+struct claim {
+	const char *id;
+	const char *kind; /* "media" or "manifest" */
+	const char *dir, *name; /* the drop */
+	const char *profile;
+	const char *source;	 /* manifest source (URL or relative path) */
+	const char *webhook;
+	const cJSON *metadata;
+};
+
+/*
+ * Claim a validated drop into spool/tasks/<id> and queue it. Returns 0
+ * (queued), -ENOENT (the drop vanished: someone else took it), or another
+ * negative errno (message in res->error).
+ */
+static int
+ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
+    struct ladderd_ingest_result *res)
+{
+	char tdir[PATH_MAX], p[PATH_MAX], from[PATH_MAX], src[64];
+	char input[PATH_MAX], outbox[PATH_MAX], err[1024];
+	cJSON *claim = NULL, *ctx = NULL;
+	char *text = NULL;
+	const char *input_path = NULL;
+	int rc;
+
+	if ((rc = ladderd_spool_path(conf->spool, "tasks", c->id, tdir,
+		 sizeof(tdir))) < 0 ||
+	    (rc = ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
+		 sizeof(outbox))) < 0)
+		return rc;
+	if (mkdir(tdir, 0755) < 0) {
+		snprintf(res->error, sizeof(res->error),
+		    "task_id '%s' already exists", c->id);
+		return errno == EEXIST ? -EEXIST : -errno;
+	}
+	if ((claim = cJSON_CreateObject()) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	cJSON_AddStringToObject(claim, "task_id", c->id);
+	cJSON_AddStringToObject(claim, "kind", c->kind);
+	cJSON_AddStringToObject(claim, "watch", c->dir);
+	cJSON_AddStringToObject(claim, "name", c->name);
+	cJSON_AddStringToObject(claim, "profile", c->profile);
+	cJSON_AddNumberToObject(claim, "claimed", (double)time(NULL));
+	cJSON_AddNumberToObject(claim, "attempts", 0);
+	if (c->source)
+		cJSON_AddStringToObject(claim, "source", c->source);
+	text = cJSON_Print(claim);
+	if (text == NULL ||
+	    snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = ladderd_fsutil_write_atomic(p, text, strlen(text))) < 0)
+		goto fail;
+	if (snprintf(p, sizeof(p), "%s/source", tdir) >= (int)sizeof(p) ||
+	    mkdir(p, 0755) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* The claim proper: whoever renames first owns the drop. */
+	ingest_source_name(c->name, src, sizeof(src));
+	if (PATH_TOO_LONG(from, "%s/%s", c->dir, c->name) ||
+	    (strcmp(c->kind, "manifest") == 0 ?
+		    PATH_TOO_LONG(p, "%s/manifest.json", tdir) :
+		    PATH_TOO_LONG(p, "%s/source/%s", tdir, src))) {
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (strcmp(c->kind, "media") == 0)
+		input_path = p;
+	if ((rc = ingest_move(from, p)) < 0) {
+		if (rc != -ENOENT)
+			snprintf(res->error, sizeof(res->error),
+			    "cannot claim '%.300s': %s", from, strerror(-rc));
+		goto fail;
+	}
+	if (strcmp(c->kind, "media") == 0) {
+		if (PATH_TOO_LONG(input, "%s", p)) {
+			rc = -ENAMETOOLONG;
+			goto fail;
+		}
+	} else if (c->source && strstr(c->source, "://") == NULL) {
+		/* The manifest's local source comes along with it. */
+		ingest_source_name(c->source, src, sizeof(src));
+		if (PATH_TOO_LONG(from, "%s/%s", c->dir, c->source) ||
+		    PATH_TOO_LONG(input, "%s/source/%s", tdir, src))
+			rc = -ENAMETOOLONG;
+		else
+			rc = ingest_move(from, input);
+		if (rc < 0) {
+			snprintf(res->error, sizeof(res->error),
+			    "source '%.300s' not found in the ingest folder: %s",
+			    c->source, strerror(-rc));
+			rc = -EINVAL;
+			goto fail_claimed;
+		}
+		input_path = input;
+	}
+	{
+		struct ladderd_task_spec spec = {
+			.task_id = c->id,
+			.source = c->source ? c->source : c->name,
+			.input_path = input_path ? input : NULL,
+			.profile = c->profile,
+			.work_dir = tdir,
+			.publish_root = conf->publish,
+			.status_root = conf->status,
+			.webhook = c->webhook,
+			.outbox_dir = outbox,
+			.metadata = c->metadata,
+		};
+
+		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, err,
+			 sizeof(err))) < 0) {
+			snprintf(res->error, sizeof(res->error), "%s", err);
+			goto fail_claimed;
+		}
+	}
+	if (ladderd_status_emit(ctx, NULL, NULL) < 0) {
+		/* Status is advisory here; the queue marker is what counts. */
+	}
+	if ((rc = ladderd_spool_enqueue(conf->spool, c->id)) < 0) {
+		snprintf(res->error, sizeof(res->error),
+		    "cannot queue the task: %s", strerror(-rc));
+		goto fail_claimed;
+	}
+	res->queued = 1;
+	snprintf(res->task_id, sizeof(res->task_id), "%s", c->id);
+	rc = 0;
+	goto out;
+fail_claimed:
+	/* The drop is ours now: it goes to the failed folder, not away. */
+	(void)ladderd_ingest_fail_task(conf, c->id, tdir, "ingest", res->error);
+	ingest_emit(conf, c->id, "failed", res->error, c->webhook);
+	snprintf(res->task_id, sizeof(res->task_id), "%s", c->id);
+	goto out;
+fail:
+	(void)ladderd_fsutil_rmtree(tdir);
+out:
+	cJSON_free(text);
+	cJSON_Delete(claim);
+	cJSON_Delete(ctx);
+	return rc;
+}
+
+static int
+ingest_url_allowed(const struct ladderd_conf *conf, const char *url)
+{
+	const char *sep = strstr(url, "://");
+	const cJSON *it;
+
+	if (sep == NULL)
+		return 0;
+	cJSON_ArrayForEach(it, ladderd_ctx_get(conf->download, "protocols")) {
+		size_t n = strlen(it->valuestring);
+
+		if ((size_t)(sep - url) == n &&
+		    strncasecmp(url, it->valuestring, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Validate a manifest; 0 or -EINVAL with the reason in err. */
+static int
+ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
+    char *err, size_t errlen)
+{
+	static const char *const keys[] = { "task_id", "source", "profile",
+		"webhook", "metadata", NULL };
+	const cJSON *it;
+	const char *src, *hook;
+
+	if (!cJSON_IsObject(m)) {
+		snprintf(err, errlen, "manifest is not a JSON object");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, m) {
+		int known = 0;
+
+		for (int i = 0; keys[i]; i++)
+			known |= strcmp(it->string, keys[i]) == 0;
+		if (!known) {
+			snprintf(err, errlen, "unknown key '%s' in manifest "
+			    "(known: task_id, source, profile, webhook, "
+			    "metadata)", it->string);
+			return -EINVAL;
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "task_id");
+	if (it && (!cJSON_IsString(it) ||
+		      !ladderd_ctx_valid_name(it->valuestring))) {
+		snprintf(err, errlen, "invalid task_id: use 1..64 of "
+		    "[A-Za-z0-9._-], not '.' or '..'");
+		return -EINVAL;
+	}
+	src = ladderd_ctx_str(m, "source", NULL);
+	if (src == NULL || src[0] == '\0') {
+		snprintf(err, errlen, "manifest has no \"source\" (a URL or a "
+		    "file name in the ingest folder)");
+		return -EINVAL;
+	}
+	if (strstr(src, "://")) {
+		if (!ingest_url_allowed(conf, src)) {
+			snprintf(err, errlen, "source URL scheme not allowed: "
+			    "'%.200s'", src);
+			return -EINVAL;
+		}
+	} else if (src[0] == '/' || strstr(src, "..") ||
+	    ladderd_ingest_is_temporary(src)) {
+		snprintf(err, errlen, "source '%.200s' must be a file name "
+		    "relative to the ingest folder, inside it", src);
+		return -EINVAL;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "profile");
+	if (it && (!cJSON_IsString(it) ||
+		      ladderd_conf_profile(conf, it->valuestring) == NULL)) {
+		snprintf(err, errlen, "unknown profile '%.100s'",
+		    cJSON_IsString(it) ? it->valuestring : "?");
+		return -EINVAL;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "webhook");
+	if (it) {
+		hook = cJSON_IsString(it) ? it->valuestring : "";
+		if (!ladderd_ctx_bool(conf->notify, "allow_manifest_webhook",
+			1)) {
+			snprintf(err, errlen, "this server does not allow a "
+			    "manifest to set a webhook");
+			return -EINVAL;
+		}
+		if (strncmp(hook, "http://", 7) != 0 &&
+		    strncmp(hook, "https://", 8) != 0) {
+			snprintf(err, errlen, "webhook must be an http(s) URL");
+			return -EINVAL;
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "metadata");
+	if (it && !cJSON_IsObject(it)) {
+		snprintf(err, errlen, "metadata must be a JSON object");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Take the complete drop dir/name. res says what happened; the return
+ * value is 0 unless the spool itself failed (a negative errno: the drop
+ * stays where it is and will be tried again).
+ */
+int
+ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
+    const char *name, const char *profile, struct ladderd_ingest_result *res)
+{
+	char path[PATH_MAX], id[80], err[1024];
+	const char *conf_hook = ladderd_ctx_str(conf->notify, "webhook", "");
+	struct claim c = { 0 };
+	struct stat st;
+	cJSON *m = NULL;
+	char *text = NULL;
+	size_t n = strlen(name);
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ingest_derive(name, id, sizeof(id));
+	if (S_ISDIR(st.st_mode))
+		return 0; /* subfolders are not drops */
+	if (!S_ISREG(st.st_mode))
+		return ingest_refuse(conf, dir, name, id,
+		    S_ISLNK(st.st_mode) ?
+			"symbolic links are not taken: drop the file itself" :
+			"not a regular file",
+		    res);
+	c.dir = dir;
+	c.name = name;
+	c.profile = profile;
+	c.webhook = conf_hook[0] ? conf_hook : NULL;
+	if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
+		const char *mid;
+
+		if ((size_t)st.st_size > MANIFEST_MAX_BYTES)
+			return ingest_refuse(conf, dir, name, id,
+			    "manifest larger than 1 MiB", res);
+		if ((rc = ladderd_fsutil_read(path, MANIFEST_MAX_BYTES, &text,
+			 NULL)) < 0)
+			return rc == -ENOENT ? 0 : rc;
+		m = cJSON_Parse(text);
+		mid = ladderd_ctx_str(m, "task_id", NULL);
+		/* Report under the manifest's own id when it is usable. */
+		if (mid && ladderd_ctx_valid_name(mid) &&
+		    !ingest_exists(conf, mid))
+			snprintf(id, sizeof(id), "%s", mid);
+		if (m == NULL) {
+			rc = ingest_refuse(conf, dir, name, id,
+			    "manifest is not valid JSON", res);
+			goto out;
+		}
+		if (ingest_check_manifest(conf, m, err, sizeof(err)) < 0) {
+			rc = ingest_refuse(conf, dir, name, id, err, res);
+			goto out;
+		}
+		if (mid && strcmp(mid, id) != 0) {
+			snprintf(err, sizeof(err), "task_id '%s' already "
+			    "exists", mid);
+			rc = ingest_refuse(conf, dir, name, id, err, res);
+			goto out;
+		}
+		c.kind = "manifest";
+		c.id = id;
+		c.source = ladderd_ctx_str(m, "source", NULL);
+		c.profile = ladderd_ctx_str(m, "profile", profile);
+		if (ladderd_ctx_get(m, "webhook"))
+			c.webhook = ladderd_ctx_str(m, "webhook", NULL);
+		c.metadata = ladderd_ctx_get(m, "metadata");
+	} else {
+		c.kind = "media";
+		c.id = id;
+	}
+	rc = ingest_claim(conf, &c, res);
+	if (rc == -EEXIST)
+		rc = ingest_refuse(conf, dir, name,
+		    (ingest_derive(name, id, sizeof(id)), id), res->error, res);
+	else if (rc == -ENOENT)
+		rc = 0; /* gone: another daemon took it */
+	else if (rc < 0 && !res->queued && res->task_id[0])
+		rc = 0; /* failed as a task; already in the failed folder */
+out:
+	free(text);
+	cJSON_Delete(m);
+	return rc;
+}
+
+/*
+ * A task failed: its drop (source or manifest) and an error.json go to
+ * failed/<id>/, then the task folder is removed.
+ */
+int
+ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
+    const char *task_dir, const char *stage, const char *message)
+{
+	char fdir[PATH_MAX], p[PATH_MAX], to[PATH_MAX];
+	cJSON *claim = NULL;
+	const char *orig;
+	int rc;
+
+	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
+	    (int)sizeof(fdir))
+		return -ENAMETOOLONG;
+	if ((rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
+		return rc;
+	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
+		(void)ladderd_ctx_load(p, &claim);
+	orig = ladderd_ctx_str(claim, "name", "source");
+	/* The dropped file, under its original name. */
+	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0) {
+		if (!PATH_TOO_LONG(p, "%s/manifest.json", task_dir) &&
+		    !PATH_TOO_LONG(to, "%s/%s", fdir, orig))
+			(void)ingest_move(p, to);
+	}
+	{
+		char sdir[PATH_MAX];
+		struct stat st;
+
+		if (PATH_TOO_LONG(sdir, "%s/source", task_dir))
+			sdir[0] = '\0';
+		/* Every source file (dropped or downloaded) is kept. */
+		if (sdir[0] && stat(sdir, &st) == 0) {
+			const char *base = ladderd_ctx_str(claim, "source",
+			    orig);
+			const char *slash = strrchr(base, '/');
+
+			if (strcmp(ladderd_ctx_str(claim, "kind", "media"),
+				"media") == 0)
+				base = orig;
+			else if (slash)
+				base = slash + 1;
+			/*
+			 * A dropped media file keeps its name; a manifest's
+			 * source folder is kept beside the manifest.
+			 */
+			if (strcmp(ladderd_ctx_str(claim, "kind", "media"),
+				"media") == 0 ?
+				PATH_TOO_LONG(to, "%s/%s", fdir, base) :
+				PATH_TOO_LONG(to, "%s/source-%s", fdir, base))
+				to[0] = '\0';
+			if (to[0] && strcmp(ladderd_ctx_str(claim, "kind",
+					      "media"), "media") == 0) {
+				/* source/ holds one file: the drop. */
+				char one[PATH_MAX + 16];
+				char nm[64];
+
+				ingest_source_name(orig, nm, sizeof(nm));
+				if (!PATH_TOO_LONG(one, "%s/%s", sdir, nm) &&
+				    ingest_move(one, to) == 0)
+					to[0] = '\0';
+			}
+			if (to[0]) {
+				(void)ladderd_fsutil_rmtree(to);
+				if (rename(sdir, to) < 0 && errno == EXDEV)
+					(void)ladderd_fsutil_copy_tree(sdir, to);
+			}
+		}
+	}
+	(void)ingest_write_error(fdir, id, stage, message);
+	cJSON_Delete(claim);
+	return ladderd_fsutil_rmtree(task_dir);
+}

@@ -1,0 +1,100 @@
+/*
+ * job.c - the job worker: `ladderd job [-c FILE] TASKDIR`, started by the
+ * supervisor (fork + exec) for one queued task. It loads the task's
+ * checkpoint (TASKDIR/context.json), runs the workflow with the engine
+ * (which forks the rung workers) and exits with 0 (complete), 1 (failed:
+ * the supervisor moves the task to the failed folder) or 75 (transient
+ * failure or stopped: the supervisor requeues it). Rungs share the
+ * daemon's jobserver, inherited through LADDERD_TOKENS.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "ctx.h"
+#include "engine.h"
+#include "host.h"
+#include "log.h"
+#include "supervisor.h"
+#include "tokens.h"
+
+static void
+job_on_term(int sig)
+{
+	(void)sig;
+	ladderd_host_cancel = 1;
+}
+
+int
+ladderd_job_main(const char *conf_file, const char *task_dir, int verbose)
+{
+	struct ladderd_conf *conf = NULL;
+	struct ladderd_tokens tokens = { -1, -1 };
+	struct sigaction sa = { .sa_handler = job_on_term };
+	char path[PATH_MAX], err[2048], prefix[128];
+	cJSON *ctx = NULL;
+	enum ladderd_rc rc;
+	int exit_code = 75, r;
+
+	log_init(1, verbose, "ladderd");
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	r = conf_file ? ladderd_conf_load(conf_file, &conf, err, sizeof(err)) :
+			ladderd_conf_load_string("", NULL, &conf, err,
+			    sizeof(err));
+	if (r < 0) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	if (ladderd_engine_context_path(task_dir, path, sizeof(path)) < 0 ||
+	    (r = ladderd_ctx_load(path, &ctx)) < 0) {
+		log_warnx("cannot load the checkpoint of '%s': %s", task_dir,
+		    strerror(-r));
+		goto out;
+	}
+	snprintf(prefix, sizeof(prefix), "job=%s: ",
+	    ladderd_ctx_str(ctx, "task.id", "?"));
+	log_set_prefix(prefix);
+	if (ladderd_tokens_from_env(&tokens) < 0 &&
+	    ladderd_tokens_init(&tokens, conf->max_rungs) < 0) {
+		log_warnx("cannot set up the rung jobserver");
+		goto out;
+	}
+	{
+		struct ladderd_engine_opts eo = {
+			.conf = conf,
+			.tokens = &tokens,
+		};
+
+		rc = ladderd_engine_run(&eo, ctx);
+	}
+	switch (rc) {
+	case LADDERD_OK:
+		log_info("complete");
+		exit_code = 0;
+		break;
+	case LADDERD_FAIL:
+		log_warnx("failed: %s%s%s: %s",
+		    ladderd_ctx_str(ctx, "error.stage", "?"),
+		    ladderd_ctx_get(ctx, "error.rung") ? " rendition=" : "",
+		    ladderd_ctx_str(ctx, "error.rung", ""),
+		    ladderd_ctx_str(ctx, "error.message", "?"));
+		exit_code = 1;
+		break;
+	default:
+		log_info("stopped, will resume: %s",
+		    ladderd_ctx_str(ctx, "error.message", "interrupted"));
+		exit_code = 75;
+	}
+out:
+	ladderd_tokens_release(&tokens);
+	cJSON_Delete(ctx);
+	ladderd_conf_free(conf);
+	return exit_code;
+}

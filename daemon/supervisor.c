@@ -1,0 +1,754 @@
+/*
+ * supervisor.c - the daemon's event loop (see supervisor.h).
+ *
+ * One thread, one epoll set: the inotify fd (drops, the config file), a
+ * signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and one timerfd armed only
+ * for what needs a wake-up (a settle check, a deferred task coming due,
+ * the shutdown deadline, restarting the webhook worker); an idle daemon
+ * sleeps in epoll_wait with no timeout.
+ *
+ * Each iteration: claim ready drops, release due deferred tasks, start
+ * jobs up to max_jobs (FIFO from spool/queue), write status/_daemon.json
+ * when something changed, arm the timer, wait. Jobs are `ladderd job`
+ * processes in their own process groups; the rung limit across all jobs is
+ * the jobserver pipe they inherit. SIGTERM: stop claiming, SIGTERM every
+ * job (they stop their rungs, checkpoint and exit 75), SIGKILL what is
+ * left after shutdown_timeout, exit 0; the tasks resume at the next start.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ctx.h"
+#include "fsutil.h"
+#include "ingest.h"
+#include "log.h"
+#include "spool.h"
+#include "status.h"
+#include "supervisor.h"
+#include "tokens.h"
+#include "watch.h"
+
+#define MAX_JOBS 64
+#define CRASH_LIMIT 3
+#define DEFER_BASE_MS 30000u
+#define DEFER_MAX_MS 3600000u
+#define NOTIFY_RESTART_US (5u * 1000000u)
+
+struct running_job {
+	pid_t pid;
+	char marker[160];
+	char task_id[80];
+};
+
+struct sup {
+	const char *conf_file;
+	int verbose;
+	struct ladderd_conf *conf;
+	struct ladderd_watchset *ws;
+	struct ladderd_tokens tokens;
+	int tokens_n;	    /* tokens the pipe should hold when idle */
+	int epfd, sfd, tfd, lockfd;
+	struct running_job jobs[MAX_JOBS];
+	int njobs;
+	pid_t notify_pid;
+	uint64_t notify_restart_at;
+	int stopping;
+	uint64_t stop_deadline;
+	int killed;
+	time_t started, conf_loaded;
+	char conf_error[1024];
+	int dirty;
+	uint64_t watch_next;
+};
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Refill the jobserver: only when no job runs, so every token is home. */
+static void
+sup_refill_tokens(struct sup *s)
+{
+	if (s->njobs != 0)
+		return;
+	while (ladderd_tokens_take(&s->tokens) > 0)
+		;
+	s->tokens_n = s->conf->max_rungs;
+	for (int i = 0; i < s->tokens_n; i++)
+		ladderd_tokens_give(&s->tokens);
+}
+
+static void
+sup_write_daemon_status(struct sup *s)
+{
+	char path[PATH_MAX], loaded[32], started[32];
+	struct ladderd_marker *q = NULL;
+	size_t nq = 0, nd = 0;
+	cJSON *st = cJSON_CreateObject(), *running;
+	char *text;
+	struct tm tm;
+
+	if (st == NULL)
+		return;
+	(void)ladderd_spool_list(s->conf->spool, "queue", &q, &nq);
+	free(q);
+	q = NULL;
+	(void)ladderd_spool_list(s->conf->spool, "deferred", &q, &nd);
+	free(q);
+	gmtime_r(&s->started, &tm);
+	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	gmtime_r(&s->conf_loaded, &tm);
+	strftime(loaded, sizeof(loaded), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(st, "version", PACKAGE_VERSION);
+	cJSON_AddNumberToObject(st, "pid", getpid());
+	cJSON_AddStringToObject(st, "started", started);
+	cJSON_AddNumberToObject(st, "uptime", (double)(time(NULL) - s->started));
+	cJSON_AddStringToObject(st, "state", s->stopping ? "stopping" :
+							   "running");
+	cJSON_AddNumberToObject(st, "queue_length", (double)nq);
+	cJSON_AddNumberToObject(st, "deferred", (double)nd);
+	cJSON_AddNumberToObject(st, "running_jobs", s->njobs);
+	running = cJSON_AddArrayToObject(st, "running");
+	for (int i = 0; i < s->njobs; i++)
+		cJSON_AddItemToArray(running,
+		    cJSON_CreateString(s->jobs[i].task_id));
+	cJSON_AddStringToObject(st, "config_file",
+	    s->conf_file ? s->conf_file : "(built-in defaults)");
+	cJSON_AddStringToObject(st, "config_loaded", loaded);
+	if (s->conf_error[0])
+		cJSON_AddStringToObject(st, "config_error", s->conf_error);
+	else
+		cJSON_AddNullToObject(st, "config_error");
+	text = cJSON_Print(st);
+	cJSON_Delete(st);
+	if (text && snprintf(path, sizeof(path), "%s/_daemon.json",
+			s->conf->status) < (int)sizeof(path) &&
+	    ladderd_fsutil_write_atomic(path, text, strlen(text)) < 0)
+		log_warn("cannot write '%s'", path);
+	cJSON_free(text);
+	s->dirty = 0;
+}
+
+static int
+sup_take(void *arg, const char *dir, const char *name, const char *profile)
+{
+	struct sup *s = arg;
+	struct ladderd_ingest_result res;
+	int rc = ladderd_ingest_drop(s->conf, dir, name, profile, &res);
+
+	if (rc < 0) {
+		log_warnx("cannot take '%s/%s': %s; trying again later", dir,
+		    name, strerror(-rc));
+		return rc;
+	}
+	if (res.queued)
+		log_info("job=%s: queued '%s'", res.task_id, name);
+	else if (res.task_id[0])
+		log_warnx("job=%s: refused '%s': %s", res.task_id, name,
+		    res.error);
+	s->dirty = 1;
+	return 0;
+}
+
+static void
+sup_child_setup(const sigset_t *none)
+{
+	/* Own process group; die with the daemon (a kill -9 included). */
+	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	(void)sigprocmask(SIG_SETMASK, none, NULL);
+}
+
+/* fork + exec `ladderd CMD [-v] [-c FILE] [ARG]` as a child of ours. */
+static pid_t
+sup_spawn(struct sup *s, const char *cmd, const char *arg)
+{
+	char *argv[8];
+	sigset_t none;
+	pid_t pid;
+	int i = 0;
+
+	argv[i++] = (char *)"ladderd";
+	argv[i++] = (char *)cmd;
+	if (s->verbose)
+		argv[i++] = (char *)"-v";
+	if (s->conf_file) {
+		argv[i++] = (char *)"-c";
+		argv[i++] = (char *)s->conf_file;
+	}
+	if (arg)
+		argv[i++] = (char *)arg;
+	argv[i] = NULL;
+	sigemptyset(&none);
+	if ((pid = fork()) != 0)
+		return pid;
+	sup_child_setup(&none);
+	if (getppid() == 1)
+		_exit(75); /* the daemon died before PDEATHSIG was set */
+	if (ladderd_tokens_export(&s->tokens) < 0)
+		_exit(127);
+	execv("/proc/self/exe", argv);
+	_exit(127);
+}
+
+static void
+sup_start_notify(struct sup *s)
+{
+	if (s->notify_pid > 0 || s->stopping)
+		return;
+	if ((s->notify_pid = sup_spawn(s, "notify", NULL)) < 0) {
+		log_warn("cannot start the webhook worker");
+		s->notify_pid = 0;
+		s->notify_restart_at = mono_us() + NOTIFY_RESTART_US;
+	}
+}
+
+static void
+sup_start_jobs(struct sup *s)
+{
+	struct ladderd_marker *q = NULL;
+	size_t n = 0;
+
+	if (s->stopping || s->njobs >= s->conf->max_jobs)
+		return;
+	if (ladderd_spool_list(s->conf->spool, "queue", &q, &n) < 0)
+		return;
+	for (size_t i = 0; i < n && s->njobs < s->conf->max_jobs; i++) {
+		struct running_job *j = &s->jobs[s->njobs];
+		char tdir[PATH_MAX];
+		int rc;
+
+		if (ladderd_spool_path(s->conf->spool, "tasks", q[i].task_id,
+			tdir, sizeof(tdir)) < 0)
+			continue;
+		if ((rc = ladderd_spool_move(s->conf->spool, "queue", q[i].name,
+			 "active", q[i].name)) < 0) {
+			log_warnx("job=%s: cannot activate: %s", q[i].task_id,
+			    strerror(-rc));
+			continue;
+		}
+		snprintf(j->marker, sizeof(j->marker), "%s", q[i].name);
+		snprintf(j->task_id, sizeof(j->task_id), "%s", q[i].task_id);
+		if ((j->pid = sup_spawn(s, "job", tdir)) < 0) {
+			log_warn("job=%s: cannot fork", j->task_id);
+			(void)ladderd_spool_move(s->conf->spool, "active",
+			    q[i].name, "queue", q[i].name);
+			break;
+		}
+		log_info("job=%s: started (pid %ld)", j->task_id, (long)j->pid);
+		s->njobs++;
+		s->dirty = 1;
+	}
+	free(q);
+}
+
+/* Bump claim.json's attempt counter; returns the new count. */
+static int
+sup_bump_attempts(const char *tdir)
+{
+	char p[PATH_MAX];
+	cJSON *c = NULL;
+	int n;
+
+	if (snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p) ||
+	    ladderd_ctx_load(p, &c) < 0)
+		return 1;
+	n = (int)ladderd_ctx_num(c, "attempts", 0) + 1;
+	ladderd_ctx_set(c, "attempts", cJSON_CreateNumber(n));
+	(void)ladderd_ctx_save(c, p);
+	cJSON_Delete(c);
+	return n;
+}
+
+/* A task failed for good: failed folder, and a failed status if needed. */
+static void
+sup_fail_task(struct sup *s, struct running_job *j, const char *tdir,
+    const char *why)
+{
+	char p[PATH_MAX];
+	cJSON *ctx = NULL;
+	const char *stage = "engine", *msg = why;
+
+	if (snprintf(p, sizeof(p), "%s/context.json", tdir) < (int)sizeof(p))
+		(void)ladderd_ctx_load(p, &ctx);
+	if (ctx && why) {
+		/* The job died without saying so: tell the status. */
+		ladderd_ctx_set_error(ctx, "engine", NULL, why);
+		ladderd_ctx_set(ladderd_ctx_obj(ctx, "task"), "state",
+		    cJSON_CreateString("failed"));
+		(void)ladderd_status_emit(ctx, NULL, NULL);
+	}
+	if (ctx && !why) {
+		stage = ladderd_ctx_str(ctx, "error.stage", "engine");
+		msg = ladderd_ctx_str(ctx, "error.message", "failed");
+	}
+	if (ladderd_ingest_fail_task(s->conf, j->task_id, tdir, stage,
+		msg ? msg : "failed") < 0)
+		log_warnx("job=%s: cannot move the task to the failed folder",
+		    j->task_id);
+	cJSON_Delete(ctx);
+}
+
+static void
+sup_job_ended(struct sup *s, struct running_job *j, int status)
+{
+	char tdir[PATH_MAX], why[256];
+	const char *sp = s->conf->spool;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	if (ladderd_spool_path(sp, "tasks", j->task_id, tdir,
+		sizeof(tdir)) < 0)
+		return;
+	if (code == 0) {
+		(void)ladderd_fsutil_rmtree(tdir);
+		(void)ladderd_spool_remove(sp, "active", j->marker);
+		log_info("job=%s: complete", j->task_id);
+	} else if (code == 1) {
+		sup_fail_task(s, j, tdir, NULL);
+		(void)ladderd_spool_remove(sp, "active", j->marker);
+		log_info("job=%s: failed, moved to the failed folder",
+		    j->task_id);
+	} else if (s->stopping) {
+		(void)ladderd_spool_move(sp, "active", j->marker, "queue",
+		    j->marker);
+		log_info("job=%s: stopped, resumes at the next start",
+		    j->task_id);
+	} else if (code == 75) {
+		int n = sup_bump_attempts(tdir);
+		uint64_t delay = DEFER_BASE_MS << (n < 7 ? n - 1 : 6);
+		char name[200];
+
+		if (delay > DEFER_MAX_MS)
+			delay = DEFER_MAX_MS;
+		snprintf(name, sizeof(name), "%013llu-%s",
+		    (unsigned long long)(wall_ms() + delay), j->marker);
+		(void)ladderd_spool_move(sp, "active", j->marker, "deferred",
+		    name);
+		log_info("job=%s: transient failure, retrying in %llu s",
+		    j->task_id, (unsigned long long)delay / 1000);
+	} else {
+		int n = sup_bump_attempts(tdir);
+
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "job process killed by "
+			    "signal %d (%s)", WTERMSIG(status),
+			    strsignal(WTERMSIG(status)));
+		else
+			snprintf(why, sizeof(why), "job process exited with "
+			    "status %d", code);
+		if (n >= CRASH_LIMIT) {
+			log_warnx("job=%s: %s, %d times: failing it",
+			    j->task_id, why, n);
+			sup_fail_task(s, j, tdir, why);
+			(void)ladderd_spool_remove(sp, "active", j->marker);
+		} else {
+			log_warnx("job=%s: %s; requeued", j->task_id, why);
+			(void)ladderd_spool_move(sp, "active", j->marker,
+			    "queue", j->marker);
+		}
+	}
+	*j = s->jobs[--s->njobs];
+	s->dirty = 1;
+	sup_refill_tokens(s);
+}
+
+static void
+sup_reap(struct sup *s)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->notify_pid) {
+			s->notify_pid = 0;
+			if (!s->stopping) {
+				log_warnx("webhook worker ended (status %d), "
+					  "restarting it",
+				    status);
+				s->notify_restart_at = mono_us() +
+				    NOTIFY_RESTART_US;
+			}
+			continue;
+		}
+		for (int i = 0; i < s->njobs; i++) {
+			if (s->jobs[i].pid == pid) {
+				sup_job_ended(s, &s->jobs[i], status);
+				break;
+			}
+		}
+	}
+}
+
+/* Move deferred tasks whose time has come back to the queue. */
+static uint64_t
+sup_release_deferred(struct sup *s)
+{
+	struct ladderd_marker *v = NULL;
+	size_t n = 0;
+	uint64_t now = wall_ms(), next = 0;
+
+	if (ladderd_spool_list(s->conf->spool, "deferred", &v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *orig = strchr(v[i].name, '-');
+
+		if (v[i].due_ms > now) {
+			if (next == 0 || v[i].due_ms < next)
+				next = v[i].due_ms;
+			continue;
+		}
+		if (orig && ladderd_spool_move(s->conf->spool, "deferred",
+				v[i].name, "queue", orig + 1) == 0)
+			s->dirty = 1;
+	}
+	free(v);
+	return next ? mono_us() + (next - now) * 1000u : 0;
+}
+
+static void
+sup_reload(struct sup *s)
+{
+	struct ladderd_conf *nc = NULL;
+	struct ladderd_watchset *nws;
+	char err[1024];
+
+	if (s->conf_file == NULL)
+		return;
+	if (ladderd_conf_load(s->conf_file, &nc, err, sizeof(err)) < 0) {
+		log_warnx("config not reloaded, keeping the running one: %s",
+		    err);
+		snprintf(s->conf_error, sizeof(s->conf_error), "%s", err);
+		s->dirty = 1;
+		return;
+	}
+	if (strcmp(nc->spool, s->conf->spool) != 0)
+		log_warnx("a new spool folder takes effect at restart, "
+			  "ignoring");
+	if ((nws = ladderd_watch_new(nc, s->conf_file)) == NULL) {
+		log_warnx("config not reloaded: cannot set up the watches");
+		ladderd_conf_free(nc);
+		return;
+	}
+	if (strcmp(nc->spool, s->conf->spool) != 0) {
+		free(nc->spool);
+		nc->spool = strdup(s->conf->spool);
+	}
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, ladderd_watch_fd(s->ws), NULL);
+	ladderd_watch_free(s->ws);
+	s->ws = nws;
+	{
+		struct epoll_event ev = { .events = EPOLLIN,
+			.data.fd = ladderd_watch_fd(nws) };
+
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
+	ladderd_conf_free(s->conf);
+	s->conf = nc;
+	s->conf_loaded = time(NULL);
+	s->conf_error[0] = '\0';
+	sup_refill_tokens(s);
+	s->dirty = 1;
+	log_info("config reloaded from '%s'", s->conf_file);
+}
+
+static void
+sup_stop(struct sup *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	s->stop_deadline = mono_us() +
+	    (uint64_t)s->conf->shutdown_timeout * 1000000u;
+	log_info("stopping: %d job(s) to stop", s->njobs);
+	for (int i = 0; i < s->njobs; i++)
+		(void)kill(-s->jobs[i].pid, SIGTERM);
+	if (s->notify_pid > 0)
+		(void)kill(s->notify_pid, SIGTERM);
+	s->dirty = 1;
+}
+
+static void
+sup_arm_timer(struct sup *s, uint64_t at)
+{
+	struct itimerspec its = { 0 };
+	uint64_t now = mono_us();
+
+	if (at) {
+		uint64_t d = at > now ? at - now : 1;
+
+		its.it_value.tv_sec = (time_t)(d / 1000000u);
+		its.it_value.tv_nsec = (long)(d % 1000000u) * 1000;
+	}
+	(void)timerfd_settime(s->tfd, 0, &its, NULL);
+}
+
+static uint64_t
+earliest(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+/* Complete claims interrupted before their queue marker was written. */
+static void
+sup_recover_tasks(struct sup *s)
+{
+	char tasks[PATH_MAX];
+	struct ladderd_marker *v[3] = { 0 };
+	size_t n[3] = { 0 };
+	static const char *const states[3] = { "queue", "active", "deferred" };
+	DIR *d;
+	struct dirent *de;
+	size_t requeued = 0;
+
+	if (ladderd_spool_recover(s->conf->spool, &requeued) == 0 && requeued)
+		log_info("resuming %zu task(s) that were running", requeued);
+	if (ladderd_spool_path(s->conf->spool, "tasks", NULL, tasks,
+		sizeof(tasks)) < 0 ||
+	    (d = opendir(tasks)) == NULL)
+		return;
+	for (int k = 0; k < 3; k++)
+		(void)ladderd_spool_list(s->conf->spool, states[k], &v[k], &n[k]);
+	while ((de = readdir(d)) != NULL) {
+		char tdir[PATH_MAX], p[PATH_MAX];
+		int known = 0;
+		struct stat st;
+
+		if (!ladderd_ctx_valid_name(de->d_name))
+			continue;
+		for (int k = 0; k < 3; k++)
+			for (size_t i = 0; i < n[k]; i++)
+				known |= strcmp(v[k][i].task_id, de->d_name) ==
+				    0;
+		if (known)
+			continue;
+		if (snprintf(tdir, sizeof(tdir), "%s/%s", tasks, de->d_name) >=
+			(int)sizeof(tdir) ||
+		    snprintf(p, sizeof(p), "%s/context.json", tdir) >=
+			(int)sizeof(p))
+			continue;
+		if (stat(p, &st) == 0) {
+			log_info("job=%s: claim was interrupted, queueing it",
+			    de->d_name);
+			(void)ladderd_spool_enqueue(s->conf->spool, de->d_name);
+		} else {
+			/*
+			 * Claimed (maybe) but no context yet: give the drop
+			 * back to the failed folder rather than guess.
+			 */
+			log_warnx("job=%s: incomplete claim, moving it to the "
+				  "failed folder",
+			    de->d_name);
+			(void)ladderd_ingest_fail_task(s->conf, de->d_name, tdir,
+			    "ingest", "the daemon stopped while claiming this "
+				      "drop; drop it again");
+		}
+	}
+	closedir(d);
+	for (int k = 0; k < 3; k++)
+		free(v[k]);
+}
+
+static int
+sup_setup(struct sup *s)
+{
+	sigset_t mask;
+	struct epoll_event ev = { .events = EPOLLIN };
+	long owner = 0;
+	int rc;
+
+	if ((rc = ladderd_spool_init(s->conf->spool)) < 0) {
+		log_warnx("cannot create spool '%s': %s", s->conf->spool,
+		    strerror(-rc));
+		return -1;
+	}
+	if ((rc = ladderd_spool_lock(s->conf->spool, &s->lockfd, &owner)) < 0) {
+		if (rc == -EBUSY)
+			log_warnx("another ladderd (pid %ld) uses spool '%s'",
+			    owner, s->conf->spool);
+		else
+			log_warnx("cannot lock spool '%s': %s", s->conf->spool,
+			    strerror(-rc));
+		return -1;
+	}
+	for (const char *d = s->conf->publish; d; d = NULL)
+		if ((rc = ladderd_fsutil_mkdir_p(d, 0755)) < 0)
+			log_warnx("cannot create '%s': %s", d, strerror(-rc));
+	(void)ladderd_fsutil_mkdir_p(s->conf->status, 0755);
+	(void)ladderd_fsutil_mkdir_p(s->conf->failed, 0755);
+	for (size_t i = 0; i < s->conf->nwatches; i++)
+		(void)ladderd_fsutil_mkdir_p(s->conf->watches[i].path, 0755);
+	if (ladderd_tokens_init(&s->tokens, 0) < 0)
+		return -1;
+	sup_refill_tokens(s);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    (s->tfd = timerfd_create(CLOCK_MONOTONIC,
+		 TFD_CLOEXEC | TFD_NONBLOCK)) < 0 ||
+	    (s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (s->ws = ladderd_watch_new(s->conf, s->conf_file)) == NULL) {
+		log_warn("cannot set up the event loop");
+		return -1;
+	}
+	ev.data.fd = s->sfd;
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev);
+	ev.data.fd = s->tfd;
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &ev);
+	ev.data.fd = ladderd_watch_fd(s->ws);
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	sup_recover_tasks(s);
+	return 0;
+}
+
+int
+ladderd_supervisor_main(const char *conf_file, int verbose)
+{
+	struct sup s = { .conf_file = conf_file, .verbose = verbose,
+		.epfd = -1, .sfd = -1, .tfd = -1, .lockfd = -1,
+		.tokens = { -1, -1 } };
+	char err[1024];
+	int exit_code = 1, r;
+
+	log_init(1, verbose, "ladderd");
+	r = conf_file ? ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) :
+			ladderd_conf_load_string("", NULL, &s.conf, err,
+			    sizeof(err));
+	if (r < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	s.started = s.conf_loaded = time(NULL);
+	if (sup_setup(&s) < 0)
+		goto out;
+	log_info("ladderd %s started: %zu watch folder(s), spool '%s'",
+	    PACKAGE_VERSION, s.conf->nwatches, s.conf->spool);
+	s.dirty = 1;
+	sup_start_notify(&s);
+	for (;;) {
+		struct epoll_event evs[8];
+		uint64_t wake = 0, now;
+		int n;
+
+		now = mono_us();
+		if (!s.stopping)
+			s.watch_next = ladderd_watch_collect(s.ws, now, sup_take,
+			    &s);
+		wake = s.stopping ? 0 : s.watch_next;
+		if (!s.stopping)
+			wake = earliest(wake, sup_release_deferred(&s));
+		sup_start_jobs(&s);
+		if (s.notify_pid == 0 && !s.stopping && s.notify_restart_at &&
+		    now >= s.notify_restart_at) {
+			s.notify_restart_at = 0;
+			sup_start_notify(&s);
+		}
+		if (s.notify_restart_at && !s.stopping)
+			wake = earliest(wake, s.notify_restart_at);
+		if (s.dirty)
+			sup_write_daemon_status(&s);
+		if (s.stopping) {
+			if (s.njobs == 0 && s.notify_pid == 0)
+				break;
+			if (now >= s.stop_deadline && !s.killed) {
+				log_warnx("shutdown timeout: killing %d job(s)",
+				    s.njobs);
+				for (int i = 0; i < s.njobs; i++)
+					(void)kill(-s.jobs[i].pid, SIGKILL);
+				if (s.notify_pid > 0)
+					(void)kill(s.notify_pid, SIGKILL);
+				s.killed = 1;
+			}
+			if (!s.killed)
+				wake = earliest(wake, s.stop_deadline);
+		}
+		sup_arm_timer(&s, wake);
+		n = epoll_wait(s.epfd, evs, 8, -1);
+		if (n < 0 && errno != EINTR) {
+			log_warn("epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == s.tfd) {
+				uint64_t x;
+
+				while (read(s.tfd, &x, sizeof(x)) > 0)
+					;
+			} else if (fd == s.sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(s.sfd, &si, sizeof(si)) ==
+				    sizeof(si)) {
+					if (si.ssi_signo == SIGCHLD)
+						sup_reap(&s);
+					else if (si.ssi_signo == SIGHUP)
+						sup_reload(&s);
+					else
+						sup_stop(&s);
+				}
+				/* SIGCHLDs coalesce: always reap. */
+				sup_reap(&s);
+			} else {
+				(void)ladderd_watch_read(s.ws);
+				if (ladderd_watch_conf_changed(s.ws))
+					sup_reload(&s);
+			}
+		}
+	}
+	sup_write_daemon_status(&s);
+	log_info("stopped");
+	exit_code = 0;
+out:
+	ladderd_watch_free(s.ws);
+	ladderd_tokens_release(&s.tokens);
+	if (s.epfd >= 0)
+		close(s.epfd);
+	if (s.sfd >= 0)
+		close(s.sfd);
+	if (s.tfd >= 0)
+		close(s.tfd);
+	if (s.lockfd >= 0)
+		close(s.lockfd);
+	ladderd_conf_free(s.conf);
+	return exit_code;
+}

@@ -848,6 +848,18 @@ int
 ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf, char *err,
     size_t errlen)
 {
+	return ladderd_conf_load_as(file, NULL, ret_conf, err, errlen);
+}
+
+/*
+ * Like ladderd_conf_load, with relative paths resolved against `base_dir`
+ * instead of the file's own folder (a snapshot of a config file kept
+ * elsewhere, see supervisor.c). base_dir NULL: the file's folder.
+ */
+int
+ladderd_conf_load_as(const char *file, const char *base_dir,
+    struct ladderd_conf **ret_conf, char *err, size_t errlen)
+{
 	char abs[PATH_MAX], dir[PATH_MAX];
 	struct parse p = { file, NULL, err, errlen };
 	config_t cfg;
@@ -863,8 +875,8 @@ ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf, char *err,
 	fclose(f);
 	if (realpath(file, abs) == NULL)
 		snprintf(abs, sizeof(abs), "%s", file);
-	snprintf(dir, sizeof(dir), "%s", abs);
-	if (strrchr(dir, '/'))
+	snprintf(dir, sizeof(dir), "%s", base_dir ? base_dir : abs);
+	if (!base_dir && strrchr(dir, '/'))
 		*strrchr(dir, '/') = '\0';
 	p.dir = dir;
 	config_init(&cfg);

@@ -59,6 +59,8 @@ extern const char *const ladderd_phase_names[LADDERD_PHASE__COUNT];
 
 int ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf,
     char *err, size_t errlen);
+int ladderd_conf_load_as(const char *file, const char *base_dir,
+    struct ladderd_conf **ret_conf, char *err, size_t errlen);
 int ladderd_conf_load_string(const char *text, const char *dir,
     struct ladderd_conf **ret_conf, char *err, size_t errlen);
 void ladderd_conf_free(struct ladderd_conf *conf);

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -45,7 +46,13 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
-	r = conf_file ? ladderd_conf_load(conf_file, &conf, err, sizeof(err)) :
+	/*
+	 * The supervisor passes a snapshot of the config it runs (so an edit
+	 * that it refused never reaches a job) and the original folder for
+	 * relative paths in LADDERD_CONF_DIR.
+	 */
+	r = conf_file ? ladderd_conf_load_as(conf_file, getenv("LADDERD_CONF_DIR"),
+			    &conf, err, sizeof(err)) :
 			ladderd_conf_load_string("", NULL, &conf, err,
 			    sizeof(err));
 	if (r < 0) {

@@ -58,7 +58,9 @@ struct running_job {
 };
 
 struct sup {
-	const char *conf_file;
+	const char *conf_file;	/* what the user named */
+	char snapshot[PATH_MAX]; /* the running config, for workers */
+	char conf_dir[PATH_MAX];
 	int verbose;
 	struct ladderd_conf *conf;
 	struct ladderd_watchset *ws;
@@ -205,7 +207,7 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 		argv[i++] = (char *)"-v";
 	if (s->conf_file) {
 		argv[i++] = (char *)"-c";
-		argv[i++] = (char *)s->conf_file;
+		argv[i++] = s->snapshot;
 	}
 	if (arg)
 		argv[i++] = (char *)arg;
@@ -216,7 +218,8 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 	sup_child_setup(&none);
 	if (getppid() == 1)
 		_exit(75); /* the daemon died before PDEATHSIG was set */
-	if (ladderd_tokens_export(&s->tokens) < 0)
+	if (ladderd_tokens_export(&s->tokens) < 0 ||
+	    (s->conf_file && setenv("LADDERD_CONF_DIR", s->conf_dir, 1) < 0))
 		_exit(127);
 	execv("/proc/self/exe", argv);
 	_exit(127);
@@ -436,6 +439,31 @@ sup_release_deferred(struct sup *s)
 	return next ? mono_us() + (next - now) * 1000u : 0;
 }
 
+/*
+ * Keep a copy of the config file the daemon runs in the spool: workers
+ * read that, so a broken edit the daemon refused never reaches them.
+ */
+static int
+sup_snapshot_conf(struct sup *s)
+{
+	char *text = NULL;
+	int rc;
+
+	if (s->conf_file == NULL)
+		return 0;
+	if (realpath(s->conf_file, s->conf_dir) == NULL)
+		return -errno;
+	if (strrchr(s->conf_dir, '/'))
+		*strrchr(s->conf_dir, '/') = '\0';
+	if ((rc = ladderd_spool_path(s->conf->spool, "running.conf", NULL,
+		 s->snapshot, sizeof(s->snapshot))) < 0 ||
+	    (rc = ladderd_fsutil_read(s->conf_file, 1u << 24, &text, NULL)) < 0)
+		return rc;
+	rc = ladderd_fsutil_write_atomic(s->snapshot, text, strlen(text));
+	free(text);
+	return rc;
+}
+
 static void
 sup_reload(struct sup *s)
 {
@@ -475,6 +503,8 @@ sup_reload(struct sup *s)
 	}
 	ladderd_conf_free(s->conf);
 	s->conf = nc;
+	if (sup_snapshot_conf(s) < 0)
+		log_warn("cannot write the config snapshot for workers");
 	s->conf_loaded = time(NULL);
 	s->conf_error[0] = '\0';
 	sup_refill_tokens(s);
@@ -635,6 +665,10 @@ sup_setup(struct sup *s)
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &ev);
 	ev.data.fd = ladderd_watch_fd(s->ws);
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if ((rc = sup_snapshot_conf(s)) < 0) {
+		log_warnx("cannot write the config snapshot: %s", strerror(-rc));
+		return -1;
+	}
 	sup_recover_tasks(s);
 	return 0;
 }

@@ -114,3 +114,54 @@ stage_dir = "$BUILD_STAGES:$TEST_STAGES";
 $extra
 CONF
 }
+
+# --- the daemon --------------------------------------------------------
+# start_daemon CONF [LOG]: start `ladderd -c CONF` in the background (its own
+# session), wait until it wrote status/_daemon.json. DAEMON_PID is set.
+start_daemon() {
+	local conf=$1 log=${2:-$T/daemon.log}
+	rm -f "$T/status/_daemon.json"
+	setsid "$LADDERD" -c "$conf" >>"$log" 2>&1 &
+	DAEMON_PID=$!
+	wait_for 10 test -s "$T/status/_daemon.json"
+}
+# stop_daemon: SIGTERM and a bounded wait for the exit; returns its status.
+stop_daemon() {
+	[ -n "${DAEMON_PID:-}" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	local i=0
+	while kill -0 "$DAEMON_PID" 2>/dev/null && [ $i -lt $((300 * MULT)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=
+		return 124
+	fi
+	wait "$DAEMON_PID"
+	local rc=$?
+	DAEMON_PID=
+	return $rc
+}
+# kill_all: SIGKILL the daemon and every process of this test (by $T in argv).
+kill_all() {
+	[ -n "${DAEMON_PID:-}" ] && kill -KILL "$DAEMON_PID" 2>/dev/null
+	pkill -KILL -f "$T/" 2>/dev/null
+	DAEMON_PID=
+	wait 2>/dev/null
+	return 0
+}
+# state_of ID: the task's latest state ("" if none yet).
+state_of() {
+	[ -s "$T/status/$1/status.json" ] || return 0
+	json "$T/status/$1/status.json" 'd["state"]' 2>/dev/null
+}
+# wait_state ID STATE SECONDS
+wait_state() {
+	wait_for "$3" sh -c "grep -q '\"state\":[[:space:]]*\"$2\"' '$T/status/$1/status.json'"
+}
+# task_ids_for NAME_PREFIX: task ids derived from a dropped file's name.
+task_ids_for() {
+	ls "$T/status" 2>/dev/null | grep "^$1-[0-9a-f]\{6\}$" || true
+}

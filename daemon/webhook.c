@@ -208,25 +208,32 @@ webhook_lookup(const struct webhook_task *tasks, size_t n, const char *task,
 }
 
 /*
- * Move outbox/NAME to outbox/dead/NAME, saying why (the entry is given up
- * on, so the operator should look). Returns 0 or a negative errno, logged.
+ * Move outbox/NAME to outbox/dead/NAME, saying why: the entry is given up
+ * on, so the operator should look. `t` (NULL when the name is not an
+ * entry's) names the task in the log. Returns 0 or a negative errno; both
+ * outcomes are logged.
  */
 static int
-webhook_bury(struct webhook *w, const char *name, const char *why)
+webhook_bury(struct webhook *w, const struct webhook_task *t, const char *name,
+    const char *why)
 {
-	char from[PATH_MAX], to[PATH_MAX];
+	char from[PATH_MAX], to[PATH_MAX], who[WEBHOOK_TASK_MAX + 48] = "";
 	int rc;
 
+	if (t != NULL)
+		(void)snprintf(who, sizeof(who), "task=%s seq=%ld: ", t->task,
+		    t->seq);
 	if (snprintf(from, sizeof(from), "%s/%s", w->outbox, name) >=
 		(int)sizeof(from) ||
 	    snprintf(to, sizeof(to), "%s/%s", w->dead, name) >=
 		(int)sizeof(to)) {
-		log_warnx("cannot move '%s' to dead/: path too long", name);
+		log_warnx("%scannot move '%s' to dead/: path too long", who,
+		    name);
 		return -ENAMETOOLONG;
 	}
 	if (rename(from, to) < 0) {
 		rc = -errno;
-		log_warnx("cannot move '%s' to '%s': %s", from, to,
+		log_warnx("%scannot move '%s' to '%s': %s", who, from, to,
 		    strerror(-rc));
 		return rc;
 	}
@@ -236,7 +243,8 @@ webhook_bury(struct webhook *w, const char *name, const char *why)
 	 */
 	(void)ladderd_fsutil_fsync_dir(w->dead);
 	(void)ladderd_fsutil_fsync_dir(w->outbox);
-	log_warnx("outbox entry '%s' moved to '%s': %s", name, w->dead, why);
+	log_warnx("%swebhook given up, '%s' moved to '%s': %s", who, name,
+	    w->dead, why);
 	return 0;
 }
 
@@ -291,7 +299,7 @@ webhook_scan(struct webhook *w)
 			continue; /* temp files, dead/, anything else */
 		if (webhook_parse_name(de->d_name, task, sizeof(task), &seq) <
 		    0) {
-			(void)webhook_bury(w, de->d_name,
+			(void)webhook_bury(w, NULL, de->d_name,
 			    "not an outbox entry name");
 			continue;
 		}
@@ -410,6 +418,16 @@ webhook_failed(struct webhook *w, struct webhook_task *t, const char *why)
 	log_warnx("task=%s seq=%ld: webhook delivery failed: %s; attempt %u, "
 		  "next in %.1f s",
 	    t->task, t->seq, why, t->attempts, (double)delay / 1e6);
+}
+
+/* Bury the head of `t` and go on with the task, or retry burying later. */
+static void
+webhook_give_up(struct webhook *w, struct webhook_task *t, const char *why)
+{
+	if (webhook_bury(w, t, t->name, why) == 0)
+		webhook_advance(w, t);
+	else
+		webhook_failed(w, t, "cannot move it to dead/");
 }
 
 /* base64(HMAC-SHA256(key, id "." ts "." body)) into out. */
@@ -569,10 +587,7 @@ webhook_attempt(struct webhook *w, struct webhook_task *t)
 			t->done = true;
 			w->need_scan = true;
 		} else if (rc == -EFBIG) {
-			if (webhook_bury(w, t->name, "larger than 16 MiB") == 0)
-				webhook_advance(w, t);
-			else
-				webhook_failed(w, t, "cannot bury it");
+			webhook_give_up(w, t, "larger than 16 MiB");
 		} else {
 			(void)snprintf(reason, sizeof(reason),
 			    "cannot read '%s': %s", t->name, strerror(-rc));
@@ -586,22 +601,15 @@ webhook_attempt(struct webhook *w, struct webhook_task *t)
 	body = ladderd_ctx_str(entry, "body", NULL);
 	created = ladderd_ctx_num(entry, "created", -1);
 	if (url == NULL || id == NULL || body == NULL || created < 0) {
-		if (webhook_bury(w, t->name,
-			"not an outbox entry (url, id, body, created)") == 0)
-			webhook_advance(w, t);
-		else
-			webhook_failed(w, t, "cannot bury it");
+		webhook_give_up(w, t,
+		    "not a valid entry (url, id, body, created)");
 		goto out;
 	}
 	if ((double)time(NULL) - created > (double)w->max_age) {
 		(void)snprintf(reason, sizeof(reason),
-		    "task=%s seq=%ld: older than notify.max_age (%ld s), "
-		    "%u failed attempts",
-		    t->task, t->seq, w->max_age, t->attempts);
-		if (webhook_bury(w, t->name, reason) == 0)
-			webhook_advance(w, t);
-		else
-			webhook_failed(w, t, "cannot bury it");
+		    "older than notify.max_age (%ld s), %u failed attempts",
+		    w->max_age, t->attempts);
+		webhook_give_up(w, t, reason);
 		goto out;
 	}
 	switch (webhook_post(w, url, id, body, reason, sizeof(reason))) {
@@ -627,10 +635,7 @@ webhook_attempt(struct webhook *w, struct webhook_task *t)
 		webhook_failed(w, t, reason);
 		break;
 	case WEBHOOK_REJECTED:
-		if (webhook_bury(w, t->name, reason) == 0)
-			webhook_advance(w, t);
-		else
-			webhook_failed(w, t, "cannot bury it");
+		webhook_give_up(w, t, reason);
 		break;
 	case WEBHOOK_STOPPED:
 		break; /* not a failure: the next run sends it */
@@ -842,7 +847,8 @@ ladderd_webhook_worker(const struct ladderd_conf *conf)
 		struct timespec ts, *tsp = NULL;
 		uint64_t next, now;
 
-		if (w.need_scan || (w.scan_due && w.scan_due <= webhook_now())) {
+		if (w.need_scan ||
+		    (w.scan_due != 0 && w.scan_due <= webhook_now())) {
 			w.need_scan = false;
 			if ((rc = webhook_scan(&w)) < 0)
 				log_warnx("cannot scan the outbox '%s': %s, "

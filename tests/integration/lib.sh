@@ -9,8 +9,8 @@
 #   wait_for SECONDS CMD...  bounded wait for a condition (polls every 0.1 s)
 # Timeouts are scaled by LADDERD_TEST_TIMEOUT_MULT (sanitizer builds are slow).
 set -u
-LADDERD_BUILD=${LADDERD_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)}
-LADDERD_SRC=${LADDERD_SRC:-$LADDERD_BUILD}
+LADDERD_SRC=${LADDERD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+LADDERD_BUILD=${LADDERD_BUILD:-$LADDERD_SRC/_build}
 LADDERD="$LADDERD_BUILD/ladderd"
 TEST_STAGES="$LADDERD_BUILD/tests/stages/.libs"
 BUILD_STAGES="$LADDERD_BUILD/stages/.libs"

@@ -80,8 +80,13 @@ for seq in range(int(a), int(b) + 1):
     os.rename(tmp, final)
 EOF
 }
+# pending: the number of entries (names ending in .json) in the outbox.
 pending() {
-	ls "$OB" | grep -c '\.json$'
+	_n=0
+	for _f in "$OB"/*.json; do
+		[ -f "$_f" ] && _n=$((_n + 1))
+	done
+	echo "$_n"
 }
 outbox_empty() {
 	[ "$(pending)" = 0 ]
@@ -95,7 +100,7 @@ out = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     b = r["body"]
-    if b["task_id"] != sys.argv[2]:
+    if b.get("task_id") != sys.argv[2]:
         continue
     if r["id"] != "%s-%d" % (b["task_id"], b["seq"]):
         print("id %s does not match body seq %d" % (r["id"], b["seq"]))
@@ -104,7 +109,8 @@ print(" ".join(out))
 EOF
 }
 
-write_conf "$T/ladderd.conf" "notify = { secret = \"$SECRET\"; timeout = 2; max_age = 3600; };"
+write_conf "$T/ladderd.conf" \
+	"notify = { secret = \"$SECRET\"; timeout = 2; max_age = 3600; };"
 mkdir -p "$OB"
 
 # --- delivery: entries of an earlier run, then new ones -----------------
@@ -116,14 +122,30 @@ echo '{"partial' >"$OB/t9.0000000001.json.tmp.4242"
 start_worker
 put t2 4 5
 ok "all entries delivered, outbox empty" wait_for 15 outbox_empty
-is "$(wc -l <"$T/r1.jsonl" | tr -d ' ')" 10 "10 events recorded (signatures verified)"
+is "$(wc -l <"$T/r1.jsonl" | tr -d ' ')" 10 \
+	"10 events recorded (signatures verified)"
 is "$(seqs "$T/r1.jsonl" t1)" "1 2 3 4 5" "task t1 in seq order"
-is "$(seqs "$T/r1.jsonl" t2)" "1 2 3 4 5" "task t2 in seq order, late entries too"
+is "$(seqs "$T/r1.jsonl" t2)" "1 2 3 4 5" \
+	"task t2 in seq order, late entries too"
 is "$(grep -c 'rejected' "$T/receiver.log")" 0 "receiver rejected no signature"
 ok "temporary name left alone" test -f "$OB/t9.0000000001.json.tmp.4242"
 
 # The receiver does check: a wrong signature and a stale timestamp get 401.
-probe() { # SIGNATURE TIMESTAMP -> HTTP status
+# sign TS: a good signature of probe's request at time TS.
+sign() {
+	# no __pycache__ in the source tree
+	PYTHONDONTWRITEBYTECODE=1 "$PY" - "$(dirname "$RECEIVER")" "$SECRET" "$1" <<'EOF'
+import base64, hashlib, hmac, sys
+sys.path.insert(0, sys.argv[1])
+import receiver
+key = receiver.signing_key(sys.argv[2])
+msg = b"x-1." + sys.argv[3].encode() + b'.{"seq":1}'
+print("v1," + base64.b64encode(
+    hmac.new(key, msg, hashlib.sha256).digest()).decode())
+EOF
+}
+# probe SIGNATURE TIMESTAMP: POST a request by hand, print the HTTP status.
+probe() {
 	"$PY" - "http://127.0.0.1:$PORT/hook" "$1" "$2" <<'EOF'
 import sys, urllib.request, urllib.error
 req = urllib.request.Request(sys.argv[1], data=b'{"seq":1}', headers={
@@ -136,13 +158,11 @@ except urllib.error.HTTPError as e:
 EOF
 }
 now=$(date +%s)
+old=$((now - 600))
+is "$(probe "$(sign "$now")" "$now")" 204 "receiver: good signature accepted"
 is "$(probe 'v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' "$now")" 401 \
 	"receiver: bad signature refused"
-is "$(probe "$("$PY" -c '
-import sys; sys.path.insert(0, sys.argv[1]); import receiver, hmac, hashlib, base64
-k = receiver.signing_key(sys.argv[2]); ts = sys.argv[3]
-print("v1," + base64.b64encode(hmac.new(k, b"x-1." + ts.encode() + b"." + b"{\"seq\":1}", hashlib.sha256).digest()).decode())
-' "$(dirname "$RECEIVER")" "$SECRET" "$((now - 600))")" "$((now - 600))")" 401 \
+is "$(probe "$(sign "$old")" "$old")" 401 \
 	"receiver: good signature with a 10-minute-old timestamp refused"
 _stop_receiver
 
@@ -151,15 +171,17 @@ start_receiver r2 --fail-first 3
 put t3 1 3
 ok "503 x3: delivered after retries" wait_for 15 outbox_empty
 is "$(seqs "$T/r2.jsonl" t3)" "1 2 3" "503 x3: task t3 in seq order"
-is "$(grep -c 'task=t3 seq=1: webhook delivery failed: HTTP 503' "$T/worker.log")" 3 \
+fail503='task=t3 seq=1: webhook delivery failed: HTTP 503'
+is "$(grep -c "$fail503" "$T/worker.log")" 3 \
 	"503 x3: one log line per failure"
-like "$(cat "$T/worker.log")" 'task=t3 seq=1: webhook delivery failed: HTTP 503; attempt 1, next in [0-9.]+ s' \
+like "$(cat "$T/worker.log")" "$fail503; attempt 1, next in [0-9.]+ s" \
 	"503: the log line says the reason and the next attempt"
 _stop_receiver
 
 # --- receiver down: kept, stop, restart, delivered -----------------------
 put t4 1 2
-ok "receiver down: failures logged" wait_for 10 grep -q 'task=t4 seq=1: webhook delivery failed' "$T/worker.log"
+ok "receiver down: failures logged" wait_for 10 \
+	grep -q 'task=t4 seq=1: webhook delivery failed' "$T/worker.log"
 sleep 1
 is "$(pending)" 2 "receiver down: both entries still in the outbox"
 t0=$(date +%s%N)
@@ -180,7 +202,8 @@ is "$(seqs "$T/r3.jsonl" t4)" "1 2" "restart: task t4 in seq order"
 # --- too old: dead letter, and its task goes on ----------------------------
 put t5 1 1 100000
 put t5 2 2
-ok "old entry moved to outbox/dead/" wait_for 10 test -f "$OB/dead/t5.0000000001.json"
+ok "old entry moved to outbox/dead/" wait_for 10 \
+	test -f "$OB/dead/t5.0000000001.json"
 ok "next entry of the task delivered" wait_for 10 outbox_empty
 is "$(seqs "$T/r3.jsonl" t5)" "2" "old entry not sent, the next one sent"
 like "$(cat "$T/worker.log")" "t5.0000000001.json.*older than notify.max_age" \

@@ -147,7 +147,7 @@ stop_daemon() {
 # kill_all: SIGKILL the daemon and every process of this test (by $T in argv).
 kill_all() {
 	[ -n "${DAEMON_PID:-}" ] && kill -KILL "$DAEMON_PID" 2>/dev/null
-	pkill -KILL -f "$T/" 2>/dev/null
+	pkill -KILL -f "[l]adderd .*$T/" 2>/dev/null
 	DAEMON_PID=
 	wait 2>/dev/null
 	return 0

@@ -1,0 +1,76 @@
+#!/bin/sh
+# Crash recovery with real media: kill -9 of the daemon and all its
+# processes in the middle of a transcode, restart, the task completes and
+# rungs finished before the kill are not encoded again; SIGTERM during a
+# job exits 0 in bounded time and the task resumes at the next start.
+. "$(dirname "$0")/lib.sh"
+trap 'kill_all; _cleanup' EXIT
+
+write_conf "$T/ladderd.conf" "
+max_rungs = 1;
+shutdown_timeout = 20;
+watch = ( { path = \"$T/ingest\"; profile = \"small\"; } );
+profiles = {
+  small = {
+    segment_duration = 1;
+    video = { preset = \"ultrafast\"; };
+    ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
+               { name = \"240p\"; height = 240; bitrate = 300; },
+               { name = \"180p\"; height = 180; bitrate = 200; } );
+  };
+};"
+mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=8 \
+	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=8 \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+start_daemon "$T/ladderd.conf"
+cp "$T/src.mp4" "$T/ingest/crash.mp4"
+wait_for 10 sh -c "ls '$T/status' | grep -q '^crash-'"
+id=$(task_ids_for crash)
+ok "the drop was queued" test -n "$id"
+# Wait until one rung is finished and another is running.
+one_done() {
+	ls "$T/spool/tasks/$id/rungs/"*/result.json >/dev/null 2>&1 &&
+		[ "$(ls -d "$T/spool/tasks/$id/rungs/"*/ | wc -l)" -ge 2 ]
+}
+wait_for 60 one_done
+done_before=$(cd "$T/spool/tasks/$id/rungs" && for r in *; do
+	[ -s "$r/result.json" ] && grep -q '"status":[[:space:]]*"ok"' "$r/result.json" && echo "$r"
+done | sort | tr '\n' ' ')
+ok "at least one rung finished before the kill ($done_before)" test -n "$done_before"
+kill_all
+ok "nothing of ours is left running" sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
+is "$(state_of "$id")" transcoding "the task was mid-transcode"
+
+start_daemon "$T/ladderd.conf" "$T/daemon2.log"
+wait_state "$id" complete 120
+is "$(state_of "$id")" complete "after the restart the task completes"
+for r in $done_before; do
+	like "$(cat "$T/daemon2.log")" "rendition=$r: finished in an earlier run, reusing it" \
+		"rung $r finished before the kill is reused, not re-encoded"
+	n=$(grep -c "\"quality\":\"$r\",.*\"rung_state\":\"done\"" "$T/status/$id/events.ndjson")
+	is "$n" 1 "rung $r reported done exactly once across both runs"
+done
+ok "the package is published" test -s "$T/publish/$id/master.m3u8"
+is "$(grep -c '"state":"complete"' "$T/status/$id/events.ndjson")" 1 "complete reported once"
+is "$(ls -A "$T/ingest" | wc -l | tr -d ' ')" 0 "nothing left in the ingest folder"
+is "$(ls "$T/failed" | wc -l | tr -d ' ')" 0 "nothing failed"
+
+# SIGTERM in the middle of a job.
+cp "$T/src.mp4" "$T/ingest/term.mp4"
+wait_for 10 sh -c "ls '$T/status' | grep -q '^term-'"
+id2=$(task_ids_for term)
+wait_state "$id2" transcoding 30
+start=$(date +%s)
+stop_daemon
+rc=$?
+took=$(( $(date +%s) - start ))
+is "$rc" 0 "SIGTERM during a job: the daemon exits 0"
+ok "within a bounded time (${took}s)" test "$took" -le $((25 * MULT))
+ok "no worker is left behind" sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
+ok "the task is not failed" test "$(state_of "$id2")" != failed
+ok "the task is back in the queue" sh -c "ls '$T/spool/queue' | grep -q '$id2'"
+start_daemon "$T/ladderd.conf" "$T/daemon3.log"
+wait_state "$id2" complete 120
+is "$(state_of "$id2")" complete "the stopped task completes after the restart"
+stop_daemon
+done_testing

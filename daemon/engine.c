@@ -187,6 +187,43 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 }
 
 /*
+ * A short summary of every rung for the terminal event: name, kind,
+ * status, size, measured bandwidth, and why a rung was dropped or failed.
+ */
+static cJSON *
+engine_summary(const cJSON *ctx)
+{
+	cJSON *arr = cJSON_CreateArray();
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "renditions")) {
+		cJSON *o = cJSON_CreateObject();
+		const char *why = ladderd_ctx_str(r, "target_size.dropped",
+		    ladderd_ctx_str(r, "error.message", NULL));
+
+		cJSON_AddStringToObject(o, "name",
+		    ladderd_ctx_str(r, "rung.name", "?"));
+		cJSON_AddStringToObject(o, "kind",
+		    ladderd_ctx_str(r, "rung.kind", "video"));
+		cJSON_AddStringToObject(o, "status",
+		    ladderd_ctx_str(r, "status", "?"));
+		if (ladderd_ctx_num(r, "transcode.width", 0) > 0) {
+			cJSON_AddNumberToObject(o, "width",
+			    ladderd_ctx_num(r, "transcode.width", 0));
+			cJSON_AddNumberToObject(o, "height",
+			    ladderd_ctx_num(r, "transcode.height", 0));
+		}
+		if (ladderd_ctx_get(r, "hls_info.bandwidth"))
+			cJSON_AddNumberToObject(o, "bandwidth",
+			    ladderd_ctx_num(r, "hls_info.bandwidth", 0));
+		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
+			cJSON_AddStringToObject(o, "reason", why);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+/*
  * Run (or resume) the task in ctx. Returns LADDERD_OK when the task is
  * complete, LADDERD_FAIL (permanent, ctx.error says why) or LADDERD_RETRY
  * (transient or cancelled: run again later from the checkpoint). The
@@ -243,19 +280,21 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 	engine_emit_state(ctx, "packaging");
 	rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_POST, ctx);
 done:
-	if (rc == LADDERD_OK) {
+	if (rc == LADDERD_OK || rc == LADDERD_FAIL) {
 		cJSON *f = cJSON_CreateObject();
 
-		ladderd_host_set_state(ctx, "complete");
-		cJSON_AddBoolToObject(f, "complete", 1);
-		cJSON_AddNumberToObject(f, "progress", 1);
+		ladderd_host_set_state(ctx, rc == LADDERD_OK ? "complete" :
+							       "failed");
+		if (rc == LADDERD_OK) {
+			cJSON_AddBoolToObject(f, "complete", 1);
+			cJSON_AddNumberToObject(f, "progress", 1);
+		}
+		if (ladderd_ctx_get(ctx, "renditions"))
+			cJSON_AddItemToObject(f, "renditions",
+			    engine_summary(ctx));
 		if (ladderd_status_emit(ctx, f, NULL) < 0)
 			log_warnx("cannot write status event, ignoring");
 		cJSON_Delete(f);
-	} else if (rc == LADDERD_FAIL) {
-		ladderd_host_set_state(ctx, "failed");
-		if (ladderd_status_emit(ctx, NULL, NULL) < 0)
-			log_warnx("cannot write status event, ignoring");
 	}
 	if (engine_checkpoint(ctx, NULL) < 0)
 		log_warnx("cannot write the final checkpoint, ignoring");

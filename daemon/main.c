@@ -28,6 +28,7 @@
 #include "plugin.h"
 #include "run.h"
 #include "supervisor.h"
+#include "webhook.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
 
@@ -40,6 +41,7 @@ usage(void)
 	    "[-p PROFILE]\n"
 	    "       ladderd check-config [-c FILE]\n"
 	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
+	    "       ladderd notify [-c FILE] [-v]\n"
 	    "       ladderd --version\n");
 }
 
@@ -56,8 +58,13 @@ load_conf(const char *file)
 
 	if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
 		file = DEFAULT_CONF;
+	/*
+	 * Workers of the daemon get its config snapshot and, in
+	 * LADDERD_CONF_DIR, the folder relative paths are relative to.
+	 */
 	if (file)
-		rc = ladderd_conf_load(file, &c, err, sizeof(err));
+		rc = ladderd_conf_load_as(file, getenv("LADDERD_CONF_DIR"), &c,
+		    err, sizeof(err));
 	else
 		rc = ladderd_conf_load_string("", NULL, &c, err, sizeof(err));
 	if (rc < 0) {
@@ -203,6 +210,26 @@ out:
 	return code;
 }
 
+/* The webhook worker: deliver the outbox until SIGTERM/SIGINT. */
+static int
+cmd_notify(int argc, char **argv)
+{
+	const char *file = NULL;
+	int verbose = 0, rc;
+	struct ladderd_conf *c;
+
+	if (parse_common(argc, argv, &file, &verbose) != argc) {
+		usage();
+		return 2;
+	}
+	log_init(1, verbose, "ladderd");
+	if ((c = load_conf(file)) == NULL)
+		return 1;
+	rc = ladderd_webhook_worker(c);
+	ladderd_conf_free(c);
+	return rc < 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,6 +250,8 @@ main(int argc, char **argv)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "stage") == 0)
 		return cmd_stage(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "notify") == 0)
+		return cmd_notify(argc - 1, argv + 1);
 	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
 		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
 		return ladderd_chord_worker(argv[2], argv[3]);

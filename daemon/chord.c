@@ -27,9 +27,12 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../stages/framering.h"
 
 #include "chord.h"
 #include "ctx.h"
@@ -50,8 +53,12 @@ enum member_state {
 };
 
 struct member {
-	const cJSON *rung; /* in ctx.ladder, borrowed */
+	const cJSON *rung; /* in ctx.ladder (borrowed) or own_rung */
+	cJSON *own_rung;   /* the shared decoder's synthetic member */
 	const char *name;
+	int group;	   /* starts with the shared decoder's group */
+	int optional;	   /* its failure does not fail the task */
+	int threads;	   /* CPU threads it may use */
 	enum member_state state;
 	pid_t pid;
 	int attempts;
@@ -83,8 +90,9 @@ chord_members(const cJSON *ctx)
 /* Write request.json for member m (index i); 0 or negative errno. */
 static int
 chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
-    struct member *m, int index, int threads)
+    struct member *m, int index)
 {
+	const cJSON *only = ladderd_ctx_get(m->rung, "stages");
 	char dir[PATH_MAX], path[PATH_MAX + 16];
 	cJSON *req = cJSON_CreateObject(), *c = NULL, *rung, *stages;
 	const struct ladderd_workflow *wf = o->workflow;
@@ -111,7 +119,21 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 		goto out;
 	}
 	stages = cJSON_AddArrayToObject(req, "stages");
-	for (size_t i = 0; i < wf->n[LADDERD_PHASE_RENDITION]; i++) {
+	/* A member may name its own stages (the shared decoder does). */
+	if (cJSON_IsArray(only)) {
+		const cJSON *it;
+
+		cJSON_ArrayForEach(it, only) {
+			cJSON *e = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(e, "name",
+			    cJSON_IsString(it) ? it->valuestring : "");
+			cJSON_AddItemToObject(e, "args", cJSON_CreateObject());
+			cJSON_AddItemToArray(stages, e);
+		}
+	}
+	for (size_t i = 0; !cJSON_IsArray(only) &&
+	     i < wf->n[LADDERD_PHASE_RENDITION]; i++) {
 		const struct ladderd_stage_ref *s =
 		    &wf->stages[LADDERD_PHASE_RENDITION][i];
 		cJSON *e = cJSON_CreateObject();
@@ -121,10 +143,9 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 		cJSON_AddItemToArray(stages, e);
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
-	cJSON_AddNumberToObject(req, "threads", threads);
+	cJSON_AddNumberToObject(req, "threads", m->threads);
 	cJSON_AddItemToObject(req, "context", c);
 	c = NULL;
-	snprintf(path, sizeof(path), "%s/request.json", dir);
 	(void)snprintf(path, sizeof(path), "%s/result.json", dir);
 	(void)unlink(path); /* a stale failed result must not count */
 	snprintf(path, sizeof(path), "%s/request.json", dir);
@@ -165,8 +186,10 @@ chord_spawn(const cJSON *ctx, const char *name, const sigset_t *oldmask)
 
 	if (pid != 0)
 		return pid;
-	/* Child: own process group, so a time limit kills its helpers too. */
+	/* Child: own process group, so a time limit kills its helpers too;
+	 * and it dies with the job process, even a kill -9 of it. */
 	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)sigprocmask(SIG_SETMASK, oldmask, NULL);
 	execl("/proc/self/exe", "ladderd", "rung", work, name, (char *)NULL);
 	fprintf(stderr, "ladderd: cannot exec rung worker: %s\n",
@@ -223,8 +246,12 @@ chord_merge(cJSON *ctx, struct member *ms, int n)
 	if (arr == NULL)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
-		cJSON *r = ms[i].result ? cJSON_Duplicate(ms[i].result, 1) :
-					  cJSON_CreateObject();
+		cJSON *r;
+
+		if (ms[i].own_rung)
+			continue; /* the shared decoder is not a rendition */
+		r = ms[i].result ? cJSON_Duplicate(ms[i].result, 1) :
+				   cJSON_CreateObject();
 
 		if (r == NULL) {
 			cJSON_Delete(arr);
@@ -259,6 +286,108 @@ chord_kill_all(struct member *ms, int n, int sig)
 }
 
 /*
+ * Plan the shared decode: when profile.shared_decode is on (the default),
+ * the segments are fMP4 (video rungs carry no audio) and two or more video
+ * rungs still have to run, create the frame ring and add the decoder as
+ * one more member (stage "decode"), grouped with those rungs so they all
+ * start together. Returns the ring, or NULL when each rung decodes alone.
+ */
+static struct framering *
+chord_plan_shared(cJSON *ctx, struct member **pms, int *pn, char *ring,
+    size_t len)
+{
+	const char *names[FRAMERING_MAX_READERS];
+	struct member *ms = *pms, *nm, *d;
+	struct framering *r;
+	cJSON *own, *sd;
+	int n = *pn, nv = 0;
+
+	if (!ladderd_ctx_bool(ctx, "profile.shared_decode", 1) ||
+	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
+		"fmp4") != 0 ||
+	    ladderd_ctx_str(ctx, "input.path", NULL) == NULL)
+		return NULL;
+	for (int i = 0; i < n && nv < FRAMERING_MAX_READERS; i++)
+		if (ms[i].state == M_WAITING &&
+		    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
+			"video") == 0)
+			names[nv++] = ms[i].name;
+	if (nv < 2)
+		return NULL;
+	if (snprintf(ring, len, "/ladderd-%s-%ld",
+		ladderd_ctx_str(ctx, "task.id", "task"), (long)getpid()) >=
+	    (int)len)
+		return NULL;
+	if ((r = framering_create(ring, names, nv)) == NULL) {
+		log_warn("cannot create the frame ring, every rung decodes "
+			 "alone");
+		return NULL;
+	}
+	own = cJSON_CreateObject();
+	sd = cJSON_CreateObject();
+	nm = realloc(ms, (size_t)(n + 1) * sizeof(*ms));
+	if (own == NULL || sd == NULL || nm == NULL) {
+		cJSON_Delete(own);
+		cJSON_Delete(sd);
+		if (nm)
+			*pms = nm;
+		munmap(r, sizeof(*r));
+		(void)shm_unlink(ring);
+		return NULL;
+	}
+	*pms = ms = nm;
+	cJSON_AddStringToObject(own, "name", "_decode");
+	cJSON_AddStringToObject(own, "kind", "decoder");
+	cJSON_AddItemToObject(own, "stages", cJSON_CreateStringArray(
+	    (const char *const[]){ "decode" }, 1));
+	d = &ms[n];
+	memset(d, 0, sizeof(*d));
+	d->own_rung = own;
+	d->rung = own;
+	d->name = "_decode";
+	d->pid = -1;
+	d->group = 1;
+	d->optional = 1;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < nv; k++)
+			if (names[k] == ms[i].name)
+				ms[i].group = 1;
+	cJSON_AddStringToObject(sd, "ring", ring);
+	cJSON_AddNumberToObject(sd, "readers", nv);
+	if (ladderd_ctx_set(ctx, "shared_decode", sd) < 0)
+		cJSON_Delete(sd);
+	*pn = n + 1;
+	log_info("shared decode: one decoder for %d rungs", nv);
+	return r;
+}
+
+/* Write member i's request and start its worker; 0 or -1 (failed). */
+static int
+chord_start(const struct ladderd_chord_opts *o, cJSON *ctx, struct member *m,
+    int i, const sigset_t *oldmask)
+{
+	if (chord_write_request(o, ctx, m, i) < 0) {
+		snprintf(m->message, sizeof(m->message),
+		    "rung %s: cannot write its request", m->name);
+		return -1;
+	}
+	m->attempts++;
+	m->timed_out = 0;
+	m->killed_us = 0;
+	if ((m->pid = chord_spawn(ctx, m->name, oldmask)) < 0) {
+		snprintf(m->message, sizeof(m->message), "rung %s: fork: %s",
+		    m->name, strerror(errno));
+		return -1;
+	}
+	m->state = M_RUNNING;
+	m->deadline_us = chord_now_us() +
+	    (uint64_t)o->conf->rung_timeout * 1000000u;
+	log_debug("rendition=%s: started worker pid %ld (attempt %d)", m->name,
+	    (long)m->pid, m->attempts);
+	return 0;
+}
+
+/*
  * Run the rendition phase. Returns LADDERD_OK (ctx.renditions set),
  * LADDERD_FAIL (ctx.error names the rung and why) or LADDERD_RETRY when
  * the job was cancelled.
@@ -274,6 +403,9 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	int sfd = -1;
 	uint64_t next_tick = 0;
 	enum ladderd_rc rc = LADDERD_FAIL;
+	struct framering *ring = NULL;
+	char ring_name[128] = "";
+	int group_waiting = 0, group_tokens = 0, group_video = 0;
 
 	if (!cJSON_IsArray(list) || n == 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "the ladder is empty");
@@ -305,6 +437,14 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			finished++;
 		}
 	}
+	for (int i = 0; i < n; i++)
+		ms[i].threads = threads;
+	if ((ring = chord_plan_shared(ctx, &ms, &n, ring_name,
+		 sizeof(ring_name))) != NULL) {
+		group_waiting = 1;
+		for (int i = 0; i < n; i++)
+			group_video += ms[i].group && !ms[i].own_rung;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 ||
@@ -318,46 +458,74 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		int npfd = 1, timeout_ms;
 		uint64_t now = chord_now_us(), wake = now + 3600000000u;
 
+		/*
+		 * The shared decoder's group starts at once (its rungs read
+		 * one ring), with the tokens free now: at least one, at most
+		 * one per rung, taken without waiting for more so two jobs
+		 * can never hold each other's tokens. The rungs share the
+		 * tokens' CPUs.
+		 */
+		if (group_waiting && !ladderd_host_cancel) {
+			while (group_tokens < group_video &&
+			    ladderd_tokens_take(o->tokens) > 0)
+				group_tokens++;
+			if (group_tokens > 0) {
+				int cpu = group_tokens * threads;
+				int per = cpu / group_video;
+
+				for (int i = 0; i < n; i++) {
+					struct member *m = &ms[i];
+
+					if (!m->group || m->state != M_WAITING)
+						continue;
+					m->threads = m->own_rung ?
+					    (cpu < 2 ? 1 : 2) :
+					    (per < 1 ? 1 : per);
+					if (!m->own_rung && group_tokens > 0) {
+						m->has_token = 1;
+						group_tokens--;
+					}
+					if (chord_start(o, ctx, m, i,
+						&oldmask) < 0) {
+						if (m->has_token)
+							ladderd_tokens_give(
+							    o->tokens);
+						m->has_token = 0;
+						m->state = M_FAILED;
+						finished++;
+						if (m->own_rung)
+							framering_mark_failed(
+							    ring);
+						else
+							framering_mark_gone(
+							    ring, m->name);
+						continue;
+					}
+					running++;
+				}
+				group_waiting = 0;
+			}
+		}
 		/* Start what the jobserver allows. */
-		for (int i = 0; i < n && !ladderd_host_cancel; i++) {
+		for (int i = 0; i < n && !ladderd_host_cancel && !group_waiting;
+		     i++) {
 			struct member *m = &ms[i];
-			int t;
 
 			if (m->state != M_WAITING)
 				continue;
-			if ((t = ladderd_tokens_take(o->tokens)) <= 0)
+			if (ladderd_tokens_take(o->tokens) <= 0)
 				break;
 			m->has_token = 1;
-			if (chord_write_request(o, ctx, m, i, threads) < 0) {
-				snprintf(m->message, sizeof(m->message),
-				    "rung %s: cannot write its request",
-				    m->name);
+			m->group = 0; /* a retry runs alone, with its own decoder */
+			m->threads = threads;
+			if (chord_start(o, ctx, m, i, &oldmask) < 0) {
 				m->state = M_FAILED;
 				ladderd_tokens_give(o->tokens);
 				m->has_token = 0;
 				finished++;
 				continue;
 			}
-			m->attempts++;
-			m->timed_out = 0;
-			m->killed_us = 0;
-			if ((m->pid = chord_spawn(ctx, m->name, &oldmask)) < 0) {
-				snprintf(m->message, sizeof(m->message),
-				    "rung %s: fork: %s", m->name,
-				    strerror(errno));
-				m->state = M_FAILED;
-				ladderd_tokens_give(o->tokens);
-				m->has_token = 0;
-				finished++;
-				continue;
-			}
-			m->state = M_RUNNING;
-			m->deadline_us = chord_now_us() +
-			    (uint64_t)o->conf->rung_timeout * 1000000u;
 			running++;
-			log_debug("rendition=%s: started worker pid %ld "
-				  "(attempt %d)", m->name, (long)m->pid,
-			    m->attempts);
 		}
 		if (ladderd_host_cancel && running == 0)
 			break;
@@ -438,11 +606,23 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				ladderd_tokens_give(o->tokens);
 				m->has_token = 0;
 			}
+			/* Nobody may wait on a process that is gone. */
+			if (ring && m->own_rung)
+				framering_mark_failed(ring);
+			else if (ring)
+				framering_mark_gone(ring, m->name);
 			if (chord_collect(ctx, m, status) == 0) {
 				m->state = M_DONE;
 				finished++;
 				log_info("rendition=%s: %s", m->name,
 				    ladderd_ctx_str(m->result, "status", "ok"));
+				continue;
+			}
+			if (m->optional) {
+				log_info("%s; the rungs decode on their own",
+				    m->message);
+				m->state = M_FAILED;
+				finished++;
 				continue;
 			}
 			if (m->attempts <= retries && !ladderd_host_cancel) {
@@ -474,6 +654,8 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
 			    "video");
 
+			if (ms[i].optional)
+				continue;
 			if (ms[i].state == M_FAILED) {
 				failed++;
 				if (!first_failure)
@@ -506,9 +688,17 @@ out:
 			if (ms[i].has_token)
 				ladderd_tokens_give(o->tokens);
 			cJSON_Delete(ms[i].result);
+			cJSON_Delete(ms[i].own_rung);
 		}
 	}
 	free(ms);
+	if (ring) {
+		munmap(ring, sizeof(*ring));
+		(void)shm_unlink(ring_name);
+		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "shared_decode");
+	}
+	for (int i = 0; i < group_tokens; i++)
+		ladderd_tokens_give(o->tokens);
 	if (sfd >= 0) {
 		close(sfd);
 		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);

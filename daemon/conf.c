@@ -86,6 +86,7 @@ static const struct key profile_keys[] = {
 	{ "dash", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "partial_ladder", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
+	{ "shared_decode", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
 	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
 	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },

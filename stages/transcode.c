@@ -56,6 +56,7 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
+#include "framering.h"
 #include "stage.h"
 
 #define TRANSCODE_VIDEO_HZ	  90000 /* video time base, 1/90000 s */
@@ -126,6 +127,12 @@ struct transcode {
 	int64_t frames_in, frames_out, dropped, vbytes, abytes, bad;
 	int64_t packets;
 	cJSON *keyframes; /* owned until moved into the result */
+
+	/* Shared decode (framering.h): video frames come from the ring. */
+	struct framering *ring;
+	int ring_fd;
+	size_t ring_size;
+	int ring_idx;
 };
 
 /*
@@ -350,7 +357,10 @@ transcode_open_input(struct transcode *st)
 		if ((int)i != st->ain && ((int)i != st->vin || !st->want_video))
 			st->ifmt->streams[i]->discard = AVDISCARD_ALL;
 
-	if (st->want_video &&
+	/* With a shared decoder the video stream is not read here at all. */
+	if (st->ring != NULL)
+		st->ifmt->streams[st->vin]->discard = AVDISCARD_ALL;
+	if (st->want_video && st->ring == NULL &&
 	    (err = transcode_open_decoder(st, st->vin, &st->vdec)) < 0)
 		return err;
 	if (st->want_audio &&
@@ -1021,6 +1031,151 @@ transcode_decode(struct transcode *st, AVCodecContext *dec, const AVPacket *pkt)
 	}
 }
 
+/*
+ * Attach to the shared decoder's ring when the chord set one up for this
+ * rung (a video-only rung: fMP4 mode). Not attaching is not an error: a
+ * retried rung, a rung started after the decoder, or a missing ring means
+ * this rung decodes the source itself.
+ */
+static int
+transcode_ring_attach(struct transcode *st)
+{
+	const char *name = ladderd_ctx_str(st->call->ctx, "shared_decode.ring",
+	    NULL);
+	struct framering *r;
+	int fd = -1, idx, attached = 0;
+	size_t size = 0;
+
+	if (name == NULL || !st->want_video || st->want_audio ||
+	    st->call->rung == NULL)
+		return 0;
+	if ((r = framering_open(name, &fd, &size)) == NULL)
+		return 0;
+	framering_lock(r);
+	idx = framering_find(r, st->call->rung);
+	if (idx >= 0 && r->readers[idx].state == FRAMERING_PENDING &&
+	    r->produced == 0 && !r->failed) {
+		r->readers[idx].state = FRAMERING_ATTACHED;
+		r->readers[idx].pid = (int32_t)getpid();
+		r->readers[idx].consumed = 0;
+		attached = 1;
+		framering_broadcast(r);
+	}
+	framering_unlock(r);
+	if (!attached) {
+		munmap(r, size);
+		close(fd);
+		return 0;
+	}
+	st->ring = r;
+	st->ring_fd = fd;
+	st->ring_size = size;
+	st->ring_idx = idx;
+	st->call->log(st->call, LADDERD_LOG_DEBUG,
+	    "reading frames from the shared decoder");
+	return 0;
+}
+
+/* Leave the ring (the decoder stops waiting for this rung). */
+static void
+transcode_ring_detach(struct transcode *st)
+{
+	if (st->ring == NULL)
+		return;
+	framering_lock(st->ring);
+	st->ring->readers[st->ring_idx].state = FRAMERING_GONE;
+	framering_broadcast(st->ring);
+	framering_unlock(st->ring);
+	munmap(st->ring, st->ring_size);
+	close(st->ring_fd);
+	st->ring = NULL;
+}
+
+/*
+ * Wait until the ring has frame `k`; 1 = a frame, 0 = end of stream,
+ * negative = the decoder failed or the task was cancelled.
+ */
+static int
+transcode_ring_wait(struct transcode *st, uint64_t k)
+{
+	struct framering *r = st->ring;
+	int ret;
+
+	framering_lock(r);
+	for (;;) {
+		if (r->ready && r->produced > k) {
+			ret = 1;
+			break;
+		}
+		if (r->failed) {
+			ret = -1;
+			break;
+		}
+		if (r->eof && r->produced <= k) {
+			ret = 0;
+			break;
+		}
+		if (st->call->cancelled(st->call)) {
+			ret = -2;
+			break;
+		}
+		framering_wait(r);
+	}
+	framering_unlock(r);
+	if (ret == -1)
+		return transcode_error(st, 0, "the shared decoder failed");
+	if (ret == -2) {
+		st->call->fail(st->call, "transcode of rung '%s' cancelled",
+		    st->call->rung ? st->call->rung : "?");
+		st->rc = LADDERD_RETRY;
+		return AVERROR_EXIT;
+	}
+	return ret;
+}
+
+/* Encode every frame of the ring, reading each slot in place. */
+static int
+transcode_ring_loop(struct transcode *st)
+{
+	for (uint64_t k = 0;; k++) {
+		struct framering *r;
+		struct framering_meta m;
+		int err = transcode_ring_wait(st, k);
+
+		if (err <= 0)
+			return err;
+		if (st->ring_size < st->ring->total_size &&
+		    (st->ring = framering_remap(st->ring, st->ring_fd,
+			 &st->ring_size)) == NULL)
+			return transcode_error(st, 0, "cannot map the frame "
+			    "ring: %s", strerror(errno));
+		r = st->ring;
+		m = r->meta[k % FRAMERING_SLOTS];
+		st->frame->width = r->width;
+		st->frame->height = r->height;
+		st->frame->format = r->format;
+		st->frame->color_range = r->color_range;
+		st->frame->colorspace = r->colorspace;
+		st->frame->best_effort_timestamp = m.pts;
+		TRANSCODE_FRAME_DURATION(st->frame) = m.duration;
+		for (int i = 0; i < 4; i++) {
+			st->frame->data[i] = r->linesize[i] ?
+			    framering_slot(r, k) + r->plane_off[i] : NULL;
+			st->frame->linesize[i] = r->linesize[i];
+		}
+		err = transcode_video_frame(st, st->frame);
+		/* The slot's memory is the ring's, never the frame's. */
+		memset(st->frame->data, 0, sizeof(st->frame->data));
+		memset(st->frame->linesize, 0, sizeof(st->frame->linesize));
+		framering_lock(r);
+		r->readers[st->ring_idx].consumed = k + 1;
+		framering_broadcast(r);
+		framering_unlock(r);
+		if (err < 0)
+			return err;
+	}
+}
+
 /* Demux, decode and encode everything, then flush the whole chain. */
 static int
 transcode_loop(struct transcode *st)
@@ -1028,7 +1183,9 @@ transcode_loop(struct transcode *st)
 	int read_errors = 0;
 	int err;
 
-	for (;;) {
+	if (st->ring != NULL && (err = transcode_ring_loop(st)) < 0)
+		return err;
+	for (; st->ring == NULL || st->want_audio;) {
 		err = av_read_frame(st->ifmt, st->pkt);
 		if (err == AVERROR_EOF)
 			break;
@@ -1062,7 +1219,8 @@ transcode_loop(struct transcode *st)
 		}
 	}
 
-	if (st->want_video && (err = transcode_decode(st, st->vdec, NULL)) < 0)
+	if (st->want_video && st->vdec != NULL &&
+	    (err = transcode_decode(st, st->vdec, NULL)) < 0)
 		return err;
 	if (st->want_audio && (err = transcode_decode(st, st->adec, NULL)) < 0)
 		return err;
@@ -1226,6 +1384,7 @@ transcode_free(struct transcode *st)
 	av_packet_free(&st->opkt);
 	cJSON_Delete(st->keyframes);
 	st->keyframes = NULL;
+	transcode_ring_detach(st);
 }
 
 static enum ladderd_rc
@@ -1240,6 +1399,7 @@ transcode_run(void *state, struct ladderd_call *call)
 	    .aout = -1,
 	    .last_pts = -1,
 	    .sws_range = -1,
+	    .ring_fd = -1,
 	};
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
@@ -1255,7 +1415,8 @@ transcode_run(void *state, struct ladderd_call *call)
 		goto out;
 	}
 	/* Each step reports its own failure and sets st.rc. */
-	if (transcode_settings(&st) < 0 || transcode_open_input(&st) < 0 ||
+	if (transcode_settings(&st) < 0 || transcode_ring_attach(&st) < 0 ||
+	    transcode_open_input(&st) < 0 ||
 	    transcode_open_output(&st) < 0 || transcode_loop(&st) < 0 ||
 	    transcode_commit(&st) < 0) {
 		rc = st.rc;

@@ -146,10 +146,11 @@ stop_daemon() {
 }
 # kill_all: SIGKILL the daemon and every process of this test (by $T in argv).
 kill_all() {
-	[ -n "${DAEMON_PID:-}" ] && kill -KILL "$DAEMON_PID" 2>/dev/null
+	local pid=${DAEMON_PID:-}
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 	pkill -KILL -f "[l]adderd .*$T/" 2>/dev/null
+	[ -n "$pid" ] && wait "$pid" 2>/dev/null
 	DAEMON_PID=
-	wait 2>/dev/null
 	return 0
 }
 # state_of ID: the task's latest state ("" if none yet).

@@ -4,7 +4,7 @@
 # down during a job and a daemon restart in between, it still gets every
 # event (duplicates only with the same webhook-id).
 . "$(dirname "$0")/lib.sh"
-trap 'kill_all; [ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; _cleanup' EXIT
+trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
 SECRET="whsec_$(printf 'ladderd test secret 0123456789' | base64)"
 
 start_receiver() { # [PORT]

@@ -1,0 +1,342 @@
+/*
+ * stages/decode.c - the shared decoder (see framering.h).
+ *
+ * Run by the chord as its own process when several video rungs read one
+ * source: decodes ctx.input.path's video stream (ctx.probe.video.index)
+ * once and writes every frame into the ring named ctx.shared_decode.ring,
+ * in the decoder's own pixel format and size (each rung scales for
+ * itself, in parallel). It waits for every reader named in the ring to
+ * attach or to be marked gone before the first frame, and while the
+ * slowest attached reader is a whole ring behind. Adds ctx.decode =
+ * { frames, width, height, pix_fmt }.
+ *
+ * Fails when the source cannot be decoded or its frame size changes
+ * mid-stream (the rungs then fail too and are retried with their own
+ * decoder); on any failure the ring is marked failed first so no reader
+ * waits for frames that will not come.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+
+#include "framering.h"
+#include "stage.h"
+
+#define DECODE_ATTACH_WAIT_MS 60000 /* readers must attach within this */
+
+#if LIBAVUTIL_VERSION_MAJOR >= 58
+#define DECODE_FRAME_DURATION(f) ((f)->duration)
+#else
+#define DECODE_FRAME_DURATION(f) ((f)->pkt_duration)
+#endif
+
+struct decode {
+	struct ladderd_call *call;
+	enum ladderd_rc rc;
+	struct framering *ring;
+	int ring_fd;
+	size_t ring_size;
+	AVFormatContext *ifmt;
+	AVCodecContext *dec;
+	AVPacket *pkt;
+	AVFrame *frame;
+	int vin;
+	int64_t frames, bad;
+	int stopped; /* every reader is gone: nothing more to do */
+};
+
+__attribute__((format(printf, 3, 4))) static int
+decode_error(struct decode *d, int err, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		d->call->fail(d->call, "%s: %s", msg, av_err2str(err));
+	else
+		d->call->fail(d->call, "%s", msg);
+	return err < 0 ? err : AVERROR(EINVAL);
+}
+
+/* Size the ring for the first frame's geometry and announce it. */
+static int
+decode_setup_ring(struct decode *d, const AVFrame *f)
+{
+	struct framering *r = d->ring;
+	int linesize[4] = { 0 };
+	uint8_t *data[4] = { NULL };
+	uint64_t data_off, slot, total;
+	int err, size;
+
+	if ((err = av_image_fill_linesizes(linesize, f->format,
+		 FFALIGN(f->width, 64))) < 0)
+		return decode_error(d, err, "unsupported pixel format %s",
+		    av_get_pix_fmt_name(f->format));
+	/* Offsets only: av_image_fill_pointers does not write through. */
+	if ((size = av_image_fill_pointers(data, f->format, f->height,
+		 (uint8_t *)r, linesize)) < 0)
+		return decode_error(d, size, "cannot lay out a frame");
+	slot = FFALIGN((uint64_t)size, 4096);
+	data_off = FFALIGN(sizeof(*r), 4096);
+	total = data_off + slot * FRAMERING_SLOTS;
+	if (ftruncate(d->ring_fd, (off_t)total) < 0)
+		return decode_error(d, 0, "cannot size the frame ring to %llu "
+		    "bytes: %s", (unsigned long long)total, strerror(errno));
+	framering_lock(r);
+	r->width = f->width;
+	r->height = f->height;
+	r->format = f->format;
+	r->color_range = f->color_range;
+	r->colorspace = f->colorspace;
+	r->tb_num = d->ifmt->streams[d->vin]->time_base.num;
+	r->tb_den = d->ifmt->streams[d->vin]->time_base.den;
+	for (int i = 0; i < 4; i++) {
+		r->linesize[i] = linesize[i];
+		r->plane_off[i] = data[i] ? (uint64_t)(data[i] - (uint8_t *)r) :
+					    0;
+	}
+	r->slot_size = slot;
+	r->data_off = data_off;
+	r->total_size = total;
+	framering_unlock(r);
+	if ((d->ring = framering_remap(r, d->ring_fd, &d->ring_size)) == NULL) {
+		d->ring = r;
+		return decode_error(d, 0, "cannot map the frame ring: %s",
+		    strerror(errno));
+	}
+	r = d->ring;
+	framering_lock(r);
+	r->ready = 1;
+	framering_broadcast(r);
+	/* Every reader attaches, or its process ends (marked gone). */
+	for (int waited = 0; framering_pending(r) > 0;
+	     waited += FRAMERING_WAIT_MS) {
+		if (waited >= DECODE_ATTACH_WAIT_MS) {
+			for (int i = 0; i < r->nreaders; i++)
+				if (r->readers[i].state == FRAMERING_PENDING)
+					r->readers[i].state = FRAMERING_GONE;
+			break;
+		}
+		framering_wait(r);
+	}
+	framering_unlock(r);
+	return 0;
+}
+
+/* Put one decoded frame into the next slot, waiting for room. */
+static int
+decode_put(struct decode *d, const AVFrame *f)
+{
+	struct framering *r = d->ring;
+	uint8_t *dst[4];
+	int err;
+
+	if (d->frames == 0 && (err = decode_setup_ring(d, f)) < 0)
+		return err;
+	r = d->ring;
+	if (f->width != r->width || f->height != r->height ||
+	    f->format != r->format)
+		return decode_error(d, 0, "the frame size changes mid-stream "
+		    "(%dx%d to %dx%d): not shareable", r->width, r->height,
+		    f->width, f->height);
+	framering_lock(r);
+	for (;;) {
+		int attached = 0;
+
+		for (int i = 0; i < r->nreaders; i++)
+			attached += r->readers[i].state == FRAMERING_ATTACHED;
+		if (attached == 0) {
+			d->stopped = 1;
+			break;
+		}
+		if (framering_backlog(r) < FRAMERING_SLOTS)
+			break;
+		if (d->call->cancelled(d->call)) {
+			framering_unlock(r);
+			d->call->fail(d->call, "shared decode cancelled");
+			d->rc = LADDERD_RETRY;
+			return AVERROR_EXIT;
+		}
+		framering_wait(r);
+	}
+	framering_unlock(r);
+	if (d->stopped)
+		return 0;
+	/* The slot is free: no reader can be in it, copy without the lock. */
+	for (int i = 0; i < 4; i++)
+		dst[i] = r->plane_off[i] || i == 0 ?
+		    framering_slot(r, r->produced) + r->plane_off[i] : NULL;
+	av_image_copy(dst, r->linesize, (const uint8_t **)f->data, f->linesize,
+	    f->format, f->width, f->height);
+	framering_lock(r);
+	r->meta[r->produced % FRAMERING_SLOTS].pts = f->best_effort_timestamp;
+	r->meta[r->produced % FRAMERING_SLOTS].duration =
+	    DECODE_FRAME_DURATION(f);
+	r->produced++;
+	framering_broadcast(r);
+	framering_unlock(r);
+	d->frames++;
+	return 0;
+}
+
+static int
+decode_packet(struct decode *d, const AVPacket *pkt)
+{
+	int err = avcodec_send_packet(d->dec, pkt);
+
+	if (err < 0 && err != AVERROR_EOF) {
+		d->bad++;
+		if (pkt != NULL)
+			return 0;
+	}
+	for (;;) {
+		err = avcodec_receive_frame(d->dec, d->frame);
+		if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
+			return 0;
+		if (err < 0) {
+			d->bad++;
+			return 0;
+		}
+		err = decode_put(d, d->frame);
+		av_frame_unref(d->frame);
+		if (err < 0 || d->stopped)
+			return err;
+	}
+}
+
+static int
+decode_open(struct decode *d, const char *src)
+{
+	const AVCodec *codec;
+	AVStream *vs;
+	int err;
+
+	if ((err = avformat_open_input(&d->ifmt, src, NULL, NULL)) < 0)
+		return decode_error(d, err, "cannot open '%s'", src);
+	if ((err = avformat_find_stream_info(d->ifmt, NULL)) < 0)
+		return decode_error(d, err, "cannot read the streams of '%s'",
+		    src);
+	d->vin = (int)ladderd_ctx_num(d->call->ctx, "probe.video.index", -1);
+	if (d->vin < 0 || d->vin >= (int)d->ifmt->nb_streams ||
+	    d->ifmt->streams[d->vin]->codecpar->codec_type !=
+		AVMEDIA_TYPE_VIDEO)
+		d->vin = av_find_best_stream(d->ifmt, AVMEDIA_TYPE_VIDEO, -1,
+		    -1, NULL, 0);
+	if (d->vin < 0)
+		return decode_error(d, 0, "'%s' has no video stream", src);
+	for (unsigned i = 0; i < d->ifmt->nb_streams; i++)
+		if ((int)i != d->vin)
+			d->ifmt->streams[i]->discard = AVDISCARD_ALL;
+	vs = d->ifmt->streams[d->vin];
+	if ((codec = avcodec_find_decoder(vs->codecpar->codec_id)) == NULL)
+		return decode_error(d, 0, "no decoder for '%s'",
+		    avcodec_get_name(vs->codecpar->codec_id));
+	if ((d->dec = avcodec_alloc_context3(codec)) == NULL)
+		return decode_error(d, AVERROR(ENOMEM), "cannot decode");
+	if ((err = avcodec_parameters_to_context(d->dec, vs->codecpar)) < 0)
+		return decode_error(d, err, "cannot set up the decoder");
+	d->dec->pkt_timebase = vs->time_base;
+	/* The decoder is one process feeding N encoders: let it use the
+	 * host's thread budget (frame threads). */
+	d->dec->thread_count = d->call->threads > 0 ? d->call->threads : 0;
+	d->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+	if ((err = avcodec_open2(d->dec, codec, NULL)) < 0)
+		return decode_error(d, err, "cannot open the %s decoder",
+		    codec->name);
+	return 0;
+}
+
+static enum ladderd_rc
+decode_run(void *state, struct ladderd_call *call)
+{
+	struct decode d = { .call = call, .rc = LADDERD_FAIL, .ring_fd = -1,
+		.vin = -1 };
+	const char *ring = ladderd_ctx_str(call->ctx, "shared_decode.ring",
+	    NULL);
+	const char *src = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	enum ladderd_rc rc = LADDERD_FAIL;
+	cJSON *out = NULL;
+	int err = 0;
+
+	(void)state;
+	if (ring == NULL || src == NULL) {
+		call->fail(call, "the context has no shared_decode.ring or "
+				 "input.path");
+		return LADDERD_FAIL;
+	}
+	if ((d.ring = framering_open(ring, &d.ring_fd, &d.ring_size)) ==
+	    NULL) {
+		call->fail(call, "cannot open the frame ring '%s': %s", ring,
+		    strerror(errno));
+		return LADDERD_FAIL;
+	}
+	if ((d.pkt = av_packet_alloc()) == NULL ||
+	    (d.frame = av_frame_alloc()) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	if ((err = decode_open(&d, src)) < 0)
+		goto out;
+	while (!d.stopped && (err = av_read_frame(d.ifmt, d.pkt)) >= 0) {
+		if (d.pkt->stream_index == d.vin)
+			err = decode_packet(&d, d.pkt);
+		av_packet_unref(d.pkt);
+		if (err < 0)
+			goto out;
+	}
+	if (err < 0 && err != AVERROR_EOF) {
+		decode_error(&d, err, "cannot read '%s'", src);
+		goto out;
+	}
+	if (!d.stopped && (err = decode_packet(&d, NULL)) < 0)
+		goto out;
+	if (d.frames == 0 && !d.stopped) {
+		decode_error(&d, 0, "no video frame could be decoded from '%s'",
+		    src);
+		goto out;
+	}
+	framering_lock(d.ring);
+	d.ring->eof = 1;
+	framering_broadcast(d.ring);
+	framering_unlock(d.ring);
+	if ((out = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddNumberToObject(out, "frames", (double)d.frames);
+	cJSON_AddBoolToObject(out, "readers_gone", d.stopped);
+	cJSON_AddNumberToObject(out, "width", d.ring->width);
+	cJSON_AddNumberToObject(out, "height", d.ring->height);
+	cJSON_AddStringToObject(out, "pix_fmt",
+	    av_get_pix_fmt_name(d.ring->format) ?
+		av_get_pix_fmt_name(d.ring->format) : "?");
+	cJSON_AddNumberToObject(out, "bad_packets", (double)d.bad);
+	if (ladderd_ctx_set(call->ctx, "decode", out) < 0) {
+		call->fail(call, "cannot store the decode results");
+		goto out;
+	}
+	out = NULL;
+	rc = LADDERD_OK;
+out:
+	if (rc != LADDERD_OK) {
+		framering_mark_failed(d.ring);
+		if (d.rc == LADDERD_RETRY)
+			rc = LADDERD_RETRY;
+	}
+	cJSON_Delete(out);
+	av_frame_free(&d.frame);
+	av_packet_free(&d.pkt);
+	avcodec_free_context(&d.dec);
+	avformat_close_input(&d.ifmt);
+	munmap(d.ring, d.ring_size);
+	close(d.ring_fd);
+	return rc;
+}
+
+LADDERD_STAGE_DEFINE("decode", "1.0", NULL, NULL, decode_run, NULL);

@@ -31,9 +31,15 @@ ladderd_status_now(char *buf, size_t size)
 	struct timespec ts;
 	struct tm tm;
 
+	char base[32];
+
+	/* RFC 3339 with milliseconds: latency can be measured from events. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	return strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) ? 0 : -ENOSPC;
+	if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return -ENOSPC;
+	return snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000) <
+		(int)size ? 0 : -ENOSPC;
 }
 
 int

@@ -286,23 +286,53 @@ chord_kill_all(struct member *ms, int n, int sig)
 }
 
 /*
+ * The frame ring's name for a task: fixed per task (its id and a hash of
+ * its work folder, so two spools never collide), so whoever finds a task
+ * that died with its ring still in /dev/shm can remove it.
+ */
+int
+ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size)
+{
+	const char *work = ladderd_ctx_str(ctx, "task.work_dir", "");
+	uint32_t h = 2166136261u; /* FNV-1a */
+	int n;
+
+	for (const char *p = work; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	n = snprintf(buf, size, "/ladderd-%s-%08x",
+	    ladderd_ctx_str(ctx, "task.id", "task"), h);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
  * Plan the shared decode: when profile.shared_decode is on (the default),
- * the segments are fMP4 (video rungs carry no audio) and two or more video
- * rungs still have to run, create the frame ring and add the decoder as
- * one more member (stage "decode"), grouped with those rungs so they all
- * start together. Returns the ring, or NULL when each rung decodes alone.
+ * the rendition workflow transcodes, the segments are fMP4 (video rungs
+ * carry no audio) and two or more video rungs still have to run, create
+ * the frame ring and add the decoder as one more member (stage "decode"),
+ * grouped with those rungs so they all start together. Returns the ring,
+ * or NULL when each rung decodes alone.
+ *
+ * The group's rungs read one stream, so they run at once: the group takes
+ * the tokens that are free (at least one, at most one per rung) and its
+ * rungs share those tokens' CPUs (x264 threads divided among them). With
+ * a shared decode, max_rungs therefore bounds the CPUs the rungs use, not
+ * the number of rung processes.
  */
 static struct framering *
-chord_plan_shared(cJSON *ctx, struct member **pms, int *pn, char *ring,
-    size_t len)
+chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
+    struct member **pms, int *pn, char *ring, size_t len)
 {
 	const char *names[FRAMERING_MAX_READERS];
 	struct member *ms = *pms, *nm, *d;
 	struct framering *r;
 	cJSON *own, *sd;
-	int n = *pn, nv = 0;
+	int n = *pn, nv = 0, reads = 0;
 
-	if (!ladderd_ctx_bool(ctx, "profile.shared_decode", 1) ||
+	/* Only a workflow whose rungs transcode can read decoded frames. */
+	for (size_t i = 0; i < wf->n[LADDERD_PHASE_RENDITION]; i++)
+		reads |= strcmp(wf->stages[LADDERD_PHASE_RENDITION][i].name,
+			     "transcode") == 0;
+	if (!reads || !ladderd_ctx_bool(ctx, "profile.shared_decode", 1) ||
 	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
 		"fmp4") != 0 ||
 	    ladderd_ctx_str(ctx, "input.path", NULL) == NULL)
@@ -314,9 +344,7 @@ chord_plan_shared(cJSON *ctx, struct member **pms, int *pn, char *ring,
 			names[nv++] = ms[i].name;
 	if (nv < 2)
 		return NULL;
-	if (snprintf(ring, len, "/ladderd-%s-%ld",
-		ladderd_ctx_str(ctx, "task.id", "task"), (long)getpid()) >=
-	    (int)len)
+	if (ladderd_chord_ring_name(ctx, ring, len) < 0)
 		return NULL;
 	if ((r = framering_create(ring, names, nv)) == NULL) {
 		log_warn("cannot create the frame ring, every rung decodes "
@@ -439,7 +467,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	}
 	for (int i = 0; i < n; i++)
 		ms[i].threads = threads;
-	if ((ring = chord_plan_shared(ctx, &ms, &n, ring_name,
+	if ((ring = chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
 		 sizeof(ring_name))) != NULL) {
 		group_waiting = 1;
 		for (int i = 0; i < n; i++)

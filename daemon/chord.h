@@ -22,5 +22,6 @@ struct ladderd_chord_opts {
 enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
     cJSON *ctx);
 int ladderd_chord_worker(const char *work_dir, const char *rung);
+int ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -34,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chord.h"
 #include "conf.h"
 #include "ctx.h"
 #include "fsutil.h"
@@ -323,6 +325,24 @@ sup_fail_task(struct sup *s, struct running_job *j, const char *tdir,
 	cJSON_Delete(ctx);
 }
 
+/*
+ * A job that died (kill -9, crash) leaves its shared-decode frame ring in
+ * /dev/shm: remove it, it can be large.
+ */
+static void
+sup_remove_ring(const char *tdir)
+{
+	char p[PATH_MAX], name[160];
+	cJSON *ctx = NULL;
+
+	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
+	    ladderd_ctx_load(p, &ctx) < 0)
+		return;
+	if (ladderd_chord_ring_name(ctx, name, sizeof(name)) == 0)
+		(void)shm_unlink(name);
+	cJSON_Delete(ctx);
+}
+
 static void
 sup_job_ended(struct sup *s, struct running_job *j, int status)
 {
@@ -333,6 +353,8 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 	if (ladderd_spool_path(sp, "tasks", j->task_id, tdir,
 		sizeof(tdir)) < 0)
 		return;
+	if (code != 0)
+		sup_remove_ring(tdir);
 	if (code == 0) {
 		(void)ladderd_fsutil_rmtree(tdir);
 		(void)ladderd_spool_remove(sp, "active", j->marker);

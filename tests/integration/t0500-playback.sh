@@ -1,0 +1,173 @@
+#!/bin/sh
+# t0500-playback: the package plays in real players in a real browser
+# (DESIGN 9): hls.js, dash.js and Shaka Player (on the MPD and on the
+# master playlist) in Debian's headless Chromium driven by playwright-core
+# (tests/playback). Three packages of a 6 s 1280x720 testsrc2 + tone source
+# (BT.709-tagged, 2 s segments, ladder 720p/480p/360p): fmp4 (CMAF shared
+# by HLS and DASH, audio its own rendition), mpegts (muxed TS for HLS,
+# fMP4 copies for DASH) and the source with rotate=90 metadata (portrait
+# rungs). For every player and package: the manifest loads with the
+# expected rungs; it plays from 0 to `ended` at the source's duration;
+# seeks to the start, middle and near the end play through; each rung,
+# forced with ABR off, presents frames of its own size; audio is decoded;
+# the top rung's picture at three frames matches ffmpeg's decode of the
+# same source frame (PSNR >= 30 dB), and it is the frame of that time (for
+# MPEG-TS in HLS players: the B-frame delay later, measured from the
+# segment, see ts_delay); no fatal player error. One TAP line
+# per player x package x check; the figures (durations, sizes, PSNR per
+# frame, buffered ranges) are printed as comments.
+#
+# Needs Debian's chromium and tests/playback/node_modules: the test runs
+# tests/playback/install.sh first. With no network to install from it
+# skips, except in CI (CI=true), where it fails. LADDERD_PLAYBACK=0 skips it.
+# LADDERD_PLAYBACK_TAMPER=CMD runs CMD (with $PKG = the package folder) on
+# every package before it is played: the negative proofs, by hand.
+. "$(dirname "$0")/lib.sh"
+
+[ "${LADDERD_PLAYBACK:-1}" = 0 ] && skip_all "LADDERD_PLAYBACK=0"
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 ||
+	skip_all "ffmpeg/ffprobe not installed"
+[ -x "$LADDERD" ] || skip_all "ladderd not built"
+command -v node >/dev/null 2>&1 || skip_all "node not installed"
+PB="$LADDERD_SRC/tests/playback"
+
+# --- the browser and the players ---------------------------------------
+sh "$PB/install.sh" >"$T/install.log" 2>&1
+rc=$?
+if [ $rc = 77 ] && [ "${CI:-}" != true ]; then
+	skip_all "cannot install the playback dependencies (no network): $(tail -n 1 "$T/install.log")"
+fi
+_report $rc "tests/playback/install.sh: chromium and the players are installed" \
+	"exit $rc: $(tail -n 20 "$T/install.log")"
+[ $rc = 0 ] || done_testing
+
+# --- sources and packages ------------------------------------------------
+DUR=6
+mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=1280x720:rate=25:duration=$DUR \
+	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=$DUR \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+	-colorspace bt709 -color_primaries bt709 -color_trc bt709 \
+	-c:a aac -shortest
+ffmpeg -nostdin -hide_banner -loglevel error -y -i "$T/src.mp4" -c copy \
+	-metadata:s:v:0 rotate=90 "$T/rot.mp4"
+
+LADDER='segment_duration = 2; dash = true;
+    ladder = ( { name = "720p"; height = 720; bitrate = 2000; },
+               { name = "480p"; height = 480; bitrate = 1000; },
+               { name = "360p"; height = 360; bitrate = 600; } );'
+write_conf "$T/ladderd.conf" "
+profiles = {
+  f = { segment_type = \"fmp4\"; $LADDER };
+  t = { segment_type = \"mpegts\"; $LADDER };
+};"
+
+# package NAME PROFILE SOURCE
+package() {
+	"$LADDERD" run -c "$T/ladderd.conf" -p "$2" "$3" -o "$T/out" \
+		--task-id "$1" >"$T/$1.out" 2>"$T/$1.err"
+	local rc=$?
+	_report $rc "ladderd run builds the $1 package" \
+		"exit $rc: $(tail -n 15 "$T/$1.err")"
+	# Negative proofs by hand (never in the suite): break the package
+	# before the players see it, e.g.
+	#   LADDERD_PLAYBACK_TAMPER='rm "$PKG/720p/seg_00001.m4s"'
+	if [ $rc = 0 ] && [ -n "${LADDERD_PLAYBACK_TAMPER:-}" ]; then
+		PKG="$T/out/$1" sh -c "$LADDERD_PLAYBACK_TAMPER"
+		echo "# TAMPERED $1 with: $LADDERD_PLAYBACK_TAMPER"
+	fi
+	return $rc
+}
+
+# ts_delay PACKAGE: in frames, how late HLS players show the picture of
+# an MPEG-TS package: the first video PTS minus the lowest first DTS of
+# the segment's streams. TS has no edit list, so the B-frame delay stays
+# in the timestamps, and hls.js and Shaka put the lowest DTS at time 0
+# (DASH and fMP4 carry the delay in the edit list: no offset there).
+ts_delay() {
+	"$PY" - "$T/out/$1/720p/seg_00000.ts" <<'PY'
+import json, subprocess, sys
+out = subprocess.run(['ffprobe', '-v', 'error', '-show_entries',
+                      'packet=codec_type,pts_time,dts_time', '-of', 'json',
+                      sys.argv[1]], capture_output=True, text=True).stdout
+pk = json.loads(out)['packets']
+first = {}
+for p in pk:
+    first.setdefault(p['codec_type'], p)
+vpts = float(first['video']['pts_time'])
+dts0 = min(float(p['dts_time']) for p in first.values())
+print(round((vpts - dts0) * 25))
+PY
+}
+
+# play NAME RUNGS SOURCE [DRIVER ARGS]: serve the package, drive the
+# players; writes $T/NAME.drive (the driver's lines) and $T/NAME.drive.err.
+play() {
+	local name=$1 rungs=$2 src=$3 srv port i=0
+	shift 3
+	"$PY" "$PB/serve.py" "$T/out/$name" --port-file "$T/$name.port" \
+		--lifetime $((300 * MULT)) >"$T/$name.serve" 2>&1 &
+	srv=$!
+	while [ ! -s "$T/$name.port" ] && [ $i -lt $((100 * MULT)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	port=$(cat "$T/$name.port" 2>/dev/null)
+	if [ -z "$port" ]; then
+		echo "serve.py did not start: $(cat "$T/$name.serve")" >"$T/$name.drive.err"
+		kill "$srv" 2>/dev/null
+		return 1
+	fi
+	timeout $((240 * MULT)) node "$PB/drive.mjs" --base "http://127.0.0.1:$port" \
+		--label "$name" --players hls,dash,shaka-dash,shaka-hls \
+		--rungs "$rungs" --duration $DUR --audio 1 --fps 25 \
+		--ref-source "$src" --ref-frames 25,75,137 --min-psnr 30 \
+		--rate 2 "$@" >"$T/$name.drive" 2>"$T/$name.drive.err"
+	local rc=$?
+	kill "$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+	return $rc
+}
+
+# report NAME: the driver's lines as TAP (R = a check, # = a figure).
+report() {
+	local name=$1 kind pass check diag n=0
+	[ -f "$T/$name.drive" ] || : >"$T/$name.drive"
+	while IFS='	' read -r kind pass check diag; do
+		case $kind in
+		R)
+			_report "$pass" "$check" "$diag"
+			n=$((n + 1))
+			;;
+		'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
+		esac
+	done <"$T/$name.drive"
+	# 4 players x (load, play, audio, A/V, seeks, 3 rungs, picture, timing,
+	# no fatal error).
+	[ "$n" -ge 44 ]
+	_report $? "$name: the driver checked every player ($n checks)" \
+		"$(tail -n 20 "$T/$name.drive.err")"
+}
+
+SECONDS_START=$(date +%s)
+package fmp4 f "$T/src.mp4" && ok_f=1 || ok_f=0
+package mpegts t "$T/src.mp4" && ok_t=1 || ok_t=0
+package rotated f "$T/rot.mp4" && ok_r=1 || ok_r=0
+echo "# packages built in $(($(date +%s) - SECONDS_START)) s"
+
+# The three drivers run at once: each spends most of its time waiting for
+# real-time playback, not on the CPU.
+LAND=1280x720,854x480,640x360
+PORT=720x1280,480x854,360x640
+[ $ok_f = 1 ] && { play fmp4 $LAND "$T/src.mp4" & }
+if [ $ok_t = 1 ]; then
+	TSD=$(ts_delay mpegts)
+	echo "# mpegts: HLS players expected to show the picture $TSD frames late (B-frame delay in the TS timestamps)"
+	play mpegts $LAND "$T/src.mp4" --frame-offset "hls=$TSD,shaka-hls=$TSD" &
+fi
+[ $ok_r = 1 ] && { play rotated $PORT "$T/rot.mp4" & }
+wait
+[ $ok_f = 1 ] && report fmp4
+[ $ok_t = 1 ] && report mpegts
+[ $ok_r = 1 ] && report rotated
+echo "# whole test: $(($(date +%s) - SECONDS_START)) s after the install"
+done_testing

@@ -130,6 +130,13 @@ host_write_atomic(struct ladderd_call *call, const char *path,
 }
 
 static int
+host_mkdirs(struct ladderd_call *call, const char *path)
+{
+	(void)call;
+	return ladderd_fsutil_mkdir_p(path, 0755);
+}
+
+static int
 host_cancelled(struct ladderd_call *call)
 {
 	(void)call;
@@ -199,6 +206,7 @@ ladderd_host_run_stage(const struct ladderd_plugin *plugin, const cJSON *args,
 			.write_atomic = host_write_atomic,
 			.cancelled = host_cancelled,
 			.threads = threads,
+			.mkdirs = host_mkdirs,
 		},
 	};
 	void *state = NULL;

@@ -78,29 +78,6 @@ chunk_hls_interrupt(void *opaque)
 	return call->cancelled(call);
 }
 
-/* mkdir -p; 0 or a negative errno. */
-static int
-chunk_hls_mkdirs(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /*
  * Remove what an earlier attempt left in the rung folder (a retry after a
  * crash): the muxer would overwrite the names it reuses but not the extra
@@ -734,7 +711,7 @@ chunk_hls_run(void *state, struct ladderd_call *call)
 		goto out;
 	}
 	av_strlcpy(job.rel, job.dir + plen + 1, sizeof(job.rel));
-	if ((err = chunk_hls_mkdirs(job.dir)) < 0 ||
+	if ((err = call->mkdirs(call, job.dir)) < 0 ||
 	    (err = chunk_hls_clean(job.dir)) < 0) {
 		call->fail(call, "cannot prepare '%s': %s", job.dir,
 		    strerror(-err));

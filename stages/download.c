@@ -206,30 +206,6 @@ out:
 	curl_free(path);
 }
 
-/* mkdir -p; 0 or a negative errno. */
-static int
-download_mkdirs(const char *dir)
-{
-	char buf[PATH_MAX];
-	int n = snprintf(buf, sizeof(buf), "%s", dir);
-
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	return 0;
-}
-
 /* Make a rename durable: fsync the directory that holds the entry. */
 static int
 download_fsync_dir(const char *dir)
@@ -453,7 +429,7 @@ download_url(struct ladderd_call *call, const char *source,
 		goto out;
 	}
 
-	if ((err = download_mkdirs(dir)) < 0) {
+	if ((err = call->mkdirs(call, dir)) < 0) {
 		call->fail(call, "cannot create '%s': %s", dir,
 		    strerror(-err));
 		rc = download_errno_rc(-err);

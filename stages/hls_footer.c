@@ -95,29 +95,6 @@ hls_footer_ok(const cJSON *r)
 	return strcmp(status, "ok") == 0;
 }
 
-/* mkdir -p; 0 or a negative errno. */
-static int
-hls_footer_mkdirs(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The language of the source's chosen audio track (probe), or NULL. */
 static const char *
 hls_footer_language(const cJSON *ctx)
@@ -257,7 +234,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot name the master playlist");
 		goto out;
 	}
-	if ((err = hls_footer_mkdirs(pkg)) < 0 ||
+	if ((err = call->mkdirs(call, pkg)) < 0 ||
 	    (err = call->write_atomic(call, master, b.data, b.len)) < 0) {
 		call->fail(call, "cannot write '%s': %s", master,
 		    strerror(-err));

@@ -41,29 +41,6 @@ hls_info_interrupt(void *opaque)
 	return call->cancelled(call);
 }
 
-/* mkdir -p; 0 or a negative errno. */
-static int
-hls_info_mkdirs(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /*
  * avc1.PPCCLL from H.264 extradata: an avcC record (first byte 1: profile,
  * constraint flags and level are bytes 1..3) or Annex B (the three bytes
@@ -280,7 +257,7 @@ hls_info_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot name the fragment of rung '%s'", rung);
 		goto out;
 	}
-	if ((err = hls_info_mkdirs(dir)) < 0 ||
+	if ((err = call->mkdirs(call, dir)) < 0 ||
 	    (err = call->write_atomic(call, frag, text, (size_t)n)) < 0) {
 		call->fail(call, "cannot write '%s': %s", frag,
 		    strerror(-err));

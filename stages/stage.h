@@ -116,7 +116,13 @@ struct ladderd_call {
 	/* Number of CPU threads this stage may use (the host's budget). */
 	int threads;
 	void *host; /* private to the host */
-	void *reserved[4];
+	/*
+	 * Create folder `path` and its parents (mkdir -p, mode 0755).
+	 * Returns 0 or a negative errno. (Appended in ABI 1, taking the
+	 * first reserved slot: hosts of ABI 1 all provide it.)
+	 */
+	int (*mkdirs)(struct ladderd_call *call, const char *path);
+	void *reserved[3];
 };
 
 /* The descriptor a plugin exports as `ladderd_stage_entry`. */
@@ -148,6 +154,9 @@ struct ladderd_stage {
 _Static_assert(offsetof(struct ladderd_stage, abi) == 0, "abi first");
 _Static_assert(offsetof(struct ladderd_stage, size) == 4, "size second");
 _Static_assert(offsetof(struct ladderd_call, abi) == 0, "abi first");
+_Static_assert(offsetof(struct ladderd_call, reserved) ==
+	offsetof(struct ladderd_call, mkdirs) + sizeof(void *),
+    "mkdirs takes the first reserved slot");
 
 #define LADDERD_STAGE_DEFINE(NAME, VERSION, STATE, INIT, RUN, FINI)          \
 	__attribute__((visibility("default"))) const struct ladderd_stage    \

@@ -157,26 +157,6 @@ transcode_error(struct transcode *st, int err, const char *fmt, ...)
 	return err < 0 ? err : AVERROR(EINVAL);
 }
 
-/* mkdir -p for a path from call->path (absolute, no "..", no trailing /). */
-static int
-transcode_mkdir_p(char *dir)
-{
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		int rc = mkdir(dir, 0755);
-
-		*p = c;
-		if (rc < 0 && errno != EEXIST)
-			return -errno;
-		if (c == '\0')
-			return 0;
-	}
-}
-
 /* Read what the run needs from the context into st. */
 static int
 transcode_settings(struct transcode *st)
@@ -256,7 +236,7 @@ transcode_settings(struct transcode *st)
 		return transcode_error(st, 0,
 		    "cannot compute the paths of rung '%s': %s", rung,
 		    strerror(-n));
-	if ((err = transcode_mkdir_p(dir)) < 0)
+	if ((err = call->mkdirs(call, dir)) < 0)
 		return transcode_error(
 		    st, 0, "cannot create '%s': %s", dir, strerror(-err));
 	n = snprintf(st->tmp, sizeof(st->tmp), "%s.part", st->path);

@@ -11,6 +11,7 @@
 set -u
 LADDERD_SRC=${LADDERD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 LADDERD_BUILD=${LADDERD_BUILD:-$LADDERD_SRC/_build}
+export LADDERD_SRC LADDERD_BUILD
 LADDERD="$LADDERD_BUILD/ladderd"
 TEST_STAGES="$LADDERD_BUILD/tests/stages/.libs"
 BUILD_STAGES="$LADDERD_BUILD/stages/.libs"

@@ -128,15 +128,42 @@ play() {
 	return $rc
 }
 
+# Known player problems, one per line: an ERE matching check names, a tab,
+# the reason. A failing check that matches is reported as TAP `# TODO`
+# (an expected failure, not counted); one that passes is reported as
+# passing, with a note that the entry can go. Keep this empty unless the
+# cause is understood and written down (see tests/playback/NOTES.md).
+KNOWN=${LADDERD_PLAYBACK_KNOWN:-}
+
+# known CHECK: the reason when CHECK is a known problem.
+known() {
+	[ -n "$KNOWN" ] || return 1
+	printf '%s\n' "$KNOWN" | while IFS='	' read -r re why; do
+		[ -n "$re" ] || continue
+		if printf '%s' "$1" | grep -Eq -- "$re"; then
+			printf '%s' "$why"
+			return 0
+		fi
+	done
+}
+
 # report NAME: the driver's lines as TAP (R = a check, # = a figure).
 report() {
-	local name=$1 kind pass check diag n=0
+	local name=$1 kind pass check diag why n=0
 	[ -f "$T/$name.drive" ] || : >"$T/$name.drive"
 	while IFS='	' read -r kind pass check diag; do
 		case $kind in
 		R)
-			_report "$pass" "$check" "$diag"
 			n=$((n + 1))
+			why=$(known "$check")
+			if [ -n "$why" ] && [ "$pass" != 0 ]; then
+				_n=$((_n + 1))
+				echo "not ok $_n - $check # TODO $why"
+				printf '%s\n' "$diag" | sed 's/^/#   /'
+				continue
+			fi
+			[ -n "$why" ] && echo "# (known problem no longer seen: $why)"
+			_report "$pass" "$check" "$diag"
 			;;
 		'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
 		esac

@@ -21,6 +21,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -497,6 +498,111 @@ chunk_hls_cut(struct chunk_hls_job *job, struct ladderd_call *call)
 }
 
 /*
+ * Merge a last segment shorter than a tenth of the segment duration into
+ * the one before it. The audio rung ends that way: the muxer cuts relative
+ * to the first packet, the AAC priming frame at -1024 samples, so a single
+ * frame spills into a segment of its own, and hls.js (which ignores the
+ * edit list that hides the priming) takes that segment for an empty append
+ * and never ends the stream. Two fMP4 fragments in one file are still one
+ * valid media segment (and one DASH segment). `text` and `len` are the
+ * playlist; on
+ * success the two hold the rewritten playlist.
+ */
+static enum ladderd_rc
+chunk_hls_merge_tail(struct chunk_hls_job *job, struct ladderd_call *call,
+    char **text, size_t *len)
+{
+	struct chunk_hls_seg *last = &job->segs[job->nsegs - 1];
+	struct chunk_hls_seg *prev = &job->segs[job->nsegs - 2];
+	char a[4200], b[4200], buf[1 << 16], inf[64];
+	char *t = *text, *p1 = NULL, *p2 = NULL, *out = NULL, *end;
+	int in = -1, fd = -1, err = 0;
+	size_t n;
+
+	if (!job->fmp4 || job->nsegs < 2 || last->extinf >= job->seg_dur / 10.0)
+		return LADDERD_OK;
+	for (char *p = strstr(t, "#EXTINF:"); p; p = strstr(p + 1, "#EXTINF:")) {
+		p1 = p2;
+		p2 = p;
+	}
+	end = strstr(t, "#EXT-X-ENDLIST");
+	if (p1 == NULL || end == NULL || end < p2) {
+		call->fail(call, "'%s': cannot find its last segments",
+		    job->playlist);
+		return LADDERD_FAIL;
+	}
+	(void)snprintf(a, sizeof(a), "%s/%s", job->dir, prev->uri);
+	(void)snprintf(b, sizeof(b), "%s/%s", job->dir, last->uri);
+	if ((fd = open(a, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 ||
+	    (in = open(b, O_RDONLY | O_CLOEXEC)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(in, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (write(fd, buf, (size_t)r) != r) {
+			err = errno ? -errno : -EIO;
+			goto out;
+		}
+	}
+	if (fsync(fd) < 0) {
+		err = -errno;
+		goto out;
+	}
+	prev->bytes += last->bytes;
+	prev->length += last->length;
+	prev->extinf += last->extinf;
+	job->nsegs--;
+	/* The playlist: drop the last entry, lengthen the one before. */
+	n = (size_t)snprintf(inf, sizeof(inf), "#EXTINF:%.6f,\n",
+	    prev->extinf);
+	if ((out = malloc(*len + sizeof(inf))) == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	{
+		size_t head = (size_t)(p1 - t);
+		const char *uri = strchr(p1, '\n');
+		size_t mid = (size_t)(p2 - (uri + 1));
+		size_t tail = *len - (size_t)(end - t);
+
+		memcpy(out, t, head);
+		memcpy(out + head, inf, n);
+		memcpy(out + head + n, uri + 1, mid);
+		memcpy(out + head + n + mid, end, tail);
+		*len = head + n + mid + tail;
+		out[*len] = '\0';
+	}
+	if ((err = call->write_atomic(call, job->playlist, out, *len)) < 0)
+		goto out;
+	(void)unlink(b);
+	free(*text);
+	*text = out;
+	out = NULL;
+out:
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	if (err < 0) {
+		call->fail(call, "cannot merge '%s' into '%s': %s", b, a,
+		    strerror(-err));
+		return err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/*
  * RFC 8216 4.3.3.1 wants every EXTINF, rounded, <= TARGETDURATION; we write
  * ceil(max EXTINF) (stricter, never too small for any rounding rule a
  * player or validator applies). libavformat rounds to nearest, which the
@@ -756,6 +862,8 @@ chunk_hls_run(void *state, struct ladderd_call *call)
 			job.segs[i].bytes = st.st_size;
 	}
 	if ((rc = chunk_hls_cut(&job, call)) != LADDERD_OK ||
+	    (rc = chunk_hls_merge_tail(&job, call, &text, &len)) !=
+		LADDERD_OK ||
 	    (rc = chunk_hls_target(&job, call, text, len)) != LADDERD_OK)
 		goto out;
 

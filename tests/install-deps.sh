@@ -18,3 +18,14 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+# The playback test's browser and players (Debian chromium, npm packages
+# pinned by tests/playback/package-lock.json), before a parallel make check.
+if [ "${LADDERD_PLAYBACK:-1}" != 0 ]; then
+	PKGS2="nodejs npm"
+	command -v npm >/dev/null 2>&1 || {
+		SUDO=""
+		[ "$(id -u)" = 0 ] || SUDO=sudo
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $PKGS2
+	}
+	sh "$(dirname "$0")/playback/install.sh"
+fi

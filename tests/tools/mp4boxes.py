@@ -26,23 +26,29 @@ def u32(d, p):
     return struct.unpack('>I', d[p:p + 4])[0]
 
 def frag(path):
-    """(tfdt, sum of sample durations) of a one-fragment segment."""
+    """(tfdt of the first fragment, sum of the sample durations of every
+    fragment) of a media segment; a segment may hold several fragments."""
     d = open(path, 'rb').read()
-    b, _ = find(d, ['moof', 'traf', 'tfdt'])
-    tfdt = struct.unpack('>Q', d[b + 4:b + 12])[0] if d[b] == 1 else u32(d, b + 4)
-    b, _ = find(d, ['moof', 'traf', 'tfhd'])
-    fl = u32(d, b) & 0xffffff
-    p = b + 8 + (8 if fl & 1 else 0) + (4 if fl & 2 else 0)
-    dflt = u32(d, p) if fl & 8 else None
-    b, _ = find(d, ['moof', 'traf', 'trun'])
-    fl = u32(d, b) & 0xffffff
-    n = u32(d, b + 4)
-    p = b + 8 + (4 if fl & 1 else 0) + (4 if fl & 4 else 0)
-    per = sum(4 for bit in (0x100, 0x200, 0x400, 0x800) if fl & bit)
-    tot = 0
-    for _ in range(n):
-        tot += u32(d, p) if fl & 0x100 else dflt
-        p += per
+    tfdt, tot = None, 0
+    for typ, mb, me in boxes(d):
+        if typ != 'moof':
+            continue
+        b, _ = find(d, ['traf', 'tfdt'], mb, me)
+        t = struct.unpack('>Q', d[b + 4:b + 12])[0] if d[b] == 1 else u32(d, b + 4)
+        if tfdt is None:
+            tfdt = t
+        b, _ = find(d, ['traf', 'tfhd'], mb, me)
+        fl = u32(d, b) & 0xffffff
+        p = b + 8 + (8 if fl & 1 else 0) + (4 if fl & 2 else 0)
+        dflt = u32(d, p) if fl & 8 else None
+        b, _ = find(d, ['traf', 'trun'], mb, me)
+        fl = u32(d, b) & 0xffffff
+        n = u32(d, b + 4)
+        p = b + 8 + (4 if fl & 1 else 0) + (4 if fl & 4 else 0)
+        per = sum(4 for bit in (0x100, 0x200, 0x400, 0x800) if fl & bit)
+        for _ in range(n):
+            tot += u32(d, p) if fl & 0x100 else dflt
+            p += per
     return tfdt, tot
 
 def timescale(init):

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -376,10 +377,19 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	d->pid = -1;
 	d->group = 1;
 	d->optional = 1;
-	for (int i = 0; i < n; i++)
+	/*
+	 * The group: the decoder, the rungs that read it, and the audio
+	 * rendition (cheap; started alongside rather than after the video).
+	 */
+	for (int i = 0; i < n; i++) {
 		for (int k = 0; k < nv; k++)
 			if (names[k] == ms[i].name)
 				ms[i].group = 1;
+		if (ms[i].state == M_WAITING &&
+		    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
+			"audio") == 0)
+			ms[i].group = 1;
+	}
 	cJSON_AddStringToObject(sd, "ring", ring);
 	cJSON_AddNumberToObject(sd, "readers", nv);
 	if (ladderd_ctx_set(ctx, "shared_decode", sd) < 0)
@@ -471,7 +481,9 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		 sizeof(ring_name))) != NULL) {
 		group_waiting = 1;
 		for (int i = 0; i < n; i++)
-			group_video += ms[i].group && !ms[i].own_rung;
+			group_video += ms[i].group && !ms[i].own_rung &&
+			    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
+				"video") == 0;
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -499,16 +511,32 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				group_tokens++;
 			if (group_tokens > 0) {
 				int cpu = group_tokens * threads;
-				int per = cpu / group_video;
+				double pixels = 0;
 
+				/*
+				 * The rungs move in step (one ring), so the
+				 * largest sets the pace: x264 threads in
+				 * proportion to each rung's pixels (height
+				 * squared, same aspect), rounded up.
+				 */
+				for (int i = 0; i < n; i++)
+					if (ms[i].group && !ms[i].own_rung)
+						pixels += pow(ladderd_ctx_num(
+						    ms[i].rung, "height", 0), 2);
 				for (int i = 0; i < n; i++) {
 					struct member *m = &ms[i];
+					double h = ladderd_ctx_num(m->rung,
+					    "height", 0);
 
 					if (!m->group || m->state != M_WAITING)
 						continue;
 					m->threads = m->own_rung ?
 					    (cpu < 2 ? 1 : 2) :
-					    (per < 1 ? 1 : per);
+					    pixels > 0 && h > 0 ?
+					    (int)ceil(cpu * h * h / pixels) :
+					    1;
+					if (m->threads < 1)
+						m->threads = 1;
 					if (!m->own_rung && group_tokens > 0) {
 						m->has_token = 1;
 						group_tokens--;

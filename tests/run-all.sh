@@ -42,4 +42,10 @@ if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
 	LADDERD_TEST_TIMEOUT_MULT=3 LADDERD_PLAYBACK=0 \
 		build_and_check _build-asan --enable-werror --enable-sanitizers
 fi
+# One plain summary line over both passes (automake's own summaries above).
+logs=$(ls _build/test-suite.log _build-asan/test-suite.log 2>/dev/null || true)
+passed=$(awk '/^# (PASS|XFAIL):/ { s += $3 } END { print s + 0 }' $logs)
+failed=$(awk '/^# (FAIL|XPASS|ERROR):/ { s += $3 } END { print s + 0 }' $logs)
+skipped=$(awk '/^# SKIP:/ { s += $3 } END { print s + 0 }' $logs)
 echo "all test suites passed"
+echo "$passed passed, $failed failed, $skipped skipped"

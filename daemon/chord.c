@@ -192,7 +192,7 @@ chord_spawn(const cJSON *ctx, const char *name, const sigset_t *oldmask)
 	(void)setpgid(0, 0);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)sigprocmask(SIG_SETMASK, oldmask, NULL);
-	execl("/proc/self/exe", "ladderd", "rung", work, name, (char *)NULL);
+	execl(ladderd_fsutil_exe(), "ladderd", "rung", work, name, (char *)NULL);
 	fprintf(stderr, "ladderd: cannot exec rung worker: %s\n",
 	    strerror(errno));
 	_exit(127);

@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "ctx.h"
+#include "fsutil.h"
 
 const char *const ladderd_phase_names[LADDERD_PHASE__COUNT] = {
 	"pre", "rendition", "post"
@@ -742,11 +743,9 @@ static char *
 default_stage_path(void)
 {
 	char exe[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
 
-	if (n > 0) {
-		exe[n] = '\0';
+	if (realpath(ladderd_fsutil_exe(), exe) != NULL) {
 		if ((slash = strrchr(exe, '/')) != NULL) {
 			*slash = '\0';
 			snprintf(path, sizeof(path), "%s/stages/.libs", exe);

@@ -358,3 +358,26 @@ done:
 		(void)ladderd_fsutil_rmtree(from);
 	return fsync_parent(to);
 }
+
+/*
+ * The path of our own binary, for fork + exec of workers: argv[0] made
+ * absolute when it names a file (so a wrapper such as valgrind, whose
+ * /proc/self/exe is its own tool, still starts ladderd), else
+ * /proc/self/exe. Set once by main() before anything forks.
+ */
+static char fsutil_exe[PATH_MAX] = "/proc/self/exe";
+
+void
+ladderd_fsutil_set_exe(const char *argv0)
+{
+	char abs[PATH_MAX];
+
+	if (argv0 && strchr(argv0, '/') && realpath(argv0, abs) != NULL)
+		snprintf(fsutil_exe, sizeof(fsutil_exe), "%s", abs);
+}
+
+const char *
+ladderd_fsutil_exe(void)
+{
+	return fsutil_exe;
+}

@@ -23,6 +23,7 @@
 #include "chord.h"
 #include "conf.h"
 #include "ctx.h"
+#include "fsutil.h"
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
@@ -240,6 +241,7 @@ main(int argc, char **argv)
 	 */
 	av_log_set_level(getenv("LADDERD_AV_LOG") ?
 	    atoi(getenv("LADDERD_AV_LOG")) : AV_LOG_ERROR);
+	ladderd_fsutil_set_exe(argv[0]);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("ladderd %s\n", PACKAGE_VERSION);
 		return 0;

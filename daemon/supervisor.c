@@ -223,7 +223,7 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 	if (ladderd_tokens_export(&s->tokens) < 0 ||
 	    (s->conf_file && setenv("LADDERD_CONF_DIR", s->conf_dir, 1) < 0))
 		_exit(127);
-	execv("/proc/self/exe", argv);
+	execv(ladderd_fsutil_exe(), argv);
 	_exit(127);
 }
 

@@ -60,29 +60,6 @@ struct dash_rep {
 	size_t nb_segs, cap_segs;
 };
 
-/* A rendition's rung name and kind ("video"/"audio"). */
-static const char *
-dash_rendition_name(const cJSON *r, const char **ret_kind)
-{
-	const cJSON *rung = cJSON_GetObjectItemCaseSensitive(r, "rung");
-	const char *name = NULL, *kind = NULL;
-
-	if (cJSON_IsString(rung)) {
-		name = rung->valuestring;
-	} else if (cJSON_IsObject(rung)) {
-		name = ladderd_ctx_str(rung, "name", NULL);
-		kind = ladderd_ctx_str(rung, "kind", NULL);
-	}
-	if (kind == NULL)
-		kind = ladderd_ctx_str(r, "transcode.kind", NULL);
-	if (kind == NULL)
-		kind = ladderd_ctx_str(r, "hls_info.kind", NULL);
-	if (kind == NULL)
-		kind = name && strcmp(name, "audio") == 0 ? "audio" : "video";
-	*ret_kind = kind;
-	return name;
-}
-
 static int
 dash_seg_add(struct dash_rep *rep, int64_t t, int64_t d, int64_t bytes,
     const char *uri)
@@ -741,29 +718,6 @@ dash_template_xml(AVBPrint *bp, const struct dash_rep *rep)
 	av_bprintf(bp, "        </SegmentTemplate>\n");
 }
 
-/* The language of the chosen audio stream, when the probe knows it. */
-static const char *
-dash_language(const cJSON *ctx)
-{
-	const cJSON *a;
-	int chosen = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
-
-	cJSON_ArrayForEach(a, ladderd_ctx_get(ctx, "probe.audio")) {
-		const char *lang = ladderd_ctx_str(a, "language", NULL);
-		size_t n = lang ? strlen(lang) : 0;
-
-		if ((int)ladderd_ctx_num(a, "index", -2) != chosen)
-			continue;
-		/* RFC 5646 primary tags only; "und" says nothing */
-		if (n < 2 || n > 8 || strcmp(lang, "und") == 0 ||
-		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
-				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n)
-			return NULL;
-		return lang;
-	}
-	return NULL;
-}
-
 static double
 dash_end(const struct dash_rep *rep)
 {
@@ -779,7 +733,7 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 {
 	double duration = 0, max_seg = 0;
 	int max_w = 0, max_h = 0, has_audio = 0, id = 0;
-	const char *lang = dash_language(ctx);
+	const char *lang = ladderd_ctx_audio_language(ctx);
 	char fr[32];
 
 	for (size_t i = 0; i < n; i++) {
@@ -981,7 +935,7 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		goto out;
 	}
 	cJSON_ArrayForEach(r, renditions) {
-		const char *kind, *name = dash_rendition_name(r, &kind);
+		const char *kind, *name = ladderd_rendition(r, &kind);
 		int audio = strcmp(kind, "audio") == 0;
 
 		if (strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)

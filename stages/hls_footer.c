@@ -95,31 +95,6 @@ hls_footer_ok(const cJSON *r)
 	return strcmp(status, "ok") == 0;
 }
 
-/* The language of the source's chosen audio track (probe), or NULL. */
-static const char *
-hls_footer_language(const cJSON *ctx)
-{
-	const cJSON *arr = ladderd_ctx_get(ctx, "probe.audio");
-	int want = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, arr) {
-		const char *lang = ladderd_ctx_str(it, "language", NULL);
-
-		if ((int)ladderd_ctx_num(it, "index", -2) != want)
-			continue;
-		/* Quoted-string: letters, digits and '-' (BCP 47) only. */
-		if (lang == NULL || lang[0] == '\0' ||
-		    strcmp(lang, "und") == 0 || strlen(lang) > 35 ||
-		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
-				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
-			strlen(lang))
-			return NULL;
-		return lang;
-	}
-	return NULL;
-}
-
 static enum ladderd_rc
 hls_footer_run(void *state, struct ladderd_call *call)
 {
@@ -162,7 +137,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		const char *uri = ladderd_ctx_str(audio, "hls_info.uri",
 		    ladderd_ctx_str(audio, "chunk_hls.playlist", NULL));
 		const char *lang = ladderd_ctx_str(audio, "hls_info.language",
-		    hls_footer_language(call->ctx));
+		    ladderd_ctx_audio_language(call->ctx));
 		int ch = (int)ladderd_ctx_num(audio, "hls_info.channels",
 		    ladderd_ctx_num(call->ctx, "profile.audio.channels", 2));
 

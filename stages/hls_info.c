@@ -154,31 +154,6 @@ out:
 	return rc;
 }
 
-/* The language of the source's chosen audio track, or NULL. */
-static const char *
-hls_info_language(const cJSON *ctx)
-{
-	const cJSON *arr = ladderd_ctx_get(ctx, "probe.audio");
-	int want = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, arr) {
-		const char *lang = ladderd_ctx_str(it, "language", NULL);
-
-		if ((int)ladderd_ctx_num(it, "index", -2) != want)
-			continue;
-		/* Quoted-string: letters, digits and '-' (BCP 47) only. */
-		if (lang == NULL || lang[0] == '\0' ||
-		    strcmp(lang, "und") == 0 || strlen(lang) > 35 ||
-		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
-				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
-			strlen(lang))
-			return NULL;
-		return lang;
-	}
-	return NULL;
-}
-
 static enum ladderd_rc
 hls_info_run(void *state, struct ladderd_call *call)
 {
@@ -193,7 +168,7 @@ hls_info_run(void *state, struct ladderd_call *call)
 	    "chunk_hls.segment_type", "fmp4");
 	double peak = ladderd_ctx_num(call->ctx, "chunk_hls.peak_bitrate", 0);
 	double avg = ladderd_ctx_num(call->ctx, "chunk_hls.avg_bitrate", 0);
-	const char *lang = hls_info_language(call->ctx);
+	const char *lang = ladderd_ctx_audio_language(call->ctx);
 	char codecs[80], dir[4096], frag[4096], text[1024];
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;

@@ -258,4 +258,43 @@ ladderd_ctx_obj(cJSON *obj, const char *key)
 	return it;
 }
 
+/*
+ * An entry of ctx.renditions (post stages): its rung name ("?" if
+ * missing) and, in *ret_kind when not NULL, its kind ("video" or "audio").
+ */
+static inline const char *
+ladderd_rendition(const cJSON *r, const char **ret_kind)
+{
+	if (ret_kind != NULL)
+		*ret_kind = ladderd_ctx_str(r, "rung.kind", "video");
+	return ladderd_ctx_str(r, "rung.name", "?");
+}
+
+/*
+ * The language of the source's chosen audio track (ctx.probe), or NULL
+ * when unknown, "und", or not a plain BCP 47 tag (letters, digits, '-'),
+ * so it can go into an HLS quoted-string or an MPD attribute as is.
+ */
+static inline const char *
+ladderd_ctx_audio_language(const cJSON *ctx)
+{
+	int want = (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ladderd_ctx_get(ctx, "probe.audio")) {
+		const char *lang = ladderd_ctx_str(it, "language", NULL);
+
+		if ((int)ladderd_ctx_num(it, "index", -2) != want)
+			continue;
+		if (lang == NULL || lang[0] == '\0' ||
+		    strcmp(lang, "und") == 0 || strlen(lang) > 35 ||
+		    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+			strlen(lang))
+			return NULL;
+		return lang;
+	}
+	return NULL;
+}
+
 #endif /* LADDERD_STAGE_H */

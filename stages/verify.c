@@ -46,29 +46,6 @@ struct verify {
 	int files;	/* files checked */
 };
 
-/* A rendition's rung name and kind ("video"/"audio"). */
-static const char *
-verify_rendition_name(const cJSON *r, const char **ret_kind)
-{
-	const cJSON *rung = cJSON_GetObjectItemCaseSensitive(r, "rung");
-	const char *name = NULL, *kind = NULL;
-
-	if (cJSON_IsString(rung)) {
-		name = rung->valuestring;
-	} else if (cJSON_IsObject(rung)) {
-		name = ladderd_ctx_str(rung, "name", NULL);
-		kind = ladderd_ctx_str(rung, "kind", NULL);
-	}
-	if (kind == NULL)
-		kind = ladderd_ctx_str(r, "transcode.kind", NULL);
-	if (kind == NULL)
-		kind = ladderd_ctx_str(r, "hls_info.kind", NULL);
-	if (kind == NULL)
-		kind = name && strcmp(name, "audio") == 0 ? "audio" : "video";
-	*ret_kind = kind;
-	return name ? name : "?";
-}
-
 static int
 verify_ok_rendition(const cJSON *r)
 {
@@ -110,7 +87,7 @@ verify_keyframes(struct verify *v, const cJSON *ctx, int segdur)
 	int rungs = 0, n = 0;
 
 	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "renditions")) {
-		const char *kind, *name = verify_rendition_name(r, &kind);
+		const char *kind, *name = ladderd_rendition(r, &kind);
 		const cJSON *kf = ladderd_ctx_get(r, "transcode.keyframes");
 		int i;
 
@@ -429,7 +406,7 @@ verify_durations(struct verify *v, const cJSON *ctx, int segdur)
 		return LADDERD_FAIL;
 	}
 	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "renditions")) {
-		const char *kind, *name = verify_rendition_name(r, &kind);
+		const char *kind, *name = ladderd_rendition(r, &kind);
 		const char *pl = ladderd_ctx_str(r, "chunk_hls.playlist", NULL);
 		double d = ladderd_ctx_num(r, "chunk_hls.duration", -1);
 		const struct verify_playlist *found = NULL;

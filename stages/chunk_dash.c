@@ -265,15 +265,6 @@ dash_fps(const cJSON *ctx, const cJSON *r, struct dash_rep *rep)
 	rep->fps_den = q.den;
 }
 
-/* mkdir that accepts an existing directory. */
-static int
-dash_mkdir(const char *path)
-{
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static uint32_t
 dash_rb32(const uint8_t *p)
 {
@@ -440,7 +431,7 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		call->fail(call, "rung %s: DASH folder path too long", rep->id);
 		goto out;
 	}
-	if ((err = dash_mkdir(dash_dir)) < 0 || (err = dash_mkdir(dir)) < 0) {
+	if ((err = call->mkdirs(call, dir)) < 0) {
 		call->fail(call, "cannot create '%s': %s", dir, strerror(-err));
 		goto out;
 	}

@@ -167,3 +167,17 @@ wait_state() {
 task_ids_for() {
 	ls "$T/status" 2>/dev/null | grep "^$1-[0-9a-f]\{6\}$" || true
 }
+
+# stage STAGE NAME: `ladderd stage STAGE $T/NAME.json` with $T/ladderd.conf;
+# sets $rc, $out (the printed context, $T/NAME.out) and $msg
+# (ctx.error.message, else stderr).
+stage() {
+	"$LADDERD" stage -c "$T/ladderd.conf" "$1" "$T/$2.json" \
+		>"$T/$2.out" 2>"$T/$2.err"
+	rc=$?
+	out="$T/$2.out"
+	msg=
+	grep -q '"error"' "$out" 2>/dev/null &&
+		msg=$(json "$out" 'd["error"]["message"]' 2>/dev/null)
+	[ -n "$msg" ] || msg=$(cat "$T/$2.err")
+}

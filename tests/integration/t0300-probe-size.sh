@@ -55,25 +55,6 @@ open(sys.argv[2], "wb").write(b)
 PY
 
 # --- helpers -----------------------------------------------------------
-# This test reads JSON some 80 times: call the interpreter itself, not a
-# version-manager shim in front of it (0.1 s each on a loaded machine).
-PY=$(python3 -c 'import sys; print(sys.executable)')
-# jv FILE EXPR: lib.sh's `json`, through $PY.
-jv() {
-	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
-}
-# stage STAGE NAME: run STAGE on $T/NAME.json; sets $rc, $out (the printed
-# context, $T/NAME.out) and $msg (ctx.error.message, else stderr).
-stage() {
-	"$LADDERD" stage -c "$T/ladderd.conf" "$1" "$T/$2.json" \
-		>"$T/$2.out" 2>"$T/$2.err"
-	rc=$?
-	out="$T/$2.out"
-	msg=
-	grep -q '"error"' "$out" 2>/dev/null &&
-		msg=$(jv "$out" 'd["error"]["message"]' 2>/dev/null)
-	[ -n "$msg" ] || msg=$(cat "$T/$2.err")
-}
 # probe NAME FILE: probe FILE with the context $T/NAME.json.
 probe() {
 	printf '{ "input": { "path": "%s" } }\n' "$2" >"$T/$1.json"
@@ -101,7 +82,7 @@ size() {
 	jset "$1" "${1%.*}-$2" 'd["rung"] = dict([r for r in d["ladder"]
     if r["name"] == "'"$2"'"][0]); d["rung"]["index"] = 0'
 	stage target_size "${1%.*}-$2"
-	ts=$(jv "$out" '(lambda t: t.get("dropped") or "%sx%s" %
+	ts=$(json "$out" '(lambda t: t.get("dropped") or "%sx%s" %
     (t.get("width"), t.get("height")))(d.get("target_size", {}))' \
 		2>/dev/null)
 }
@@ -109,36 +90,36 @@ size() {
 # --- probe: a 1280x720 clip with audio ----------------------------------
 probe hd "$T/hd.mp4"
 is "$rc" 0 "probe hd: exit 0"
-is "$(jv "$out" 'd["probe"]["video"]["codec"]')" h264 "probe hd: codec"
-is "$(jv "$out" '"%(width)dx%(height)d" % d["probe"]["video"]')" \
+is "$(json "$out" 'd["probe"]["video"]["codec"]')" h264 "probe hd: codec"
+is "$(json "$out" '"%(width)dx%(height)d" % d["probe"]["video"]')" \
 	1280x720 "probe hd: coded size"
-is "$(jv "$out" '"%(display_width)dx%(display_height)d %(sar_num)d:%(sar_den)d %(rotation)d" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(display_width)dx%(display_height)d %(sar_num)d:%(sar_den)d %(rotation)d" % d["probe"]["video"]')" \
 	"1280x720 1:1 0" "probe hd: display size, SAR, rotation"
-is "$(jv "$out" '"%(fps_num)d/%(fps_den)d %(avg_fps)g %(r_fps)g" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(fps_num)d/%(fps_den)d %(avg_fps)g %(r_fps)g" % d["probe"]["video"]')" \
 	"25/1 25 25" "probe hd: frame rate"
-is "$(jv "$out" '"%(pix_fmt)s %(bit_depth)d %(interlaced)s %(field_order)s" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(pix_fmt)s %(bit_depth)d %(interlaced)s %(field_order)s" % d["probe"]["video"]')" \
 	"yuv420p 8 False progressive" "probe hd: pixel format, depth, scan"
-is "$(jv "$out" 'abs(d["probe"]["duration"] - 2) < 0.1')" true \
+is "$(json "$out" 'abs(d["probe"]["duration"] - 2) < 0.1')" true \
 	"probe hd: duration about 2 s"
-is "$(jv "$out" 'abs(d["probe"]["video"]["nb_frames"] - 50) <= 1')" true \
+is "$(json "$out" 'abs(d["probe"]["video"]["nb_frames"] - 50) <= 1')" true \
 	"probe hd: about 50 frames"
-is "$(jv "$out" '"%s %s %s" % (d["probe"]["has_audio"], d["probe"]["audio_index"], d["probe"]["audio"][0]["codec"])')" \
+is "$(json "$out" '"%s %s %s" % (d["probe"]["has_audio"], d["probe"]["audio_index"], d["probe"]["audio"][0]["codec"])')" \
 	"True 1 aac" "probe hd: audio stream chosen"
-is "$(jv "$out" 'd["probe"]["size"] == '"$(wc -c <"$T/hd.mp4")")" true \
+is "$(json "$out" 'd["probe"]["size"] == '"$(wc -c <"$T/hd.mp4")")" true \
 	"probe hd: file size"
 
 # --- hls_header: the ladder from the profile ----------------------------
 jset hd.out hd-lad "$PROFILE"
 stage hls_header hd-lad
 is "$rc" 0 "hls_header fmp4: exit 0"
-is "$(jv "$out" '" ".join("%s:%s" % (r["name"], r["kind"]) for r in d["ladder"])')" \
+is "$(json "$out" '" ".join("%s:%s" % (r["name"], r["kind"]) for r in d["ladder"])')" \
 	"1080p:video 720p:video 480p:video 360p:video audio:audio" \
 	"hls_header fmp4: video rungs then the audio rung"
-is "$(jv "$out" '"%(version)d %(independent_segments)s" % d["hls_header"]')" \
+is "$(json "$out" '"%(version)d %(independent_segments)s" % d["hls_header"]')" \
 	"6 True" "hls_header fmp4: EXT-X-VERSION 6 (EXT-X-MAP)"
 jset hd.out hd-ts "$PROFILE"'; d["profile"]["segment_type"] = "mpegts"'
 stage hls_header hd-ts
-is "$(jv "$out" '"%d %d" % (len(d["ladder"]), d["hls_header"]["version"])')" \
+is "$(json "$out" '"%d %d" % (len(d["ladder"]), d["hls_header"]["version"])')" \
 	"4 3" "hls_header mpegts: no audio rung, EXT-X-VERSION 3"
 jset hd.out hd-bad "$PROFILE"'; d["profile"]["ladder"][1]["name"] = "audio"'
 stage hls_header hd-bad
@@ -154,7 +135,7 @@ is "$rc" 0 "target_size 1080p: exit 0 (STOP)"
 is "$ts" "1080p is above the source (720 lines)" "target_size 1080p: dropped"
 size hd-lad.out 720p
 is "$ts" 1280x720 "target_size 720p: 1280x720"
-is "$(jv "$out" 'd["target_size"]["bitrate"]')" 3000 \
+is "$(json "$out" 'd["target_size"]["bitrate"]')" 3000 \
 	"target_size 720p: the rung's bitrate"
 size hd-lad.out 480p
 is "$ts" 854x480 "target_size 480p: 854x480 (even, nearest)"
@@ -162,7 +143,7 @@ size hd-lad.out 360p
 is "$ts" 640x360 "target_size 360p: 640x360"
 size hd-lad.out audio
 is "$rc" 0 "target_size audio: exit 0 (SKIP)"
-is "$(jv "$out" '"target_size" in d')" false \
+is "$(json "$out" '"target_size" in d')" false \
 	"target_size audio: nothing added"
 
 # --- rotation: 1920x1080 with a quarter-turn display matrix -------------
@@ -173,17 +154,17 @@ is "$rc" 0 "probe rot: exit 0"
 want=$(ffprobe -v error -select_streams v:0 \
 	-show_entries stream_side_data=rotation -of csv=p=0 "$T/rot.mp4" |
 	awk 'NF { r = (-int($1)) % 360; if (r < 0) r += 360; print r; exit }')
-is "$(jv "$out" 'd["probe"]["video"]["rotation"]')" "$want" \
+is "$(json "$out" 'd["probe"]["video"]["rotation"]')" "$want" \
 	"probe rot: clockwise rotation matches the display matrix"
-is "$(jv "$out" '"%(width)dx%(height)d -> %(display_width)dx%(display_height)d" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(width)dx%(height)d -> %(display_width)dx%(display_height)d" % d["probe"]["video"]')" \
 	"1920x1080 -> 1080x1920" "probe rot: displayed portrait"
-is "$(jv "$out" '"%(fps_num)d/%(fps_den)d" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(fps_num)d/%(fps_den)d" % d["probe"]["video"]')" \
 	30000/1001 "probe rot: NTSC frame rate"
-is "$(jv "$out" '"%(has_audio)s %(audio_index)d" % d["probe"]')" \
+is "$(json "$out" '"%(has_audio)s %(audio_index)d" % d["probe"]')" \
 	"False -1" "probe rot: no audio"
 jset rot.out rot-lad "$PROFILE"
 stage hls_header rot-lad
-is "$(jv "$out" 'len(d["ladder"])')" 4 "hls_header: no audio rung without audio"
+is "$(json "$out" 'len(d["ladder"])')" 4 "hls_header: no audio rung without audio"
 size rot-lad.out 720p
 is "$ts" 720x1280 "target_size rot 720p: portrait 720x1280"
 size rot-lad.out 1080p
@@ -191,7 +172,7 @@ is "$ts" 1080x1920 "target_size rot 1080p: short side 1080 fits"
 
 # --- non-square pixels: 720x576 with SAR 16:15 --------------------------
 probe sar "$T/sar.mp4"
-is "$(jv "$out" '"%(sar_num)d:%(sar_den)d %(display_width)dx%(display_height)d" % d["probe"]["video"]')" \
+is "$(json "$out" '"%(sar_num)d:%(sar_den)d %(display_width)dx%(display_height)d" % d["probe"]["video"]')" \
 	"16:15 768x576" "probe sar: display 768x576"
 jset sar.out sarl "$PROFILE"'; d["ladder"] = [dict(r, kind="video") for r in d["profile"]["ladder"]]'
 size sarl.json 360p
@@ -205,7 +186,7 @@ jset small.out smalll "$PROFILE"'; d["ladder"] = [dict(r, kind="video") for r in
 size smalll.json 360p
 is "$rc" 0 "target_size small 360p: exit 0"
 is "$ts" 320x240 "target_size small 360p: kept at the source's 240 lines"
-is "$(jv "$out" 'd["target_size"]["bitrate"]')" 800 \
+is "$(json "$out" 'd["target_size"]["bitrate"]')" 800 \
 	"target_size small 360p: keeps its own bitrate"
 size smalll.json 480p
 is "$ts" "480p is above the source (240 lines)" "target_size small 480p: dropped"

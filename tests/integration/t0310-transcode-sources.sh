@@ -42,21 +42,6 @@ mkclip "$T/rot.mp4" -i "$T/noaudio.mp4" -c copy -metadata:s:v:0 rotate=90 ||
 echo "just some text, not a video" >"$T/text.mp4"
 
 # --- helpers -----------------------------------------------------------
-PY=$(python3 -c 'import sys; print(sys.executable)')
-jv() {
-	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
-}
-# stage STAGE NAME: run STAGE on $T/NAME.json; sets $rc, $out, $msg.
-stage() {
-	"$LADDERD" stage -c "$T/ladderd.conf" "$1" "$T/$2.json" \
-		>"$T/$2.out" 2>"$T/$2.err"
-	rc=$?
-	out="$T/$2.out"
-	msg=
-	grep -q '"error"' "$out" 2>/dev/null &&
-		msg=$(jv "$out" 'd["error"]["message"]' 2>/dev/null)
-	[ -n "$msg" ] || msg=$(cat "$T/$2.err")
-}
 # probe SRC: the probe stage on $T/SRC.mp4, result in $T/SRC-probe.out.
 probe() {
 	printf '{ "input": { "path": "%s" } }\n' "$T/$1.mp4" >"$T/$1-probe.json"
@@ -115,7 +100,7 @@ decodes() {
 		-show_entries stream=nb_read_frames -of csv=p=0 "$2" 2>"$T/ffp.err")
 	errs=$(ffmpeg -nostdin -v error -i "$2" -f null - 2>&1; cat "$T/ffp.err")
 	is "$errs" "" "$1: decodes without errors"
-	[ -z "$n" ] || is "$n" "$(jv "$out" 'd["transcode"]["frames"]')" \
+	[ -z "$n" ] || is "$n" "$(json "$out" 'd["transcode"]["frames"]')" \
 		"$1: ffprobe counts the frames the stage reported"
 }
 # near A B TOL: |A - B| <= TOL
@@ -133,18 +118,18 @@ is "$rc" 0 "base 360p: exit 0"
 k360=$(keyframes "$F")
 is "$k360" "0.000000 1.000000 2.000000" \
 	"base 360p: keyframes exactly at 0, 1, 2 s and nowhere else"
-is "$(jv "$out" 'd["transcode"]["keyframes"]')" "[0, 1, 2]" \
+is "$(json "$out" 'd["transcode"]["keyframes"]')" "[0, 1, 2]" \
 	"base 360p: ctx.transcode.keyframes"
 is "$(streams "$F")" "h264 640x360 yuv420p, aac 48000 2" \
 	"base 360p: H.264 + AAC stereo 48 kHz (mpegts mode muxes audio)"
 ok "base 360p: duration about 3 s" near "$(duration "$F")" 3 0.05
-is "$(jv "$out" '"%(kind)s %(width)dx%(height)d %(frames)d %(has_video)s %(has_audio)s %(codec_profile)s" % d["transcode"]')" \
+is "$(json "$out" '"%(kind)s %(width)dx%(height)d %(frames)d %(has_video)s %(has_audio)s %(codec_profile)s" % d["transcode"]')" \
 	"video 640x360 75 True True high" "base 360p: ctx.transcode facts"
-like "$(jv "$out" 'd["transcode"]["codecs"]')" '^avc1\.6400[0-9a-f]{2}$' \
+like "$(json "$out" 'd["transcode"]["codecs"]')" '^avc1\.6400[0-9a-f]{2}$' \
 	"base 360p: codecs from the SPS"
-is "$(jv "$out" 'd["transcode"]["path"]')" "$F" "base 360p: path"
+is "$(json "$out" 'd["transcode"]["path"]')" "$F" "base 360p: path"
 ok "base 360p: measured bitrate near the rung's 600 kbps" \
-	near "$(jv "$out" 'd["transcode"]["bitrate"]')" 600000 150000
+	near "$(json "$out" 'd["transcode"]["bitrate"]')" 600000 150000
 decodes "base 360p" "$F"
 transcode base 180p video 320 180 250 mpegts
 is "$rc" 0 "base 180p: exit 0"
@@ -159,7 +144,7 @@ is "$(keyframes "$F")" "$k360" "fmp4 video rung: same keyframes"
 transcode base audio audio 0 0 96 fmp4
 is "$rc:$(streams "$F")" "0:aac 48000 2" "fmp4 audio rung: AAC only"
 ok "fmp4 audio rung: duration about 3 s" near "$(duration "$F")" 3 0.06
-is "$(jv "$out" '"%(has_video)s %(has_audio)s %(keyframes)s" % d["transcode"]')" \
+is "$(json "$out" '"%(has_video)s %(has_audio)s %(keyframes)s" % d["transcode"]')" \
 	"False True []" "fmp4 audio rung: ctx.transcode"
 decodes "fmp4 audio rung" "$F"
 
@@ -167,7 +152,7 @@ decodes "fmp4 audio rung" "$F"
 probe noaudio
 transcode noaudio 180p video 320 180 250 mpegts
 is "$rc:$(streams "$F")" "0:h264 320x180 yuv420p" "no audio: video only"
-is "$(jv "$out" 'd["transcode"]["has_audio"]')" false "no audio: has_audio"
+is "$(json "$out" 'd["transcode"]["has_audio"]')" false "no audio: has_audio"
 decodes "no audio" "$F"
 
 probe surround
@@ -187,7 +172,7 @@ decodes "44.1 kHz mono" "$F"
 probe tenbit
 transcode tenbit 180p video 320 180 250 mpegts
 is "$rc:$(streams "$F")" "0:h264 320x180 yuv420p" "10-bit: 8-bit 4:2:0 out"
-is "$(jv "$out" 'd["transcode"]["codec_profile"]')" high "10-bit: High profile"
+is "$(json "$out" 'd["transcode"]["codec_profile"]')" high "10-bit: High profile"
 decodes "10-bit" "$F"
 
 probe ntsc
@@ -195,7 +180,7 @@ transcode ntsc 180p video 320 180 250 mpegts
 is "$rc" 0 "29.97 fps: exit 0"
 is "$(keyframes "$F")" "0.000000 1.001000 2.002000" \
 	"29.97 fps: keyframes on the first frame at or after each boundary"
-is "$(jv "$out" 'd["transcode"]["frames"]')" 90 "29.97 fps: 90 frames"
+is "$(json "$out" 'd["transcode"]["frames"]')" 90 "29.97 fps: 90 frames"
 decodes "29.97 fps" "$F"
 
 probe odd
@@ -204,7 +189,7 @@ is "$rc:$(streams "$F")" "0:h264 320x180 yuv420p" "641x361 4:4:4: scaled"
 decodes "641x361" "$F"
 
 probe rot
-rotation=$(jv "$T/rot-probe.out" 'd["probe"]["video"]["rotation"]')
+rotation=$(json "$T/rot-probe.out" 'd["probe"]["video"]["rotation"]')
 transcode rot 180p video 180 320 250 mpegts
 is "$rc:$(streams "$F")" "0:h264 180x320 yuv420p" \
 	"rotation $rotation: portrait output"

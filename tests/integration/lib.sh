@@ -148,8 +148,15 @@ stop_daemon() {
 # kill_all: SIGKILL the daemon and every process of this test (by $T in argv).
 kill_all() {
 	local pid=${DAEMON_PID:-}
+	local i=0
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	pkill -KILL -f "[l]adderd .*$T/" 2>/dev/null
+	# A job may fork a rung while pkill walks /proc: repeat, bounded,
+	# until nothing of this test is left.
+	while pkill -KILL -f "[l]adderd .*$T/" 2>/dev/null &&
+		[ $i -lt $((50 * MULT)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	[ -n "$pid" ] && wait "$pid" 2>/dev/null
 	DAEMON_PID=
 	return 0

@@ -39,6 +39,7 @@ done_before=$(cd "$T/spool/tasks/$id/rungs" && for r in [!_]*; do
 done | sort | tr '\n' ' ')
 ok "at least one rung finished before the kill ($done_before)" test -n "$done_before"
 kill_all
+wait_for 10 sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
 ok "nothing of ours is left running" sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
 is "$(state_of "$id")" transcoding "the task was mid-transcode"
 

@@ -309,22 +309,22 @@ convert_rungs(struct parse *p, const config_setting_t *s, const struct key *k,
 			cJSON_Delete(a);
 			return rc;
 		}
+		/* `name` lives in r: quote it before r is freed. */
 		name = ladderd_ctx_str(r, "name", "");
+		rc = 0;
 		if (!ladderd_ctx_valid_name(name) ||
-		    strcmp(name, "audio") == 0) {
+		    strcmp(name, "audio") == 0)
+			rc = conf_error(p, e, "rung name '%s' is not 1..64 of "
+			    "[A-Za-z0-9._-] (and not 'audio')", name);
+		for (int j = 0; rc == 0 && j < cJSON_GetArraySize(a); j++)
+			if (strcmp(ladderd_ctx_str(cJSON_GetArrayItem(a, j),
+				       "name", ""), name) == 0)
+				rc = conf_error(p, e, "rung name '%s' used "
+				    "twice", name);
+		if (rc < 0) {
 			cJSON_Delete(r);
 			cJSON_Delete(a);
-			return conf_error(p, e, "rung name '%s' is not 1..64 of "
-			    "[A-Za-z0-9._-] (and not 'audio')", name);
-		}
-		for (int j = 0; j < cJSON_GetArraySize(a); j++) {
-			if (strcmp(ladderd_ctx_str(cJSON_GetArrayItem(a, j),
-				       "name", ""), name) == 0) {
-				cJSON_Delete(r);
-				cJSON_Delete(a);
-				return conf_error(p, e, "rung name '%s' used "
-				    "twice", name);
-			}
+			return rc;
 		}
 		cJSON_AddItemToArray(a, r);
 	}

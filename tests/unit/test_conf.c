@@ -102,8 +102,17 @@ test_bad(void **state)
 		    "<string>:2: 'segment_type' is \"avi\", must be one of "
 		    "fmp4|mpegts" },
 		{ "profiles = { p = { ladder = (\n"
-		  "  { name = \"a/b\"; height = 2; bitrate = 1; } ); }; };\n",
-		    "<string>:2:" },
+		  "  { name = \"a/b\"; height = 16; bitrate = 100; } ); }; };\n",
+		    "<string>:2: rung name 'a/b' is not 1..64 of" },
+		/* The name is quoted from the config, not from freed memory. */
+		{ "profiles = { p = { ladder = (\n"
+		  "  { name = \"540p\"; height = 540; bitrate = 1800; },\n"
+		  "  { name = \"540p\"; height = 540; bitrate = 900; } ); }; };\n",
+		    "<string>:3: rung name '540p' used twice" },
+		{ "profiles = { p = { ladder = (\n"
+		  "  { name = \"audio\"; height = 540; bitrate = 1800; } ); };"
+		  " };\n",
+		    "<string>:2: rung name 'audio' is not 1..64 of" },
 		{ "profiles = { p = { ladder = ( { name = \"x\"; height = 720; "
 		  "} ); }; };\n",
 		    "missing required setting 'bitrate'" },

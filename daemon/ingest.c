@@ -9,7 +9,7 @@
  * Start-up recovery (supervisor.c) finishes a claim interrupted between
  * the rename and the marker.
  *
- * Manifest keys (DESIGN section 5): task_id, source, profile, webhook,
+ * Manifest keys (README "Drops"): task_id, source, profile, webhook,
  * metadata. Unknown keys are refused so a typo never silently does
  * nothing. A manifest's local source is a path relative to the ingest
  * folder, inside it (subfolders are not watched, so put such sources in a

@@ -1,5 +1,5 @@
 /*
- * main.c - the command line (DESIGN section 8) and worker-mode dispatch:
+ * main.c - the command line (ladderd(8)) and worker-mode dispatch:
  *
  *   ladderd [-c FILE] [-v]                 the daemon (foreground)
  *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]

@@ -1,5 +1,5 @@
 /*
- * status.h - status events of a task (DESIGN section 6): one line per event
+ * status.h - status events of a task (README "Status format"): one line per event
  * in status/<task_id>/events.ndjson, the latest in status.json (replaced
  * atomically, with per-rung detail), and a webhook delivery file in the
  * outbox when the task has a webhook. Several processes of one task (the

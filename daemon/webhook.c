@@ -52,7 +52,7 @@
 
 #define WEBHOOK_MAX_ENTRY (16 * 1024 * 1024) /* bytes of one outbox file */
 #define WEBHOOK_MAX_TASKS 4096		     /* tasks tracked at once */
-#define WEBHOOK_TASK_MAX 64		     /* DESIGN section 4 */
+#define WEBHOOK_TASK_MAX 64		     /* task id length, README "Drops" */
 #define WEBHOOK_MAX_BACKOFF_US (300ULL * 1000000)
 #define WEBHOOK_RESCAN_US (5ULL * 1000000) /* after a failed scan */
 #define WEBHOOK_INOTIFY_READS 64	   /* per wake-up; the rest wakes us */

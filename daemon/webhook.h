@@ -1,6 +1,6 @@
 /*
  * webhook.h - the notify worker (`ladderd notify`), which delivers the
- * webhook outbox (DESIGN section 6). status.c writes one file per event into
+ * webhook outbox (README "Status format"). status.c writes one file per event into
  * <spool>/outbox/<task_id>.<seq as %010ld>.json (atomically: temp name, then
  * rename):
  *

@@ -1,5 +1,5 @@
 /*
- * stages/notify.c - emit a status event (DESIGN section 6) for the task or,
+ * stages/notify.c - emit a status event (README "Status format") for the task or,
  * in a rendition chain, for the rung ("quality" = the rung, with
  * rung_state "done" and progress 1). The host writes the event: status
  * folder (events.ndjson + status.json) and, when the task has a webhook,

@@ -1,5 +1,5 @@
 /*
- * stages/transcode.c - encode one rung of the ladder (DESIGN section 9).
+ * stages/transcode.c - encode one rung of the ladder (README, ladderd-stages(7)).
  *
  * Reads ctx.input.path, ctx.probe (video.index, video.rotation,
  * video.nb_frames, duration, audio_index, has_audio), ctx.profile

@@ -2,8 +2,8 @@
 """contrib/webhook-receiver/receiver.py - a small receiver for ladderd's
 status webhooks, and an example of how to check them.
 
-ladderd follows the Standard Webhooks convention (https://www.standardwebhooks.com,
-DESIGN.md section 6). Every status event is one HTTP POST:
+ladderd follows the Standard Webhooks convention (https://www.standardwebhooks.com;
+README.md, "Webhooks"). Every status event is one HTTP POST:
 
     POST /your/path HTTP/1.1
     Content-Type: application/json
@@ -34,19 +34,30 @@ How to verify a signature (see verify() below, it is the whole recipe):
      recorded request cannot be replayed later.
 
 Usage:
-  receiver.py [--port-file F] [--port P] [--secret S] [--out FILE]
+  receiver.py [--port P] [--port-file F] [--secret S] [--out FILE]
               [--fail-first N] [--lifetime SECONDS] [--quiet]
 
-  --port-file F   write the port it listens on to F (bind 127.0.0.1, port 0
-                  = any free port, unless --port says otherwise)
+  For example, with notify = { webhook = "http://127.0.0.1:8080/hook";
+  secret = "whsec_..."; } in ladderd.conf:
+
+      python3 contrib/webhook-receiver/receiver.py --port 8080 \
+          --secret whsec_... --out events.jsonl
+
+  It binds 127.0.0.1 only, prints "receiver: listening on
+  http://127.0.0.1:PORT/ until stopped" on stdout, logs one line per
+  request on stderr and runs until Ctrl-C or SIGTERM.
+
+  --port P        port on 127.0.0.1 (default 0: any free port, printed)
+  --port-file F   also write the port it listens on to F
   --secret S      verify signatures and timestamps; 401 when they are wrong
   --out FILE      append one JSON line per accepted request:
                   {"id": <webhook-id>, "timestamp": <webhook-timestamp>,
                    "body": <the body, parsed>}; duplicates are kept, so a
                   test can see them
   --fail-first N  answer 503 to the first N requests (to exercise retries)
-  --lifetime S    exit by itself after S seconds (default 600), so a crashed
-                  test never leaves it behind
+  --lifetime S    exit by itself after S seconds (default 0: run until
+                  stopped); tests pass it so a crashed test never leaves
+                  it behind
 
 Python 3 standard library only. The integration test
 tests/integration/t0420-webhook-outbox.sh uses it.
@@ -58,6 +69,7 @@ import hmac
 import http.server
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -177,6 +189,10 @@ def write_port_file(path, port):
     os.rename(tmp, path)
 
 
+def stop_on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="Receive (and verify) ladderd status webhooks.")
@@ -187,8 +203,9 @@ def main():
     ap.add_argument("--out", help="append accepted events here (JSON lines)")
     ap.add_argument("--fail-first", type=int, default=0, metavar="N",
                     help="answer 503 to the first N requests")
-    ap.add_argument("--lifetime", type=float, default=600,
-                    help="exit after this many seconds (default 600)")
+    ap.add_argument("--lifetime", type=float, default=0,
+                    help="exit after this many seconds (default 0: run "
+                    "until stopped)")
     ap.add_argument("--quiet", action="store_true",
                     help="no log line per request on stderr")
     args = ap.parse_args()
@@ -201,11 +218,20 @@ def main():
     srv.key = signing_key(args.secret) if args.secret else None
     srv.out = args.out
     srv.quiet = args.quiet
+    port = srv.server_address[1]
     if args.port_file:
-        write_port_file(args.port_file, srv.server_address[1])
-    timer = threading.Timer(args.lifetime, srv.shutdown)
-    timer.daemon = True
-    timer.start()
+        write_port_file(args.port_file, port)
+    if args.lifetime > 0:
+        timer = threading.Timer(args.lifetime, srv.shutdown)
+        timer.daemon = True
+        timer.start()
+    # SIGTERM stops it as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    print("receiver: listening on http://127.0.0.1:%d/ %s%s" % (
+        port, "for %g s" % args.lifetime if args.lifetime > 0 else
+        "until stopped (Ctrl-C)",
+        ", verifying signatures" if srv.key is not None else
+        ", NOT verifying signatures (no --secret)"), flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

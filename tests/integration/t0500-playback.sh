@@ -1,6 +1,6 @@
 #!/bin/sh
 # t0500-playback: the package plays in real players in a real browser
-# (DESIGN 9): hls.js, dash.js and Shaka Player (on the MPD and on the
+# (README "Playing the result"): hls.js, dash.js and Shaka Player (on the MPD and on the
 # master playlist) in Debian's headless Chromium driven by playwright-core
 # (tests/playback). Three packages of a 6 s 1280x720 testsrc2 + tone source
 # (BT.709-tagged, 2 s segments, ladder 720p/480p/360p): fmp4 (CMAF shared

@@ -2,6 +2,11 @@
  * log.c - stderr or syslog logging with levels. A process-wide prefix (for
  * example "job=trailer ") is put in front of every line so each task's lines
  * can be grepped, like Postfix's queue id.
+ *
+ * Messages carry text from outside (drop names, manifest fields, stage
+ * errors quoting them): every control byte is escaped (\n, \r, \t, \xNN,
+ * and the C1 range of UTF-8 as \u0080..\u009f) before a line is written,
+ * so no message can start a line of its own or drive a terminal.
  */
 #include "config.h"
 
@@ -39,8 +44,8 @@ log_verbose(void)
 void
 log_set_prefix(const char *prefix)
 {
-	(void)snprintf(log_state.prefix, sizeof(log_state.prefix), "%s",
-	    prefix ? prefix : "");
+	log_escape(prefix ? prefix : "", log_state.prefix,
+	    sizeof(log_state.prefix));
 }
 
 static const char *
@@ -60,14 +65,52 @@ level_name(int level)
 
 static void log_vlevel_str(int level, const char *msg, const char *err);
 
+/*
+ * Copy `in` to `out` (size > 0, always NUL-terminated) with control bytes
+ * escaped. Truncates at a character boundary when `out` is too small.
+ */
+void
+log_escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		char esc[8];
+		size_t len = 0;
+
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			esc[len++] = '\\';
+			esc[len++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			esc[len++] = '\\';
+			esc[len++] = 'x';
+			esc[len++] = hex[*p >> 4];
+			esc[len++] = hex[*p & 15];
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			/* U+0080..U+009F: C1 controls (CSI is U+009B). */
+			p++;
+			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x",
+			    (unsigned)*p);
+		} else
+			esc[len++] = (char)*p;
+		if (n + len >= size)
+			break;
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	out[n] = '\0';
+}
+
 void
 log_vlevel(int level, const char *fmt, va_list ap)
 {
-	char msg[4096];
+	char raw[4096], msg[4096];
 
 	if (level == LOG_DEBUG && !log_state.verbose)
 		return;
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_escape(raw, msg, sizeof(msg));
 	if (log_state.foreground) {
 		/* One fprintf per line so lines of concurrent rungs don't mix. */
 		fprintf(stderr, "ladderd[%ld]: %s: %s%s\n", (long)getpid(),
@@ -129,8 +172,11 @@ fatalx(const char *fmt, ...)
 }
 
 static void
-log_vlevel_str(int level, const char *msg, const char *err)
+log_vlevel_str(int level, const char *raw, const char *err)
 {
+	char msg[4096];
+
+	log_escape(raw, msg, sizeof(msg));
 	if (log_state.foreground) {
 		fprintf(stderr, "ladderd[%ld]: %s: %s%s: %s\n", (long)getpid(),
 		    level_name(level), log_state.prefix, msg, err);

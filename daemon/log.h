@@ -8,6 +8,7 @@
 #define LADDERD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void log_init(int foreground, int verbose, const char *ident);
 void log_set_prefix(const char *prefix);
@@ -22,5 +23,6 @@ void fatal(const char *fmt, ...)
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 int log_verbose(void);
+void log_escape(const char *in, char *out, size_t size);
 
 #endif

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libavutil/log.h>
 
 #include "chord.h"
 #include "conf.h"
@@ -234,13 +233,6 @@ cmd_notify(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	/*
-	 * libav's log level is process-wide state of the shared libavutil,
-	 * so it is set here once for the stages of this process: errors
-	 * only, unless LADDERD_AV_LOG asks for more (debugging a stage).
-	 */
-	av_log_set_level(getenv("LADDERD_AV_LOG") ?
-	    atoi(getenv("LADDERD_AV_LOG")) : AV_LOG_ERROR);
 	ladderd_fsutil_set_exe(argv[0]);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("ladderd %s\n", PACKAGE_VERSION);

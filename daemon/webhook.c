@@ -14,7 +14,7 @@
  *
  * Fails (returns a negative errno) only while starting: the outbox cannot
  * be created, scanned or watched, a whsec_ secret is not base64, libcurl
- * or libavutil cannot be set up. Later errors are logged and retried.
+ * cannot be set up. Later errors are logged and retried.
  *
  * XXX sends are synchronous: a receiver that times out delays the other
  * tasks' deliveries by up to notify.timeout per attempt. Backoff keeps that
@@ -38,12 +38,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <libavutil/base64.h>
-#include <libavutil/hmac.h>
 
 #include "ctx.h"
 #include "fsutil.h"
 #include "log.h"
+#include "sign.h"
 #include "webhook.h"
 
 #if !CURL_AT_LEAST_VERSION(7, 85, 0)
@@ -77,7 +76,6 @@ struct webhook {
 	uint64_t rng;	       /* xorshift state for the jitter */
 	int ifd, wd;
 	CURL *curl;
-	AVHMAC *hmac;
 	char errbuf[CURL_ERROR_SIZE];
 	struct webhook_task *tasks; /* sorted by task id */
 	size_t ntasks;
@@ -430,23 +428,6 @@ webhook_give_up(struct webhook *w, struct webhook_task *t, const char *why)
 		webhook_failed(w, t, "cannot move it to dead/");
 }
 
-/* base64(HMAC-SHA256(key, id "." ts "." body)) into out. */
-static void
-webhook_sign(struct webhook *w, const char *id, const char *ts,
-    const char *body, size_t bodylen, char *out, int outsize)
-{
-	uint8_t mac[32];
-
-	av_hmac_init(w->hmac, w->key, (unsigned)w->keylen);
-	av_hmac_update(w->hmac, (const uint8_t *)id, (unsigned)strlen(id));
-	av_hmac_update(w->hmac, (const uint8_t *)".", 1);
-	av_hmac_update(w->hmac, (const uint8_t *)ts, (unsigned)strlen(ts));
-	av_hmac_update(w->hmac, (const uint8_t *)".", 1);
-	av_hmac_update(w->hmac, (const uint8_t *)body, (unsigned)bodylen);
-	(void)av_hmac_final(w->hmac, mac, sizeof(mac));
-	(void)av_base64_encode(out, outsize, mac, sizeof(mac));
-}
-
 static size_t
 webhook_discard(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -503,9 +484,9 @@ webhook_post(struct webhook *w, const char *url, const char *id,
 		int n = snprintf(h_sig, sizeof(h_sig),
 		    "webhook-signature: v1,");
 
-		webhook_sign(w, id, ts, body, bodylen, h_sig + n,
-		    (int)sizeof(h_sig) - n);
-		if ((h = curl_slist_append(hdrs, h_sig)) == NULL)
+		if (ladderd_sign_webhook(w->key, w->keylen, id, ts, body,
+			bodylen, h_sig + n, sizeof(h_sig) - (size_t)n) < 0 ||
+		    (h = curl_slist_append(hdrs, h_sig)) == NULL)
 			goto nomem;
 		hdrs = h;
 	}
@@ -752,32 +733,15 @@ webhook_setup(struct webhook *w, const struct ladderd_conf *conf)
 	if (w->rng == 0)
 		w->rng = 1; /* xorshift's one fixed point */
 	if (secret[0] != '\0') {
-		size_t len = strlen(secret);
+		int err = ladderd_sign_key(secret, &w->key, &w->keylen);
 
-		if (len > INT_MAX / 2) {
-			log_warnx("notify.secret is too long");
-			return -EINVAL;
+		if (err == -EINVAL) {
+			log_warnx("notify.secret is empty, too long, or starts "
+				  "with 'whsec_' but the rest is not base64");
+			return err;
 		}
-		if ((w->key = malloc(len + 1)) == NULL)
-			return -ENOMEM;
-		if (strncmp(secret, "whsec_", 6) == 0) {
-			/* Standard Webhooks: the key is the base64 part. */
-			int n = av_base64_decode(w->key, secret + 6,
-			    (int)len + 1);
-
-			if (n <= 0) {
-				log_warnx("notify.secret starts with "
-					  "'whsec_' but the rest is not "
-					  "base64");
-				return -EINVAL;
-			}
-			w->keylen = (size_t)n;
-		} else {
-			memcpy(w->key, secret, len);
-			w->keylen = len;
-		}
-		if ((w->hmac = av_hmac_alloc(AV_HMAC_SHA256)) == NULL)
-			return -ENOMEM;
+		if (err < 0)
+			return err;
 	}
 	if ((w->curl = curl_easy_init()) == NULL) {
 		log_warnx("cannot create a libcurl handle");
@@ -897,7 +861,6 @@ out:
 		curl_easy_cleanup(w.curl);
 	if (curl_inited)
 		curl_global_cleanup();
-	av_hmac_free(w.hmac);
 	if (w.key != NULL) {
 		explicit_bzero(w.key, w.keylen);
 		free(w.key);

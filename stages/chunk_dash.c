@@ -31,6 +31,7 @@
 #include <libavutil/bprint.h>
 #include <libavutil/mathematics.h>
 
+#include "avlog.h"
 #include "stage.h"
 
 #define DASH_MAX_REPS 32

@@ -32,6 +32,7 @@
 #include <libavutil/avstring.h>
 #include <libavutil/mathematics.h>
 
+#include "avlog.h"
 #include "stage.h"
 
 #define CHUNK_HLS_PLAYLIST_MAX (4u << 20)

@@ -24,6 +24,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 
+#include "avlog.h"
 #include "framering.h"
 #include "stage.h"
 

@@ -23,6 +23,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
 
+#include "avlog.h"
 #include "stage.h"
 
 struct hls_info_streams {

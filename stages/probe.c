@@ -25,6 +25,7 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
+#include "avlog.h"
 #include "stage.h"
 
 /* How far the first-frame check reads before it gives up. */

@@ -56,6 +56,7 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
+#include "avlog.h"
 #include "framering.h"
 #include "stage.h"
 

@@ -24,6 +24,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "avlog.h"
 #include "stage.h"
 
 #define VERIFY_MAX_PLAYLIST (16u << 20)

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-libconfig-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+libconfig-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
 ffmpeg python3 curl valgrind"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,29 @@
+#!/bin/sh
+# The daemon's own binary stays lean: no libav (and so none of the X11,
+# VA-API, VDPAU, OpenCL stack libavutil brings), linked --as-needed.
+. "$(dirname "$0")/lib.sh"
+command -v readelf >/dev/null || skip_all "readelf (binutils) not found"
+
+needed=$(readelf -d "$LADDERD" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+ok "readelf lists the binary's libraries" test -n "$needed"
+bad=$(printf '%s\n' "$needed" | grep -E '^lib(av|sw|postproc)' || true)
+is "$bad" "" "bin/ladderd needs no libav*/libsw* library"
+gfx=$(ldd "$LADDERD" | grep -Eo 'lib(X11|xcb|va|vdpau|mfx|OpenCL|drm)[^ ]*' || true)
+is "$gfx" "" "no graphics or GPU library is mapped by the binary (ldd)"
+# The stages that decode and encode still do link libav.
+ok "the transcode stage links libavcodec" \
+	sh -c "readelf -d '$BUILD_STAGES/transcode.so' | grep -q 'libavcodec'"
+# libav's log level is still set for the stages (stages/avlog.h): debug
+# lines only when LADDERD_AV_LOG asks for them (48 = AV_LOG_DEBUG).
+mkdir -p "$T/in"
+head -c 20000 /dev/urandom >"$T/in/junk.mp4"
+write_conf "$T/ladderd.conf"
+printf '{"input":{"path":"%s"}}' "$T/in/junk.mp4" >"$T/ctx.json"
+"$LADDERD" stage -c "$T/ladderd.conf" probe "$T/ctx.json" >"$T/out" 2>"$T/err"
+like "$(cat "$T/out")" '"error"' "probe of junk reports an error in the context"
+is "$(grep -c 'Opening' "$T/err")" "0" "libav says nothing below errors by default"
+LADDERD_AV_LOG=48 "$LADDERD" stage -c "$T/ladderd.conf" probe "$T/ctx.json" \
+	>/dev/null 2>"$T/err2"
+like "$(cat "$T/err2")" "Opening '.*junk.mp4' for reading" \
+	"LADDERD_AV_LOG=48 turns libav's debug lines on"
+done_testing

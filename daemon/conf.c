@@ -1016,3 +1016,15 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 		}
 	}
 }
+
+int
+ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
+    char *err, size_t errlen)
+{
+	if (file == NULL && access(SYSCONFDIR "/ladderd.conf", R_OK) == 0)
+		file = SYSCONFDIR "/ladderd.conf";
+	if (file)
+		return ladderd_conf_load_as(file, getenv("LADDERD_CONF_DIR"),
+		    ret_conf, err, errlen);
+	return ladderd_conf_load_string("", NULL, ret_conf, err, errlen);
+}

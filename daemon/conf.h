@@ -63,6 +63,14 @@ int ladderd_conf_load_as(const char *file, const char *base_dir,
     struct ladderd_conf **ret_conf, char *err, size_t errlen);
 int ladderd_conf_load_string(const char *text, const char *dir,
     struct ladderd_conf **ret_conf, char *err, size_t errlen);
+/*
+ * The command line's rule, shared by every program: FILE, else the
+ * installed default (SYSCONFDIR/ladderd.conf) when it exists, else the
+ * built-in defaults. Workers of the daemon get its config snapshot as FILE
+ * and, in LADDERD_CONF_DIR, the folder relative paths are relative to.
+ */
+int ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
+    char *err, size_t errlen);
 void ladderd_conf_free(struct ladderd_conf *conf);
 const struct ladderd_profile *ladderd_conf_profile(
     const struct ladderd_conf *conf, const char *name);

@@ -381,3 +381,22 @@ ladderd_fsutil_exe(void)
 {
 	return fsutil_exe;
 }
+
+const char *
+ladderd_fsutil_helper(const char *name)
+{
+	static char path[PATH_MAX];
+	char self[PATH_MAX], *slash;
+
+	/* realpath resolves /proc/self/exe too. */
+	if (realpath(fsutil_exe, self) != NULL &&
+	    (slash = strrchr(self, '/')) != NULL) {
+		*slash = '\0';
+		if (snprintf(path, sizeof(path), "%s/%s", self, name) <
+			(int)sizeof(path) &&
+		    access(path, X_OK) == 0)
+			return path;
+	}
+	(void)snprintf(path, sizeof(path), "%s/%s", PKGLIBEXECDIR, name);
+	return path;
+}

@@ -21,5 +21,11 @@ int ladderd_fsutil_copy_tree(const char *from, const char *to);
 int ladderd_fsutil_replace_dir(const char *from, const char *to);
 void ladderd_fsutil_set_exe(const char *argv0);
 const char *ladderd_fsutil_exe(void);
+/*
+ * The path of the helper program NAME (ladderd-notify): next to our own
+ * binary when it is there (a build tree, or a bin/ install), else in the
+ * installed PKGLIBEXECDIR. Returns a static buffer.
+ */
+const char *ladderd_fsutil_helper(const char *name);
 
 #endif

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "chord.h"
 #include "conf.h"
 #include "ctx.h"
@@ -28,7 +27,6 @@
 #include "plugin.h"
 #include "run.h"
 #include "supervisor.h"
-#include "webhook.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
 
@@ -45,29 +43,14 @@ usage(void)
 	    "       ladderd --version\n");
 }
 
-/*
- * Load FILE, or the installed default when it exists, else the built-in
- * defaults. Prints the reason and returns NULL on error.
- */
+/* The config the command line names (ladderd_conf_load_cli), or NULL. */
 static struct ladderd_conf *
 load_conf(const char *file)
 {
 	struct ladderd_conf *c = NULL;
 	char err[2048];
-	int rc;
 
-	if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
-		file = DEFAULT_CONF;
-	/*
-	 * Workers of the daemon get its config snapshot and, in
-	 * LADDERD_CONF_DIR, the folder relative paths are relative to.
-	 */
-	if (file)
-		rc = ladderd_conf_load_as(file, getenv("LADDERD_CONF_DIR"), &c,
-		    err, sizeof(err));
-	else
-		rc = ladderd_conf_load_string("", NULL, &c, err, sizeof(err));
-	if (rc < 0) {
+	if (ladderd_conf_load_cli(file, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ladderd: %s\n", err);
 		return NULL;
 	}
@@ -210,24 +193,19 @@ out:
 	return code;
 }
 
-/* The webhook worker: deliver the outbox until SIGTERM/SIGINT. */
+/*
+ * The webhook worker is its own program (ladderd-notify(8)): only it maps
+ * libcurl and libcrypto, so the supervisor, jobs and rungs do not.
+ */
 static int
-cmd_notify(int argc, char **argv)
+cmd_notify(char **argv)
 {
-	const char *file = NULL;
-	int verbose = 0, rc;
-	struct ladderd_conf *c;
+	const char *helper = ladderd_fsutil_helper("ladderd-notify");
 
-	if (parse_common(argc, argv, &file, &verbose) != argc) {
-		usage();
-		return 2;
-	}
-	log_init(1, verbose, "ladderd");
-	if ((c = load_conf(file)) == NULL)
-		return 1;
-	rc = ladderd_webhook_worker(c);
-	ladderd_conf_free(c);
-	return rc < 0 ? 1 : 0;
+	execv(helper, argv);
+	fprintf(stderr, "ladderd: cannot run '%s': %s\n", helper,
+	    strerror(errno));
+	return 1;
 }
 
 int
@@ -245,7 +223,7 @@ main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "stage") == 0)
 		return cmd_stage(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "notify") == 0)
-		return cmd_notify(argc - 1, argv + 1);
+		return cmd_notify(argv);
 	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
 		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
 		return ladderd_chord_worker(argv[2], argv[3]);

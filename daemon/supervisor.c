@@ -223,7 +223,11 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 	if (ladderd_tokens_export(&s->tokens) < 0 ||
 	    (s->conf_file && setenv("LADDERD_CONF_DIR", s->conf_dir, 1) < 0))
 		_exit(127);
-	execv(ladderd_fsutil_exe(), argv);
+	/* The webhook worker is its own, separately linked program. */
+	execv(strcmp(cmd, "notify") == 0 ?
+		ladderd_fsutil_helper("ladderd-notify") :
+		ladderd_fsutil_exe(),
+	    argv);
 	_exit(127);
 }
 

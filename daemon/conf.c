@@ -949,6 +949,64 @@ ladderd_conf_profile(const struct ladderd_conf *c, const char *name)
 	return NULL;
 }
 
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The configured profile names, sorted, comma-separated, into buf (for
+ * messages: "unknown profile 'x' (configured: default, mobile)"). A list
+ * that does not fit ends in "...".
+ */
+void
+ladderd_conf_profile_names(const struct ladderd_conf *c, char *buf,
+    size_t size)
+{
+	const char **names = calloc(c->nprofiles + 1, sizeof(*names));
+	size_t len = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < c->nprofiles; i++)
+		names[i] = c->profiles[i].name;
+	qsort(names, c->nprofiles, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < c->nprofiles; i++) {
+		int n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+		    names[i]);
+
+		if (n < 0 || (size_t)n >= size - len) {
+			if (size > 4)
+				snprintf(buf + size - 4, 4, "...");
+			break;
+		}
+		len += (size_t)n;
+	}
+	free(names);
+}
+
+/*
+ * The first entry naming `stage` in the workflow of profile `pr` (NULL:
+ * the global workflow), pre, then rendition, then post; NULL when the
+ * workflow does not use it. Borrowed from the config.
+ */
+const struct ladderd_stage_ref *
+ladderd_conf_stage_ref(const struct ladderd_conf *c,
+    const struct ladderd_profile *pr, const char *stage)
+{
+	const struct ladderd_workflow *wf = ladderd_conf_workflow(c, pr);
+
+	for (int ph = 0; ph < LADDERD_PHASE__COUNT; ph++)
+		for (size_t i = 0; i < wf->n[ph]; i++)
+			if (strcmp(wf->stages[ph][i].name, stage) == 0)
+				return &wf->stages[ph][i];
+	return NULL;
+}
+
 const struct ladderd_workflow *
 ladderd_conf_workflow(const struct ladderd_conf *c,
     const struct ladderd_profile *pr)

@@ -74,6 +74,11 @@ int ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
 void ladderd_conf_free(struct ladderd_conf *conf);
 const struct ladderd_profile *ladderd_conf_profile(
     const struct ladderd_conf *conf, const char *name);
+void ladderd_conf_profile_names(const struct ladderd_conf *conf, char *buf,
+    size_t size);
+const struct ladderd_stage_ref *ladderd_conf_stage_ref(
+    const struct ladderd_conf *conf, const struct ladderd_profile *profile,
+    const char *stage);
 const struct ladderd_workflow *ladderd_conf_workflow(
     const struct ladderd_conf *conf, const struct ladderd_profile *profile);
 void ladderd_conf_print(const struct ladderd_conf *conf, FILE *out);

@@ -52,7 +52,11 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 		return -EINVAL;
 	}
 	if ((pr = ladderd_conf_profile(conf, spec->profile)) == NULL) {
-		snprintf(err, errlen, "unknown profile '%s'", spec->profile);
+		char names[1024];
+
+		ladderd_conf_profile_names(conf, names, sizeof(names));
+		snprintf(err, errlen, "unknown profile '%s' (configured: %s)",
+		    spec->profile, names);
 		return -EINVAL;
 	}
 	if ((ctx = cJSON_CreateObject()) == NULL ||

@@ -218,8 +218,12 @@ ladderd_host_run_stage(const struct ladderd_plugin *plugin, const cJSON *args,
 		    "cannot merge the stage's arguments into the context");
 		return LADDERD_FAIL;
 	}
-	/* A rung's events are about the rung, not about the task state. */
+	/*
+	 * A rung's events are about the rung, not about the task state; a
+	 * context without a status folder (`ladderd stage`) has no events.
+	 */
 	if (d->state && rung == NULL &&
+	    ladderd_ctx_str(ctx, "task.status_root", NULL) != NULL &&
 	    ladderd_host_set_state(ctx, d->state) > 0 &&
 	    ladderd_status_emit(ctx, NULL, NULL) < 0)
 		log_warnx("stage=%s: cannot write status event, ignoring",

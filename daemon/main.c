@@ -2,7 +2,7 @@
  * main.c - the command line (ladderd(8)) and worker-mode dispatch:
  *
  *   ladderd [-c FILE] [-v]                 the daemon (foreground)
- *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]
+ *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE] [--replace]
  *   ladderd check-config [-c FILE]         validate, load every stage, print
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
  *   ladderd job [-c FILE] TASKDIR          worker: one task (internal)
@@ -36,7 +36,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: ladderd [-c FILE] [-v]\n"
 	    "       ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] "
-	    "[-p PROFILE]\n"
+	    "[-p PROFILE] [--replace]\n"
 	    "       ladderd check-config [-c FILE]\n"
 	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
 	    "       ladderd notify [-c FILE] [-v]\n"
@@ -140,7 +140,10 @@ cmd_check_config(int argc, char **argv)
 	return bad ? 1 : 0;
 }
 
-/* Run one stage on a context file and print the result (for testing). */
+/*
+ * Run one stage on a context file and print the result (for testing and
+ * for writing stages): `ladderd stage [-c FILE] NAME CTX.json`.
+ */
 static int
 cmd_stage(int argc, char **argv)
 {
@@ -149,6 +152,9 @@ cmd_stage(int argc, char **argv)
 	struct ladderd_conf *c = NULL;
 	struct ladderd_plugins *reg = NULL;
 	const struct ladderd_plugin *p;
+	const struct ladderd_profile *pr;
+	const struct ladderd_stage_ref *ref;
+	const char *pname;
 	cJSON *ctx = NULL;
 	char err[1024], *text;
 	enum ladderd_rc rc;
@@ -167,6 +173,26 @@ cmd_stage(int argc, char **argv)
 		ladderd_conf_free(c);
 		return 1;
 	}
+	/*
+	 * As in a task: the profile named by task.profile (default
+	 * "default") gives the settings when the context has none, and the
+	 * stage's named arguments come from that profile's workflow.
+	 */
+	pname = ladderd_ctx_str(ctx, "task.profile", "default");
+	if ((pr = ladderd_conf_profile(c, pname)) == NULL) {
+		ladderd_conf_profile_names(c, err, sizeof(err));
+		fprintf(stderr, "ladderd: unknown profile '%s' (configured: "
+				"%s)\n", pname, err);
+		code = 1;
+		goto out;
+	}
+	if (!cJSON_IsObject(ladderd_ctx_get(ctx, "profile"))) {
+		cJSON *ps = cJSON_Duplicate(pr->settings, 1);
+
+		if (ladderd_ctx_set(ctx, "profile", ps) < 0)
+			cJSON_Delete(ps);
+	}
+	ref = ladderd_conf_stage_ref(c, pr, argv[idx]);
 	reg = ladderd_plugins_new(c->stage_path);
 	if (reg == NULL ||
 	    ladderd_plugins_get(reg, argv[idx], &p, err, sizeof(err)) < 0) {
@@ -174,7 +200,7 @@ cmd_stage(int argc, char **argv)
 		code = 1;
 		goto out;
 	}
-	rc = ladderd_host_run_stage(p, NULL, ctx,
+	rc = ladderd_host_run_stage(p, ref ? ref->args : NULL, ctx,
 	    ladderd_ctx_str(ctx, "rung.name", NULL),
 	    (int)ladderd_ctx_num(ctx, "threads", c->max_rungs));
 	fprintf(stderr, "ladderd: stage %s: %s%s%s\n", argv[idx],

@@ -1,11 +1,15 @@
 /*
- * run.c - `ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]`:
- * one task through the configured workflow, in this process (the job
- * process) with its rung workers. The package lands in DIR/<task_id>/; the
- * work folder and status live in DIR/.ladderd/ so the final move is a
- * rename on one file system. On a terminal a one-line progress display is
- * redrawn; otherwise plain log lines. Exit status: 0 complete, 1 failed,
- * 75 interrupted or transient failure (run again).
+ * run.c - `ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE]
+ * [--replace]`: one task through the configured workflow, in this process
+ * (the job process) with its rung workers. The package lands in
+ * DIR/<task_id>/; the work folder and status live in DIR/.ladderd/ so the
+ * final move is a rename on one file system. An existing DIR/<task_id> is
+ * refused unless --replace. It sends no webhooks and says so when one is
+ * configured: a one-off run has no outbox worker to retry deliveries after
+ * it exits; its events are in DIR/.ladderd/status/<task_id>/. On a
+ * terminal a one-line progress display is redrawn; otherwise plain log
+ * lines. Exit status: 0 complete, 1 failed, 75 interrupted or transient
+ * failure (run again).
  */
 #include "config.h"
 
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -80,7 +85,7 @@ static void
 run_usage(void)
 {
 	fprintf(stderr, "usage: ladderd run [-c FILE] INPUT [-o DIR] "
-			"[--task-id ID] [-p PROFILE] [-v]\n");
+			"[--task-id ID] [-p PROFILE] [--replace] [-v]\n");
 }
 
 int
@@ -92,6 +97,7 @@ ladderd_run_main(int argc, char **argv)
 		{ "task-id", required_argument, NULL, 't' },
 		{ "profile", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "replace", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_file = NULL, *out = NULL, *task_id = NULL;
@@ -104,7 +110,7 @@ ladderd_run_main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	cJSON *ctx = NULL;
 	enum ladderd_rc rc;
-	int ch, verbose = 0, is_url, exit_code = 1;
+	int ch, verbose = 0, is_url, exit_code = 1, replace = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:o:t:p:v", longopts, NULL)) !=
 	    -1) {
@@ -123,6 +129,9 @@ ladderd_run_main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose++;
+			break;
+		case 'r':
+			replace = 1;
 			break;
 		default:
 			run_usage();
@@ -172,6 +181,28 @@ ladderd_run_main(int argc, char **argv)
 		    strerror(ch < 0 ? -ch : errno));
 		goto out;
 	}
+	/*
+	 * A package of the same id is someone's earlier result: refuse, as
+	 * the daemon refuses an id that exists, unless asked to replace it
+	 * (publish then swaps the new package in atomically).
+	 */
+	{
+		char pkg[PATH_MAX + 80];
+		struct stat st;
+
+		snprintf(pkg, sizeof(pkg), "%s/%s", outabs, task_id);
+		if (!replace && lstat(pkg, &st) == 0) {
+			log_warnx("task '%s' already exists in '%s': use "
+				  "--replace to replace it, or another "
+				  "--task-id", task_id, pkg);
+			goto out;
+		}
+	}
+	if (ladderd_ctx_str(conf->notify, "webhook", "")[0] != '\0')
+		log_info("notify.webhook is configured; `ladderd run` sends no "
+			 "webhooks (its events are in "
+			 "'%s/.ladderd/status/%s/events.ndjson')", outabs,
+		    task_id);
 	if (snprintf(work, sizeof(work), "%s/.ladderd/work/%s", outabs,
 		task_id) >= (int)sizeof(work) ||
 	    snprintf(status, sizeof(status), "%s/.ladderd/status", outabs) >=

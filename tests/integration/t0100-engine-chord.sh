@@ -77,9 +77,10 @@ is "$(tail -n 1 "$EV" | python3 -c 'import json,sys; print(json.load(sys.stdin)[
 like "$(cat "$EV")" '"quality":"c".*"rung_state":"done"' "rung events carry the rung as quality"
 like "$(cat "$T/good.out")" "$OUT/good/master.m3u8" "run prints the published playlist path"
 
-# 2. Re-running the same task id replaces the package atomically.
-"$LADDERD" run -c "$T/ladderd.conf" "$T/input.bin" -o "$OUT" --task-id good >/dev/null 2>&1
-is "$?" 0 "a re-run of the same task id succeeds"
+# 2. Re-running the same task id with --replace replaces the package
+# atomically (without it, it is refused: t0120).
+"$LADDERD" run -c "$T/ladderd.conf" "$T/input.bin" -o "$OUT" --task-id good --replace >/dev/null 2>&1
+is "$?" 0 "a re-run of the same task id with --replace succeeds"
 ok "the re-run replaced the package" test -s "$OUT/good/renditions.json"
 is "$(ls "$OUT" | tr '\n' ' ')" "good " "no leftovers beside the package"
 

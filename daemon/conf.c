@@ -756,6 +756,57 @@ default_stage_path(void)
 	return strdup(STAGEDIR);
 }
 
+/*
+ * The stage path: the configured folders ("dir1:dir2", each resolved
+ * against the config's folder), then the default one, so a plugin folder
+ * adds stages (or overrides a built-in of the same name, being first)
+ * without hiding the built-in ones. Caller frees; NULL when out of memory.
+ */
+static char *
+stage_path(const struct parse *p, const char *configured)
+{
+	char *dflt = default_stage_path(), *list = strdup(configured);
+	char *out = NULL, *save = NULL, *dir;
+	size_t len = 0, size;
+
+	if (dflt == NULL || list == NULL)
+		goto out;
+	size = strlen(dflt) + 1;
+	for (const char *c = configured; *c; c++)
+		size += *c == ':' ? (p->dir ? strlen(p->dir) : 0) + 2 : 1;
+	size += (p->dir ? strlen(p->dir) : 0) + 2;
+	if ((out = malloc(size)) == NULL)
+		goto out;
+	out[0] = '\0';
+	for (dir = strtok_r(list, ":", &save); dir != NULL;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char *abs = resolve(p, dir);
+
+		if (abs == NULL) {
+			free(out);
+			out = NULL;
+			goto out;
+		}
+		len += (size_t)snprintf(out + len, size - len, "%s%s",
+		    len ? ":" : "", abs);
+		free(abs);
+	}
+	/* The default once, even when the file names it too. */
+	for (dir = out; dir != NULL; dir = strchr(dir, ':')) {
+		size_t n = strlen(dflt);
+
+		dir += *dir == ':';
+		if (strncmp(dir, dflt, n) == 0 &&
+		    (dir[n] == ':' || dir[n] == '\0'))
+			goto out;
+	}
+	(void)snprintf(out + len, size - len, "%s%s", len ? ":" : "", dflt);
+out:
+	free(dflt);
+	free(list);
+	return out;
+}
+
 static int
 conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 {
@@ -781,10 +832,7 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	    (c->failed = resolve(p, ladderd_ctx_str(top, "failed", ""))) ==
 		NULL)
 		goto fail;
-	if (ladderd_ctx_str(top, "stage_dir", "")[0] == '\0')
-		c->stage_path = default_stage_path();
-	else
-		c->stage_path = resolve(p, ladderd_ctx_str(top, "stage_dir", ""));
+	c->stage_path = stage_path(p, ladderd_ctx_str(top, "stage_dir", ""));
 	if (c->stage_path == NULL)
 		goto fail;
 	c->max_jobs = (int)ladderd_ctx_num(top, "max_jobs", 1);

@@ -45,6 +45,7 @@ test_good(void **state)
 {
 	static const char text[] =
 	    "spool = \"spool\";\n"
+	    "stage_dir = \"plugins:/opt/st\";\n"
 	    "max_rungs = 3;\n"
 	    "watch = ( { path = \"/in\"; profile = \"fast\"; } );\n"
 	    "profiles = {\n"
@@ -64,6 +65,10 @@ test_good(void **state)
 	assert_int_equal(ladderd_conf_load_string(text, "/etc/x", &c, err,
 	    sizeof(err)), 0);
 	assert_string_equal(c->spool, "/etc/x/spool"); /* relative to file */
+	/* the configured folders first, then the built-in stages */
+	assert_int_equal(strncmp(c->stage_path, "/etc/x/plugins:/opt/st:", 23),
+	    0);
+	assert_true(strlen(c->stage_path) > 23);
 	assert_int_equal(c->max_rungs, 3);
 	assert_int_equal(c->nwatches, 1);
 	assert_string_equal(c->watches[0].profile, "fast");

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "ctx.h"
 #include "fsutil.h"
+#include "netpolicy.h"
 
 const char *const ladderd_phase_names[LADDERD_PHASE__COUNT] = {
 	"pre", "rendition", "post"
@@ -38,6 +39,7 @@ enum key_type {
 	K_BOOL,
 	K_STRING,
 	K_STRINGS, /* list/array of strings */
+	K_CIDRS,   /* list/array of CIDR strings (netpolicy) */
 	K_GROUP,
 	K_RUNGS,   /* list of rung groups */
 };
@@ -100,6 +102,9 @@ static const struct key download_keys[] = {
 	{ "max_bytes", K_INT64, "10737418240", 1, 1e15, NULL, NULL, 0 },
 	{ "connect_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
 	{ "timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
+	{ "low_speed_limit", K_INT, "32768", 0, 1e9, NULL, NULL, 0 },
+	{ "low_speed_time", K_INT, "30", 1, 86400, NULL, NULL, 0 },
+	{ "allow_networks", K_CIDRS, "", 0, 0, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -223,7 +228,8 @@ default_value(const struct key *k)
 				 NULL;
 	case K_STRING:
 		return k->dflt ? cJSON_CreateString(k->dflt) : NULL;
-	case K_STRINGS: {
+	case K_STRINGS:
+	case K_CIDRS: {
 		cJSON *a = cJSON_CreateArray();
 		char buf[256], *save = NULL, *tok;
 
@@ -360,7 +366,9 @@ convert_value(struct parse *p, const config_setting_t *s, const struct key *k,
 		*ret = cJSON_CreateString(v);
 		return 0;
 	}
-	case K_STRINGS: {
+	case K_STRINGS:
+	case K_CIDRS: {
+		struct ladderd_netpolicy scratch = { 0 };
 		cJSON *a;
 		int n;
 
@@ -376,6 +384,14 @@ convert_value(struct parse *p, const config_setting_t *s, const struct key *k,
 				cJSON_Delete(a);
 				return conf_error(p, s, "'%s' must be a list of "
 				    "strings", k->name);
+			}
+			if (k->type == K_CIDRS &&
+			    ladderd_netpolicy_allow(&scratch, v) < 0) {
+				cJSON_Delete(a);
+				return conf_error(p, s, "'%s': \"%s\" is not a "
+				    "network such as \"10.0.0.0/8\" or "
+				    "\"fd00::/8\" (host bits clear, at most %d)",
+				    k->name, v, LADDERD_NETPOLICY_MAX);
 			}
 			cJSON_AddItemToArray(a, cJSON_CreateString(v));
 		}

@@ -66,6 +66,8 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 	cJSON_AddStringToObject(task, "main_task_id", spec->task_id);
 	cJSON_AddStringToObject(task, "profile", spec->profile);
 	cJSON_AddStringToObject(task, "source", spec->source);
+	if (spec->source_trusted)
+		cJSON_AddBoolToObject(task, "source_trusted", 1);
 	cJSON_AddStringToObject(task, "work_dir", spec->work_dir);
 	cJSON_AddStringToObject(task, "publish_root", spec->publish_root);
 	cJSON_AddStringToObject(task, "status_root", spec->status_root);

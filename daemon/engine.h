@@ -6,12 +6,15 @@
 #ifndef LADDERD_ENGINE_H
 #define LADDERD_ENGINE_H
 
+#include <stdbool.h>
+
 #include "conf.h"
 #include "tokens.h"
 
 struct ladderd_task_spec {
 	const char *task_id;
 	const char *source;   /* URL or local path */
+	bool source_trusted;  /* the operator named it (`run`), not a drop */
 	const char *input_path; /* the claimed file, or NULL */
 	const char *profile;  /* profile name */
 	const char *work_dir;

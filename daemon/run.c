@@ -225,6 +225,8 @@ ladderd_run_main(int argc, char **argv)
 		struct ladderd_task_spec spec = {
 			.task_id = task_id,
 			.source = input,
+			/* The operator typed it: no address policy. */
+			.source_trusted = true,
 			.input_path = is_url ? NULL : inabs,
 			.profile = profile,
 			.work_dir = work,

@@ -4,9 +4,18 @@
  * Reads ctx.task.source and the named arguments download.protocols (array of
  * scheme names, default ["http", "https"]), download.max_redirects (5),
  * download.max_bytes (10 GiB), download.connect_timeout (30 s),
- * download.timeout (3600 s), download.low_speed_limit (1024 bytes/s) and
- * download.low_speed_time (60 s). Sets ctx.input = { path, url, bytes,
- * content_type, effective_url } for a URL, ctx.input.path for a local file.
+ * download.timeout (3600 s), download.low_speed_limit (32768 bytes/s),
+ * download.low_speed_time (30 s) and download.allow_networks (CIDRs). Sets
+ * ctx.input = { path, url, bytes, content_type, effective_url } for a URL,
+ * ctx.input.path for a local file.
+ *
+ * A URL from a drop is hostile: every connection (after DNS, on every
+ * redirect) goes through netpolicy (DESIGN section 12), which refuses
+ * loopback, private, link-local and other internal addresses unless
+ * download.allow_networks opens them; ctx.task.source_trusted (set for
+ * `ladderd run`, whose URL the operator typed) lifts the check. A refused
+ * address and an unreachable one give the same message, so failures do
+ * not turn the daemon into a port scanner; the body is stored 0600.
  *
  * Invariant: the body goes to <source_dir>/<name>.part, is fsync'd and only
  * then renamed to <name>; a failed transfer unlinks the .part, so a file
@@ -26,6 +35,7 @@
 
 #include <curl/curl.h>
 
+#include "../daemon/netpolicy_curl.h"
 #include "stage.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
@@ -46,6 +56,7 @@ struct download_xfer {
 	bool too_big;
 	bool cancelled;
 	int write_errno;
+	struct ladderd_netpolicy policy; /* who may be connected to */
 };
 
 /* obj[key] = item, freeing item when the context cannot take it. */
@@ -165,6 +176,38 @@ download_arg(struct ladderd_call *call, const char *key, double dflt,
 		return -EINVAL;
 	}
 	*ret = it->valuedouble;
+	return 0;
+}
+
+/*
+ * Fill x->policy from ctx.download.allow_networks and
+ * ctx.task.source_trusted. Returns 0, or -EINVAL after call->fail().
+ */
+static int
+download_policy(struct ladderd_call *call, struct ladderd_netpolicy *p)
+{
+	const cJSON *nets = ladderd_ctx_get(call->ctx,
+	    "download.allow_networks");
+	const cJSON *it;
+
+	p->trusted = ladderd_ctx_bool(call->ctx, "task.source_trusted", 0);
+	if (nets == NULL)
+		return 0;
+	if (!cJSON_IsArray(nets)) {
+		call->fail(call, "download.allow_networks must be an array of "
+				 "CIDR strings");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, nets) {
+		const char *c = cJSON_GetStringValue(it);
+
+		if (c == NULL || ladderd_netpolicy_allow(p, c) < 0) {
+			call->fail(call, "download.allow_networks: '%s' is not "
+					 "a CIDR (at most %d of them)",
+			    c ? c : "?", LADDERD_NETPOLICY_MAX);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -317,6 +360,22 @@ download_failed(struct ladderd_call *call, CURL *curl, CURLcode res,
 		return code >= 500 || code == 408 || code == 429 ?
 		    LADDERD_RETRY : LADDERD_FAIL;
 	}
+	if (res == CURLE_COULDNT_CONNECT ||
+	    (res == CURLE_OPERATION_TIMEDOUT && x->policy.refused > 0)) {
+		/*
+		 * One message whether the address was refused by policy, the
+		 * port closed or the host unreachable: whoever wrote the URL
+		 * reads it, and must not learn what listens where.
+		 */
+		call->fail(call, "GET %s: cannot connect to the server", url);
+		if (x->policy.refused > 0) {
+			call->log(call, LADDERD_LOG_DEBUG, "GET %s: %u "
+			    "address(es) refused by download.allow_networks "
+			    "policy", url, x->policy.refused);
+			return LADDERD_FAIL; /* the same next time */
+		}
+		return LADDERD_RETRY;
+	}
 	call->fail(call, "GET %s: %s", url,
 	    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(res));
 	switch (res) {
@@ -374,12 +433,14 @@ download_url(struct ladderd_call *call, const char *source,
 		&conn_to) < 0 ||
 	    download_arg(call, "download.timeout", 3600, 0, 7 * 86400,
 		&total_to) < 0 ||
-	    download_arg(call, "download.low_speed_limit", 1024, 0,
+	    download_arg(call, "download.low_speed_limit", 32768, 0,
 		(double)LONG_MAX, &ls_limit) < 0 ||
-	    download_arg(call, "download.low_speed_time", 60, 0, 86400,
+	    download_arg(call, "download.low_speed_time", 30, 0, 86400,
 		&ls_time) < 0)
 		goto out;
 	x.max_bytes = (uint64_t)max_bytes;
+	if (download_policy(call, &x.policy) < 0)
+		goto out;
 
 	if ((u = curl_url()) == NULL) {
 		call->fail(call, "cannot allocate a URL handle");
@@ -436,7 +497,12 @@ download_url(struct ladderd_call *call, const char *source,
 		goto out;
 	}
 	/* O_TRUNC: a .part left by a crashed attempt is started over. */
-	x.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/*
+	 * 0600: the body is whatever the URL served, and it may end up in
+	 * the failed folder; publishing makes its own files.
+	 */
+	x.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
 	if (x.fd < 0) {
 		call->fail(call, "cannot create '%s': %s", part,
 		    strerror(errno));
@@ -444,6 +510,12 @@ download_url(struct ladderd_call *call, const char *source,
 		goto out;
 	}
 	have_part = true;
+	if (fchmod(x.fd, 0600) < 0) { /* a .part of an older run was 0644 */
+		call->fail(call, "cannot chmod '%s': %s", part,
+		    strerror(errno));
+		rc = download_errno_rc(errno);
+		goto out;
+	}
 
 	/*
 	 * curl_easy_init() runs curl_global_init(CURL_GLOBAL_DEFAULT) on
@@ -468,6 +540,10 @@ download_url(struct ladderd_call *call, const char *source,
 		CURLE_OK) {
 		call->fail(call, "libcurl refuses download.protocols '%s'",
 		    protos);
+		goto out;
+	}
+	if (ladderd_netpolicy_curl(curl, &x.policy) < 0) {
+		call->fail(call, "libcurl refuses the address policy callback");
 		goto out;
 	}
 	(void)curl_easy_setopt(curl, CURLOPT_URL, source);

@@ -7,6 +7,7 @@ trap 'kill_all; [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "
 max_jobs = 2;
+download = { allow_networks = [ \"127.0.0.0/8\" ]; };  # the test server
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 profiles = {
   quick = {

@@ -36,6 +36,7 @@
 #include "../stages/framering.h"
 
 #include "chord.h"
+#include "crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -585,6 +586,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		}
 		if (ladderd_host_cancel && running == 0)
 			break;
+		LADDERD_CRASH_POINT("chord.started", NULL);
 		/* Enforce time limits: SIGTERM, then SIGKILL after a grace. */
 		now = chord_now_us();
 		for (int i = 0; i < n; i++) {
@@ -810,6 +812,7 @@ ladderd_chord_worker(const char *work_dir, const char *rung)
 	snprintf(prefix, sizeof(prefix), "job=%s rendition=%s: ",
 	    ladderd_ctx_str(ctx, "task.id", "?"), rung);
 	log_set_prefix(prefix);
+	LADDERD_CRASH_POINT("rung.start", rung);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
 	    (reg = ladderd_plugins_new(ladderd_ctx_str(req, "stage_path",
 		 ""))) == NULL)
@@ -858,6 +861,7 @@ ladderd_chord_worker(const char *work_dir, const char *rung)
 		log_warn("cannot write '%s'", path);
 		goto out;
 	}
+	LADDERD_CRASH_POINT("rung.result", rung);
 	if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
 		log_warnx("%s: %s", ladderd_ctx_str(ctx, "error.stage", "?"),
 		    ladderd_ctx_str(ctx, "error.message", ""));

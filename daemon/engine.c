@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "chord.h"
+#include "crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
 #include "fsutil.h"
@@ -177,7 +178,9 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 			return LADDERD_FAIL;
 		}
 		log_debug("stage %s", s->name);
+		LADDERD_CRASH_POINT("stage.before", s->name);
 		rc = ladderd_host_run_stage(p, s->args, ctx, NULL, threads);
+		LADDERD_CRASH_POINT("stage.after", s->name);
 		log_debug("stage %s: %s", s->name, ladderd_host_rc_name(rc));
 		if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
 			return rc;
@@ -276,6 +279,7 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 		}
 		if ((rc = ladderd_chord_run(&co, ctx)) != LADDERD_OK)
 			goto done;
+		LADDERD_CRASH_POINT("chord.joined", NULL);
 		if (engine_checkpoint(ctx, "chord") < 0) {
 			ladderd_ctx_set_error(ctx, "engine", NULL,
 			    "cannot write the checkpoint");
@@ -283,6 +287,7 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 			goto done;
 		}
 	}
+	LADDERD_CRASH_POINT("engine.packaging", NULL);
 	engine_emit_state(ctx, "packaging");
 	rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_POST, ctx);
 done:
@@ -301,6 +306,7 @@ done:
 		if (ladderd_status_emit(ctx, f, NULL) < 0)
 			log_warnx("cannot write status event, ignoring");
 		cJSON_Delete(f);
+		LADDERD_CRASH_POINT("engine.terminal", NULL);
 	}
 	if (engine_checkpoint(ctx, NULL) < 0)
 		log_warnx("cannot write the final checkpoint, ignoring");

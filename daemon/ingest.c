@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
 #include "fsutil.h"
@@ -280,6 +281,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 			    "cannot claim '%.300s': %s", from, strerror(-rc));
 		goto fail;
 	}
+	LADDERD_CRASH_POINT("ingest.claimed", NULL);
 	if (strcmp(c->kind, "media") == 0) {
 		if (PATH_TOO_LONG(input, "%s", p)) {
 			rc = -ENAMETOOLONG;
@@ -325,6 +327,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 	if (ladderd_status_emit(ctx, NULL, NULL) < 0) {
 		/* Status is advisory here; the queue marker is what counts. */
 	}
+	LADDERD_CRASH_POINT("ingest.queue", NULL);
 	if ((rc = ladderd_spool_enqueue(conf->spool, c->id)) < 0) {
 		snprintf(res->error, sizeof(res->error),
 		    "cannot queue the task: %s", strerror(-rc));

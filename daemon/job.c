@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
 #include "host.h"
@@ -65,6 +66,7 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose)
 		    strerror(-r));
 		goto out;
 	}
+	LADDERD_CRASH_POINT("job.loaded", NULL);
 	snprintf(prefix, sizeof(prefix), "job=%s: ",
 	    ladderd_ctx_str(ctx, "task.id", "?"));
 	log_set_prefix(prefix);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "status.h"
@@ -244,6 +245,7 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		}
 		if ((rc = ladderd_fsutil_append(path, line, n + 1)) < 0)
 			goto out;
+		LADDERD_CRASH_POINT("status.appended", NULL);
 	}
 	if ((st = cJSON_Duplicate(ev, 1)) == NULL) {
 		rc = -ENOMEM;
@@ -262,6 +264,7 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	}
 	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)
 		goto out;
+	LADDERD_CRASH_POINT("status.written", NULL);
 	if ((rc = status_outbox(ctx, ev, line, seq)) < 0)
 		goto out;
 	rc = 0;

@@ -37,6 +37,7 @@
 
 #include "chord.h"
 #include "conf.h"
+#include "crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "ingest.h"
@@ -267,6 +268,7 @@ sup_start_jobs(struct sup *s)
 			    strerror(-rc));
 			continue;
 		}
+		LADDERD_CRASH_POINT("supervisor.activated", NULL);
 		snprintf(j->marker, sizeof(j->marker), "%s", q[i].name);
 		snprintf(j->task_id, sizeof(j->task_id), "%s", q[i].task_id);
 		if ((j->pid = sup_spawn(s, "job", tdir)) < 0) {
@@ -360,6 +362,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 	if (code != 0)
 		sup_remove_ring(tdir);
 	if (code == 0) {
+		LADDERD_CRASH_POINT("supervisor.job_complete", NULL);
 		(void)ladderd_fsutil_rmtree(tdir);
 		(void)ladderd_spool_remove(sp, "active", j->marker);
 		log_info("job=%s: complete", j->task_id);
@@ -527,6 +530,7 @@ sup_reload(struct sup *s)
 
 		(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	}
+	LADDERD_CRASH_POINT("supervisor.reload", NULL);
 	ladderd_conf_free(s->conf);
 	s->conf = nc;
 	if (sup_snapshot_conf(s) < 0)

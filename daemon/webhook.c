@@ -39,6 +39,7 @@
 
 #include <curl/curl.h>
 
+#include "crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "log.h"
@@ -595,6 +596,7 @@ webhook_attempt(struct webhook *w, struct webhook_task *t)
 	}
 	switch (webhook_post(w, url, id, body, reason, sizeof(reason))) {
 	case WEBHOOK_DELIVERED:
+		LADDERD_CRASH_POINT("webhook.delivered", NULL);
 		if (unlink(path) < 0 && errno != ENOENT) {
 			/* Backoff, or we would resend it in a tight loop. */
 			(void)snprintf(reason, sizeof(reason),

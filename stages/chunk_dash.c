@@ -33,6 +33,7 @@
 
 #include "avlog.h"
 #include "stage.h"
+#include "../daemon/crashpoint.h"
 
 #define DASH_MAX_REPS 32
 #define DASH_URI_MAX 512
@@ -1004,6 +1005,7 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		call->fail(call, "out of memory building the MPD");
 		goto out;
 	}
+	LADDERD_CRASH_POINT("chunk_dash.mpd", NULL);
 	if ((err = call->write_atomic(call, mpd, bp.str, bp.len)) < 0) {
 		call->fail(call, "cannot write '%s': %s", mpd, strerror(-err));
 		rc = err == -ENOSPC || err == -EDQUOT ? LADDERD_RETRY :

@@ -26,6 +26,7 @@
 
 #include "avlog.h"
 #include "framering.h"
+#include "../daemon/crashpoint.h"
 #include "stage.h"
 
 #define DECODE_ATTACH_WAIT_MS 60000 /* readers must attach within this */
@@ -287,8 +288,10 @@ decode_run(void *state, struct ladderd_call *call)
 	if ((err = decode_open(&d, src)) < 0)
 		goto out;
 	while (!d.stopped && (err = av_read_frame(d.ifmt, d.pkt)) >= 0) {
-		if (d.pkt->stream_index == d.vin)
+		if (d.pkt->stream_index == d.vin) {
 			err = decode_packet(&d, d.pkt);
+			LADDERD_CRASH_POINT("decode.packet", NULL);
+		}
 		av_packet_unref(d.pkt);
 		if (err < 0)
 			goto out;

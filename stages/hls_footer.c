@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "stage.h"
+#include "../daemon/crashpoint.h"
 
 /* A growing text buffer; `failed` sticks after an allocation failure. */
 struct hls_footer_buf {
@@ -216,6 +217,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
 		goto out;
 	}
+	LADDERD_CRASH_POINT("hls_footer.written", NULL);
 	if ((out = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(out, "master", master) == NULL ||
 	    cJSON_AddNumberToObject(out, "variants", variants) == NULL ||

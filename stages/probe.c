@@ -27,6 +27,7 @@
 
 #include "avlog.h"
 #include "stage.h"
+#include "../daemon/crashpoint.h"
 
 /* How far the first-frame check reads before it gives up. */
 #define PROBE_MAX_VIDEO_PACKETS 300
@@ -492,6 +493,7 @@ probe_run(void *state, struct ladderd_call *call)
 		    "read: %s", path, av_err2str(err));
 		goto out;
 	}
+	LADDERD_CRASH_POINT("probe.opened", NULL);
 	call->progress(call, 0.3);
 	if ((vidx = probe_pick_video(fmt)) < 0) {
 		call->fail(call, "no video stream in '%s' (%s, %u streams)",

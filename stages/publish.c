@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../daemon/fsutil.h"
+#include "../daemon/crashpoint.h"
 #include "stage.h"
 
 static enum ladderd_rc
@@ -47,12 +48,14 @@ publish_run(void *state, struct ladderd_call *call)
 		    strerror(-err));
 		return LADDERD_RETRY;
 	}
+	LADDERD_CRASH_POINT("publish.rename", NULL);
 	if ((err = ladderd_fsutil_replace_dir(pkg, dst)) < 0) {
 		call->fail(call, "cannot move '%s' to '%s': %s", pkg, dst,
 		    strerror(-err));
 		return err == -ENOSPC || err == -EDQUOT ? LADDERD_RETRY :
 							  LADDERD_FAIL;
 	}
+	LADDERD_CRASH_POINT("publish.renamed", NULL);
 	if ((out = cJSON_CreateObject()) == NULL) {
 		call->fail(call, "out of memory");
 		return LADDERD_FAIL;

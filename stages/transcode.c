@@ -59,6 +59,7 @@
 #include "avlog.h"
 #include "framering.h"
 #include "stage.h"
+#include "../daemon/crashpoint.h"
 
 #define TRANSCODE_VIDEO_HZ	  90000 /* video time base, 1/90000 s */
 #define TRANSCODE_PROGRESS_FRAMES 25	/* progress at most every 25 frames */
@@ -763,6 +764,7 @@ transcode_video_frame(struct transcode *st, const AVFrame *fr)
 	st->video_end = pts + dur;
 	if ((err = transcode_encode(st, st->venc, st->vframe)) < 0)
 		return err;
+	LADDERD_CRASH_POINT("transcode.frame", st->call->rung);
 	if (st->frames_in % TRANSCODE_PROGRESS_FRAMES == 0 &&
 	    st->est_frames > 0)
 		st->call->progress(

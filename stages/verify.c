@@ -26,6 +26,7 @@
 
 #include "avlog.h"
 #include "stage.h"
+#include "../daemon/crashpoint.h"
 
 #define VERIFY_MAX_PLAYLIST (16u << 20)
 #define VERIFY_MAX_PLAYLISTS 64
@@ -566,6 +567,7 @@ verify_run(void *state, struct ladderd_call *call)
 	if ((rc = verify_master(&v, master)) != LADDERD_OK)
 		goto out;
 	call->progress(call, 0.5);
+	LADDERD_CRASH_POINT("verify.master", NULL);
 	if ((rc = verify_durations(&v, ctx, segdur)) != LADDERD_OK)
 		goto out;
 	rc = LADDERD_FAIL;

@@ -5,6 +5,8 @@
 #      integration tests with the real binary, stages and media);
 #   3. build again with AddressSanitizer + UndefinedBehaviorSanitizer and
 #      run `make check` there too.
+# Both are test builds: --enable-crash-points compiles in the kill -9 hooks
+# of the crash matrix (t0450), which a release build never has.
 # Build trees: _build/ and _build-asan/ (re-used when present).
 # LADDERD_SKIP_ASAN=1 skips step 3 (quick local runs).
 set -eu
@@ -32,7 +34,7 @@ build_and_check() { # dir configure-args...
 }
 
 echo "== build with -Werror and run the suite"
-build_and_check _build --enable-werror
+build_and_check _build --enable-werror --enable-crash-points
 if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
 	echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and suite"
 	# Keep stage code mapped at exit so leak reports can be symbolised.
@@ -40,7 +42,8 @@ if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:handle_segv=0:handle_abort=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LADDERD_TEST_TIMEOUT_MULT=3 LADDERD_PLAYBACK=0 LADDERD_VALGRIND=0 \
-		build_and_check _build-asan --enable-werror --enable-sanitizers
+		build_and_check _build-asan --enable-werror --enable-sanitizers \
+		--enable-crash-points
 fi
 # One plain summary line over both passes (automake's own summaries above).
 logs=$(ls _build/test-suite.log _build-asan/test-suite.log 2>/dev/null || true)

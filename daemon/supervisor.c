@@ -14,6 +14,9 @@
  * the jobserver pipe they inherit. SIGTERM: stop claiming, SIGTERM every
  * job (they stop their rungs, checkpoint and exit 75), SIGKILL what is
  * left after shutdown_timeout, exit 0; the tasks resume at the next start.
+ * Under systemd (Type=notify) it says READY=1 once it takes drops, keeps
+ * STATUS= current, and pings the watchdog from this loop, so a loop stuck
+ * anywhere gets the daemon restarted.
  */
 #include "config.h"
 
@@ -42,6 +45,7 @@
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "spool.h"
 #include "status.h"
 #include "supervisor.h"
@@ -151,6 +155,7 @@ sup_write_daemon_status(struct sup *s)
 	cJSON_AddStringToObject(st, "config_file",
 	    s->conf_file ? s->conf_file : "(built-in defaults)");
 	cJSON_AddStringToObject(st, "config_loaded", loaded);
+	ladderd_sdnotify_status(nq, nd, s->njobs, s->stopping);
 	if (s->conf_error[0])
 		cJSON_AddStringToObject(st, "config_error", s->conf_error);
 	else
@@ -502,11 +507,13 @@ sup_reload(struct sup *s)
 
 	if (s->conf_file == NULL)
 		return;
+	ladderd_sdnotify_reloading();
 	if (ladderd_conf_load(s->conf_file, &nc, err, sizeof(err)) < 0) {
 		log_warnx("config not reloaded, keeping the running one: %s",
 		    err);
 		snprintf(s->conf_error, sizeof(s->conf_error), "%s", err);
 		s->dirty = 1;
+		ladderd_sdnotify_ready();
 		return;
 	}
 	if (strcmp(nc->spool, s->conf->spool) != 0)
@@ -515,6 +522,7 @@ sup_reload(struct sup *s)
 	if ((nws = ladderd_watch_new(nc, s->conf_file)) == NULL) {
 		log_warnx("config not reloaded: cannot set up the watches");
 		ladderd_conf_free(nc);
+		ladderd_sdnotify_ready();
 		return;
 	}
 	if (strcmp(nc->spool, s->conf->spool) != 0) {
@@ -540,6 +548,7 @@ sup_reload(struct sup *s)
 	sup_refill_tokens(s);
 	s->dirty = 1;
 	log_info("config reloaded from '%s'", s->conf_file);
+	ladderd_sdnotify_ready();
 }
 
 static void
@@ -548,6 +557,7 @@ sup_stop(struct sup *s)
 	if (s->stopping)
 		return;
 	s->stopping = 1;
+	ladderd_sdnotify_stopping();
 	s->stop_deadline = mono_us() +
 	    (uint64_t)s->conf->shutdown_timeout * 1000000u;
 	log_info("stopping: %d job(s) to stop", s->njobs);
@@ -713,6 +723,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose)
 	int exit_code = 1, r;
 
 	log_init(1, verbose, "ladderd");
+	ladderd_sdnotify_init();
 	r = conf_file ? ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) :
 			ladderd_conf_load_string("", NULL, &s.conf, err,
 			    sizeof(err));
@@ -727,6 +738,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose)
 	    PACKAGE_VERSION, s.conf->nwatches, s.conf->spool);
 	s.dirty = 1;
 	sup_start_notify(&s);
+	ladderd_sdnotify_ready();
 	for (;;) {
 		struct epoll_event evs[8];
 		uint64_t wake = 0, now;
@@ -749,6 +761,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose)
 			wake = earliest(wake, s.notify_restart_at);
 		if (s.dirty)
 			sup_write_daemon_status(&s);
+		wake = earliest(wake, ladderd_sdnotify_watchdog(now));
 		if (s.stopping) {
 			if (s.njobs == 0 && s.notify_pid == 0)
 				break;

@@ -5,7 +5,9 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
 libconfig-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
-ffmpeg python3 curl valgrind"
+ffmpeg python3 curl valgrind
+libsystemd-dev systemd
+clang libfuzzer-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

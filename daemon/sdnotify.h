@@ -3,10 +3,9 @@
  * once it takes drops, STATUS= with the queue, RELOADING=1 around a config
  * reload, STOPPING=1 on SIGTERM, WATCHDOG=1 from the event loop when the
  * unit sets WatchdogSec=. Built on libsystemd's sd_notify when configure
- * found it (--with-systemd); otherwise every call does nothing. Without
- * NOTIFY_SOCKET in the environment (not started by systemd) every call does
- * nothing either. Failures are ignored: systemd reports a missing READY=1
- * or watchdog ping itself.
+ * found it (--with-systemd), loaded only when systemd started us; otherwise
+ * every call does nothing. Send failures are ignored: systemd reports a
+ * missing READY=1 or watchdog ping itself.
  */
 #ifndef LADDERD_SDNOTIFY_H
 #define LADDERD_SDNOTIFY_H
@@ -18,8 +17,10 @@
  * Read NOTIFY_SOCKET and the watchdog settings (WATCHDOG_USEC, WATCHDOG_PID)
  * and remove them from the environment so the workers the daemon starts
  * neither ping nor inherit them. Call once, before forking anything.
+ * Returns 0 (also when not under systemd), -ENOENT when libsystemd cannot
+ * be loaded, -ENAMETOOLONG for an oversized NOTIFY_SOCKET.
  */
-void ladderd_sdnotify_init(void);
+int ladderd_sdnotify_init(void);
 void ladderd_sdnotify_ready(void);
 void ladderd_sdnotify_reloading(void);
 void ladderd_sdnotify_stopping(void);

@@ -723,7 +723,10 @@ ladderd_supervisor_main(const char *conf_file, int verbose)
 	int exit_code = 1, r;
 
 	log_init(1, verbose, "ladderd");
-	ladderd_sdnotify_init();
+	if ((r = ladderd_sdnotify_init()) < 0)
+		log_warnx("systemd will get no notifications: %s",
+		    r == -ENOENT ? "cannot load libsystemd.so.0" :
+				   strerror(-r));
 	r = conf_file ? ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) :
 			ladderd_conf_load_string("", NULL, &s.conf, err,
 			    sizeof(err));

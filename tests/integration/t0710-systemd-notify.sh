@@ -68,4 +68,8 @@ wait_for 10 grep -q ' STOPPING=1$' "$N"
 ok "STOPPING=1 on SIGTERM" grep -q "^$pid STOPPING=1\$" "$N"
 is "$(cut -d' ' -f1 "$N" | sort -u | tr '\n' ' ')" "$pid " \
 	"every message came from the daemon, none from its workers"
+# Only a daemon systemd started loads libsystemd (the workers never do).
+command -v readelf >/dev/null &&
+	is "$(readelf -d "$LADDERD" | grep -c 'libsystemd')" 0 \
+		"bin/ladderd does not link libsystemd (dlopen under systemd)"
 done_testing

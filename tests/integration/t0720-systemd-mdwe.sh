@@ -22,7 +22,12 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=2 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest ||
 	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
-"$MDWE" "$LADDERD" run -c "$T/ladderd.conf" "$T/src.mp4" -o "$T/out" \
+# Leak checking off for this run only: in ASan builds LeakSanitizer's own
+# tracer crashes at exit of a shared-decode `ladderd run` whose task id has
+# 4+ characters, filter or not (a separate bug, reported); leaks are not
+# what this test is about.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+	"$MDWE" "$LADDERD" run -c "$T/ladderd.conf" "$T/src.mp4" -o "$T/out" \
 	--task-id mdwe >"$T/run.out" 2>"$T/run.err"
 is "$?" 0 "ladderd run completes under the filter"
 [ -s "$T/run.err" ] && sed 's/^/# /' "$T/run.err" | tail -n 5

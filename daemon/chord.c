@@ -69,7 +69,9 @@ struct member {
 	uint64_t killed_us; /* when SIGTERM was sent for the time limit */
 	int timed_out;
 	cJSON *result;
-	char message[1024];
+	char message[1280];	/* for the log: "rung NAME: ..." */
+	char err_stage[80];	/* for ctx.error: the stage that failed */
+	char err_msg[1024];	/* and why, without the rung's name */
 };
 
 static uint64_t
@@ -116,6 +118,10 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 		cJSON_AddStringToObject(rung, "kind", "video");
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "index");
 	cJSON_AddNumberToObject(rung, "index", index);
+	/* This attempt's start: the rung's events carry its elapsed time. */
+	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started");
+	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started_ms");
+	(void)ladderd_status_set_started(rung);
 	if (ladderd_ctx_set(c, "rung", rung) < 0) {
 		cJSON_Delete(rung);
 		goto out;
@@ -150,6 +156,8 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 	c = NULL;
 	(void)snprintf(path, sizeof(path), "%s/result.json", dir);
 	(void)unlink(path); /* a stale failed result must not count */
+	(void)snprintf(path, sizeof(path), "%s/running", dir);
+	(void)unlink(path);
 	snprintf(path, sizeof(path), "%s/request.json", dir);
 	rc = ladderd_ctx_save(req, path);
 out:
@@ -199,7 +207,36 @@ chord_spawn(const cJSON *ctx, const char *name, const sigset_t *oldmask)
 	_exit(127);
 }
 
-/* Describe how a worker ended, and load its result when it exited 0. */
+/*
+ * The stage a worker was running when it ended (rungs/<rung>/running,
+ * written by the worker before each stage), into buf; "chord" when it
+ * left no word (it died before its first stage).
+ */
+static void
+chord_running_stage(const cJSON *ctx, const char *name, char *buf,
+    size_t size)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	FILE *f = NULL;
+
+	snprintf(buf, size, "chord");
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, name, dir,
+		sizeof(dir)) < 0 ||
+	    snprintf(path, sizeof(path), "%s/running", dir) >=
+		(int)sizeof(path) ||
+	    (f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(buf, (int)size, f) == NULL ||
+	    !ladderd_ctx_valid_name(buf))
+		snprintf(buf, size, "chord");
+	fclose(f);
+}
+
+/*
+ * Describe how a worker ended, and load its result when it exited 0. The
+ * failure goes to m->message (for the log) and m->err_stage/err_msg (for
+ * ctx.error, with the rung in its own field).
+ */
 static int
 chord_collect(const cJSON *ctx, struct member *m, int status)
 {
@@ -211,30 +248,41 @@ chord_collect(const cJSON *ctx, struct member *m, int status)
 		snprintf(path, sizeof(path), "%s/result.json", dir);
 		(void)ladderd_ctx_load(path, &res);
 	}
+	chord_running_stage(ctx, m->name, m->err_stage, sizeof(m->err_stage));
 	if (m->timed_out) {
-		snprintf(m->message, sizeof(m->message),
-		    "rung %s: killed after the time limit", m->name);
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "killed after the time limit");
 	} else if (WIFSIGNALED(status)) {
-		snprintf(m->message, sizeof(m->message),
-		    "rung %s: worker killed by signal %d (%s)", m->name,
-		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "worker killed by signal %d (%s)", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && res) {
 		cJSON_Delete(m->result);
 		m->result = res;
 		return 0;
 	} else if (res && ladderd_ctx_str(res, "error.message", NULL)) {
-		snprintf(m->message, sizeof(m->message), "rung %s: %s: %s",
-		    m->name, ladderd_ctx_str(res, "error.stage", "?"),
+		/* The stage said why: "rung b: transcode: cannot open ...". */
+		snprintf(m->err_stage, sizeof(m->err_stage), "%s",
+		    ladderd_ctx_str(res, "error.stage", "chord"));
+		snprintf(m->err_msg, sizeof(m->err_msg), "%s",
 		    ladderd_ctx_str(res, "error.message", ""));
+		snprintf(m->message, sizeof(m->message), "rung %s: %s: %s",
+		    m->name, m->err_stage, m->err_msg);
+		cJSON_Delete(res);
+		return -1;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		snprintf(m->message, sizeof(m->message),
-		    "rung %s: worker exited 0 without a readable result.json",
-		    m->name);
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "worker exited 0 without a readable result.json");
 	} else {
-		snprintf(m->message, sizeof(m->message),
-		    "rung %s: worker exited with status %d", m->name,
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "worker exited with status %d",
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
+	/* The worker died: "rung b: worker killed by ... (in stage x)". */
+	snprintf(m->message, sizeof(m->message), "rung %s: %s%s%s%s", m->name,
+	    m->err_msg, strcmp(m->err_stage, "chord") ? " (in stage " : "",
+	    strcmp(m->err_stage, "chord") ? m->err_stage : "",
+	    strcmp(m->err_stage, "chord") ? ")" : "");
 	cJSON_Delete(res);
 	return -1;
 }
@@ -266,7 +314,9 @@ chord_merge(cJSON *ctx, struct member *ms, int n)
 			cJSON *e = cJSON_CreateObject();
 
 			ladderd_ctx_set(r, "status", cJSON_CreateString("failed"));
-			cJSON_AddStringToObject(e, "message", ms[i].message);
+			cJSON_AddStringToObject(e, "stage", ms[i].err_stage);
+			cJSON_AddStringToObject(e, "rung", ms[i].name);
+			cJSON_AddStringToObject(e, "message", ms[i].err_msg);
 			if (ladderd_ctx_set(r, "error", e) < 0)
 				cJSON_Delete(e);
 		}
@@ -400,22 +450,50 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	return r;
 }
 
+/*
+ * A rung is started again: say so in its events (rung_state "retrying",
+ * progress back to 0), so a reader sees why its progress restarts.
+ */
+static void
+chord_emit_retry(const cJSON *ctx, const struct member *m, int attempts)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	if (f == NULL)
+		return;
+	cJSON_AddStringToObject(f, "quality", m->name);
+	cJSON_AddStringToObject(f, "rung_state", "retrying");
+	cJSON_AddNumberToObject(f, "progress", 0);
+	cJSON_AddNumberToObject(f, "attempt", m->attempts + 1);
+	cJSON_AddNumberToObject(f, "attempts", attempts);
+	cJSON_AddStringToObject(f, "reason", m->message);
+	if (ladderd_status_emit(ctx, f, NULL) < 0)
+		log_debug("rendition=%s: cannot write the retry event, "
+			  "ignoring", m->name);
+	cJSON_Delete(f);
+}
+
 /* Write member i's request and start its worker; 0 or -1 (failed). */
 static int
 chord_start(const struct ladderd_chord_opts *o, cJSON *ctx, struct member *m,
     int i, const sigset_t *oldmask)
 {
+	snprintf(m->err_stage, sizeof(m->err_stage), "chord");
 	if (chord_write_request(o, ctx, m, i) < 0) {
-		snprintf(m->message, sizeof(m->message),
-		    "rung %s: cannot write its request", m->name);
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "cannot write its request");
+		snprintf(m->message, sizeof(m->message), "rung %s: %s",
+		    m->name, m->err_msg);
 		return -1;
 	}
 	m->attempts++;
 	m->timed_out = 0;
 	m->killed_us = 0;
 	if ((m->pid = chord_spawn(ctx, m->name, oldmask)) < 0) {
-		snprintf(m->message, sizeof(m->message), "rung %s: fork: %s",
-		    m->name, strerror(errno));
+		snprintf(m->err_msg, sizeof(m->err_msg), "fork: %s",
+		    strerror(errno));
+		snprintf(m->message, sizeof(m->message), "rung %s: %s",
+		    m->name, m->err_msg);
 		return -1;
 	}
 	m->state = M_RUNNING;
@@ -687,6 +765,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				log_warnx("%s; retrying (attempt %d of %d)",
 				    m->message, m->attempts + 1, retries + 1);
 				m->state = M_WAITING;
+				chord_emit_retry(ctx, m, retries + 1);
 				continue;
 			}
 			log_warnx("%s", m->message);
@@ -706,7 +785,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	}
 	{
 		int ok_video = 0, failed = 0;
-		const char *first_failure = NULL;
+		const struct member *first_failure = NULL;
 
 		for (int i = 0; i < n; i++) {
 			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
@@ -717,21 +796,22 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			if (ms[i].state == M_FAILED) {
 				failed++;
 				if (!first_failure)
-					first_failure = ms[i].message;
+					first_failure = &ms[i];
 			} else if (strcmp(kind, "video") == 0 &&
 			    strcmp(ladderd_ctx_str(ms[i].result, "status", ""),
 				"ok") == 0)
 				ok_video++;
 		}
-		if (failed && !ladderd_ctx_bool(ctx, "profile.partial_ladder",
-				  0)) {
-			ladderd_ctx_set_error(ctx, "chord", NULL, first_failure);
+		/* The error names the stage that failed and the rung. */
+		if (first_failure && (ok_video == 0 ||
+		    !ladderd_ctx_bool(ctx, "profile.partial_ladder", 0))) {
+			ladderd_ctx_set_error(ctx, first_failure->err_stage,
+			    first_failure->name, first_failure->err_msg);
 			goto out;
 		}
 		if (ok_video == 0) {
 			ladderd_ctx_set_error(ctx, "chord", NULL,
-			    failed ? first_failure :
-				     "no video rung was produced");
+			    "no video rung was produced");
 			goto out;
 		}
 	}
@@ -787,6 +867,7 @@ ladderd_chord_worker(const char *work_dir, const char *rung)
 	const char *status = "ok";
 	struct sigaction sa = { .sa_handler = worker_on_term };
 	int exit_code = 1, threads;
+	FILE *f;
 
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
@@ -828,6 +909,12 @@ ladderd_chord_worker(const char *work_dir, const char *rung)
 			break;
 		}
 		log_debug("stage %s", name);
+		/* Which stage died, should this process die in it. */
+		snprintf(path, sizeof(path), "%s/running", dir);
+		if ((f = fopen(path, "w")) != NULL) {
+			fputs(name, f);
+			fclose(f);
+		}
 		rc = ladderd_host_run_stage(p, ladderd_ctx_get(it, "args"), ctx,
 		    rung, threads);
 		if (rc == LADDERD_STOP || rc == LADDERD_FAIL ||
@@ -856,6 +943,19 @@ ladderd_chord_worker(const char *work_dir, const char *rung)
 		cJSON_AddItemToObject(res, it->string, cJSON_Duplicate(it, 1));
 	}
 	ladderd_ctx_set(res, "status", cJSON_CreateString(status));
+	/* The rung's wall time, for the task's summary of renditions. */
+	if (ladderd_ctx_get(ctx, "rung.started_ms")) {
+		cJSON *t = cJSON_CreateObject();
+		double ms = ladderd_ctx_num(ctx, "rung.started_ms", 0);
+		uint64_t now = ladderd_status_wall_ms();
+
+		cJSON_AddStringToObject(t, "started",
+		    ladderd_ctx_str(ctx, "rung.started", ""));
+		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
+		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
+		if (ladderd_ctx_set(res, "timing", t) < 0)
+			cJSON_Delete(t);
+	}
 	snprintf(path, sizeof(path), "%s/result.json", dir);
 	if (ladderd_ctx_save(res, path) < 0) {
 		log_warn("cannot write '%s'", path);

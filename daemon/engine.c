@@ -225,6 +225,13 @@ engine_summary(const cJSON *ctx)
 		if (ladderd_ctx_get(r, "hls_info.bandwidth"))
 			cJSON_AddNumberToObject(o, "bandwidth",
 			    ladderd_ctx_num(r, "hls_info.bandwidth", 0));
+		/* The rung worker's wall time (see chord.c). */
+		if (ladderd_ctx_str(r, "timing.started", NULL)) {
+			cJSON_AddStringToObject(o, "started",
+			    ladderd_ctx_str(r, "timing.started", ""));
+			cJSON_AddNumberToObject(o, "elapsed",
+			    ladderd_ctx_num(r, "timing.elapsed", 0));
+		}
 		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			cJSON_AddStringToObject(o, "reason", why);
 		cJSON_AddItemToArray(arr, o);
@@ -258,6 +265,8 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 		goto done;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(ctx, "error");
+	/* The work starts now (a resumed task keeps its first start). */
+	(void)ladderd_status_set_started(ladderd_ctx_obj(ctx, "task"));
 	if ((rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_PRE, ctx)) !=
 	    LADDERD_OK)
 		goto done;

@@ -1,7 +1,9 @@
 /*
  * log.c - stderr or syslog logging with levels. A process-wide prefix (for
  * example "job=trailer ") is put in front of every line so each task's lines
- * can be grepped, like Postfix's queue id.
+ * can be grepped, like Postfix's queue id. Lines on stderr start with a UTC
+ * timestamp unless stderr is the journal (JOURNAL_STREAM), which stamps
+ * them itself.
  *
  * Messages carry text from outside (drop names, manifest fields, stage
  * errors quoting them): every control byte is escaped (\n, \r, \t, \xNN,
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +26,50 @@
 static struct {
 	int foreground;
 	int verbose;
+	int stamp; /* timestamps on stderr lines: -1 not decided yet */
 	char prefix[128];
-} log_state = { 1, 0, "" };
+} log_state = { 1, 0, -1, "" };
+
+/*
+ * Is stderr the journal? systemd says so in JOURNAL_STREAM ("DEV:INO" of
+ * the stream it connected to stderr); the journal stamps lines itself.
+ * Anything else (a terminal, a file, a pipe to another logger) gets our
+ * own timestamps.
+ */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* "2026-11-28T10:00:00.000Z " (UTC, like event times), or "" when stderr
+ * is the journal. */
+static void
+log_timestamp(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	buf[0] = '\0';
+	if (log_state.stamp < 0)
+		log_state.stamp = !log_stderr_is_journal();
+	if (!log_state.stamp)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+		(void)snprintf(buf, size, "%.24s.%03uZ ", base,
+		    (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
 
 void
 log_init(int foreground, int verbose, const char *ident)
@@ -112,9 +157,12 @@ log_vlevel(int level, const char *fmt, va_list ap)
 	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
 	log_escape(raw, msg, sizeof(msg));
 	if (log_state.foreground) {
+		char stamp[48];
+
+		log_timestamp(stamp, sizeof(stamp));
 		/* One fprintf per line so lines of concurrent rungs don't mix. */
-		fprintf(stderr, "ladderd[%ld]: %s: %s%s\n", (long)getpid(),
-		    level_name(level), log_state.prefix, msg);
+		fprintf(stderr, "%sladderd[%ld]: %s: %s%s\n", stamp,
+		    (long)getpid(), level_name(level), log_state.prefix, msg);
 		fflush(stderr);
 	} else
 		syslog(level, "%s%s", log_state.prefix, msg);
@@ -178,8 +226,12 @@ log_vlevel_str(int level, const char *raw, const char *err)
 
 	log_escape(raw, msg, sizeof(msg));
 	if (log_state.foreground) {
-		fprintf(stderr, "ladderd[%ld]: %s: %s%s: %s\n", (long)getpid(),
-		    level_name(level), log_state.prefix, msg, err);
+		char stamp[48];
+
+		log_timestamp(stamp, sizeof(stamp));
+		fprintf(stderr, "%sladderd[%ld]: %s: %s%s: %s\n", stamp,
+		    (long)getpid(), level_name(level), log_state.prefix, msg,
+		    err);
 		fflush(stderr);
 	} else
 		syslog(level, "%s%s: %s", log_state.prefix, msg, err);

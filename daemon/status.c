@@ -1,8 +1,11 @@
 /*
  * status.c - writes status events. Event fields keep the seed's names
  * (task_id, main_task_id, state, quality, complete, progress, error) plus
- * seq, time, outputs and metadata. status.json is the latest event plus
- * "rungs" (latest state and progress of every rung) and "schema": 1.
+ * seq, time, started and elapsed (of the task; rung_started and
+ * rung_elapsed in a rung's events), outputs (not in failed events) and
+ * metadata. status.json is the latest event plus "rungs" (latest state,
+ * progress, started and elapsed of every rung) and "schema": 1. A rung's
+ * progress never goes back (see status_goes_back).
  *
  * Order of writes: the event line is appended (and fdatasync'd) first, then
  * status.json replaced, then the outbox file written, all under an flock on
@@ -26,21 +29,82 @@
 #include "fsutil.h"
 #include "status.h"
 
+/* Wall-clock milliseconds since the epoch. */
+uint64_t
+ladderd_status_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* RFC 3339 UTC with milliseconds: latency can be measured from events. */
+int
+ladderd_status_stamp(uint64_t ms, char *buf, size_t size)
+{
+	time_t sec = (time_t)(ms / 1000u);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&sec, &tm);
+	if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return -ENOSPC;
+	return snprintf(buf, size, "%s.%03uZ", base, (unsigned)(ms % 1000u)) <
+		(int)size ? 0 : -ENOSPC;
+}
+
 int
 ladderd_status_now(char *buf, size_t size)
 {
-	struct timespec ts;
-	struct tm tm;
+	return ladderd_status_stamp(ladderd_status_wall_ms(), buf, size);
+}
 
-	char base[32];
+/*
+ * obj.started = now (RFC 3339) and obj.started_ms (for elapsed), unless
+ * obj has a start already (a resumed task keeps its first one). 0 or
+ * -ENOMEM.
+ */
+int
+ladderd_status_set_started(cJSON *obj)
+{
+	uint64_t ms = ladderd_status_wall_ms();
+	char now[32];
 
-	/* RFC 3339 with milliseconds: latency can be measured from events. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		return -ENOSPC;
-	return snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000) <
-		(int)size ? 0 : -ENOSPC;
+	if (obj == NULL)
+		return -ENOMEM;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "started_ms"))
+		return 0;
+	(void)ladderd_status_stamp(ms, now, sizeof(now));
+	if (cJSON_AddStringToObject(obj, "started", now) == NULL ||
+	    cJSON_AddNumberToObject(obj, "started_ms", (double)ms) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * ev[key_started] and ev[key_elapsed] (seconds, to the millisecond) from
+ * obj.started / obj.started_ms; null when obj has not started.
+ */
+static void
+status_add_timing(cJSON *ev, const cJSON *obj, const char *key_started,
+    const char *key_elapsed, uint64_t now_ms)
+{
+	const cJSON *s = obj ? cJSON_GetObjectItemCaseSensitive(obj,
+	    "started") : NULL;
+	const cJSON *ms = obj ? cJSON_GetObjectItemCaseSensitive(obj,
+	    "started_ms") : NULL;
+
+	if (!cJSON_IsString(s) || !cJSON_IsNumber(ms)) {
+		cJSON_AddNullToObject(ev, key_started);
+		cJSON_AddNullToObject(ev, key_elapsed);
+		return;
+	}
+	cJSON_AddStringToObject(ev, key_started, s->valuestring);
+	cJSON_AddNumberToObject(ev, key_elapsed,
+	    now_ms > ms->valuedouble ?
+		(double)(now_ms - (uint64_t)ms->valuedouble) / 1000.0 :
+		0.0);
 }
 
 int
@@ -68,9 +132,11 @@ status_base_event(const cJSON *ctx, long seq)
 	char now[32], path[PATH_MAX];
 	cJSON *outputs;
 
+	uint64_t now_ms = ladderd_status_wall_ms();
+
 	if (ev == NULL)
 		return NULL;
-	(void)ladderd_status_now(now, sizeof(now));
+	(void)ladderd_status_stamp(now_ms, now, sizeof(now));
 	cJSON_AddStringToObject(ev, "task_id", id);
 	cJSON_AddStringToObject(ev, "main_task_id",
 	    ladderd_ctx_str(ctx, "task.main_task_id", id));
@@ -88,14 +154,22 @@ status_base_event(const cJSON *ctx, long seq)
 		cJSON_AddItemToObject(ev, "error", cJSON_Duplicate(err, 1));
 	else
 		cJSON_AddNullToObject(ev, "error");
-	outputs = cJSON_AddObjectToObject(ev, "outputs");
-	if (snprintf(path, sizeof(path), "%s/master.m3u8", id) <
-	    (int)sizeof(path))
-		cJSON_AddStringToObject(outputs, "hls", path);
-	if (ladderd_ctx_bool(ctx, "profile.dash", 1) &&
-	    snprintf(path, sizeof(path), "%s/manifest.mpd", id) <
-		(int)sizeof(path))
-		cJSON_AddStringToObject(outputs, "dash", path);
+	status_add_timing(ev, ladderd_ctx_get(ctx, "task"), "started",
+	    "elapsed", now_ms);
+	if (rung)
+		status_add_timing(ev, ladderd_ctx_get(ctx, "rung"),
+		    "rung_started", "rung_elapsed", now_ms);
+	/* A failed task publishes nothing: no outputs to point at. */
+	if (strcmp(ladderd_ctx_str(ctx, "task.state", ""), "failed") != 0) {
+		outputs = cJSON_AddObjectToObject(ev, "outputs");
+		if (snprintf(path, sizeof(path), "%s/master.m3u8", id) <
+		    (int)sizeof(path))
+			cJSON_AddStringToObject(outputs, "hls", path);
+		if (ladderd_ctx_bool(ctx, "profile.dash", 1) &&
+		    snprintf(path, sizeof(path), "%s/manifest.mpd", id) <
+			(int)sizeof(path))
+			cJSON_AddStringToObject(outputs, "dash", path);
+	}
 	if (meta)
 		cJSON_AddItemToObject(ev, "metadata", cJSON_Duplicate(meta, 1));
 	return ev;
@@ -116,15 +190,54 @@ status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
 		const cJSON *p = ladderd_ctx_get(ev, "progress");
 		const char *rs = ladderd_ctx_str(ev, "rung_state", NULL);
 
+		const cJSON *was = cJSON_GetObjectItemCaseSensitive(rungs, q);
+		const cJSON *t;
+
 		cJSON_AddStringToObject(r, "state",
 		    rs ? rs : ladderd_ctx_str(ev, "state", ""));
 		cJSON_AddItemToObject(r, "progress",
 		    p ? cJSON_Duplicate(p, 1) : cJSON_CreateNull());
+		/* The rung's timing, or what an earlier event said. */
+		t = cJSON_GetObjectItemCaseSensitive(ev, "rung_started");
+		if (!cJSON_IsString(t) && was)
+			t = cJSON_GetObjectItemCaseSensitive(was, "started");
+		cJSON_AddItemToObject(r, "started",
+		    cJSON_IsString(t) ? cJSON_Duplicate(t, 1) :
+					cJSON_CreateNull());
+		t = cJSON_GetObjectItemCaseSensitive(ev, "rung_elapsed");
+		if (!cJSON_IsNumber(t) && was)
+			t = cJSON_GetObjectItemCaseSensitive(was, "elapsed");
+		cJSON_AddItemToObject(r, "elapsed",
+		    cJSON_IsNumber(t) ? cJSON_Duplicate(t, 1) :
+					cJSON_CreateNull());
 		if (ladderd_ctx_set(rungs, q, r) < 0)
 			cJSON_Delete(r);
 	}
 	if (ladderd_ctx_set(status, "rungs", rungs) < 0)
 		cJSON_Delete(rungs);
+}
+
+/*
+ * A rung's progress never goes back within a task: transcode reports up
+ * to 1, then chunk_hls from 0 again; a later stage's (or a retry's)
+ * lower figure would read as lost work. Such an event says nothing new and
+ * is not written. A retry says so explicitly (rung_state "retrying", which
+ * resets the rung's progress to 0) and is always written.
+ */
+static int
+status_goes_back(const cJSON *old, const cJSON *ev)
+{
+	const char *q = ladderd_ctx_str(ev, "quality", NULL);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(ev, "progress");
+	const cJSON *r, *was;
+
+	if (q == NULL || old == NULL || !cJSON_IsNumber(p) ||
+	    strcmp(ladderd_ctx_str(ev, "rung_state", ""), "retrying") == 0)
+		return 0;
+	r = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(old, "rungs"), q);
+	was = cJSON_GetObjectItemCaseSensitive(r, "progress");
+	return cJSON_IsNumber(was) && p->valuedouble < was->valuedouble;
 }
 
 /*
@@ -182,7 +295,8 @@ out:
 /*
  * Emit one event: `fields` (borrowed, may be NULL) is merged over the
  * event built from ctx. On success *ret_event (if not NULL) receives the
- * event (caller frees). Returns 0 or a negative errno.
+ * event (caller frees; it stays NULL for a progress event that would go
+ * back, which is not written). Returns 0 or a negative errno.
  */
 int
 ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
@@ -193,6 +307,8 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	int lock = -1, rc;
 	long seq = 1;
 
+	if (ret_event)
+		*ret_event = NULL;
 	if ((rc = ladderd_status_dir(ctx, dir, sizeof(dir))) < 0)
 		return rc;
 	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
@@ -221,6 +337,10 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	/* seq and task_id are ours, whatever the fields said. */
 	cJSON_ReplaceItemInObjectCaseSensitive(ev, "seq",
 	    cJSON_CreateNumber((double)seq));
+	if (status_goes_back(old, ev)) {
+		rc = 0; /* nothing new to say: no event, seq not used */
+		goto out;
+	}
 	if ((line = cJSON_PrintUnformatted(ev)) == NULL) {
 		rc = -ENOMEM;
 		goto out;

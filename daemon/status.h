@@ -9,11 +9,17 @@
 #ifndef LADDERD_STATUS_H
 #define LADDERD_STATUS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <cjson/cJSON.h>
 
 int ladderd_status_emit(const cJSON *ctx, const cJSON *fields,
     cJSON **ret_event);
 int ladderd_status_dir(const cJSON *ctx, char *buf, size_t size);
 int ladderd_status_now(char *buf, size_t size);
+uint64_t ladderd_status_wall_ms(void);
+int ladderd_status_stamp(uint64_t ms, char *buf, size_t size);
+int ladderd_status_set_started(cJSON *obj);
 
 #endif

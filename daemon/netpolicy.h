@@ -1,7 +1,7 @@
 /*
- * netpolicy.h - which addresses a URL from a drop may reach (DESIGN
- * section 12). Used by the download stage (a plugin) and the notify worker
- * (ladderd-notify), and conf.c validates allow lists with it: netpolicy.c
+ * netpolicy.h - which addresses a URL from a drop may reach (README
+ * "Network safety"). Used by the download stage (a plugin) and the notify
+ * worker (ladderd-notify), and conf.c validates allow lists with it: netpolicy.c
  * is compiled into each, so the rule exists once and the stage still links
  * against no daemon symbol.
  *

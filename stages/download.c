@@ -10,7 +10,7 @@
  * ctx.input.path for a local file.
  *
  * A URL from a drop is hostile: every connection (after DNS, on every
- * redirect) goes through netpolicy (DESIGN section 12), which refuses
+ * redirect) goes through netpolicy (README "Network safety"), which refuses
  * loopback, private, link-local and other internal addresses unless
  * download.allow_networks opens them; ctx.task.source_trusted (set for
  * `ladderd run`, whose URL the operator typed) lifts the check. A refused

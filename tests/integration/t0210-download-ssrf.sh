@@ -1,6 +1,6 @@
 #!/bin/sh
-# t0210-download-ssrf.sh - the download stage's address policy (DESIGN
-# section 12, issue 9 finding 3), against tests/tools/httpd.py on
+# t0210-download-ssrf.sh - the download stage's address policy (README
+# "Network safety", issue 9 finding 3), against tests/tools/httpd.py on
 # 127.0.0.1: by default loopback and other internal addresses are refused
 # before anything is sent, also when a permitted server redirects there;
 # download.allow_networks opens a range; a refused address and an

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -131,6 +132,7 @@ static const struct key top_keys[] = {
 	{ "rung_timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
 	{ "settle_time", K_INT, "0", 0, 3600, NULL, NULL, 0 },
 	{ "shutdown_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
+	{ "umask", K_STRING, "027", 0, 0, NULL, NULL, 0 },
 	{ "download", K_GROUP, NULL, 0, 0, NULL, download_keys, 0 },
 	{ "notify", K_GROUP, NULL, 0, 0, NULL, notify_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
@@ -751,6 +753,28 @@ resolve(const struct parse *p, const char *v)
 }
 
 /*
+ * umask = "027": one to four octal digits. The daemon and its workers run
+ * with it, so what they write is not open to other users (issue 9).
+ */
+static int
+parse_umask(struct parse *p, const config_setting_t *s, const char *v,
+    mode_t *ret)
+{
+	char *end = NULL;
+	unsigned long m;
+
+	if (v[0] == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
+		return conf_error(p, s, "'umask' is \"%s\", must be octal digits "
+		    "such as \"027\"", v);
+	m = strtoul(v, &end, 8);
+	if (m > 0777)
+		return conf_error(p, s, "'umask' is \"%s\", must be at most "
+		    "\"0777\"", v);
+	*ret = (mode_t)m;
+	return 0;
+}
+
+/*
  * The default stage path: the build tree's stages when this binary runs
  * from the build tree (so tests and the demo need no install), else the
  * installed $(pkglibdir)/stages.
@@ -862,6 +886,9 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	c->rung_timeout = (int)ladderd_ctx_num(top, "rung_timeout", 3600);
 	c->settle_time = (int)ladderd_ctx_num(top, "settle_time", 0);
 	c->shutdown_timeout = (int)ladderd_ctx_num(top, "shutdown_timeout", 30);
+	if ((rc = parse_umask(p, config_setting_get_member(root, "umask"),
+		 ladderd_ctx_str(top, "umask", "027"), &c->umask)) < 0)
+		goto fail;
 	c->download = cJSON_DetachItemFromObject(top, "download");
 	c->notify = cJSON_DetachItemFromObject(top, "notify");
 	if ((rc = workflow_default(&c->workflow)) < 0)
@@ -1109,6 +1136,7 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 		     "rung_timeout %ds  settle_time %ds  shutdown_timeout %ds\n",
 	    c->max_jobs, c->max_rungs, c->rung_retries, c->rung_timeout,
 	    c->settle_time, c->shutdown_timeout);
+	fprintf(out, "umask      %03o\n", (unsigned)c->umask);
 	s = cJSON_PrintUnformatted(c->download);
 	fprintf(out, "download   %s\n", s ? s : "");
 	cJSON_free(s);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -46,6 +47,7 @@ struct ladderd_conf {
 	char *stage_path; /* colon-separated directories */
 	int max_jobs, max_rungs, rung_retries, rung_timeout;
 	int settle_time, shutdown_timeout;
+	mode_t umask; /* of the daemon and its workers */
 	cJSON *download; /* merged into every context as "download" */
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */
 	struct ladderd_watch *watches;

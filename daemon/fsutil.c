@@ -77,6 +77,17 @@ ladderd_fsutil_fsync_dir(const char *dir)
 int
 ladderd_fsutil_write_atomic(const char *path, const void *data, size_t len)
 {
+	return ladderd_fsutil_write_atomic_mode(path, data, len, 0644);
+}
+
+/*
+ * The same with the file created as `mode` (less the umask): 0600 for a
+ * file that holds secrets, whatever the umask.
+ */
+int
+ladderd_fsutil_write_atomic_mode(const char *path, const void *data,
+    size_t len, mode_t mode)
+{
 	char tmp[PATH_MAX];
 	int fd = -1, rc;
 
@@ -84,7 +95,7 @@ ladderd_fsutil_write_atomic(const char *path, const void *data, size_t len)
 	    (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	(void)unlink(tmp); /* a leftover of a crashed writer with our pid */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	if ((rc = write_all(fd, data, len)) < 0)
@@ -132,13 +143,24 @@ int
 ladderd_fsutil_read(const char *path, size_t max, char **ret_data,
     size_t *ret_len)
 {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc = 0;
+	int rc;
 
 	if (fd < 0)
 		return -errno;
+	rc = ladderd_fsutil_read_fd(fd, max, ret_data, ret_len);
+	close(fd);
+	return rc;
+}
+
+/* The same from an open descriptor (borrowed, read to its end). */
+int
+ladderd_fsutil_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+
 	for (;;) {
 		ssize_t n;
 
@@ -178,7 +200,6 @@ ladderd_fsutil_read(const char *path, size_t max, char **ret_data,
 		*ret_len = len;
 out:
 	free(buf);
-	close(fd);
 	return rc;
 }
 
@@ -239,16 +260,73 @@ ladderd_fsutil_rmtree(const char *path)
 	return rc;
 }
 
-/* Copy a regular file, fsync'd; `to` must not exist. */
+/*
+ * Set the modes of a tree: directories `dmode`, regular files `fmode`;
+ * anything else (a symlink) is left alone and never followed.
+ */
+int
+ladderd_fsutil_chmod_tree(const char *path, mode_t dmode, mode_t fmode)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode))
+		return chmod(path, fmode) < 0 ? -errno : 0;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	if (chmod(path, dmode) < 0)
+		return -errno;
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		char child[PATH_MAX];
+		int r;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(child, sizeof(child), "%s/%s", path,
+			de->d_name) >= (int)sizeof(child)) {
+			rc = -ENAMETOOLONG;
+			continue;
+		}
+		if ((r = ladderd_fsutil_chmod_tree(child, dmode, fmode)) < 0)
+			rc = r;
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Copy a regular file, fsync'd; `to` must not exist and is created 0666
+ * less the umask. A symbolic link is not followed and anything but a
+ * regular file (a FIFO, a device) is refused with -EINVAL unopened or
+ * unread: a copy never reaches outside nor reads forever.
+ */
 int
 ladderd_fsutil_copy_file(const char *from, const char *to)
 {
 	char buf[1 << 16];
+	struct stat st;
 	int in = -1, out = -1, rc = 0;
 
-	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		 O_CLOEXEC)) < 0)
 		return -errno;
-	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if (fstat(in, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		 O_CLOEXEC, 0666)) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -278,7 +356,10 @@ out:
 	return rc;
 }
 
-/* Copy a tree of regular files and directories (no symlinks). */
+/*
+ * Copy a tree of regular files and directories; anything else (symlinks,
+ * FIFOs, devices) is skipped, never followed nor read.
+ */
 int
 ladderd_fsutil_copy_tree(const char *from, const char *to)
 {
@@ -292,7 +373,7 @@ ladderd_fsutil_copy_tree(const char *from, const char *to)
 	if (S_ISREG(st.st_mode))
 		return ladderd_fsutil_copy_file(from, to);
 	if (!S_ISDIR(st.st_mode))
-		return -EINVAL;
+		return 0;
 	if (mkdir(to, 0755) < 0)
 		return -errno;
 	if ((d = opendir(from)) == NULL)

@@ -14,10 +14,16 @@
  * nothing. A manifest's local source is a path relative to the ingest
  * folder, inside it (subfolders are not watched, so put such sources in a
  * subfolder to keep them from being taken as drops of their own).
+ *
+ * Everything a drop names is reached through the ingest folder's handle
+ * (dropfs.c): no symbolic link is followed on the way, only regular files
+ * are taken and never opened before they are checked, so a drop cannot
+ * move, copy or publish a file from outside the folder (issue 9).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,7 @@
 
 #include "crashpoint.h"
 #include "ctx.h"
+#include "dropfs.h"
 #include "engine.h"
 #include "fsutil.h"
 #include "ingest.h"
@@ -90,19 +97,46 @@ ingest_derive(const char *name, char *id, size_t size)
 		snprintf(id, size, "task-%06x", r & 0xffffffu);
 }
 
-/* Move a file (or symlink) into place, copying across file systems. */
-static int
-ingest_move(const char *from, const char *to)
-{
-	int rc;
+/* Mode of the files a drop leaves with us: 0666 less the umask. */
+#define INGEST_FILE_MODE 0666
 
-	if (rename(from, to) == 0)
-		return 0;
-	if (errno != EXDEV)
-		return -errno;
-	if ((rc = ladderd_fsutil_copy_file(from, to)) < 0)
-		return rc;
-	return unlink(from) < 0 ? -errno : 0;
+/*
+ * Move `from` (a path inside the spool: ours, but checked all the same) to
+ * `to`: a regular file is renamed or copied, anything else renamed or,
+ * across file systems, removed, never copied.
+ */
+static int
+ingest_move_path(const char *from, const char *to)
+{
+	char fdir[PATH_MAX], tdir[PATH_MAX];
+	const char *fleaf, *tleaf;
+	struct stat st;
+	int ffd = -1, tfd = -1, rc;
+
+	if (PATH_TOO_LONG(fdir, "%s", from) || PATH_TOO_LONG(tdir, "%s", to) ||
+	    strrchr(fdir, '/') == NULL || strrchr(tdir, '/') == NULL)
+		return -ENAMETOOLONG;
+	fleaf = strrchr(from, '/') + 1;
+	tleaf = strrchr(to, '/') + 1;
+	*strrchr(fdir, '/') = '\0';
+	*strrchr(tdir, '/') = '\0';
+	if ((ffd = ladderd_dropfs_open_dir(fdir[0] ? fdir : "/")) < 0)
+		return ffd;
+	if ((tfd = ladderd_dropfs_open_dir(tdir[0] ? tdir : "/")) < 0) {
+		close(ffd);
+		return tfd;
+	}
+	if ((rc = ladderd_dropfs_stat(ffd, fleaf, &st)) == 0) {
+		if (S_ISREG(st.st_mode))
+			rc = ladderd_dropfs_move(ffd, fleaf, &st, tfd, tleaf,
+			    INGEST_FILE_MODE);
+		else
+			rc = ladderd_dropfs_move_special(ffd, fleaf, tfd, tleaf,
+			    NULL, 0) < 0 ? -EINVAL : 0;
+	}
+	close(ffd);
+	close(tfd);
+	return rc;
 }
 
 static void
@@ -132,7 +166,7 @@ ingest_emit(const struct ladderd_conf *conf, const char *id,
 
 static int
 ingest_write_error(const char *dir, const char *id, const char *stage,
-    const char *message)
+    const char *message, const char *link_target)
 {
 	char p[PATH_MAX], now[32];
 	cJSON *e = cJSON_CreateObject();
@@ -146,6 +180,8 @@ ingest_write_error(const char *dir, const char *id, const char *stage,
 	cJSON_AddStringToObject(e, "stage", stage);
 	cJSON_AddStringToObject(e, "message", message);
 	cJSON_AddStringToObject(e, "time", now);
+	if (link_target && link_target[0])
+		cJSON_AddStringToObject(e, "link_target", link_target);
 	text = cJSON_Print(e);
 	cJSON_Delete(e);
 	if (text == NULL)
@@ -159,31 +195,40 @@ ingest_write_error(const char *dir, const char *id, const char *stage,
 }
 
 /*
- * Refuse a drop: move it to failed/<id>/<name> with an error.json and
- * write a "failed" status for id.
+ * Refuse the drop `name` of the ingest folder `rootfd` (st: what lstat
+ * saw): move it to failed/<id>/<name> with an error.json and write a
+ * "failed" status for id. A regular file is renamed or copied; anything
+ * else is renamed, or across file systems removed (never copied: a
+ * symlink's target is recorded in error.json instead).
  */
 static int
-ingest_refuse(const struct ladderd_conf *conf, const char *dir,
-    const char *name, const char *id, const char *message,
+ingest_refuse(const struct ladderd_conf *conf, int rootfd, const char *name,
+    const struct stat *st, const char *id, const char *message,
     struct ladderd_ingest_result *res)
 {
-	char fdir[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
-	int rc;
+	char fdir[PATH_MAX], target[PATH_MAX] = "";
+	int ffd = -1, rc;
 
 	snprintf(res->task_id, sizeof(res->task_id), "%s", id);
 	snprintf(res->error, sizeof(res->error), "%s", message);
 	res->queued = 0;
-	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
-		(int)sizeof(fdir) ||
-	    snprintf(from, sizeof(from), "%s/%s", dir, name) >=
-		(int)sizeof(from) ||
-	    snprintf(to, sizeof(to), "%s/%s", fdir, name) >= (int)sizeof(to))
+	if (PATH_TOO_LONG(fdir, "%s/%s", conf->failed, id))
 		return -ENAMETOOLONG;
 	if ((rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
 		return rc;
-	if ((rc = ingest_move(from, to)) < 0 && rc != -ENOENT)
+	if ((ffd = ladderd_dropfs_open_dir(fdir)) < 0)
+		return ffd;
+	if (S_ISREG(st->st_mode))
+		rc = ladderd_dropfs_move(rootfd, name, st, ffd, name,
+		    INGEST_FILE_MODE);
+	else
+		rc = ladderd_dropfs_move_special(rootfd, name, ffd, name,
+		    target, sizeof(target));
+	close(ffd);
+	/* -ESTALE: swapped while moving; what was moved is in failed/. */
+	if (rc < 0 && rc != -ENOENT && rc != -ESTALE)
 		return rc;
-	(void)ingest_write_error(fdir, id, "ingest", message);
+	(void)ingest_write_error(fdir, id, "ingest", message, target);
 	ingest_emit(conf, id, "failed", message, NULL);
 	return 0;
 }
@@ -206,11 +251,55 @@ struct claim {
 	const char *id;
 	const char *kind; /* "media" or "manifest" */
 	const char *dir, *name; /* the drop */
+	int rootfd;		/* the ingest folder dir */
+	const struct stat *st;	/* what lstat saw of name */
 	const char *profile;
 	const char *source;	 /* manifest source (URL or relative path) */
 	const char *webhook;
 	const cJSON *metadata;
 };
+
+/*
+ * Move a manifest's local source (c->source, relative to the ingest
+ * folder) to `name` in the task's source folder `sfd`. It must be a
+ * regular file reached without any symbolic link. 0 or a negative errno
+ * with the reason in err.
+ */
+static int
+ingest_claim_source(const struct claim *c, int sfd, const char *name,
+    char *err, size_t errlen)
+{
+	const char *leaf = NULL;
+	struct stat st;
+	int pfd = -1, rc;
+
+	rc = ladderd_dropfs_open_parent(c->rootfd, c->source, &pfd, &leaf);
+	if (rc == 0)
+		rc = ladderd_dropfs_stat(pfd, leaf, &st);
+	if (rc == -ELOOP || (rc == 0 && S_ISLNK(st.st_mode)))
+		snprintf(err, errlen, "source '%.300s' is or is reached "
+		    "through a symbolic link: drop the file itself",
+		    c->source);
+	else if (rc == -EXDEV || rc == -EINVAL)
+		snprintf(err, errlen, "source '%.300s' must be a file name "
+		    "relative to the ingest folder, inside it", c->source);
+	else if (rc < 0)
+		snprintf(err, errlen, "source '%.300s' not found in the ingest "
+		    "folder: %s", c->source, strerror(-rc));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(err, errlen, "source '%.300s' is not a regular file",
+		    c->source);
+	if (rc == 0 && !S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	if (rc == 0 && (rc = ladderd_dropfs_move(pfd, leaf, &st, sfd, name,
+			    INGEST_FILE_MODE)) < 0)
+		snprintf(err, errlen, "cannot take source '%.300s': %s",
+		    c->source, rc == -ESTALE ? "it changed while it was "
+		    "being claimed" : strerror(-rc));
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
+}
 
 /*
  * Claim a validated drop into spool/tasks/<id> and queue it. Returns 0
@@ -221,12 +310,12 @@ static int
 ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
     struct ladderd_ingest_result *res)
 {
-	char tdir[PATH_MAX], p[PATH_MAX], from[PATH_MAX], src[64];
+	char tdir[PATH_MAX], p[PATH_MAX], src[64];
 	char input[PATH_MAX], outbox[PATH_MAX], err[1024];
 	cJSON *claim = NULL, *ctx = NULL;
 	char *text = NULL;
 	const char *input_path = NULL;
-	int rc;
+	int rc, media, tfd = -1, sfd = -1;
 
 	if ((rc = ladderd_spool_path(conf->spool, "tasks", c->id, tdir,
 		 sizeof(tdir))) < 0 ||
@@ -265,40 +354,49 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 		goto fail;
 	}
 	/* The claim proper: whoever renames first owns the drop. */
+	if ((tfd = ladderd_dropfs_open_dir(tdir)) < 0 ||
+	    (sfd = openat(tfd, "source", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
+		0) {
+		rc = tfd < 0 ? tfd : -errno;
+		goto fail;
+	}
 	ingest_source_name(c->name, src, sizeof(src));
-	if (PATH_TOO_LONG(from, "%s/%s", c->dir, c->name) ||
-	    (strcmp(c->kind, "manifest") == 0 ?
-		    PATH_TOO_LONG(p, "%s/manifest.json", tdir) :
-		    PATH_TOO_LONG(p, "%s/source/%s", tdir, src))) {
+	media = strcmp(c->kind, "media") == 0;
+	if (media ? PATH_TOO_LONG(input, "%s/source/%s", tdir, src) : 0) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if (strcmp(c->kind, "media") == 0)
-		input_path = p;
-	if ((rc = ingest_move(from, p)) < 0) {
+	rc = ladderd_dropfs_move(c->rootfd, c->name, c->st, media ? sfd : tfd,
+	    media ? src : "manifest.json", INGEST_FILE_MODE);
+	if (rc == -ESTALE) {
+		/* Swapped for another file while moving: keep it, refuse. */
+		snprintf(res->error, sizeof(res->error), "'%.300s' changed "
+		    "while it was being claimed: drop it again", c->name);
+		goto fail_claimed;
+	}
+	if (rc < 0) {
 		if (rc != -ENOENT)
 			snprintf(res->error, sizeof(res->error),
-			    "cannot claim '%.300s': %s", from, strerror(-rc));
+			    "cannot claim '%.300s/%.300s': %s", c->dir, c->name,
+			    strerror(-rc));
 		goto fail;
 	}
 	LADDERD_CRASH_POINT("ingest.claimed", NULL);
-	if (strcmp(c->kind, "media") == 0) {
-		if (PATH_TOO_LONG(input, "%s", p)) {
-			rc = -ENAMETOOLONG;
-			goto fail;
-		}
-	} else if (c->source && strstr(c->source, "://") == NULL) {
+	if (media)
+		input_path = input;
+	else if (c->source && strstr(c->source, "://") == NULL) {
 		/* The manifest's local source comes along with it. */
 		ingest_source_name(c->source, src, sizeof(src));
-		if (PATH_TOO_LONG(from, "%s/%s", c->dir, c->source) ||
-		    PATH_TOO_LONG(input, "%s/source/%s", tdir, src))
+		if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src))
 			rc = -ENAMETOOLONG;
 		else
-			rc = ingest_move(from, input);
+			rc = ingest_claim_source(c, sfd, src, res->error,
+			    sizeof(res->error));
 		if (rc < 0) {
-			snprintf(res->error, sizeof(res->error),
-			    "source '%.300s' not found in the ingest folder: %s",
-			    c->source, strerror(-rc));
+			if (rc == -ENAMETOOLONG)
+				snprintf(res->error, sizeof(res->error),
+				    "source '%.300s': %s", c->source,
+				    strerror(-rc));
 			rc = -EINVAL;
 			goto fail_claimed;
 		}
@@ -346,6 +444,10 @@ fail_claimed:
 fail:
 	(void)ladderd_fsutil_rmtree(tdir);
 out:
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
 	cJSON_free(text);
 	cJSON_Delete(claim);
 	cJSON_Delete(ctx);
@@ -460,43 +562,61 @@ int
 ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
     const char *name, const char *profile, struct ladderd_ingest_result *res)
 {
-	char path[PATH_MAX], id[80], err[1024];
+	char id[80], err[1024];
 	const char *conf_hook = ladderd_ctx_str(conf->notify, "webhook", "");
 	struct claim c = { 0 };
 	struct stat st;
 	cJSON *m = NULL;
 	char *text = NULL;
 	size_t n = strlen(name);
-	int rc = 0;
+	int rc = 0, rootfd = -1, fd = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (n == 0 || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EINVAL;
+	if ((rootfd = ladderd_dropfs_open_dir(dir)) < 0)
+		return rootfd;
+	if ((rc = ladderd_dropfs_stat(rootfd, name, &st)) < 0) {
+		rc = rc == -ENOENT ? 0 : rc;
+		goto out;
+	}
 	ingest_derive(name, id, sizeof(id));
 	if (S_ISDIR(st.st_mode))
-		return 0; /* subfolders are not drops */
-	if (!S_ISREG(st.st_mode))
-		return ingest_refuse(conf, dir, name, id,
+		goto out; /* subfolders are not drops */
+	if (!S_ISREG(st.st_mode)) {
+		rc = ingest_refuse(conf, rootfd, name, &st, id,
 		    S_ISLNK(st.st_mode) ?
 			"symbolic links are not taken: drop the file itself" :
 			"not a regular file",
 		    res);
+		goto out;
+	}
 	c.dir = dir;
 	c.name = name;
+	c.rootfd = rootfd;
+	c.st = &st;
 	c.profile = profile;
 	c.webhook = conf_hook[0] ? conf_hook : NULL;
 	if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
 		const char *mid;
 
-		if ((size_t)st.st_size > MANIFEST_MAX_BYTES)
-			return ingest_refuse(conf, dir, name, id,
+		if ((size_t)st.st_size > MANIFEST_MAX_BYTES) {
+			rc = ingest_refuse(conf, rootfd, name, &st, id,
 			    "manifest larger than 1 MiB", res);
-		if ((rc = ladderd_fsutil_read(path, MANIFEST_MAX_BYTES, &text,
-			 NULL)) < 0)
-			return rc == -ENOENT ? 0 : rc;
+			goto out;
+		}
+		fd = ladderd_dropfs_open_regular(rootfd, name, &st);
+		if (fd == -ENOENT || fd == -ESTALE || fd == -ELOOP ||
+		    fd == -EINVAL) {
+			rc = 0; /* gone or swapped: the next scan looks again */
+			goto out;
+		}
+		if (fd < 0 || (rc = ladderd_fsutil_read_fd(fd,
+				   MANIFEST_MAX_BYTES, &text, NULL)) < 0) {
+			rc = fd < 0 ? fd : rc;
+			goto out;
+		}
 		m = cJSON_Parse(text);
 		mid = ladderd_ctx_str(m, "task_id", NULL);
 		/* Report under the manifest's own id when it is usable. */
@@ -504,18 +624,20 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 		    !ingest_exists(conf, mid))
 			snprintf(id, sizeof(id), "%s", mid);
 		if (m == NULL) {
-			rc = ingest_refuse(conf, dir, name, id,
+			rc = ingest_refuse(conf, rootfd, name, &st, id,
 			    "manifest is not valid JSON", res);
 			goto out;
 		}
 		if (ingest_check_manifest(conf, m, err, sizeof(err)) < 0) {
-			rc = ingest_refuse(conf, dir, name, id, err, res);
+			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
+			    res);
 			goto out;
 		}
 		if (mid && strcmp(mid, id) != 0) {
 			snprintf(err, sizeof(err), "task_id '%s' already "
 			    "exists", mid);
-			rc = ingest_refuse(conf, dir, name, id, err, res);
+			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
+			    res);
 			goto out;
 		}
 		c.kind = "manifest";
@@ -531,13 +653,17 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 	}
 	rc = ingest_claim(conf, &c, res);
 	if (rc == -EEXIST)
-		rc = ingest_refuse(conf, dir, name,
+		rc = ingest_refuse(conf, rootfd, name, &st,
 		    (ingest_derive(name, id, sizeof(id)), id), res->error, res);
 	else if (rc == -ENOENT)
 		rc = 0; /* gone: another daemon took it */
 	else if (rc < 0 && !res->queued && res->task_id[0])
 		rc = 0; /* failed as a task; already in the failed folder */
 out:
+	if (fd >= 0)
+		close(fd);
+	if (rootfd >= 0)
+		close(rootfd);
 	free(text);
 	cJSON_Delete(m);
 	return rc;
@@ -568,7 +694,7 @@ ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
 	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0) {
 		if (!PATH_TOO_LONG(p, "%s/manifest.json", task_dir) &&
 		    !PATH_TOO_LONG(to, "%s/%s", fdir, orig))
-			(void)ingest_move(p, to);
+			(void)ingest_move_path(p, to);
 	}
 	{
 		char sdir[PATH_MAX];
@@ -604,7 +730,7 @@ ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
 
 				ingest_source_name(orig, nm, sizeof(nm));
 				if (!PATH_TOO_LONG(one, "%s/%s", sdir, nm) &&
-				    ingest_move(one, to) == 0)
+				    ingest_move_path(one, to) == 0)
 					to[0] = '\0';
 			}
 			if (to[0]) {
@@ -614,7 +740,7 @@ ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
 			}
 		}
 	}
-	(void)ingest_write_error(fdir, id, stage, message);
+	(void)ingest_write_error(fdir, id, stage, message, NULL);
 	cJSON_Delete(claim);
 	return ladderd_fsutil_rmtree(task_dir);
 }

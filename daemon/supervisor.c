@@ -493,7 +493,9 @@ sup_snapshot_conf(struct sup *s)
 		 s->snapshot, sizeof(s->snapshot))) < 0 ||
 	    (rc = ladderd_fsutil_read(s->conf_file, 1u << 24, &text, NULL)) < 0)
 		return rc;
-	rc = ladderd_fsutil_write_atomic(s->snapshot, text, strlen(text));
+	/* It may hold notify.secret: readable by ladderd alone. */
+	rc = ladderd_fsutil_write_atomic_mode(s->snapshot, text, strlen(text),
+	    0600);
 	free(text);
 	return rc;
 }
@@ -541,6 +543,7 @@ sup_reload(struct sup *s)
 	LADDERD_CRASH_POINT("supervisor.reload", NULL);
 	ladderd_conf_free(s->conf);
 	s->conf = nc;
+	(void)umask(s->conf->umask);
 	if (sup_snapshot_conf(s) < 0)
 		log_warn("cannot write the config snapshot for workers");
 	s->conf_loaded = time(NULL);
@@ -661,11 +664,16 @@ sup_setup(struct sup *s)
 	long owner = 0;
 	int rc;
 
+	(void)umask(s->conf->umask);
 	if ((rc = ladderd_spool_init(s->conf->spool)) < 0) {
 		log_warnx("cannot create spool '%s': %s", s->conf->spool,
 		    strerror(-rc));
 		return -1;
 	}
+	/* Tasks, the outbox (webhook URLs), the config snapshot: ours only. */
+	if (chmod(s->conf->spool, 0700) < 0)
+		log_warn("cannot make spool '%s' private (0700), ignoring",
+		    s->conf->spool);
 	if ((rc = ladderd_spool_lock(s->conf->spool, &s->lockfd, &owner)) < 0) {
 		if (rc == -EBUSY)
 			log_warnx("another ladderd (pid %ld) uses spool '%s'",

@@ -4,6 +4,9 @@
  * the old package atomically (renameat2 RENAME_EXCHANGE), so a player
  * never sees half of each; across file systems the package is first
  * copied beside its destination. Adds ctx.publish = { path, hls, dash }.
+ * The daemon's umask (027) keeps its other folders private; a package is
+ * for players and web servers, so it is made world-readable (folders
+ * 0755, files 0644) unless the argument publish_world_readable is false.
  * Uses the daemon's fsutil.c, compiled into this module (not linked
  * against the daemon).
  */
@@ -47,6 +50,12 @@ publish_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot create publish folder '%s': %s", root,
 		    strerror(-err));
 		return LADDERD_RETRY;
+	}
+	if (ladderd_ctx_bool(call->ctx, "publish_world_readable", 1) &&
+	    (err = ladderd_fsutil_chmod_tree(pkg, 0755, 0644)) < 0) {
+		call->fail(call, "cannot make '%s' readable: %s", pkg,
+		    strerror(-err));
+		return LADDERD_FAIL;
 	}
 	LADDERD_CRASH_POINT("publish.rename", NULL);
 	if ((err = ladderd_fsutil_replace_dir(pkg, dst)) < 0) {

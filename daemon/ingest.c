@@ -260,10 +260,44 @@ struct claim {
 };
 
 /*
- * Move a manifest's local source (c->source, relative to the ingest
- * folder) to `name` in the task's source folder `sfd`. It must be a
- * regular file reached without any symbolic link. 0 or a negative errno
- * with the reason in err.
+ * Find a manifest's local source `source` (relative to the ingest folder
+ * rootfd): a regular file reached without any symbolic link. 0 with its
+ * folder open in *ret_pfd (the caller closes it), its name in *ret_leaf
+ * and its lstat in *ret_st; or a negative errno with the reason in err.
+ */
+static int
+ingest_find_source(int rootfd, const char *source, int *ret_pfd,
+    const char **ret_leaf, struct stat *ret_st, char *err, size_t errlen)
+{
+	int pfd = -1, rc;
+
+	rc = ladderd_dropfs_open_parent(rootfd, source, &pfd, ret_leaf);
+	if (rc == 0)
+		rc = ladderd_dropfs_stat(pfd, *ret_leaf, ret_st);
+	if (rc == -ELOOP || (rc == 0 && S_ISLNK(ret_st->st_mode)))
+		snprintf(err, errlen, "source '%.300s' is or is reached "
+		    "through a symbolic link: drop the file itself", source);
+	else if (rc == -EXDEV || rc == -EINVAL)
+		snprintf(err, errlen, "source '%.300s' must be a file name "
+		    "relative to the ingest folder, inside it", source);
+	else if (rc < 0)
+		snprintf(err, errlen, "source '%.300s' not found in the ingest "
+		    "folder: %s", source, strerror(-rc));
+	else if (!S_ISREG(ret_st->st_mode))
+		snprintf(err, errlen, "source '%.300s' is not a regular file",
+		    source);
+	if (rc == 0 && !S_ISREG(ret_st->st_mode))
+		rc = -EINVAL;
+	if (rc < 0 && pfd >= 0)
+		close(pfd);
+	else
+		*ret_pfd = pfd;
+	return rc;
+}
+
+/*
+ * Move a manifest's local source (c->source) to `name` in the task's
+ * source folder `sfd`. 0 or a negative errno with the reason in err.
  */
 static int
 ingest_claim_source(const struct claim *c, int sfd, const char *name,
@@ -273,31 +307,15 @@ ingest_claim_source(const struct claim *c, int sfd, const char *name,
 	struct stat st;
 	int pfd = -1, rc;
 
-	rc = ladderd_dropfs_open_parent(c->rootfd, c->source, &pfd, &leaf);
-	if (rc == 0)
-		rc = ladderd_dropfs_stat(pfd, leaf, &st);
-	if (rc == -ELOOP || (rc == 0 && S_ISLNK(st.st_mode)))
-		snprintf(err, errlen, "source '%.300s' is or is reached "
-		    "through a symbolic link: drop the file itself",
-		    c->source);
-	else if (rc == -EXDEV || rc == -EINVAL)
-		snprintf(err, errlen, "source '%.300s' must be a file name "
-		    "relative to the ingest folder, inside it", c->source);
-	else if (rc < 0)
-		snprintf(err, errlen, "source '%.300s' not found in the ingest "
-		    "folder: %s", c->source, strerror(-rc));
-	else if (!S_ISREG(st.st_mode))
-		snprintf(err, errlen, "source '%.300s' is not a regular file",
-		    c->source);
-	if (rc == 0 && !S_ISREG(st.st_mode))
-		rc = -EINVAL;
-	if (rc == 0 && (rc = ladderd_dropfs_move(pfd, leaf, &st, sfd, name,
-			    INGEST_FILE_MODE)) < 0)
+	if ((rc = ingest_find_source(c->rootfd, c->source, &pfd, &leaf, &st,
+		 err, errlen)) < 0)
+		return rc;
+	if ((rc = ladderd_dropfs_move(pfd, leaf, &st, sfd, name,
+		 INGEST_FILE_MODE)) < 0)
 		snprintf(err, errlen, "cannot take source '%.300s': %s",
 		    c->source, rc == -ESTALE ? "it changed while it was "
 		    "being claimed" : strerror(-rc));
-	if (pfd >= 0)
-		close(pfd);
+	close(pfd);
 	return rc;
 }
 
@@ -599,7 +617,7 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 	c.profile = profile;
 	c.webhook = conf_hook[0] ? conf_hook : NULL;
 	if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
-		const char *mid;
+		const char *mid, *src;
 
 		if ((size_t)st.st_size > MANIFEST_MAX_BYTES) {
 			rc = ingest_refuse(conf, rootfd, name, &st, id,
@@ -617,12 +635,12 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 			rc = fd < 0 ? fd : rc;
 			goto out;
 		}
+		/*
+		 * A refusal is reported under the id derived from the file's
+		 * name, never under the task_id the manifest names: a refused
+		 * drop must not reserve an id a good one would use.
+		 */
 		m = cJSON_Parse(text);
-		mid = ladderd_ctx_str(m, "task_id", NULL);
-		/* Report under the manifest's own id when it is usable. */
-		if (mid && ladderd_ctx_valid_name(mid) &&
-		    !ingest_exists(conf, mid))
-			snprintf(id, sizeof(id), "%s", mid);
 		if (m == NULL) {
 			rc = ingest_refuse(conf, rootfd, name, &st, id,
 			    "manifest is not valid JSON", res);
@@ -633,13 +651,31 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 			    res);
 			goto out;
 		}
-		if (mid && strcmp(mid, id) != 0) {
+		mid = ladderd_ctx_str(m, "task_id", NULL);
+		if (mid && ingest_exists(conf, mid)) {
 			snprintf(err, sizeof(err), "task_id '%s' already "
 			    "exists", mid);
 			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
 			    res);
 			goto out;
 		}
+		src = ladderd_ctx_str(m, "source", "");
+		if (strstr(src, "://") == NULL) {
+			const char *leaf;
+			struct stat sst;
+			int pfd = -1;
+
+			/* Checked again, race-free, when it is claimed. */
+			if (ingest_find_source(rootfd, src, &pfd, &leaf, &sst,
+				err, sizeof(err)) < 0) {
+				rc = ingest_refuse(conf, rootfd, name, &st, id,
+				    err, res);
+				goto out;
+			}
+			close(pfd);
+		}
+		if (mid)
+			snprintf(id, sizeof(id), "%s", mid);
 		c.kind = "manifest";
 		c.id = id;
 		c.source = ladderd_ctx_str(m, "source", NULL);

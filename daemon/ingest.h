@@ -3,7 +3,9 @@
  * into a queued task: validates it, claims it into the spool by rename,
  * writes the task's first context and its "queued" status. A drop that
  * is refused goes to the failed folder with an error.json and a "failed"
- * status saying why. Nothing a user dropped is deleted.
+ * status saying why, under an id derived from the file's name (never the
+ * task_id a refused manifest names: a refusal reserves no id). Nothing a
+ * user dropped is deleted.
  */
 #ifndef LADDERD_INGEST_H
 #define LADDERD_INGEST_H

@@ -125,6 +125,9 @@ static const struct key top_keys[] = {
 	    0 },
 	{ "status", K_STRING, "/var/lib/ladderd/status", 0, 0, NULL, NULL, 0 },
 	{ "failed", K_STRING, "/var/lib/ladderd/failed", 0, 0, NULL, NULL, 0 },
+	{ "archive", K_STRING, "/var/lib/ladderd/archive", 0, 0, NULL, NULL,
+	    0 },
+	{ "keep_source", K_STRING, "delete", 0, 0, "delete|archive", NULL, 0 },
 	{ "stage_dir", K_STRING, "", 0, 0, NULL, NULL, 0 },
 	{ "max_jobs", K_INT, "1", 1, 64, NULL, NULL, 0 },
 	{ "max_rungs", K_INT, "0", 0, 256, NULL, NULL, 0 },
@@ -870,8 +873,12 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	    (c->status = resolve(p, ladderd_ctx_str(top, "status", ""))) ==
 		NULL ||
 	    (c->failed = resolve(p, ladderd_ctx_str(top, "failed", ""))) ==
+		NULL ||
+	    (c->archive = resolve(p, ladderd_ctx_str(top, "archive", ""))) ==
 		NULL)
 		goto fail;
+	c->archive_sources = strcmp(ladderd_ctx_str(top, "keep_source", ""),
+	    "archive") == 0;
 	c->stage_path = stage_path(p, ladderd_ctx_str(top, "stage_dir", ""));
 	if (c->stage_path == NULL)
 		goto fail;
@@ -1010,6 +1017,7 @@ ladderd_conf_free(struct ladderd_conf *c)
 	free(c->publish);
 	free(c->status);
 	free(c->failed);
+	free(c->archive);
 	free(c->stage_path);
 	cJSON_Delete(c->download);
 	cJSON_Delete(c->notify);
@@ -1132,6 +1140,10 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 	fprintf(out, "spool      %s\npublish    %s\nstatus     %s\n"
 		     "failed     %s\nstage_dir  %s\n",
 	    c->spool, c->publish, c->status, c->failed, c->stage_path);
+	fprintf(out, "keep_source %s%s%s\n",
+	    c->archive_sources ? "archive -> " : "delete",
+	    c->archive_sources ? c->archive : "",
+	    c->archive_sources ? "/<task_id>/" : "");
 	fprintf(out, "max_jobs %d  max_rungs %d  rung_retries %d  "
 		     "rung_timeout %ds  settle_time %ds  shutdown_timeout %ds\n",
 	    c->max_jobs, c->max_rungs, c->rung_retries, c->rung_timeout,

@@ -44,6 +44,8 @@ struct ladderd_watch {
 struct ladderd_conf {
 	char *file; /* NULL when built-in defaults were used */
 	char *spool, *publish, *status, *failed;
+	char *archive;	     /* where keep_source = "archive" moves sources */
+	int archive_sources; /* keep_source = "archive" (else "delete") */
 	char *stage_path; /* colon-separated directories */
 	int max_jobs, max_rungs, rung_retries, rung_timeout;
 	int settle_time, shutdown_timeout;

@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -706,77 +707,143 @@ out:
 }
 
 /*
- * A task failed: its drop (source or manifest) and an error.json go to
- * failed/<id>/, then the task folder is removed.
+ * The name a file of the task's source/ folder had before it was claimed:
+ * the drop's own name for a dropped media file, the base name of a
+ * manifest's local source, else its name there (a download keeps the
+ * name the download stage gave it).
+ */
+static const char *
+ingest_original_name(const cJSON *claim, const char *entry)
+{
+	const char *kind = ladderd_ctx_str(claim, "kind", "media");
+	const char *name = ladderd_ctx_str(claim, "name", NULL);
+	const char *src = ladderd_ctx_str(claim, "source", NULL);
+	char claimed[64];
+
+	if (strcmp(kind, "media") == 0 && name) {
+		ingest_source_name(name, claimed, sizeof(claimed));
+		if (strcmp(entry, claimed) == 0)
+			return name;
+	} else if (src && strstr(src, "://") == NULL) {
+		const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 :
+							 src;
+
+		ingest_source_name(src, claimed, sizeof(claimed));
+		if (strcmp(entry, claimed) == 0 &&
+		    ladderd_ctx_valid_name(base))
+			return base;
+	}
+	return entry;
+}
+
+/*
+ * Move what the user dropped out of task_dir into dest (created): the
+ * manifest under the name it was dropped with, and every file of source/
+ * under its original name (a name already taken there gets "source-" in
+ * front). Returns 0 or the first negative errno (the rest is still
+ * tried).
+ */
+static int
+ingest_keep_drop(const cJSON *claim, const char *task_dir, const char *dest)
+{
+	char p[PATH_MAX], to[PATH_MAX], sdir[PATH_MAX];
+	const char *orig = ladderd_ctx_str(claim, "name", "source");
+	struct dirent *de;
+	DIR *d;
+	int rc, first = 0;
+
+	if ((rc = ladderd_fsutil_mkdir_p(dest, 0755)) < 0)
+		return rc;
+	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0 &&
+	    !PATH_TOO_LONG(p, "%s/manifest.json", task_dir) &&
+	    !PATH_TOO_LONG(to, "%s/%s", dest, orig) &&
+	    (rc = ingest_move_path(p, to)) < 0 && rc != -ENOENT)
+		first = rc;
+	if (PATH_TOO_LONG(sdir, "%s/source", task_dir) ||
+	    (d = opendir(sdir)) == NULL)
+		return first;
+	while ((de = readdir(d)) != NULL) {
+		const char *name = ingest_original_name(claim, de->d_name);
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (len > 5 && strcmp(de->d_name + len - 5, ".part") == 0))
+			continue;
+		if (PATH_TOO_LONG(p, "%s/%s", sdir, de->d_name) ||
+		    PATH_TOO_LONG(to, "%s/%s", dest, name) ||
+		    (lstat(to, &st) == 0 &&
+			PATH_TOO_LONG(to, "%s/source-%s", dest, name))) {
+			first = first ? first : -ENAMETOOLONG;
+			continue;
+		}
+		if ((rc = ingest_move_path(p, to)) < 0 && !first)
+			first = rc;
+	}
+	closedir(d);
+	return first;
+}
+
+/*
+ * A task failed: its drop (the media file, or the manifest and its
+ * source) goes to failed/<id>/ under its original names with an
+ * error.json, then the task folder is removed.
  */
 int
 ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
     const char *task_dir, const char *stage, const char *message)
 {
-	char fdir[PATH_MAX], p[PATH_MAX], to[PATH_MAX];
+	char fdir[PATH_MAX], p[PATH_MAX];
 	cJSON *claim = NULL;
-	const char *orig;
-	int rc;
 
 	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
 	    (int)sizeof(fdir))
 		return -ENAMETOOLONG;
-	if ((rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
-		return rc;
 	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
 		(void)ladderd_ctx_load(p, &claim);
-	orig = ladderd_ctx_str(claim, "name", "source");
-	/* The dropped file, under its original name. */
-	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0) {
-		if (!PATH_TOO_LONG(p, "%s/manifest.json", task_dir) &&
-		    !PATH_TOO_LONG(to, "%s/%s", fdir, orig))
-			(void)ingest_move_path(p, to);
-	}
-	{
-		char sdir[PATH_MAX];
-		struct stat st;
-
-		if (PATH_TOO_LONG(sdir, "%s/source", task_dir))
-			sdir[0] = '\0';
-		/* Every source file (dropped or downloaded) is kept. */
-		if (sdir[0] && stat(sdir, &st) == 0) {
-			const char *base = ladderd_ctx_str(claim, "source",
-			    orig);
-			const char *slash = strrchr(base, '/');
-
-			if (strcmp(ladderd_ctx_str(claim, "kind", "media"),
-				"media") == 0)
-				base = orig;
-			else if (slash)
-				base = slash + 1;
-			/*
-			 * A dropped media file keeps its name; a manifest's
-			 * source folder is kept beside the manifest.
-			 */
-			if (strcmp(ladderd_ctx_str(claim, "kind", "media"),
-				"media") == 0 ?
-				PATH_TOO_LONG(to, "%s/%s", fdir, base) :
-				PATH_TOO_LONG(to, "%s/source-%s", fdir, base))
-				to[0] = '\0';
-			if (to[0] && strcmp(ladderd_ctx_str(claim, "kind",
-					      "media"), "media") == 0) {
-				/* source/ holds one file: the drop. */
-				char one[PATH_MAX + 16];
-				char nm[64];
-
-				ingest_source_name(orig, nm, sizeof(nm));
-				if (!PATH_TOO_LONG(one, "%s/%s", sdir, nm) &&
-				    ingest_move_path(one, to) == 0)
-					to[0] = '\0';
-			}
-			if (to[0]) {
-				(void)ladderd_fsutil_rmtree(to);
-				if (rename(sdir, to) < 0 && errno == EXDEV)
-					(void)ladderd_fsutil_copy_tree(sdir, to);
-			}
-		}
-	}
+	(void)ingest_keep_drop(claim, task_dir, fdir);
 	(void)ingest_write_error(fdir, id, stage, message, NULL);
 	cJSON_Delete(claim);
 	return ladderd_fsutil_rmtree(task_dir);
+}
+
+/*
+ * A task completed: keep_source says what happens to what the user
+ * dropped. "delete": nothing to do here (the caller removes the task
+ * folder, and the drop with it). "archive": the drop goes to
+ * archive/<id>/ under its original names, as a failed one goes to
+ * failed/<id>/. `what` receives a sentence for the log ("source 'x.mp4'
+ * archived in '...'"). Returns 0, or a negative errno when archiving
+ * failed: the caller then keeps the task folder, so nothing is lost.
+ */
+int
+ladderd_ingest_complete_task(const struct ladderd_conf *conf, const char *id,
+    const char *task_dir, char *what, size_t size)
+{
+	char adir[PATH_MAX], p[PATH_MAX];
+	cJSON *claim = NULL;
+	int rc = 0;
+
+	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
+		(void)ladderd_ctx_load(p, &claim);
+	if (!conf->archive_sources) {
+		snprintf(what, size, "source '%s' deleted (keep_source = "
+		    "\"delete\")", ladderd_ctx_str(claim, "name", "?"));
+	} else if (snprintf(adir, sizeof(adir), "%s/%s", conf->archive, id) >=
+	    (int)sizeof(adir)) {
+		rc = -ENAMETOOLONG;
+		snprintf(what, size, "cannot archive source '%s': path too "
+		    "long; it stays in '%s'", ladderd_ctx_str(claim, "name",
+		    "?"), task_dir);
+	} else if ((rc = ingest_keep_drop(claim, task_dir, adir)) < 0) {
+		snprintf(what, size, "cannot archive source '%s' in '%s': %s; "
+		    "it stays in '%s'", ladderd_ctx_str(claim, "name", "?"),
+		    adir, strerror(-rc), task_dir);
+	} else {
+		snprintf(what, size, "source '%s' archived in '%s'",
+		    ladderd_ctx_str(claim, "name", "?"), adir);
+	}
+	cJSON_Delete(claim);
+	return rc;
 }

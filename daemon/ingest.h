@@ -26,6 +26,8 @@ int ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 int ladderd_ingest_fail_task(const struct ladderd_conf *conf,
     const char *task_id, const char *task_dir, const char *stage,
     const char *message);
+int ladderd_ingest_complete_task(const struct ladderd_conf *conf,
+    const char *task_id, const char *task_dir, char *what, size_t size);
 int ladderd_ingest_is_temporary(const char *name);
 
 #endif

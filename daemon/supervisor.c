@@ -367,10 +367,18 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 	if (code != 0)
 		sup_remove_ring(tdir);
 	if (code == 0) {
+		char what[PATH_MAX * 2 + 256];
+
 		LADDERD_CRASH_POINT("supervisor.job_complete", NULL);
-		(void)ladderd_fsutil_rmtree(tdir);
+		/* keep_source: archive the drop, or delete it with tdir. */
+		if (ladderd_ingest_complete_task(s->conf, j->task_id, tdir,
+			what, sizeof(what)) < 0)
+			log_warnx("job=%s: complete; %s", j->task_id, what);
+		else {
+			(void)ladderd_fsutil_rmtree(tdir);
+			log_info("job=%s: complete; %s", j->task_id, what);
+		}
 		(void)ladderd_spool_remove(sp, "active", j->marker);
-		log_info("job=%s: complete", j->task_id);
 	} else if (code == 1) {
 		sup_fail_task(s, j, tdir, NULL);
 		(void)ladderd_spool_remove(sp, "active", j->marker);

@@ -112,9 +112,13 @@ static const struct key download_keys[] = {
 static const struct key notify_keys[] = {
 	{ "webhook", K_STRING, "", 0, 0, NULL, NULL, 0 },
 	{ "secret", K_STRING, "", 0, 0, NULL, NULL, 0 },
-	{ "allow_manifest_webhook", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	{ "allow_manifest_webhook", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
+	{ "manifest_webhook_hosts", K_STRINGS, "", 0, 0, NULL, NULL, 0 },
+	{ "manifest_webhook_secret", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "allow_networks", K_CIDRS, "", 0, 0, NULL, NULL, 0 },
 	{ "timeout", K_INT, "10", 1, 600, NULL, NULL, 0 },
 	{ "max_age", K_INT, "86400", 1, 2592000, NULL, NULL, 0 },
+	{ "max_per_host", K_INT, "2", 1, 64, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 

@@ -20,7 +20,8 @@ struct ladderd_task_spec {
 	const char *work_dir;
 	const char *publish_root;
 	const char *status_root;
-	const char *webhook;	/* NULL: none */
+	const char *webhook;	/* the operator's (config); NULL: none */
+	const char *manifest_webhook; /* a manifest's own, checked; NULL: none */
 	const char *outbox_dir; /* webhook deliveries; NULL: none */
 	const cJSON *metadata;	/* NULL: none */
 };

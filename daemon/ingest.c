@@ -40,6 +40,7 @@
 #include "engine.h"
 #include "fsutil.h"
 #include "ingest.h"
+#include "netpolicy.h"
 #include "spool.h"
 #include "status.h"
 
@@ -230,7 +231,9 @@ ingest_refuse(const struct ladderd_conf *conf, int rootfd, const char *name,
 	if (rc < 0 && rc != -ENOENT && rc != -ESTALE)
 		return rc;
 	(void)ingest_write_error(fdir, id, "ingest", message, target);
-	ingest_emit(conf, id, "failed", message, NULL);
+	/* The operator hears of refusals too (never a manifest's URL). */
+	ingest_emit(conf, id, "failed", message,
+	    ladderd_ctx_str(conf->notify, "webhook", NULL));
 	return 0;
 }
 
@@ -256,7 +259,8 @@ struct claim {
 	const struct stat *st;	/* what lstat saw of name */
 	const char *profile;
 	const char *source;	 /* manifest source (URL or relative path) */
-	const char *webhook;
+	const char *webhook;	      /* the operator's */
+	const char *manifest_webhook; /* the manifest's, checked */
 	const cJSON *metadata;
 };
 
@@ -431,6 +435,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 			.publish_root = conf->publish,
 			.status_root = conf->status,
 			.webhook = c->webhook,
+			.manifest_webhook = c->manifest_webhook,
 			.outbox_dir = outbox,
 			.metadata = c->metadata,
 		};
@@ -551,16 +556,34 @@ ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
 	}
 	it = cJSON_GetObjectItemCaseSensitive(m, "webhook");
 	if (it) {
+		const cJSON *h;
+		char host[256];
+		bool listed = false;
+
 		hook = cJSON_IsString(it) ? it->valuestring : "";
+		/*
+		 * A manifest's URL is a drop's: it may receive events only
+		 * where the operator allows (the notify worker checks again
+		 * at each send, with libcurl's parse and the address policy).
+		 */
 		if (!ladderd_ctx_bool(conf->notify, "allow_manifest_webhook",
-			1)) {
+			0)) {
 			snprintf(err, errlen, "this server does not allow a "
 			    "manifest to set a webhook");
 			return -EINVAL;
 		}
-		if (strncmp(hook, "http://", 7) != 0 &&
-		    strncmp(hook, "https://", 8) != 0) {
+		if (ladderd_netpolicy_url_host(hook, host, sizeof(host)) < 0) {
 			snprintf(err, errlen, "webhook must be an http(s) URL");
+			return -EINVAL;
+		}
+		cJSON_ArrayForEach(h, ladderd_ctx_get(conf->notify,
+		    "manifest_webhook_hosts"))
+			if (cJSON_IsString(h) &&
+			    ladderd_netpolicy_host_match(h->valuestring, host))
+				listed = true;
+		if (!listed) {
+			snprintf(err, errlen, "webhook host '%.100s' is not "
+			    "one this server sends to", host);
 			return -EINVAL;
 		}
 	}
@@ -681,8 +704,8 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 		c.id = id;
 		c.source = ladderd_ctx_str(m, "source", NULL);
 		c.profile = ladderd_ctx_str(m, "profile", profile);
-		if (ladderd_ctx_get(m, "webhook"))
-			c.webhook = ladderd_ctx_str(m, "webhook", NULL);
+		/* In addition to the operator's, never instead of it. */
+		c.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL);
 		c.metadata = ladderd_ctx_get(m, "metadata");
 	} else {
 		c.kind = "media";

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -213,4 +214,75 @@ ladderd_netpolicy_check(const struct ladderd_netpolicy *p,
 	if (ret_why != NULL)
 		*ret_why = why;
 	return why == NULL;
+}
+
+/* strcasecmp of a and b, ignoring one trailing dot on either. */
+static bool
+netpolicy_same_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen > 0 && a[alen - 1] == '.')
+		alen--;
+	if (blen > 0 && b[blen - 1] == '.')
+		blen--;
+	return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
+}
+
+bool
+ladderd_netpolicy_host_match(const char *pattern, const char *host)
+{
+	size_t plen = strlen(pattern), hlen = strlen(host);
+
+	if (plen > 2 && pattern[0] == '*' && pattern[1] == '.') {
+		/* ".example.com" must be a proper suffix at a label edge. */
+		size_t slen = plen - 1;
+
+		if (hlen > 0 && host[hlen - 1] == '.')
+			hlen--;
+		if (pattern[plen - 1] == '.')
+			slen--;
+		return hlen > slen &&
+		    strncasecmp(host + hlen - slen, pattern + 1, slen) == 0;
+	}
+	return netpolicy_same_name(pattern, plen, host, hlen);
+}
+
+int
+ladderd_netpolicy_url_host(const char *url, char *host, size_t size)
+{
+	const char *p, *end, *at;
+	size_t n;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return -EINVAL;
+	end = p + strcspn(p, "/?#");
+	/* userinfo: the last '@' before the path */
+	for (at = end; at > p && at[-1] != '@'; at--)
+		;
+	if (at > p)
+		p = at;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+
+		if (close == NULL)
+			return -EINVAL;
+		p++;
+		end = close;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		if (colon != NULL)
+			end = colon;
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= size)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		host[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' :
+							       p[i]);
+	host[n] = '\0';
+	return 0;
 }

@@ -54,4 +54,19 @@ int ladderd_netpolicy_allow(struct ladderd_netpolicy *p, const char *cidr);
 bool ladderd_netpolicy_check(const struct ladderd_netpolicy *p,
     const struct sockaddr *sa, socklen_t len, const char **ret_why);
 
+/*
+ * Whether host name `host` matches `pattern` from a host allow list: the
+ * same name (case-insensitive, a trailing dot ignored), or "*.example.com"
+ * for any name below example.com (not example.com itself).
+ */
+bool ladderd_netpolicy_host_match(const char *pattern, const char *host);
+
+/*
+ * The host of an http(s) URL ("https://user@Host.example:8443/x" gives
+ * "host.example", "http://[::1]/" gives "::1"), lowercase. 0, or -EINVAL
+ * when it is no http(s) URL with a host. For early, friendly refusals
+ * only: the enforcing check uses libcurl's own parse.
+ */
+int ladderd_netpolicy_url_host(const char *url, char *host, size_t size);
+
 #endif

@@ -53,7 +53,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "ladderd: %s\n", err);
 		return 1;
 	}
-	rc = ladderd_webhook_worker(c);
+	rc = ladderd_webhook_worker(c, file);
 	ladderd_conf_free(c);
 	return rc < 0 ? 1 : 0;
 }

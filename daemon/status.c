@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,55 +242,76 @@ status_goes_back(const cJSON *old, const cJSON *ev)
 }
 
 /*
- * Queue the webhook delivery of one event: outbox/<task>.<seq>.json with
- * the exact body bytes, written atomically before the event counts as
- * emitted, so a crash never loses a notification (a receiver may see an
- * event twice, with the same webhook-id, never miss one).
+ * Queue the delivery of one event to one destination:
+ * outbox/<task>[@manifest].<seq>.json with the exact body bytes, written
+ * atomically before the event counts as emitted, so a crash never loses a
+ * notification (a receiver may see an event twice, with the same
+ * webhook-id, never miss one). `dest` is "operator" or "manifest"
+ * (webhook.h).
  */
 static int
-status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
+status_outbox_entry(const char *dir, const char *dest, const char *url,
+    const char *id, long seq, const char *line)
 {
-	const char *url = ladderd_ctx_str(ctx, "task.webhook", NULL);
-	const char *dir = ladderd_ctx_str(ctx, "task.outbox_dir", NULL);
-	const char *id = ladderd_ctx_str(ev, "task_id", "");
 	char path[PATH_MAX], wid[128];
 	cJSON *entry = NULL;
-	char *text = NULL;
-	size_t n;
+	char *text = NULL, *body = NULL;
+	size_t n = strlen(line);
+	bool manifest = strcmp(dest, "manifest") == 0;
 	int rc = -ENOMEM;
 
-	if (url == NULL || url[0] == '\0' || dir == NULL)
-		return 0;
-	if (snprintf(path, sizeof(path), "%s/%s.%010ld.json", dir, id, seq) >=
-	    (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s%s.%010ld.json", dir, id,
+		manifest ? "@manifest" : "", seq) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	snprintf(wid, sizeof(wid), "%s-%ld", id, seq);
-	if ((entry = cJSON_CreateObject()) == NULL)
+	/* The body without the newline of the ndjson line. */
+	if ((body = strndup(line, n > 0 ? n - 1 : 0)) == NULL ||
+	    (entry = cJSON_CreateObject()) == NULL)
 		goto out;
 	cJSON_AddStringToObject(entry, "url", url);
+	cJSON_AddStringToObject(entry, "dest", dest);
 	cJSON_AddStringToObject(entry, "id", wid);
 	cJSON_AddStringToObject(entry, "task_id", id);
 	cJSON_AddNumberToObject(entry, "seq", (double)seq);
 	cJSON_AddNumberToObject(entry, "created", (double)time(NULL));
-	/* The body without the newline of the ndjson line. */
-	n = strlen(line);
-	{
-		char *body = strndup(line, n > 0 ? n - 1 : 0);
-
-		if (body == NULL)
-			goto out;
-		cJSON_AddStringToObject(entry, "body", body);
-		free(body);
-	}
+	cJSON_AddStringToObject(entry, "body", body);
 	if ((text = cJSON_PrintUnformatted(entry)) == NULL)
 		goto out;
 	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
 		goto out;
 	rc = ladderd_fsutil_write_atomic(path, text, strlen(text));
 out:
+	free(body);
 	cJSON_free(text);
 	cJSON_Delete(entry);
 	return rc;
+}
+
+/*
+ * Queue the webhook deliveries of one event: the operator's webhook gets
+ * every event; a manifest's own webhook (allowed and checked at ingest)
+ * gets them too, in its own queue, so neither waits for the other.
+ */
+static int
+status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
+{
+	const char *url = ladderd_ctx_str(ctx, "task.webhook", NULL);
+	const char *murl = ladderd_ctx_str(ctx, "task.manifest_webhook", NULL);
+	const char *dir = ladderd_ctx_str(ctx, "task.outbox_dir", NULL);
+	const char *id = ladderd_ctx_str(ev, "task_id", "");
+	int rc;
+
+	if (dir == NULL)
+		return 0;
+	if (url != NULL && url[0] != '\0' &&
+	    (rc = status_outbox_entry(dir, "operator", url, id, seq, line)) <
+		0)
+		return rc;
+	if (murl != NULL && murl[0] != '\0' &&
+	    (rc = status_outbox_entry(dir, "manifest", murl, id, seq, line)) <
+		0)
+		return rc;
+	return 0;
 }
 
 /*

@@ -221,6 +221,13 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 		argv[i++] = (char *)arg;
 	argv[i] = NULL;
 	sigemptyset(&none);
+	/*
+	 * The webhook worker reads SIGHUP (reload) from a signalfd: blocked
+	 * from birth, one sent before it got there waits instead of killing
+	 * it.
+	 */
+	if (strcmp(cmd, "notify") == 0)
+		sigaddset(&none, SIGHUP);
 	if ((pid = fork()) != 0)
 		return pid;
 	sup_child_setup(&none);
@@ -554,6 +561,13 @@ sup_reload(struct sup *s)
 	(void)umask(s->conf->umask);
 	if (sup_snapshot_conf(s) < 0)
 		log_warn("cannot write the config snapshot for workers");
+	/*
+	 * The webhook worker runs for good: it re-reads the snapshot on
+	 * SIGHUP (a rotated secret or a new URL must not wait for a restart).
+	 * Jobs read it when they start.
+	 */
+	if (s->notify_pid > 0)
+		(void)kill(s->notify_pid, SIGHUP);
 	s->conf_loaded = time(NULL);
 	s->conf_error[0] = '\0';
 	sup_refill_tokens(s);

@@ -5,34 +5,45 @@
  * entry older than notify.max_age, or one that is not a valid entry, is
  * renamed into outbox/dead/ with a warning, never deleted.
  *
- * Invariants: per task only the entry with the lowest seq is ever sent, so
- * seq N+1 never reaches a receiver before seq N was delivered (or buried).
- * The directory is the truth and inotify only a hint to rescan it, so
- * entries of an earlier run, or lost by an overflowing inotify queue, are
- * sent too. Delivery is at least once: a crash between the 2xx and the
- * unlink sends the event again, with the same webhook-id.
+ * Two destinations per task, each its own queue: the operator's webhook
+ * (entries "<task>.<seq>.json", sent to notify.webhook as configured now,
+ * signed with notify.secret) and, when notify.allow_manifest_webhook
+ * allows it, the manifest's ("<task>@manifest.<seq>.json", sent only to a
+ * host listed in notify.manifest_webhook_hosts, only to addresses the
+ * address policy (netpolicy.h, notify.allow_networks) permits, signed only
+ * with notify.manifest_webhook_secret, never with the operator's secret).
+ *
+ * Invariants: per queue only the entry with the lowest seq is ever sent
+ * (and at most one attempt of it is in flight), so seq N+1 never reaches a
+ * receiver before seq N was delivered (or buried). Queues are sent
+ * concurrently (webhook_send.h: a limit per destination, a backoff per
+ * destination), so a slow receiver delays only its own queues. The
+ * directory is the truth and inotify only a hint to rescan it. Delivery is
+ * at least once: a crash between the 2xx and the unlink sends the event
+ * again, with the same webhook-id.
+ *
+ * SIGHUP (the supervisor sends it after a reload) re-reads the config
+ * file: a rotated secret, a new URL or new limits apply to the next
+ * attempt, and entries waiting in backoff are tried again at once.
  *
  * Fails (returns a negative errno) only while starting: the outbox cannot
  * be created, scanned or watched, a whsec_ secret is not base64, libcurl
  * cannot be set up. Later errors are logged and retried.
- *
- * XXX sends are synchronous: a receiver that times out delays the other
- * tasks' deliveries by up to notify.timeout per attempt. Backoff keeps that
- * rare; a multi-handle would remove it.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,66 +54,72 @@
 #include "ctx.h"
 #include "fsutil.h"
 #include "log.h"
+#include "netpolicy.h"
 #include "sign.h"
 #include "webhook.h"
-
-#if !CURL_AT_LEAST_VERSION(7, 85, 0)
-#error "the notify worker needs libcurl >= 7.85 (CURLOPT_PROTOCOLS_STR)"
-#endif
+#include "webhook_send.h"
 
 #define WEBHOOK_MAX_ENTRY (16 * 1024 * 1024) /* bytes of one outbox file */
-#define WEBHOOK_MAX_TASKS 4096		     /* tasks tracked at once */
+#define WEBHOOK_MAX_TASKS 4096		     /* queues tracked at once */
 #define WEBHOOK_TASK_MAX 64		     /* task id length, README "Drops" */
+#define WEBHOOK_MANIFEST "@manifest"	     /* queue suffix; '@' is no id's */
+#define WEBHOOK_QUEUE_MAX (WEBHOOK_TASK_MAX + sizeof(WEBHOOK_MANIFEST))
 #define WEBHOOK_MAX_BACKOFF_US (300ULL * 1000000)
 #define WEBHOOK_RESCAN_US (5ULL * 1000000) /* after a failed scan */
 #define WEBHOOK_INOTIFY_READS 64	   /* per wake-up; the rest wakes us */
+#define WEBHOOK_MAX_IN_FLIGHT 64	   /* transfers at once, in total */
+#define WEBHOOK_MAX_WAIT_MS 3600000	   /* idle: inotify or a signal wakes */
 #define WEBHOOK_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_MOVE_SELF)
 
-/* The head (lowest seq) of one task's pending entries. */
+/* The settings a reload replaces. */
+struct webhook_settings {
+	char *url;		/* notify.webhook, NULL: the entry's own */
+	uint8_t *key;		/* notify.secret's HMAC key, NULL: unsigned */
+	size_t keylen;
+	uint8_t *mkey;		/* notify.manifest_webhook_secret's */
+	size_t mkeylen;
+	bool allow_manifest;	/* notify.allow_manifest_webhook */
+	cJSON *hosts;		/* notify.manifest_webhook_hosts (owned) */
+	struct ladderd_netpolicy policy; /* notify.allow_networks */
+	long timeout, max_age;	/* seconds */
+	unsigned per_host;	/* notify.max_per_host */
+};
+
+/* The head (lowest seq) of one queue: a task's operator or manifest events. */
 struct webhook_task {
+	char queue[WEBHOOK_QUEUE_MAX]; /* task, plus WEBHOOK_MANIFEST */
 	char task[WEBHOOK_TASK_MAX + 1];
+	bool manifest;
 	char name[NAME_MAX + 1]; /* its file name in the outbox */
 	long seq;
 	uint64_t due;	   /* monotonic us of the next attempt, 0 = now */
 	unsigned attempts; /* failed attempts of this entry */
 	bool done;	   /* sent or buried; the next scan says what follows */
+	bool in_flight;
+	char dest[LADDERD_SEND_DEST_MAX]; /* where it goes, "" = not known */
+};
+
+/* What a transfer in flight needs to find its queue again. */
+struct webhook_cookie {
+	char queue[WEBHOOK_QUEUE_MAX];
+	long seq;
 };
 
 struct webhook {
 	char outbox[PATH_MAX], dead[PATH_MAX];
-	uint8_t *key; /* HMAC key, NULL: no webhook-signature */
-	size_t keylen;
-	long timeout, max_age; /* seconds */
-	uint64_t backoff;      /* first retry delay, us */
-	uint64_t rng;	       /* xorshift state for the jitter */
-	int ifd, wd;
-	CURL *curl;
-	char errbuf[CURL_ERROR_SIZE];
-	struct webhook_task *tasks; /* sorted by task id */
+	const char *conf_file; /* re-read on SIGHUP; NULL: the CLI default */
+	struct webhook_settings *set;
+	uint64_t backoff; /* first retry delay, us */
+	uint64_t rng;	  /* xorshift state for the jitter */
+	int ifd, wd, sfd;
+	struct ladderd_sender *sender;
+	struct webhook_task *tasks; /* sorted by queue */
 	size_t ntasks;
 	bool need_scan;
 	uint64_t scan_due; /* retry a failed scan then, 0 = not needed */
-	sigset_t stopset;  /* SIGTERM, SIGINT */
+	int stop;	   /* the signal that asked us to stop */
+	bool reload;
 };
-
-enum webhook_result {
-	WEBHOOK_DELIVERED,
-	WEBHOOK_RETRY,	  /* the receiver or the network may get better */
-	WEBHOOK_REJECTED, /* the entry itself is unusable: bury it */
-	WEBHOOK_STOPPED	  /* a stop signal interrupted the attempt */
-};
-
-/*
- * The one piece of file-scope mutable state, because a signal handler can
- * reach nothing else: the signal that asked us to stop, 0 until then.
- */
-static volatile sig_atomic_t webhook_stop;
-
-static void
-webhook_on_signal(int sig)
-{
-	webhook_stop = sig;
-}
 
 static uint64_t
 webhook_now(void)
@@ -111,23 +128,6 @@ webhook_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/*
- * True once SIGTERM/SIGINT arrived. They are blocked outside ppoll(), so
- * during a send one is only pending: look at the pending set too.
- */
-static bool
-webhook_stopping(void)
-{
-	sigset_t pending;
-
-	if (webhook_stop)
-		return true;
-	if (sigpending(&pending) < 0)
-		return false;
-	return sigismember(&pending, SIGTERM) == 1 ||
-	    sigismember(&pending, SIGINT) == 1;
 }
 
 /* xorshift64: jitter needs no quality, only no shared state. */
@@ -149,14 +149,13 @@ webhook_is_json(const char *name)
 }
 
 /*
- * Split "<task>.<seq>.json" (the seq zero-padded by the writer). Returns 0,
- * or -EINVAL when the name is not an outbox entry's.
+ * Split "<task>[@manifest].<seq>.json" (the seq zero-padded by the
+ * writer). Returns 0, or -EINVAL when the name is not an outbox entry's.
  */
 static int
-webhook_parse_name(const char *name, char *task, size_t tasksize,
-    long *ret_seq)
+webhook_parse_name(const char *name, struct webhook_task *t)
 {
-	size_t n = strlen(name), tlen;
+	size_t n = strlen(name), qlen, slen = strlen(WEBHOOK_MANIFEST);
 	const char *dot, *p;
 	long seq = 0;
 
@@ -165,8 +164,8 @@ webhook_parse_name(const char *name, char *task, size_t tasksize,
 	n -= 5;
 	if ((dot = memrchr(name, '.', n)) == NULL || dot == name)
 		return -EINVAL;
-	tlen = (size_t)(dot - name);
-	if (tlen >= tasksize || name + n - (dot + 1) < 1 ||
+	qlen = (size_t)(dot - name);
+	if (qlen >= sizeof(t->queue) || name + n - (dot + 1) < 1 ||
 	    name + n - (dot + 1) > 18)
 		return -EINVAL;
 	for (p = dot + 1; p < name + n; p++) {
@@ -174,24 +173,33 @@ webhook_parse_name(const char *name, char *task, size_t tasksize,
 			return -EINVAL;
 		seq = seq * 10 + (*p - '0');
 	}
-	memcpy(task, name, tlen);
-	task[tlen] = '\0';
-	if (!ladderd_ctx_valid_name(task))
+	memcpy(t->queue, name, qlen);
+	t->queue[qlen] = '\0';
+	t->manifest = qlen > slen &&
+	    memcmp(name + qlen - slen, WEBHOOK_MANIFEST, slen) == 0;
+	if (t->manifest)
+		qlen -= slen;
+	if (qlen >= sizeof(t->task))
 		return -EINVAL;
-	*ret_seq = seq;
+	memcpy(t->task, name, qlen);
+	t->task[qlen] = '\0';
+	if (!ladderd_ctx_valid_name(t->task))
+		return -EINVAL;
+	t->seq = seq;
+	(void)snprintf(t->name, sizeof(t->name), "%s", name);
 	return 0;
 }
 
-/* Binary search by task id: true if found; *ret_pos = index or insertion. */
+/* Binary search by queue: true if found; *ret_pos = index or insertion. */
 static bool
-webhook_lookup(const struct webhook_task *tasks, size_t n, const char *task,
+webhook_lookup(const struct webhook_task *tasks, size_t n, const char *queue,
     size_t *ret_pos)
 {
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(tasks[mid].task, task);
+		int c = strcmp(tasks[mid].queue, queue);
 
 		if (c == 0) {
 			*ret_pos = mid;
@@ -216,12 +224,12 @@ static int
 webhook_bury(struct webhook *w, const struct webhook_task *t, const char *name,
     const char *why)
 {
-	char from[PATH_MAX], to[PATH_MAX], who[WEBHOOK_TASK_MAX + 48] = "";
+	char from[PATH_MAX], to[PATH_MAX], who[WEBHOOK_TASK_MAX + 64] = "";
 	int rc;
 
 	if (t != NULL)
-		(void)snprintf(who, sizeof(who), "task=%s seq=%ld: ", t->task,
-		    t->seq);
+		(void)snprintf(who, sizeof(who), "task=%s seq=%ld%s: ", t->task,
+		    t->seq, t->manifest ? " (manifest webhook)" : "");
 	if (snprintf(from, sizeof(from), "%s/%s", w->outbox, name) >=
 		(int)sizeof(from) ||
 	    snprintf(to, sizeof(to), "%s/%s", w->dead, name) >=
@@ -266,10 +274,11 @@ webhook_prepare(struct webhook *w)
 }
 
 /*
- * Rebuild the task list from the directory: per task, the entry with the
- * lowest seq. A task whose head is unchanged keeps its backoff. Names
- * ending in ".json" that are not entry names are buried. Returns 0 or a
- * negative errno (the old list is kept and a rescan is scheduled).
+ * Rebuild the queue list from the directory: per queue, the entry with the
+ * lowest seq. A queue whose head is unchanged keeps its backoff and its
+ * transfer in flight. Names ending in ".json" that are not entry names are
+ * buried. Returns 0 or a negative errno (the old list is kept and a rescan
+ * is scheduled).
  */
 static int
 webhook_scan(struct webhook *w)
@@ -290,28 +299,24 @@ webhook_scan(struct webhook *w)
 	}
 	/* Bounded by the directory's size; errno = 0 tells end from error. */
 	while ((errno = 0, de = readdir(d)) != NULL) {
-		char task[WEBHOOK_TASK_MAX + 1];
-		long seq;
+		struct webhook_task t;
 		size_t pos;
 
 		if (!webhook_is_json(de->d_name))
 			continue; /* temp files, dead/, anything else */
-		if (webhook_parse_name(de->d_name, task, sizeof(task), &seq) <
-		    0) {
+		memset(&t, 0, sizeof(t));
+		if (webhook_parse_name(de->d_name, &t) < 0) {
 			(void)webhook_bury(w, NULL, de->d_name,
 			    "not an outbox entry name");
 			continue;
 		}
-		if (webhook_lookup(fresh, n, task, &pos)) {
-			if (seq < fresh[pos].seq) {
-				fresh[pos].seq = seq;
-				(void)snprintf(fresh[pos].name,
-				    sizeof(fresh[pos].name), "%s", de->d_name);
-			}
+		if (webhook_lookup(fresh, n, t.queue, &pos)) {
+			if (t.seq < fresh[pos].seq)
+				fresh[pos] = t;
 			continue;
 		}
 		if (n == WEBHOOK_MAX_TASKS) {
-			/* Skipping a whole task keeps the order intact. */
+			/* Skipping a whole queue keeps the order intact. */
 			full = true;
 			continue;
 		}
@@ -330,12 +335,7 @@ webhook_scan(struct webhook *w)
 		}
 		memmove(&fresh[pos + 1], &fresh[pos],
 		    (n - pos) * sizeof(*fresh));
-		memset(&fresh[pos], 0, sizeof(fresh[pos]));
-		(void)snprintf(fresh[pos].task, sizeof(fresh[pos].task), "%s",
-		    task);
-		(void)snprintf(fresh[pos].name, sizeof(fresh[pos].name), "%s",
-		    de->d_name);
-		fresh[pos].seq = seq;
+		fresh[pos] = t;
 		n++;
 	}
 	if (errno != 0) {
@@ -344,24 +344,30 @@ webhook_scan(struct webhook *w)
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t pos;
+		const struct webhook_task *o;
 
-		if (webhook_lookup(w->tasks, w->ntasks, fresh[i].task, &pos) &&
-		    !w->tasks[pos].done && w->tasks[pos].seq == fresh[i].seq) {
-			fresh[i].due = w->tasks[pos].due;
-			fresh[i].attempts = w->tasks[pos].attempts;
-		}
+		if (!webhook_lookup(w->tasks, w->ntasks, fresh[i].queue, &pos))
+			continue;
+		o = &w->tasks[pos];
+		if (o->seq != fresh[i].seq || (o->done && !o->in_flight))
+			continue;
+		fresh[i].due = o->due;
+		fresh[i].attempts = o->attempts;
+		fresh[i].in_flight = o->in_flight;
+		fresh[i].done = o->done;
+		memcpy(fresh[i].dest, o->dest, sizeof(o->dest));
 	}
 	free(w->tasks);
 	w->tasks = fresh;
 	w->ntasks = n;
 	fresh = NULL;
 	/*
-	 * XXX the tasks left out wait until a tracked task drains (which
-	 * rescans); if all tracked tasks' receivers are down, that is until
-	 * their entries reach max_age.
+	 * XXX the queues left out wait until a tracked one drains (which
+	 * rescans); if all tracked receivers are down, that is until their
+	 * entries reach max_age.
 	 */
 	if (full)
-		log_warnx("more than %d tasks have webhooks pending; the "
+		log_warnx("more than %d queues have webhooks pending; the "
 			  "others wait for a later scan",
 		    WEBHOOK_MAX_TASKS);
 	rc = 0;
@@ -386,7 +392,8 @@ webhook_advance(struct webhook *w, struct webhook_task *t)
 	struct stat st;
 
 	t->done = true;
-	if (snprintf(name, sizeof(name), "%s.%010ld.json", t->task,
+	t->in_flight = false;
+	if (snprintf(name, sizeof(name), "%s.%010ld.json", t->queue,
 		t->seq + 1) < (int)sizeof(name) &&
 	    snprintf(path, sizeof(path), "%s/%s", w->outbox, name) <
 		(int)sizeof(path) &&
@@ -409,154 +416,131 @@ webhook_failed(struct webhook *w, struct webhook_task *t, const char *why)
 	uint64_t delay = w->backoff << shift;
 
 	t->attempts++;
+	t->in_flight = false;
 	if (delay > WEBHOOK_MAX_BACKOFF_US)
 		delay = WEBHOOK_MAX_BACKOFF_US;
 	/* +-20%: entries that failed together must not retry in lockstep. */
 	delay = delay * (80 + webhook_random(w) % 41) / 100;
 	t->due = webhook_now() + delay;
-	log_warnx("task=%s seq=%ld: webhook delivery failed: %s; attempt %u, "
-		  "next in %.1f s",
-	    t->task, t->seq, why, t->attempts, (double)delay / 1e6);
+	log_warnx("task=%s seq=%ld: %swebhook delivery failed: %s; attempt "
+		  "%u, next in %.1f s",
+	    t->task, t->seq, t->manifest ? "manifest " : "", why, t->attempts,
+	    (double)delay / 1e6);
 }
 
-/* Bury the head of `t` and go on with the task, or retry burying later. */
+/* Bury the head of `t` and go on with the queue, or retry burying later. */
 static void
 webhook_give_up(struct webhook *w, struct webhook_task *t, const char *why)
 {
+	t->in_flight = false;
 	if (webhook_bury(w, t, t->name, why) == 0)
 		webhook_advance(w, t);
 	else
 		webhook_failed(w, t, "cannot move it to dead/");
 }
 
-static size_t
-webhook_discard(char *data, size_t size, size_t nmemb, void *arg)
+static void
+webhook_settings_free(struct webhook_settings *set)
 {
-	(void)data;
-	(void)arg;
-	return size * nmemb; /* the answer's body means nothing to us */
+	if (set == NULL)
+		return;
+	free(set->url);
+	if (set->key != NULL)
+		explicit_bzero(set->key, set->keylen);
+	free(set->key);
+	if (set->mkey != NULL)
+		explicit_bzero(set->mkey, set->mkeylen);
+	free(set->mkey);
+	cJSON_Delete(set->hosts);
+	free(set);
 }
 
-/* Abort a send in progress on SIGTERM/SIGINT (checked about once a s). */
+/* An HMAC key from `secret` ("" = none). Logs why it fails. */
 static int
-webhook_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
-    curl_off_t ultotal, curl_off_t ulnow)
+webhook_key(const char *what, const char *secret, uint8_t **key,
+    size_t *keylen)
 {
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	(void)arg;
-	return webhook_stopping() ? 1 : 0;
+	int rc;
+
+	if (secret[0] == '\0')
+		return 0;
+	if ((rc = ladderd_sign_key(secret, key, keylen)) == -EINVAL)
+		log_warnx("notify.%s is too long, or starts with 'whsec_' but "
+			  "the rest is not base64",
+		    what);
+	return rc;
+}
+
+/* The notify settings of `conf`; NULL (logged) when unusable. */
+static struct webhook_settings *
+webhook_settings_new(const struct ladderd_conf *conf)
+{
+	struct webhook_settings *set = calloc(1, sizeof(*set));
+	const cJSON *n = conf->notify, *it;
+	const char *url = ladderd_ctx_str(n, "webhook", "");
+
+	if (set == NULL)
+		return NULL;
+	if ((url[0] != '\0' && (set->url = strdup(url)) == NULL) ||
+	    webhook_key("secret", ladderd_ctx_str(n, "secret", ""), &set->key,
+		&set->keylen) < 0 ||
+	    webhook_key("manifest_webhook_secret",
+		ladderd_ctx_str(n, "manifest_webhook_secret", ""), &set->mkey,
+		&set->mkeylen) < 0)
+		goto fail;
+	set->allow_manifest = ladderd_ctx_bool(n, "allow_manifest_webhook", 0);
+	it = ladderd_ctx_get(n, "manifest_webhook_hosts");
+	if ((set->hosts = it ? cJSON_Duplicate(it, 1) :
+			       cJSON_CreateArray()) == NULL)
+		goto fail;
+	/* conf.c validated every CIDR: a failure here is not possible. */
+	cJSON_ArrayForEach(it, ladderd_ctx_get(n, "allow_networks"))
+		if (cJSON_IsString(it))
+			(void)ladderd_netpolicy_allow(&set->policy,
+			    it->valuestring);
+	set->timeout = (long)ladderd_ctx_num(n, "timeout", 10);
+	set->max_age = (long)ladderd_ctx_num(n, "max_age", 86400);
+	set->per_host = (unsigned)ladderd_ctx_num(n, "max_per_host", 2);
+	return set;
+fail:
+	webhook_settings_free(set);
+	return NULL;
+}
+
+/* Whether `host` is in notify.manifest_webhook_hosts. */
+static bool
+webhook_host_listed(const struct webhook_settings *set, const char *host)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, set->hosts)
+		if (cJSON_IsString(it) &&
+		    ladderd_netpolicy_host_match(it->valuestring, host))
+			return true;
+	return false;
 }
 
 /*
- * POST one event. `reason` receives what happened ("HTTP 503", curl's
- * message); the URL is not in it, as it may hold a token.
+ * Start one delivery attempt of the head of `t`, unless its destination
+ * has no room or is backing off (then t->due says when to look again, or
+ * a finishing transfer will).
  */
-static enum webhook_result
-webhook_post(struct webhook *w, const char *url, const char *id,
-    const char *body, char *reason, size_t rsize)
-{
-	struct curl_slist *hdrs = NULL, *h;
-	char h_id[512], h_ts[64], h_sig[128], ts[32];
-	const char *fixed[] = { "Content-Type: application/json",
-		"Expect:", /* no 100-continue round trip */
-		h_id, h_ts, NULL };
-	enum webhook_result res = WEBHOOK_RETRY;
-	size_t bodylen = strlen(body);
-	long code = 0;
-	CURLcode cc;
-
-	(void)snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	if (snprintf(h_id, sizeof(h_id), "webhook-id: %s", id) >=
-	    (int)sizeof(h_id)) {
-		(void)snprintf(reason, rsize, "webhook id is too long");
-		res = WEBHOOK_REJECTED;
-		goto out;
-	}
-	(void)snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %s", ts);
-	for (size_t i = 0; fixed[i] != NULL; i++) {
-		if ((h = curl_slist_append(hdrs, fixed[i])) == NULL)
-			goto nomem;
-		hdrs = h;
-	}
-	if (w->key != NULL) {
-		int n = snprintf(h_sig, sizeof(h_sig),
-		    "webhook-signature: v1,");
-
-		if (ladderd_sign_webhook(w->key, w->keylen, id, ts, body,
-			bodylen, h_sig + n, sizeof(h_sig) - (size_t)n) < 0 ||
-		    (h = curl_slist_append(hdrs, h_sig)) == NULL)
-			goto nomem;
-		hdrs = h;
-	}
-	curl_easy_reset(w->curl); /* keeps the connection cache */
-	w->errbuf[0] = '\0';
-	/* Each of these must hold, or the request is not sent at all. */
-	if (curl_easy_setopt(w->curl, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https") !=
-		CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_FOLLOWLOCATION, 0L) !=
-		CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT, w->timeout) !=
-		CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT, w->timeout) !=
-		CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		(curl_off_t)bodylen) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION,
-		webhook_discard) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION,
-		webhook_progress) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w) != CURLE_OK ||
-	    curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, w->errbuf) !=
-		CURLE_OK) {
-		(void)snprintf(reason, rsize, "cannot set up libcurl");
-		goto out;
-	}
-	(void)curl_easy_setopt(w->curl, CURLOPT_USERAGENT,
-	    "ladderd/" PACKAGE_VERSION);
-	cc = curl_easy_perform(w->curl);
-	if (cc == CURLE_ABORTED_BY_CALLBACK) {
-		res = WEBHOOK_STOPPED;
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		(void)snprintf(reason, rsize, "%s",
-		    w->errbuf[0] ? w->errbuf : curl_easy_strerror(cc));
-		/* No retry turns a refused URL into a good one. */
-		if (cc == CURLE_UNSUPPORTED_PROTOCOL ||
-		    cc == CURLE_URL_MALFORMAT)
-			res = WEBHOOK_REJECTED;
-		goto out;
-	}
-	(void)curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &code);
-	(void)snprintf(reason, rsize, "HTTP %ld", code);
-	res = code >= 200 && code <= 299 ? WEBHOOK_DELIVERED : WEBHOOK_RETRY;
-	goto out;
-nomem:
-	(void)snprintf(reason, rsize, "out of memory");
-out:
-	curl_slist_free_all(hdrs);
-	return res;
-}
-
-/* One delivery attempt of the head of `t`, and what follows from it. */
 static void
-webhook_attempt(struct webhook *w, struct webhook_task *t)
+webhook_start(struct webhook *w, struct webhook_task *t, uint64_t now)
 {
-	char path[PATH_MAX], reason[CURL_ERROR_SIZE + 512];
+	const struct webhook_settings *set = w->set;
+	char path[PATH_MAX], reason[CURL_ERROR_SIZE + 512], host[256];
+	struct webhook_cookie *cookie = NULL;
 	const char *url, *id, *body;
 	cJSON *entry = NULL;
 	char *text = NULL;
+	uint64_t due;
 	double created;
 	int rc;
 
+	if (t->dest[0] != '\0' &&
+	    !ladderd_sender_may_start(w->sender, t->dest, now, &due))
+		goto out;
 	if (snprintf(path, sizeof(path), "%s/%s", w->outbox, t->name) >=
 	    (int)sizeof(path)) {
 		webhook_failed(w, t, "outbox path too long");
@@ -587,45 +571,120 @@ webhook_attempt(struct webhook *w, struct webhook_task *t)
 		    "not a valid entry (url, id, body, created)");
 		goto out;
 	}
-	if ((double)time(NULL) - created > (double)w->max_age) {
+	if ((double)time(NULL) - created > (double)set->max_age) {
 		(void)snprintf(reason, sizeof(reason),
 		    "older than notify.max_age (%ld s), %u failed attempts",
-		    w->max_age, t->attempts);
+		    set->max_age, t->attempts);
 		webhook_give_up(w, t, reason);
 		goto out;
 	}
-	switch (webhook_post(w, url, id, body, reason, sizeof(reason))) {
-	case WEBHOOK_DELIVERED:
+	/*
+	 * The operator's queue goes where the config says now (a reload
+	 * may have changed it); the entry's URL only when none is set.
+	 */
+	if (!t->manifest && set->url != NULL)
+		url = set->url;
+	if (ladderd_sender_dest(url, t->dest, sizeof(t->dest), host,
+		sizeof(host)) < 0) {
+		t->dest[0] = '\0';
+		webhook_give_up(w, t, "not an http(s) URL");
+		goto out;
+	}
+	if (t->manifest && !set->allow_manifest) {
+		webhook_give_up(w, t, "manifest webhooks are not allowed "
+				      "(notify.allow_manifest_webhook)");
+		goto out;
+	}
+	/* curl's parse of the host, the one it will connect to. */
+	if (t->manifest && !webhook_host_listed(set, host)) {
+		(void)snprintf(reason, sizeof(reason), "host '%s' is not in "
+		    "notify.manifest_webhook_hosts", host);
+		webhook_give_up(w, t, reason);
+		goto out;
+	}
+	if (!ladderd_sender_may_start(w->sender, t->dest, now, &due))
+		goto out;
+	if ((cookie = calloc(1, sizeof(*cookie))) == NULL) {
+		webhook_failed(w, t, "out of memory");
+		goto out;
+	}
+	memcpy(cookie->queue, t->queue, sizeof(cookie->queue));
+	cookie->seq = t->seq;
+	{
+		struct ladderd_send_req req = {
+			.url = url,
+			.id = id,
+			.body = body,
+			.bodylen = strlen(body),
+			/* Never the operator's secret for a drop's URL. */
+			.key = t->manifest ? set->mkey : set->key,
+			.keylen = t->manifest ? set->mkeylen : set->keylen,
+			.timeout = set->timeout,
+			.policy = t->manifest ? &set->policy : NULL,
+		};
+
+		rc = ladderd_sender_start(w->sender, &req, cookie, reason,
+		    sizeof(reason));
+	}
+	if (rc == -EAGAIN)
+		goto out;
+	if (rc < 0) {
+		webhook_failed(w, t, reason);
+		goto out;
+	}
+	cookie = NULL; /* the sender hands it back with the result */
+	t->in_flight = true;
+out:
+	free(cookie);
+	cJSON_Delete(entry);
+	free(text);
+}
+
+/* A transfer ended: what follows for its queue. */
+static void
+webhook_finish(struct webhook *w, struct webhook_cookie *c,
+    enum ladderd_send_result res, const char *reason)
+{
+	struct webhook_task *t;
+	char path[PATH_MAX], why[CURL_ERROR_SIZE + 512];
+	size_t pos;
+
+	if (!webhook_lookup(w->tasks, w->ntasks, c->queue, &pos) ||
+	    w->tasks[pos].seq != c->seq || !w->tasks[pos].in_flight)
+		return; /* the entry went away meanwhile; a scan sorts it out */
+	t = &w->tasks[pos];
+	t->in_flight = false;
+	switch (res) {
+	case LADDERD_SEND_DELIVERED:
 		LADDERD_CRASH_POINT("webhook.delivered", NULL);
-		if (unlink(path) < 0 && errno != ENOENT) {
+		if (snprintf(path, sizeof(path), "%s/%s", w->outbox,
+			t->name) < (int)sizeof(path) &&
+		    unlink(path) < 0 && errno != ENOENT) {
 			/* Backoff, or we would resend it in a tight loop. */
-			(void)snprintf(reason, sizeof(reason),
+			(void)snprintf(why, sizeof(why),
 			    "delivered, but cannot remove '%s': %s", t->name,
 			    strerror(errno));
-			webhook_failed(w, t, reason);
+			webhook_failed(w, t, why);
 			break;
 		}
 		if (t->attempts > 0)
-			log_info("task=%s seq=%ld: webhook delivered (%s) "
+			log_info("task=%s seq=%ld: %swebhook delivered (%s) "
 				 "after %u failed attempts",
-			    t->task, t->seq, reason, t->attempts);
+			    t->task, t->seq, t->manifest ? "manifest " : "",
+			    reason, t->attempts);
 		else
-			log_debug("task=%s seq=%ld: webhook delivered (%s)",
-			    t->task, t->seq, reason);
+			log_debug("task=%s seq=%ld: %swebhook delivered (%s)",
+			    t->task, t->seq, t->manifest ? "manifest " : "",
+			    reason);
 		webhook_advance(w, t);
 		break;
-	case WEBHOOK_RETRY:
+	case LADDERD_SEND_RETRY:
 		webhook_failed(w, t, reason);
 		break;
-	case WEBHOOK_REJECTED:
+	case LADDERD_SEND_REJECTED:
 		webhook_give_up(w, t, reason);
 		break;
-	case WEBHOOK_STOPPED:
-		break; /* not a failure: the next run sends it */
 	}
-out:
-	cJSON_Delete(entry);
-	free(text);
 }
 
 /* Drain the inotify queue (bounded); events only decide to rescan. */
@@ -671,17 +730,17 @@ webhook_read_events(struct webhook *w)
 	}
 }
 
-/* One attempt for every task that is due: round robin, bounded. */
+/* Start an attempt for every queue that is due: bounded by the queues. */
 static void
 webhook_run_due(struct webhook *w)
 {
 	uint64_t now = webhook_now();
 
-	for (size_t i = 0; i < w->ntasks && !webhook_stopping(); i++) {
+	for (size_t i = 0; i < w->ntasks && !w->stop; i++) {
 		struct webhook_task *t = &w->tasks[i];
 
-		if (!t->done && t->due <= now)
-			webhook_attempt(w, t);
+		if (!t->done && !t->in_flight && t->due <= now)
+			webhook_start(w, t, now);
 	}
 }
 
@@ -690,20 +749,88 @@ static uint64_t
 webhook_next_due(const struct webhook *w)
 {
 	uint64_t next = w->scan_due ? w->scan_due : UINT64_MAX;
+	uint64_t now = webhook_now();
 
-	if (w->need_scan)
+	if (w->need_scan || w->reload)
 		return 0;
-	for (size_t i = 0; i < w->ntasks; i++)
-		if (!w->tasks[i].done && w->tasks[i].due < next)
-			next = w->tasks[i].due;
+	for (size_t i = 0; i < w->ntasks; i++) {
+		const struct webhook_task *t = &w->tasks[i];
+		uint64_t at = t->due, dd;
+
+		if (t->done || t->in_flight)
+			continue;
+		if (t->dest[0] != '\0' &&
+		    !ladderd_sender_may_start(w->sender, t->dest, now, &dd)) {
+			if (dd == UINT64_MAX)
+				continue; /* a finishing transfer wakes us */
+			if (dd > at)
+				at = dd;
+		}
+		if (at < next)
+			next = at;
+	}
 	return next;
 }
 
-/* Settings, HMAC key, libcurl handle. Logs why it fails. */
+/*
+ * SIGHUP: the config file again. New settings apply to the next attempt;
+ * queues and destinations waiting in backoff are tried at once (the
+ * change may be what they waited for). A bad file keeps the old settings.
+ */
+static void
+webhook_reload(struct webhook *w)
+{
+	struct ladderd_conf *c = NULL;
+	struct webhook_settings *set;
+	char err[2048];
+
+	w->reload = false;
+	if (ladderd_conf_load_cli(w->conf_file, &c, err, sizeof(err)) < 0) {
+		log_warnx("notify worker: config not reloaded, keeping the "
+			  "running one: %s",
+		    err);
+		return;
+	}
+	set = webhook_settings_new(c);
+	ladderd_conf_free(c);
+	if (set == NULL) {
+		log_warnx("notify worker: config not reloaded, keeping the "
+			  "running one");
+		return;
+	}
+	webhook_settings_free(w->set);
+	w->set = set;
+	ladderd_sender_set_per_dest(w->sender, set->per_host);
+	ladderd_sender_reset_backoff(w->sender);
+	for (size_t i = 0; i < w->ntasks; i++) {
+		if (!w->tasks[i].in_flight)
+			w->tasks[i].dest[0] = '\0'; /* the URL may change */
+		w->tasks[i].due = 0;
+	}
+	log_info("notify worker: config reloaded");
+}
+
+/* Drain the signalfd: a stop, or a reload. */
+static void
+webhook_read_signals(struct webhook *w)
+{
+	struct signalfd_siginfo si;
+
+	/* Bounded: a few signals at most are pending (they coalesce). */
+	for (int i = 0; i < 16; i++) {
+		if (read(w->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			return;
+		if (si.ssi_signo == SIGHUP)
+			w->reload = true;
+		else
+			w->stop = (int)si.ssi_signo;
+	}
+}
+
+/* Settings, backoff, the sender. Logs why it fails. */
 static int
 webhook_setup(struct webhook *w, const struct ladderd_conf *conf)
 {
-	const char *secret = ladderd_ctx_str(conf->notify, "secret", "");
 	const char *env = getenv("LADDERD_WEBHOOK_BACKOFF_MS");
 	long ms = 1000;
 
@@ -714,8 +841,6 @@ webhook_setup(struct webhook *w, const struct ladderd_conf *conf)
 		log_warnx("spool path '%s' is too long", conf->spool);
 		return -ENAMETOOLONG;
 	}
-	w->timeout = (long)ladderd_ctx_num(conf->notify, "timeout", 10);
-	w->max_age = (long)ladderd_ctx_num(conf->notify, "max_age", 86400);
 	if (env != NULL && env[0] != '\0') {
 		char *end;
 		long v;
@@ -734,67 +859,58 @@ webhook_setup(struct webhook *w, const struct ladderd_conf *conf)
 	    (uint64_t)time(NULL);
 	if (w->rng == 0)
 		w->rng = 1; /* xorshift's one fixed point */
-	if (secret[0] != '\0') {
-		int err = ladderd_sign_key(secret, &w->key, &w->keylen);
-
-		if (err == -EINVAL) {
-			log_warnx("notify.secret is empty, too long, or starts "
-				  "with 'whsec_' but the rest is not base64");
-			return err;
-		}
-		if (err < 0)
-			return err;
-	}
-	if ((w->curl = curl_easy_init()) == NULL) {
-		log_warnx("cannot create a libcurl handle");
+	if ((w->set = webhook_settings_new(conf)) == NULL)
+		return -EINVAL;
+	if ((w->sender = ladderd_sender_new(w->set->per_host,
+		 WEBHOOK_MAX_IN_FLIGHT, w->backoff)) == NULL) {
+		log_warnx("cannot create a libcurl multi handle");
 		return -ENOMEM;
 	}
 	return 0;
 }
 
 int
-ladderd_webhook_worker(const struct ladderd_conf *conf)
+ladderd_webhook_worker(const struct ladderd_conf *conf, const char *conf_file)
 {
-	struct webhook w = { .ifd = -1, .wd = -1 };
-	struct sigaction sa = { .sa_handler = webhook_on_signal };
+	struct webhook w = { .ifd = -1, .wd = -1, .sfd = -1 };
 	struct sigaction ign = { .sa_handler = SIG_IGN };
-	struct sigaction old_term, old_int, old_pipe;
-	sigset_t oldmask, waitmask;
+	struct sigaction old_pipe;
+	sigset_t set, oldmask;
 	bool curl_inited = false, signals = false;
 	int rc;
 
+	w.conf_file = conf_file;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_warnx("cannot initialise libcurl");
 		rc = -ENOMEM;
 		goto out;
 	}
 	curl_inited = true;
-	if ((rc = webhook_setup(&w, conf)) < 0)
-		goto out;
 	/*
-	 * SIGTERM/SIGINT stay blocked except inside ppoll(), so one that
-	 * arrives between the flag test and the wait still wakes the wait.
-	 * SIGPIPE is ignored: with CURLOPT_NOSIGNAL libcurl does not, and a
-	 * receiver closing early must not kill us.
+	 * SIGTERM/SIGINT/SIGHUP arrive through a signalfd the wait watches,
+	 * so none is lost between a test and the wait. SIGPIPE is ignored:
+	 * with CURLOPT_NOSIGNAL libcurl does not, and a receiver closing
+	 * early must not kill us.
 	 */
-	sigemptyset(&w.stopset);
-	sigaddset(&w.stopset, SIGTERM);
-	sigaddset(&w.stopset, SIGINT);
-	sigemptyset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigemptyset(&ign.sa_mask);
-	webhook_stop = 0;
-	if (sigprocmask(SIG_BLOCK, &w.stopset, &oldmask) < 0) {
+	if (sigprocmask(SIG_BLOCK, &set, &oldmask) < 0) {
 		rc = -errno;
 		log_warn("cannot block signals");
 		goto out;
 	}
-	(void)sigaction(SIGTERM, &sa, &old_term);
-	(void)sigaction(SIGINT, &sa, &old_int);
 	(void)sigaction(SIGPIPE, &ign, &old_pipe);
 	signals = true;
-	waitmask = oldmask;
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
+	if ((w.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		rc = -errno;
+		log_warn("cannot create a signalfd");
+		goto out;
+	}
+	if ((rc = webhook_setup(&w, conf)) < 0)
+		goto out;
 	if ((w.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
 		rc = -errno;
 		log_warn("cannot create an inotify instance");
@@ -806,13 +922,18 @@ ladderd_webhook_worker(const struct ladderd_conf *conf)
 		    strerror(-rc));
 		goto out;
 	}
-	log_info("notify worker: outbox '%s', %zu task(s) pending", w.outbox,
+	log_info("notify worker: outbox '%s', %zu queue(s) pending", w.outbox,
 	    w.ntasks);
-	while (!webhook_stop) {
-		struct pollfd pfd = { .fd = w.ifd, .events = POLLIN };
-		struct timespec ts, *tsp = NULL;
+	while (!w.stop) {
+		int fds[2] = { w.ifd, w.sfd };
 		uint64_t next, now;
+		int ms = WEBHOOK_MAX_WAIT_MS;
+		void *cookie;
+		enum ladderd_send_result res;
+		char reason[CURL_ERROR_SIZE + 128];
 
+		if (w.reload)
+			webhook_reload(&w);
 		if (w.need_scan ||
 		    (w.scan_due != 0 && w.scan_due <= webhook_now())) {
 			w.need_scan = false;
@@ -822,51 +943,52 @@ ladderd_webhook_worker(const struct ladderd_conf *conf)
 				    w.outbox, strerror(-rc),
 				    WEBHOOK_RESCAN_US / 1000000);
 		}
-		/* Wait for the nearest retry; nothing pending: for inotify. */
+		webhook_run_due(&w);
+		/* Wait for the nearest retry, a transfer, inotify, a signal. */
 		next = webhook_next_due(&w);
 		now = webhook_now();
 		if (next != UINT64_MAX) {
 			uint64_t d = next > now ? next - now : 0;
 
-			ts.tv_sec = (time_t)(d / 1000000);
-			ts.tv_nsec = (long)(d % 1000000) * 1000;
-			tsp = &ts;
+			d = (d + 999) / 1000;
+			ms = d < WEBHOOK_MAX_WAIT_MS ? (int)d :
+						       WEBHOOK_MAX_WAIT_MS;
 		}
-		rc = ppoll(&pfd, 1, tsp, &waitmask);
-		if (rc < 0 && errno != EINTR) {
-			rc = -errno;
-			log_warn("cannot wait for outbox events");
+		if ((rc = ladderd_sender_wait(w.sender, fds, 2, ms)) < 0) {
+			log_warnx("cannot wait for outbox events and "
+				  "transfers");
 			goto out;
 		}
-		if (rc > 0)
-			webhook_read_events(&w);
-		if (!webhook_stop)
-			webhook_run_due(&w);
+		webhook_read_signals(&w);
+		while (ladderd_sender_next(w.sender, &cookie, &res, reason,
+		    sizeof(reason))) {
+			webhook_finish(&w, cookie, res, reason);
+			free(cookie);
+		}
+		webhook_read_events(&w);
 	}
-	log_info("notify worker: stopping on signal %d, %zu task(s) pending",
-	    (int)webhook_stop, w.ntasks);
+	log_info("notify worker: stopping on signal %d, %zu queue(s) "
+		 "pending, %u transfer(s) abandoned",
+	    w.stop, w.ntasks,
+	    w.sender ? ladderd_sender_in_flight(w.sender) : 0);
 	rc = 0;
 out:
 	if (w.ifd >= 0)
 		close(w.ifd);
+	if (w.sfd >= 0)
+		close(w.sfd);
+	/*
+	 * Abandoned transfers are not failures: their entries are still in
+	 * the outbox, and the next run sends them (same webhook-id).
+	 */
+	ladderd_sender_free(w.sender);
 	if (signals) {
-		/*
-		 * Unblock while our handler is still there: a second SIGTERM
-		 * pending now must not kill us with the default action.
-		 */
 		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		(void)sigaction(SIGTERM, &old_term, NULL);
-		(void)sigaction(SIGINT, &old_int, NULL);
 		(void)sigaction(SIGPIPE, &old_pipe, NULL);
 	}
-	if (w.curl != NULL)
-		curl_easy_cleanup(w.curl);
 	if (curl_inited)
 		curl_global_cleanup();
-	if (w.key != NULL) {
-		explicit_bzero(w.key, w.keylen);
-		free(w.key);
-	}
+	webhook_settings_free(w.set);
 	free(w.tasks);
 	return rc;
 }

@@ -52,6 +52,8 @@ Usage:
   --secret S      verify signatures and timestamps; 401 when they are wrong
   --out FILE      append one JSON line per accepted request:
                   {"id": <webhook-id>, "timestamp": <webhook-timestamp>,
+                   "signature": <webhook-signature or null>,
+                   "received": <unix seconds, float>,
                    "body": <the body, parsed>}; duplicates are kept, so a
                   test can see them
   --fail-first N  answer 503 to the first N requests (to exercise retries)
@@ -170,6 +172,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Record before answering: a 2xx promises the event is kept.
         if srv.out is not None:
             line = json.dumps({"id": msg_id, "timestamp": timestamp,
+                               "signature": self.headers.get(
+                                   "webhook-signature"),
+                               "received": time.time(),
                                "body": parsed}, sort_keys=True)
             with srv.lock:
                 with open(srv.out, "a") as f:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# t0460-manifest-webhook.sh - a manifest's own webhook is no signing oracle
+# t0465-manifest-webhook.sh - a manifest's own webhook is no signing oracle
 # (issue 9 finding 4). By default a manifest naming a webhook is refused.
 # When allowed: the host must be listed (notify.manifest_webhook_hosts),
 # the address allowed (notify.allow_networks), its events are signed with

@@ -91,6 +91,12 @@ static const struct key profile_keys[] = {
 	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "partial_ladder", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "shared_decode", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	/* Picture limits the probe enforces (issue 9): 8K DCI pixels. */
+	{ "max_width", K_INT, "8192", 16, 65536, NULL, NULL, 0 },
+	{ "max_height", K_INT, "8192", 16, 65536, NULL, NULL, 0 },
+	{ "max_pixels", K_INT64, "35389440", 256, 4294967296.0, NULL, NULL,
+	    0 },
+	{ "max_sar", K_FLOAT, "4", 1, 100, NULL, NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
 	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
 	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },

@@ -27,6 +27,7 @@
 #include "avlog.h"
 #include "framering.h"
 #include "../daemon/crashpoint.h"
+#include "source.h"
 #include "stage.h"
 
 #define DECODE_ATTACH_WAIT_MS 60000 /* readers must attach within this */
@@ -43,7 +44,8 @@ struct decode {
 	struct framering *ring;
 	int ring_fd;
 	size_t ring_size;
-	AVFormatContext *ifmt;
+	struct ladderd_source source; /* owns ifmt */
+	AVFormatContext *ifmt;	      /* source.fmt */
 	AVCodecContext *dec;
 	AVPacket *pkt;
 	AVFrame *frame;
@@ -221,8 +223,14 @@ decode_open(struct decode *d, const char *src)
 	AVStream *vs;
 	int err;
 
-	if ((err = avformat_open_input(&d->ifmt, src, NULL, NULL)) < 0)
-		return decode_error(d, err, "cannot open '%s'", src);
+	char msg[1024];
+
+	/* As probe found it: a whitelisted container, no further opens. */
+	if ((err = ladderd_source_open(&d->source, src,
+		 ladderd_ctx_str(d->call->ctx, "probe.format", NULL), NULL,
+		 msg, sizeof(msg))) < 0)
+		return decode_error(d, 0, "%s", msg);
+	d->ifmt = d->source.fmt;
 	if ((err = avformat_find_stream_info(d->ifmt, NULL)) < 0)
 		return decode_error(d, err, "cannot read the streams of '%s'",
 		    src);
@@ -246,6 +254,9 @@ decode_open(struct decode *d, const char *src)
 	if ((err = avcodec_parameters_to_context(d->dec, vs->codecpar)) < 0)
 		return decode_error(d, err, "cannot set up the decoder");
 	d->dec->pkt_timebase = vs->time_base;
+	/* probe checked the start; a picture may grow mid-stream. */
+	d->dec->max_pixels = (int64_t)ladderd_ctx_num(d->call->ctx,
+	    "profile.max_pixels", LADDERD_SOURCE_MAX_PIXELS);
 	/* The decoder is one process feeding N encoders: let it use the
 	 * host's thread budget (frame threads). */
 	d->dec->thread_count = d->call->threads > 0 ? d->call->threads : 0;
@@ -260,7 +271,7 @@ static enum ladderd_rc
 decode_run(void *state, struct ladderd_call *call)
 {
 	struct decode d = { .call = call, .rc = LADDERD_FAIL, .ring_fd = -1,
-		.vin = -1 };
+		.vin = -1, .source = LADDERD_SOURCE_INIT };
 	const char *ring = ladderd_ctx_str(call->ctx, "shared_decode.ring",
 	    NULL);
 	const char *src = ladderd_ctx_str(call->ctx, "input.path", NULL);
@@ -337,7 +348,8 @@ out:
 	av_frame_free(&d.frame);
 	av_packet_free(&d.pkt);
 	avcodec_free_context(&d.dec);
-	avformat_close_input(&d.ifmt);
+	ladderd_source_close(&d.source);
+	d.ifmt = NULL;
 	munmap(d.ring, d.ring_size);
 	close(d.ring_fd);
 	return rc;

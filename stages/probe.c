@@ -7,7 +7,9 @@
  * shown: coded size widened by the sample aspect ratio, then turned by the
  * display matrix (rotation is clockwise, one of 0/90/180/270).
  *
- * The source is not trusted to be what its name says: the stage fails
+ * The source is opened through source.c (a regular file, no symlink, a
+ * whitelisted single-file container, no further opens: a playlist is
+ * refused). It is not trusted to be what its name says: the stage fails
  * (LADDERD_FAIL, the task goes to failed/) on an empty file, a file
  * libavformat cannot read, no video stream, a video codec without a decoder,
  * a container whose index points past the end of the file (a cut upload), or
@@ -26,6 +28,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "avlog.h"
+#include "source.h"
 #include "stage.h"
 #include "../daemon/crashpoint.h"
 
@@ -154,14 +157,15 @@ probe_truncated(const AVFormatContext *fmt, int64_t file_size,
 }
 
 /*
- * Decode until the first video frame comes out, reading at most
+ * Decode until the first video frame comes out (no frame above max_pixels), reading at most
  * PROBE_MAX_VIDEO_PACKETS packets of the stream (an open GOP or a cut in
  * the middle of one may need a few). Returns LADDERD_OK with *ret_frame
  * filled, or fails the call.
  */
 static enum ladderd_rc
 probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
-    int vidx, const AVCodec *dec, struct probe_frame *ret_frame)
+    int vidx, const AVCodec *dec, int64_t max_pixels,
+    struct probe_frame *ret_frame)
 {
 	AVCodecContext *cc = NULL;
 	AVPacket *pkt = NULL;
@@ -183,6 +187,8 @@ probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
 	}
 	/* One frame is wanted: frame threads would only add latency. */
 	cc->thread_count = 1;
+	/* A stream may grow mid-way: never allocate past the limit. */
+	cc->max_pixels = max_pixels;
 	if ((err = avcodec_open2(cc, dec, NULL)) < 0) {
 		call->fail(call, "cannot decode video: cannot open the %s "
 		    "decoder: %s", dec->name, av_err2str(err));
@@ -444,56 +450,179 @@ out:
 	return ret;
 }
 
+/*
+ * The profile's picture limits (profile.max_width, max_height, max_pixels,
+ * max_sar). The fallbacks are ladderd.conf's defaults, for a context
+ * built by hand: 8192 x 8192, 8192 x 4320 pixels (8K DCI), 1:4..4:1.
+ */
+struct probe_limits {
+	int width, height;
+	int64_t pixels;
+	double sar;
+};
+
+static void
+probe_limits_get(const cJSON *ctx, struct probe_limits *l)
+{
+	l->width = (int)ladderd_ctx_num(ctx, "profile.max_width", 8192);
+	l->height = (int)ladderd_ctx_num(ctx, "profile.max_height", 8192);
+	l->pixels = (int64_t)ladderd_ctx_num(ctx, "profile.max_pixels",
+	    LADDERD_SOURCE_MAX_PIXELS);
+	l->sar = ladderd_ctx_num(ctx, "profile.max_sar", 4);
+}
+
+/* 0 when a w x h picture is within the limits, else fails the call. */
+static int
+probe_check_picture(struct ladderd_call *call, const struct probe_limits *l,
+    int w, int h)
+{
+	if (w <= l->width && h <= l->height && (int64_t)w * h <= l->pixels)
+		return 0;
+	call->fail(call, "picture %dx%d is larger than allowed (max_width %d, "
+	    "max_height %d, max_pixels %" PRId64 ")", w, h, l->width,
+	    l->height, l->pixels);
+	return -1;
+}
+
+/*
+ * Before any frame is decoded: every video stream whose size the headers
+ * tell (cover art aside: it is never decoded past the limit, see
+ * probe_stream_opts).
+ */
+static int
+probe_check_headers(struct ladderd_call *call, const AVFormatContext *fmt,
+    const struct probe_limits *l)
+{
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		const AVStream *st = fmt->streams[i];
+		const AVCodecParameters *par = st->codecpar;
+
+		if (par->codec_type != AVMEDIA_TYPE_VIDEO ||
+		    (st->disposition & AV_DISPOSITION_ATTACHED_PIC) ||
+		    par->width <= 0 || par->height <= 0)
+			continue;
+		if (probe_check_picture(call, l, par->width, par->height) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decoder options for avformat_find_stream_info: no decoder allocates a
+ * frame above max_pixels. Returns an array of nb_streams dictionaries
+ * (free with probe_stream_opts_free), or NULL.
+ */
+static AVDictionary **
+probe_stream_opts(const AVFormatContext *fmt, const struct probe_limits *l)
+{
+	AVDictionary **opts = av_calloc(fmt->nb_streams ? fmt->nb_streams : 1,
+	    sizeof(*opts));
+
+	for (unsigned i = 0; opts && i < fmt->nb_streams; i++)
+		(void)av_dict_set_int(&opts[i], "max_pixels", l->pixels, 0);
+	return opts;
+}
+
+static void
+probe_stream_opts_free(AVDictionary **opts, unsigned n)
+{
+	for (unsigned i = 0; opts && i < n; i++)
+		av_dict_free(&opts[i]);
+	av_free(opts);
+}
+
+/*
+ * The chosen stream as decoded: its size, its sample aspect ratio and the
+ * size it is displayed at (rungs are sized from that).
+ */
+static int
+probe_check_display(struct ladderd_call *call, AVFormatContext *fmt,
+    int vidx, const struct probe_frame *first, const struct probe_limits *l)
+{
+	AVStream *st = fmt->streams[vidx];
+	AVRational sar = av_guess_sample_aspect_ratio(fmt, st, NULL);
+	int w = st->codecpar->width > 0 ? st->codecpar->width : first->width;
+	int h = st->codecpar->height > 0 ? st->codecpar->height :
+					   first->height;
+	double r;
+	long dw;
+
+	if (probe_check_picture(call, l, w, h) < 0 ||
+	    probe_check_picture(call, l, first->width, first->height) < 0)
+		return -1;
+	if (sar.num <= 0 || sar.den <= 0)
+		return 0;
+	av_reduce(&sar.num, &sar.den, sar.num, sar.den, INT_MAX);
+	r = (double)sar.num / sar.den;
+	if (r > l->sar || r < 1.0 / l->sar) {
+		call->fail(call, "sample aspect ratio %d:%d is outside "
+		    "1:%g..%g:1 (max_sar %g)", sar.num, sar.den, l->sar, l->sar,
+		    l->sar);
+		return -1;
+	}
+	dw = lround(w * r);
+	if (dw > l->width) {
+		call->fail(call, "displayed picture %ldx%d is larger than "
+		    "allowed (max_width %d, max_height %d)", dw, h, l->width,
+		    l->height);
+		return -1;
+	}
+	return 0;
+}
+
 static enum ladderd_rc
 probe_run(void *state, struct ladderd_call *call)
 {
-	AVFormatContext *fmt = NULL;
+	struct ladderd_source src = LADDERD_SOURCE_INIT;
+	AVIOInterruptCB cb = { .callback = probe_interrupt, .opaque = call };
+	AVFormatContext *fmt = NULL; /* src.fmt, borrowed */
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	char msg[1024];
 	const AVCodecParameters *par;
 	const AVCodec *dec;
 	struct probe_frame first = { .format = AV_PIX_FMT_NONE };
+	struct probe_limits limits;
+	AVDictionary **opts = NULL;
+	unsigned nopts = 0;
 	struct stat sb;
 	int64_t needed;
-	int err, vidx;
+	int err = 0, vidx;
 
 	(void)state;
 	if (path == NULL || *path == '\0') {
 		call->fail(call, "context has no input.path");
 		goto out;
 	}
-	if (stat(path, &sb) < 0) {
-		call->fail(call, "cannot stat '%s': %s", path, strerror(errno));
+	probe_limits_get(call->ctx, &limits);
+	/* A checked descriptor, a container whitelist, no further opens. */
+	if (ladderd_source_open(&src, path, NULL, &cb, msg, sizeof(msg)) < 0) {
+		call->fail(call, "%s", msg);
 		goto out;
 	}
-	if (!S_ISREG(sb.st_mode)) {
-		call->fail(call, "'%s' is not a regular file", path);
+	/* Too large a picture is refused before anything decodes it. */
+	if (probe_check_headers(call, src.fmt, &limits) < 0)
 		goto out;
-	}
-	if (sb.st_size == 0) {
-		call->fail(call, "source file is empty: '%s'", path);
-		goto out;
-	}
-	if ((fmt = avformat_alloc_context()) == NULL) {
-		call->fail(call, "cannot open '%s': %s", path,
-		    av_err2str(AVERROR(ENOMEM)));
-		goto out;
-	}
-	fmt->interrupt_callback.callback = probe_interrupt;
-	fmt->interrupt_callback.opaque = call;
-	/* On failure avformat_open_input frees fmt and sets it to NULL. */
-	if ((err = avformat_open_input(&fmt, path, NULL, NULL)) < 0 ||
-	    (err = avformat_find_stream_info(fmt, NULL)) < 0) {
+	nopts = src.fmt->nb_streams;
+	if ((opts = probe_stream_opts(src.fmt, &limits)) == NULL)
+		err = AVERROR(ENOMEM);
+	else
+		err = avformat_find_stream_info(src.fmt, opts);
+	if (err < 0) {
 		if (call->cancelled(call)) {
 			rc = LADDERD_RETRY;
 			goto out;
 		}
-		call->fail(call, "'%s' is not a media file libavformat can "
-		    "read: %s", path, av_err2str(err));
+		call->fail(call, "'%s' is not a media file libavformat "
+		    "can read: %s", path, av_err2str(err));
 		goto out;
 	}
-	LADDERD_CRASH_POINT("probe.opened", NULL);
+	fmt = src.fmt;
+	if (fstat(src.fd, &sb) < 0) {
+		call->fail(call, "cannot stat '%s': %s", path, strerror(errno));
+		goto out;
+	}
 	call->progress(call, 0.3);
 	if ((vidx = probe_pick_video(fmt)) < 0) {
 		call->fail(call, "no video stream in '%s' (%s, %u streams)",
@@ -519,10 +648,14 @@ probe_run(void *state, struct ladderd_call *call)
 		    (intmax_t)sb.st_size);
 		goto out;
 	}
-	if ((rc = probe_decode_first(call, fmt, vidx, dec, &first)) !=
-	    LADDERD_OK)
+	if (probe_check_picture(call, &limits, par->width, par->height) < 0)
+		goto out;
+	if ((rc = probe_decode_first(call, fmt, vidx, dec, limits.pixels,
+		 &first)) != LADDERD_OK)
 		goto out;
 	rc = LADDERD_FAIL; /* what is left can only fail */
+	if (probe_check_display(call, fmt, vidx, &first, &limits) < 0)
+		goto out;
 	call->progress(call, 0.9);
 
 	if ((out = probe_json(fmt, vidx, &first, sb.st_size)) == NULL) {
@@ -538,8 +671,9 @@ probe_run(void *state, struct ladderd_call *call)
 	call->progress(call, 1.0);
 	rc = LADDERD_OK;
 out:
+	probe_stream_opts_free(opts, nopts);
 	cJSON_Delete(out);
-	avformat_close_input(&fmt);
+	ladderd_source_close(&src);
 	return rc;
 }
 

@@ -58,6 +58,7 @@
 
 #include "avlog.h"
 #include "framering.h"
+#include "source.h"
 #include "stage.h"
 #include "../daemon/crashpoint.h"
 
@@ -95,7 +96,8 @@ struct transcode {
 	double est_duration;  /* progress denominator (audio only) */
 	AVRational fps;
 
-	AVFormatContext *ifmt;
+	struct ladderd_source source; /* owns ifmt */
+	AVFormatContext *ifmt;	      /* source.fmt */
 	AVFormatContext *ofmt;
 	int vin, ain;	/* input stream indices, -1 if unused */
 	int vout, aout; /* output stream indices */
@@ -270,6 +272,9 @@ transcode_open_decoder(struct transcode *st, int idx, AVCodecContext **ret)
 		return transcode_error(
 		    st, err, "cannot set up the %s decoder", codec->name);
 	dec->pkt_timebase = s->time_base;
+	/* probe checked the start; a picture may grow mid-stream. */
+	dec->max_pixels = (int64_t)ladderd_ctx_num(st->call->ctx,
+	    "profile.max_pixels", LADDERD_SOURCE_MAX_PIXELS);
 	if (st->call->threads > 0)
 		dec->thread_count = st->call->threads;
 	if ((err = avcodec_open2(dec, codec, NULL)) < 0)
@@ -297,8 +302,14 @@ transcode_open_input(struct transcode *st)
 {
 	int err;
 
-	if ((err = avformat_open_input(&st->ifmt, st->src, NULL, NULL)) < 0)
-		return transcode_error(st, err, "cannot open '%s'", st->src);
+	char msg[1024];
+
+	/* As probe found it: a whitelisted container, no further opens. */
+	if ((err = ladderd_source_open(&st->source, st->src,
+		 ladderd_ctx_str(st->call->ctx, "probe.format", NULL), NULL,
+		 msg, sizeof(msg))) < 0)
+		return transcode_error(st, 0, "%s", msg);
+	st->ifmt = st->source.fmt;
 	if ((err = avformat_find_stream_info(st->ifmt, NULL)) < 0)
 		return transcode_error(
 		    st, err, "cannot read the streams of '%s'", st->src);
@@ -1346,7 +1357,8 @@ transcode_free(struct transcode *st)
 		(void)unlink(st->tmp);
 	avformat_free_context(st->ofmt);
 	st->ofmt = NULL;
-	avformat_close_input(&st->ifmt);
+	ladderd_source_close(&st->source);
+	st->ifmt = NULL;
 	avcodec_free_context(&st->vdec);
 	avcodec_free_context(&st->adec);
 	avcodec_free_context(&st->venc);
@@ -1376,6 +1388,7 @@ transcode_run(void *state, struct ladderd_call *call)
 	struct transcode st = {
 	    .call = call,
 	    .rc = LADDERD_FAIL,
+	    .source = LADDERD_SOURCE_INIT,
 	    .vin = -1,
 	    .ain = -1,
 	    .vout = -1,

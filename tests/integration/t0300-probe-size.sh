@@ -216,6 +216,6 @@ probe nodec "$T/nodec.nut"
 ok "probe no decoder: fails" [ "$rc" != 0 ]
 like "$msg" "no decoder for the video codec" "probe no decoder: says so"
 probe missing "$T/nope.mp4"
-like "$msg" "cannot stat '$T/nope.mp4': No such file" "probe missing file"
+like "$msg" "cannot open '$T/nope.mp4': No such file" "probe missing file"
 
 done_testing

@@ -38,6 +38,7 @@ refused() {
 		_report 1 "$4" "no failed/*/$2"
 		return
 	fi
+	wait_for 10 test -s "$(dirname "$f")/error.json"
 	like "$(json "$(dirname "$f")/error.json" 'd["message"]')" "$3" "$4"
 }
 no_secret() { # DESC
@@ -69,7 +70,7 @@ no_secret "no secret reached failed/, publish/ or the spool"
 
 # Across file systems: the ingest folder on /dev/shm.
 ln -s "$T/secret.conf" "$SHM/ingest/clip.mp4"
-wait_for 10 sh -c "ls '$T'/failed/*/clip.mp4.json >/dev/null 2>&1 || ls '$T'/failed/ | grep -q '^clip-'"
+wait_for 10 sh -c "ls '$T'/failed/clip-*/error.json"
 id=$(ls "$T/failed" | grep '^clip-' | head -n 1)
 like "$(json "$T/failed/$id/error.json" 'd["message"]')" 'symbolic links are not taken' "a symlink dropped across file systems is refused"
 ok "it is not left in the ingest folder (no refusal loop)" test ! -L "$SHM/ingest/clip.mp4"
@@ -77,7 +78,7 @@ is "$(json "$T/failed/$id/error.json" 'd.get("link_target")')" "$T/secret.conf" 
 no_secret "the secret it pointed at was not copied"
 ok "the secret is untouched" test -s "$T/secret.conf"
 mkfifo "$SHM/ingest/pipe.mp4"
-wait_for 10 sh -c "ls '$T/failed' | grep -q '^pipe-'"
+wait_for 10 sh -c "ls '$T'/failed/pipe-*/error.json"
 id=$(ls "$T/failed" | grep '^pipe-' | head -n 1)
 like "$(json "$T/failed/$id/error.json" 'd["message"]' 2>/dev/null)" 'not a regular file' "a FIFO dropped across file systems is refused"
 drop "$SHM/ingest" bad.json '{"task_id": "x", '

@@ -74,7 +74,7 @@ like "$msg" "container 'hls' is not accepted as a source" "and says why"
 # --- the daemon ------------------------------------------------------------
 start_daemon "$T/ladderd.conf"
 cp "$T/evil.m3u8" "$T/ingest/evil.m3u8"
-wait_for 20 sh -c "ls '$T/failed' | grep -q '^evil-'"
+wait_for 20 sh -c "ls '$T'/failed/evil-*/error.json"
 id=$(ls "$T/failed" | grep '^evil-' | head -n 1)
 is "$(state_of "$id")" failed "a dropped playlist fails"
 like "$(json "$T/failed/$id/error.json" 'd["message"]')" "container 'hls' is not accepted as a source" \

@@ -49,7 +49,7 @@ is "$rc" 0 "a 640x360 picture passes"
 start_daemon "$T/ladderd.conf"
 cp "$T/ok.mkv" "$T/small/.ok.mkv" && mv "$T/small/.ok.mkv" "$T/small/big.mkv"
 cp "$T/ok.mkv" "$T/ingest/.ok.mkv" && mv "$T/ingest/.ok.mkv" "$T/ingest/fine.mkv"
-wait_for 20 sh -c "ls '$T/failed' | grep -q '^big-'"
+wait_for 20 sh -c "ls '$T'/failed/big-*/error.json"
 id=$(ls "$T/failed" | grep '^big-' | head -n 1)
 is "$(state_of "$id")" failed "a 640x360 drop fails in a profile with max_pixels 100000"
 like "$(json "$T/status/$id/status.json" 'd["error"]["message"]')" \

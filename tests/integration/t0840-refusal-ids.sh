@@ -32,6 +32,7 @@ for bad in '{"task_id": "payroll-2026", "sorce": "media/a.mov"}' \
 	wait_for 10 sh -c "ls '$T'/failed/*/squat$n.json >/dev/null 2>&1"
 	d=$(dirname "$(ls "$T"/failed/*/squat$n.json 2>/dev/null | head -n 1)")
 	like "$(basename "$d")" "^squat$n-[0-9a-f]{6}\$" "refusal $n is filed under an id derived from its file name"
+	wait_state "$(basename "$d")" failed 10
 	is "$(state_of "$(basename "$d")")" failed "refusal $n has a failed status under that id"
 	ok "refusal $n did not create status/payroll-2026" test ! -e "$T/status/payroll-2026"
 	ok "refusal $n did not create failed/payroll-2026" test ! -e "$T/failed/payroll-2026"

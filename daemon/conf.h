@@ -49,6 +49,8 @@ struct ladderd_conf {
 	char *stage_path; /* colon-separated directories */
 	int max_jobs, max_rungs, rung_retries, rung_timeout;
 	int settle_time, shutdown_timeout;
+	int max_downloads;	      /* fetch jobs, apart from max_jobs */
+	int max_retries, retry_delay; /* transient failures; first delay, s */
 	mode_t umask; /* of the daemon and its workers */
 	cJSON *download; /* merged into every context as "download" */
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */

@@ -162,6 +162,8 @@ engine_run_phase(const struct ladderd_engine_opts *o,
     struct ladderd_plugins *reg, const struct ladderd_workflow *wf,
     enum ladderd_phase ph, cJSON *ctx)
 {
+	bool fetch = o->fetch_only && ph == LADDERD_PHASE_PRE;
+
 	for (size_t i = 0; i < wf->n[ph]; i++) {
 		const struct ladderd_stage_ref *s = &wf->stages[ph][i];
 		const struct ladderd_plugin *p;
@@ -171,8 +173,11 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 
 		snprintf(step, sizeof(step), "%s:%zu:%s",
 		    ladderd_phase_names[ph], i, s->name);
-		if (engine_done(ctx, step))
+		if (engine_done(ctx, step)) {
+			if (fetch && strcmp(s->name, "download") == 0)
+				break;
 			continue;
+		}
 		if (ladderd_host_cancel)
 			return LADDERD_RETRY;
 		if (ladderd_plugins_get(reg, s->name, &p, err, sizeof(err)) <
@@ -192,7 +197,8 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 			    "cannot write the checkpoint");
 			return LADDERD_RETRY;
 		}
-		if (rc == LADDERD_STOP)
+		if (rc == LADDERD_STOP ||
+		    (fetch && strcmp(s->name, "download") == 0))
 			break;
 	}
 	return LADDERD_OK;
@@ -273,6 +279,21 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 	if ((rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_PRE, ctx)) !=
 	    LADDERD_OK)
 		goto done;
+	if (o->fetch_only) {
+		/* Fetched: the rest runs in an encoding slot. */
+		cJSON *t = cJSON_CreateTrue();
+
+		if (ladderd_ctx_set(ctx, "fetched", t) < 0) {
+			cJSON_Delete(t);
+			t = NULL;
+		}
+		if (t == NULL || engine_checkpoint(ctx, NULL) < 0) {
+			ladderd_ctx_set_error(ctx, "engine", NULL,
+			    "cannot write the checkpoint");
+			rc = LADDERD_RETRY;
+		}
+		goto out;
+	}
 	if (!engine_done(ctx, "chord")) {
 		struct ladderd_chord_opts co = {
 			.conf = o->conf,
@@ -322,6 +343,7 @@ done:
 	}
 	if (engine_checkpoint(ctx, NULL) < 0)
 		log_warnx("cannot write the final checkpoint, ignoring");
+out:
 	ladderd_plugins_free(reg);
 	return rc;
 }

@@ -28,6 +28,13 @@ struct ladderd_task_spec {
 
 struct ladderd_engine_opts {
 	const struct ladderd_conf *conf;
+	/*
+	 * Run the pre phase only up to and including the "download" stage
+	 * (all of it if there is none), set ctx.fetched and return
+	 * LADDERD_OK without a terminal event: the supervisor runs downloads
+	 * in their own slots (max_downloads), apart from encoding jobs.
+	 */
+	bool fetch_only;
 	struct ladderd_tokens *tokens;
 	void (*tick)(void *arg, const cJSON *ctx);
 	void *tick_arg;

@@ -4,7 +4,9 @@
  * checkpoint (TASKDIR/context.json), runs the workflow with the engine
  * (which forks the rung workers) and exits with 0 (complete), 1 (failed:
  * the supervisor moves the task to the failed folder) or 75 (transient
- * failure or stopped: the supervisor requeues it). Rungs share the
+ * failure or stopped: the supervisor requeues it). With "fetch" after
+ * TASKDIR it only fetches the source (a download slot, see supervisor.c)
+ * and exits 0 when the source is there. Rungs share the
  * daemon's jobserver, inherited through LADDERD_TOKENS.
  */
 #include "config.h"
@@ -33,7 +35,8 @@ job_on_term(int sig)
 }
 
 int
-ladderd_job_main(const char *conf_file, const char *task_dir, int verbose)
+ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
+    int fetch)
 {
 	struct ladderd_conf *conf = NULL;
 	struct ladderd_tokens tokens = { -1, -1 };
@@ -79,13 +82,14 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose)
 		struct ladderd_engine_opts eo = {
 			.conf = conf,
 			.tokens = &tokens,
+			.fetch_only = fetch != 0,
 		};
 
 		rc = ladderd_engine_run(&eo, ctx);
 	}
 	switch (rc) {
 	case LADDERD_OK:
-		log_info("complete");
+		log_info(fetch ? "source fetched" : "complete");
 		exit_code = 0;
 		break;
 	case LADDERD_FAIL:

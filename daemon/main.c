@@ -5,7 +5,7 @@
  *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE] [--replace]
  *   ladderd check-config [-c FILE]         validate, load every stage, print
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
- *   ladderd job [-c FILE] TASKDIR          worker: one task (internal)
+ *   ladderd job [-c FILE] TASKDIR [fetch]  worker: one task (internal)
  *   ladderd rung WORKDIR RUNG              worker: one rung (internal)
  *   ladderd notify [-c FILE]               worker: webhook outbox (internal)
  */
@@ -259,11 +259,15 @@ main(int argc, char **argv)
 		int verbose = 0, idx = parse_common(argc - 1, argv + 1, &file,
 		    &verbose);
 
-		if (idx < 0 || argc - 1 - idx != 1) {
+		/* TASKDIR, or TASKDIR fetch (a download slot's job) */
+		if (idx < 0 || argc - 1 - idx < 1 || argc - 1 - idx > 2 ||
+		    (argc - 1 - idx == 2 &&
+			strcmp(argv[2 + idx], "fetch") != 0)) {
 			usage();
 			return 2;
 		}
-		return ladderd_job_main(file, argv[1 + idx], verbose);
+		return ladderd_job_main(file, argv[1 + idx], verbose,
+		    argc - 1 - idx == 2);
 	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 			     strcmp(argv[1], "--help") == 0)) {

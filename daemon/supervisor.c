@@ -52,14 +52,14 @@
 #include "tokens.h"
 #include "watch.h"
 
-#define MAX_JOBS 64
+#define MAX_JOBS 128 /* max_jobs + max_downloads */
 #define CRASH_LIMIT 3
-#define DEFER_BASE_MS 30000u
 #define DEFER_MAX_MS 3600000u
 #define NOTIFY_RESTART_US (5u * 1000000u)
 
 struct running_job {
 	pid_t pid;
+	int fetch; /* a download slot's job (`ladderd job TASKDIR fetch`) */
 	char marker[160];
 	char task_id[80];
 };
@@ -200,9 +200,9 @@ sup_child_setup(const sigset_t *none)
 	(void)sigprocmask(SIG_SETMASK, none, NULL);
 }
 
-/* fork + exec `ladderd CMD [-v] [-c FILE] [ARG]` as a child of ours. */
+/* fork + exec `ladderd CMD [-v] [-c FILE] [ARG [ARG2]]` as our child. */
 static pid_t
-sup_spawn(struct sup *s, const char *cmd, const char *arg)
+sup_spawn(struct sup *s, const char *cmd, const char *arg, const char *arg2)
 {
 	char *argv[8];
 	sigset_t none;
@@ -219,6 +219,8 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg)
 	}
 	if (arg)
 		argv[i++] = (char *)arg;
+	if (arg && arg2)
+		argv[i++] = (char *)arg2;
 	argv[i] = NULL;
 	sigemptyset(&none);
 	/*
@@ -249,30 +251,74 @@ sup_start_notify(struct sup *s)
 {
 	if (s->notify_pid > 0 || s->stopping)
 		return;
-	if ((s->notify_pid = sup_spawn(s, "notify", NULL)) < 0) {
+	if ((s->notify_pid = sup_spawn(s, "notify", NULL, NULL)) < 0) {
 		log_warn("cannot start the webhook worker");
 		s->notify_pid = 0;
 		s->notify_restart_at = mono_us() + NOTIFY_RESTART_US;
 	}
 }
 
+/*
+ * Whether the task in `tdir` still has to fetch its source: a URL source
+ * not fetched yet (ctx.fetched, set by a fetch job). Such a task runs
+ * first in a download slot, so a slow server never holds an encoding slot.
+ */
+static int
+sup_needs_fetch(const char *tdir)
+{
+	char p[PATH_MAX];
+	cJSON *c = NULL;
+	int needs;
+
+	if (snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p) ||
+	    ladderd_ctx_load(p, &c) < 0)
+		return 0;
+	needs = strstr(ladderd_ctx_str(c, "source", ""), "://") != NULL;
+	cJSON_Delete(c);
+	c = NULL;
+	if (!needs)
+		return 0;
+	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
+	    ladderd_ctx_load(p, &c) < 0)
+		return 1;
+	needs = !ladderd_ctx_bool(c, "fetched", 0);
+	cJSON_Delete(c);
+	return needs;
+}
+
+/*
+ * Start jobs from the queue, FIFO per kind: encoding jobs up to max_jobs,
+ * fetch jobs (a URL source not fetched yet) up to max_downloads. A task
+ * whose kind is full is passed over, so neither kind waits for the other.
+ */
 static void
 sup_start_jobs(struct sup *s)
 {
 	struct ladderd_marker *q = NULL;
 	size_t n = 0;
+	int nfetch = 0;
 
-	if (s->stopping || s->njobs >= s->conf->max_jobs)
+	for (int i = 0; i < s->njobs; i++)
+		nfetch += s->jobs[i].fetch;
+	if (s->stopping || (s->njobs - nfetch >= s->conf->max_jobs &&
+			       nfetch >= s->conf->max_downloads))
 		return;
 	if (ladderd_spool_list(s->conf->spool, "queue", &q, &n) < 0)
 		return;
-	for (size_t i = 0; i < n && s->njobs < s->conf->max_jobs; i++) {
+	for (size_t i = 0; i < n && s->njobs < MAX_JOBS; i++) {
 		struct running_job *j = &s->jobs[s->njobs];
 		char tdir[PATH_MAX];
-		int rc;
+		int rc, fetch;
 
+		if (s->njobs - nfetch >= s->conf->max_jobs &&
+		    nfetch >= s->conf->max_downloads)
+			break;
 		if (ladderd_spool_path(s->conf->spool, "tasks", q[i].task_id,
 			tdir, sizeof(tdir)) < 0)
+			continue;
+		fetch = sup_needs_fetch(tdir);
+		if (fetch ? nfetch >= s->conf->max_downloads :
+			    s->njobs - nfetch >= s->conf->max_jobs)
 			continue;
 		if ((rc = ladderd_spool_move(s->conf->spool, "queue", q[i].name,
 			 "active", q[i].name)) < 0) {
@@ -283,22 +329,29 @@ sup_start_jobs(struct sup *s)
 		LADDERD_CRASH_POINT("supervisor.activated", NULL);
 		snprintf(j->marker, sizeof(j->marker), "%s", q[i].name);
 		snprintf(j->task_id, sizeof(j->task_id), "%s", q[i].task_id);
-		if ((j->pid = sup_spawn(s, "job", tdir)) < 0) {
+		j->fetch = fetch;
+		if ((j->pid = sup_spawn(s, "job", tdir,
+			 fetch ? "fetch" : NULL)) < 0) {
 			log_warn("job=%s: cannot fork", j->task_id);
 			(void)ladderd_spool_move(s->conf->spool, "active",
 			    q[i].name, "queue", q[i].name);
 			break;
 		}
-		log_info("job=%s: started (pid %ld)", j->task_id, (long)j->pid);
+		log_info("job=%s: started%s (pid %ld)", j->task_id,
+		    fetch ? " to fetch the source" : "", (long)j->pid);
 		s->njobs++;
+		nfetch += fetch;
 		s->dirty = 1;
 	}
 	free(q);
 }
 
-/* Bump claim.json's attempt counter; returns the new count. */
+/*
+ * Bump a counter of claim.json ("attempts": crashes, "retries": transient
+ * failures); returns the new count.
+ */
 static int
-sup_bump_attempts(const char *tdir)
+sup_bump_attempts(const char *tdir, const char *key)
 {
 	char p[PATH_MAX];
 	cJSON *c = NULL;
@@ -307,8 +360,8 @@ sup_bump_attempts(const char *tdir)
 	if (snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p) ||
 	    ladderd_ctx_load(p, &c) < 0)
 		return 1;
-	n = (int)ladderd_ctx_num(c, "attempts", 0) + 1;
-	ladderd_ctx_set(c, "attempts", cJSON_CreateNumber(n));
+	n = (int)ladderd_ctx_num(c, key, 0) + 1;
+	ladderd_ctx_set(c, key, cJSON_CreateNumber(n));
 	(void)ladderd_ctx_save(c, p);
 	cJSON_Delete(c);
 	return n;
@@ -361,10 +414,25 @@ sup_remove_ring(const char *tdir)
 	cJSON_Delete(ctx);
 }
 
+/* The task's last error message (ctx.error.message), or a stand-in. */
+static void
+sup_last_error(const char *tdir, char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	cJSON *ctx = NULL;
+
+	snprintf(buf, size, "a transient failure");
+	if (snprintf(p, sizeof(p), "%s/context.json", tdir) < (int)sizeof(p) &&
+	    ladderd_ctx_load(p, &ctx) == 0)
+		snprintf(buf, size, "%s",
+		    ladderd_ctx_str(ctx, "error.message", "a transient failure"));
+	cJSON_Delete(ctx);
+}
+
 static void
 sup_job_ended(struct sup *s, struct running_job *j, int status)
 {
-	char tdir[PATH_MAX], why[256];
+	char tdir[PATH_MAX], why[512];
 	const char *sp = s->conf->spool;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 
@@ -373,7 +441,13 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		return;
 	if (code != 0)
 		sup_remove_ring(tdir);
-	if (code == 0) {
+	if (code == 0 && j->fetch) {
+		/* Fetched: on to an encoding slot, keeping its place. */
+		(void)ladderd_spool_move(sp, "active", j->marker, "queue",
+		    j->marker);
+		log_info("job=%s: source fetched, queued for encoding",
+		    j->task_id);
+	} else if (code == 0) {
 		char what[PATH_MAX * 2 + 256];
 
 		LADDERD_CRASH_POINT("supervisor.job_complete", NULL);
@@ -397,10 +471,21 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		log_info("job=%s: stopped, resumes at the next start",
 		    j->task_id);
 	} else if (code == 75) {
-		int n = sup_bump_attempts(tdir);
-		uint64_t delay = DEFER_BASE_MS << (n < 7 ? n - 1 : 6);
+		int n = sup_bump_attempts(tdir, "retries");
+		uint64_t delay = (uint64_t)s->conf->retry_delay * 1000u
+		    << (n < 7 ? n - 1 : 6);
 		char name[200];
 
+		if (n > s->conf->max_retries) {
+			/* A failure that never goes away is a failure. */
+			sup_last_error(tdir, name, sizeof(name));
+			snprintf(why, sizeof(why), "gave up after %d transient "
+			    "failures (max_retries): %s", n, name);
+			log_warnx("job=%s: %s", j->task_id, why);
+			sup_fail_task(s, j, tdir, why);
+			(void)ladderd_spool_remove(sp, "active", j->marker);
+			goto out;
+		}
 		if (delay > DEFER_MAX_MS)
 			delay = DEFER_MAX_MS;
 		snprintf(name, sizeof(name), "%013llu-%s",
@@ -410,7 +495,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		log_info("job=%s: transient failure, retrying in %llu s",
 		    j->task_id, (unsigned long long)delay / 1000);
 	} else {
-		int n = sup_bump_attempts(tdir);
+		int n = sup_bump_attempts(tdir, "attempts");
 
 		if (WIFSIGNALED(status))
 			snprintf(why, sizeof(why), "job process killed by "
@@ -430,6 +515,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 			    "queue", j->marker);
 		}
 	}
+out:
 	*j = s->jobs[--s->njobs];
 	s->dirty = 1;
 	sup_refill_tokens(s);

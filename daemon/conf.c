@@ -143,6 +143,7 @@ static const struct key top_keys[] = {
 	{ "max_downloads", K_INT, "2", 1, 64, NULL, NULL, 0 },
 	{ "max_retries", K_INT, "8", 1, 1000, NULL, NULL, 0 },
 	{ "retry_delay", K_INT, "30", 1, 3600, NULL, NULL, 0 },
+	{ "max_metadata", K_INT, "4096", 0, 65536, NULL, NULL, 0 },
 	{ "max_rungs", K_INT, "0", 0, 256, NULL, NULL, 0 },
 	{ "rung_retries", K_INT, "1", 0, 10, NULL, NULL, 0 },
 	{ "rung_timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
@@ -899,6 +900,7 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	c->max_downloads = (int)ladderd_ctx_num(top, "max_downloads", 2);
 	c->max_retries = (int)ladderd_ctx_num(top, "max_retries", 8);
 	c->retry_delay = (int)ladderd_ctx_num(top, "retry_delay", 30);
+	c->max_metadata = (int)ladderd_ctx_num(top, "max_metadata", 4096);
 	c->max_rungs = (int)ladderd_ctx_num(top, "max_rungs", 0);
 	if (c->max_rungs == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1164,8 +1166,10 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 		     "rung_timeout %ds  settle_time %ds  shutdown_timeout %ds\n",
 	    c->max_jobs, c->max_rungs, c->rung_retries, c->rung_timeout,
 	    c->settle_time, c->shutdown_timeout);
-	fprintf(out, "max_downloads %d  max_retries %d  retry_delay %ds\n",
-	    c->max_downloads, c->max_retries, c->retry_delay);
+	fprintf(out, "max_downloads %d  max_retries %d  retry_delay %ds  "
+		     "max_metadata %d\n",
+	    c->max_downloads, c->max_retries, c->retry_delay,
+	    c->max_metadata);
 	fprintf(out, "umask      %03o\n", (unsigned)c->umask);
 	s = cJSON_PrintUnformatted(c->download);
 	fprintf(out, "download   %s\n", s ? s : "");

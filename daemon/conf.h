@@ -51,6 +51,7 @@ struct ladderd_conf {
 	int settle_time, shutdown_timeout;
 	int max_downloads;	      /* fetch jobs, apart from max_jobs */
 	int max_retries, retry_delay; /* transient failures; first delay, s */
+	int max_metadata;	      /* bytes of a manifest's metadata */
 	mode_t umask; /* of the daemon and its workers */
 	cJSON *download; /* merged into every context as "download" */
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */

@@ -496,6 +496,66 @@ ingest_url_allowed(const struct ladderd_conf *conf, const char *url)
 	return 0;
 }
 
+/* Whether `s` holds a control character (C0 or DEL). */
+static bool
+ingest_has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* Any key or string below `it` with a control character (bounded depth). */
+static bool
+ingest_metadata_control(const cJSON *it, int depth)
+{
+	const cJSON *c;
+
+	if (depth > 64)
+		return true; /* cJSON stops at 1000; we never need more */
+	if (it->string != NULL && ingest_has_control(it->string))
+		return true;
+	if (cJSON_IsString(it) && ingest_has_control(it->valuestring))
+		return true;
+	cJSON_ArrayForEach(c, it)
+		if (ingest_metadata_control(c, depth + 1))
+			return true;
+	return false;
+}
+
+/*
+ * A manifest's metadata travels in events (the queued and the terminal
+ * one) and webhooks: at most max_metadata bytes as compact JSON, no
+ * control characters (they escape to 6 bytes each and forge log lines in
+ * naive consumers). 0 or -EINVAL with the reason in err.
+ */
+static int
+ingest_check_metadata(const struct ladderd_conf *conf, const cJSON *meta,
+    char *err, size_t errlen)
+{
+	char *text;
+	size_t n;
+
+	if (ingest_metadata_control(meta, 0)) {
+		snprintf(err, errlen, "metadata contains control characters "
+		    "(or is nested deeper than 64)");
+		return -EINVAL;
+	}
+	if ((text = cJSON_PrintUnformatted(meta)) == NULL) {
+		snprintf(err, errlen, "metadata cannot be serialised");
+		return -EINVAL;
+	}
+	n = strlen(text);
+	cJSON_free(text);
+	if (n > (size_t)conf->max_metadata) {
+		snprintf(err, errlen, "metadata is %zu bytes as JSON, more than "
+		    "max_metadata (%d)", n, conf->max_metadata);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Validate a manifest; 0 or -EINVAL with the reason in err. */
 static int
 ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
@@ -592,6 +652,8 @@ ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
 		snprintf(err, errlen, "metadata must be a JSON object");
 		return -EINVAL;
 	}
+	if (it && ingest_check_metadata(conf, it, err, errlen) < 0)
+		return -EINVAL;
 	return 0;
 }
 

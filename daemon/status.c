@@ -121,6 +121,13 @@ ladderd_status_dir(const cJSON *ctx, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+static bool
+status_carries_metadata(const char *state)
+{
+	return strcmp(state, "queued") == 0 || strcmp(state, "complete") == 0 ||
+	    strcmp(state, "failed") == 0;
+}
+
 /* The event the context implies, before the caller's fields. */
 static cJSON *
 status_base_event(const cJSON *ctx, long seq)
@@ -171,7 +178,13 @@ status_base_event(const cJSON *ctx, long seq)
 			(int)sizeof(path))
 			cJSON_AddStringToObject(outputs, "dash", path);
 	}
-	if (meta)
+	/*
+	 * The metadata only where a consumer looks for it: the first event
+	 * (queued) and the terminal one; status.json always has it. In every
+	 * event it multiplied a manifest's size by the number of events.
+	 */
+	if (meta && status_carries_metadata(ladderd_ctx_str(ctx, "task.state",
+			"queued")))
 		cJSON_AddItemToObject(ev, "metadata", cJSON_Duplicate(meta, 1));
 	return ev;
 }
@@ -394,6 +407,10 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		goto out;
 	}
 	cJSON_AddNumberToObject(st, "schema", 1);
+	if (ladderd_ctx_get(ctx, "task.metadata") != NULL &&
+	    ladderd_ctx_get(st, "metadata") == NULL)
+		cJSON_AddItemToObject(st, "metadata",
+		    cJSON_Duplicate(ladderd_ctx_get(ctx, "task.metadata"), 1));
 	status_update_rungs(st, old, ev);
 	if ((text = cJSON_Print(st)) == NULL) {
 		rc = -ENOMEM;

@@ -36,7 +36,7 @@ wait_state from-url complete 20
 is "$(state_of from-url)" complete "a manifest with an http source completes"
 like "$(cat "$T/status/from-url/events.ndjson")" '"state":"downloading"' "it went through downloading"
 is "$(json "$T/status/from-url/status.json" 'd["metadata"]["asset"]')" 42 "metadata is passed through to status events"
-like "$(head -n 1 "$T/status/from-url/events.ndjson")" '"metadata":\{"asset":42\}' "every event carries the metadata"
+like "$(head -n 1 "$T/status/from-url/events.ndjson")" '"metadata":\{"asset":42\}' "the first (queued) event carries the metadata"
 
 # A manifest with a local source in a subfolder.
 mkdir -p "$T/ingest/media"

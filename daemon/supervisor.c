@@ -605,6 +605,7 @@ static void
 sup_reload(struct sup *s)
 {
 	struct ladderd_conf *nc = NULL;
+	int notify_changed;
 	struct ladderd_watchset *nws;
 	char err[1024];
 
@@ -642,6 +643,7 @@ sup_reload(struct sup *s)
 		(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	}
 	LADDERD_CRASH_POINT("supervisor.reload", NULL);
+	notify_changed = !cJSON_Compare(s->conf->notify, nc->notify, 1);
 	ladderd_conf_free(s->conf);
 	s->conf = nc;
 	(void)umask(s->conf->umask);
@@ -649,10 +651,11 @@ sup_reload(struct sup *s)
 		log_warn("cannot write the config snapshot for workers");
 	/*
 	 * The webhook worker runs for good: it re-reads the snapshot on
-	 * SIGHUP (a rotated secret or a new URL must not wait for a restart).
-	 * Jobs read it when they start.
+	 * SIGHUP (a rotated secret or a new URL must not wait for a restart),
+	 * sent only when `notify` changed, since a reload also retries what
+	 * waits in backoff. Jobs read the snapshot when they start.
 	 */
-	if (s->notify_pid > 0)
+	if (s->notify_pid > 0 && notify_changed)
 		(void)kill(s->notify_pid, SIGHUP);
 	s->conf_loaded = time(NULL);
 	s->conf_error[0] = '\0';

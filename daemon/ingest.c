@@ -658,6 +658,24 @@ ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
 }
 
 /*
+ * What ladderd_ingest_drop does with a manifest's text (NUL-terminated):
+ * parse it and check it against conf. Returns 0 with the manifest in
+ * *ret_m, or -EINVAL with the reason in err (and in *ret_m whatever JSON
+ * parsed, NULL if none). The caller frees *ret_m. A function of bytes,
+ * for tests/fuzz/fuzz_manifest.c.
+ */
+int
+ladderd_ingest_parse_manifest(const struct ladderd_conf *conf,
+    const char *text, cJSON **ret_m, char *err, size_t errlen)
+{
+	if ((*ret_m = cJSON_Parse(text)) == NULL) {
+		snprintf(err, errlen, "manifest is not valid JSON");
+		return -EINVAL;
+	}
+	return ingest_check_manifest(conf, *ret_m, err, errlen);
+}
+
+/*
  * Take the complete drop dir/name. res says what happened; the return
  * value is 0 unless the spool itself failed (a negative errno: the drop
  * stays where it is and will be tried again).
@@ -726,13 +744,8 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 		 * name, never under the task_id the manifest names: a refused
 		 * drop must not reserve an id a good one would use.
 		 */
-		m = cJSON_Parse(text);
-		if (m == NULL) {
-			rc = ingest_refuse(conf, rootfd, name, &st, id,
-			    "manifest is not valid JSON", res);
-			goto out;
-		}
-		if (ingest_check_manifest(conf, m, err, sizeof(err)) < 0) {
+		if (ladderd_ingest_parse_manifest(conf, text, &m, err,
+			sizeof(err)) < 0) {
 			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
 			    res);
 			goto out;

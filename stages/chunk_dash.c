@@ -118,6 +118,9 @@ dash_template_fits(const struct dash_rep *rep, const char *run,
 	const char *u0 = rep->segs[0].uri;
 	int width = (int)(end - run);
 
+	/* strtol saturates a run too long for a long: no count up from it. */
+	if (start < 0 || (size_t)(LONG_MAX - start) < rep->nb_segs)
+		return 0;
 	for (size_t i = 0; i < rep->nb_segs; i++) {
 		char want[DASH_URI_MAX];
 		int n = snprintf(want, sizeof(want), "%.*s%0*ld%s",

@@ -267,38 +267,27 @@ verify_tag_uri(const char *line, char *buf, size_t size)
 }
 
 /*
- * A media playlist (package-relative `rel`, real path `real`): #EXTM3U,
- * #EXT-X-ENDLIST, at least one segment, every URI (segments, EXT-X-MAP)
- * a file in the package. Records it in v->pls (once).
+ * The text (NUL-terminated, cut into lines in place) of the media playlist
+ * at package-relative `rel`, real path `real`: #EXTM3U, #EXT-X-ENDLIST, at
+ * least one segment, every URI (segments, EXT-X-MAP) a file in the
+ * package. Records it in v->pls. The parser tests/fuzz/ drives.
  */
 static enum ladderd_rc
-verify_media(struct verify *v, const char *rel, const char *real)
+verify_media_text(struct verify *v, const char *rel, const char *real,
+    char *text)
 {
 	struct ladderd_call *call = v->call;
 	struct verify_playlist *pl;
-	enum ladderd_rc rc = LADDERD_FAIL;
-	char *text = NULL, *p, *line, tag_uri[PATH_MAX];
+	char *p, *line, tag_uri[PATH_MAX];
 	char seg_rel[PATH_MAX], seg_real[PATH_MAX];
 	double duration = 0;
-	int segments = 0, endlist = 0, err;
+	int segments = 0, endlist = 0;
 
-	for (size_t i = 0; i < v->nb_pls; i++)
-		if (strcmp(v->pls[i].real, real) == 0)
-			return LADDERD_OK;
-	if (v->nb_pls == VERIFY_MAX_PLAYLISTS) {
-		call->fail(call, "more than %d media playlists",
-		    VERIFY_MAX_PLAYLISTS);
-		return LADDERD_FAIL;
-	}
-	if ((err = verify_read(real, &text)) < 0) {
-		call->fail(call, "cannot read '%s': %s", rel, strerror(-err));
-		goto out;
-	}
 	p = text;
 	line = verify_line(&p);
 	if (line == NULL || strncmp(line, "#EXTM3U", 7) != 0) {
 		call->fail(call, "%s: does not start with #EXTM3U", rel);
-		goto out;
+		return LADDERD_FAIL;
 	}
 	while ((line = verify_line(&p)) != NULL) {
 		const char *uri;
@@ -311,51 +300,71 @@ verify_media(struct verify *v, const char *rel, const char *real)
 			uri = verify_tag_uri(line, tag_uri, sizeof(tag_uri));
 			if (uri != NULL && verify_uri(v, rel, uri, seg_rel,
 			    sizeof(seg_rel), seg_real) != LADDERD_OK)
-				goto out;
+				return LADDERD_FAIL;
 		} else if (line[strspn(line, " \t")] != '\0') {
 			if (verify_uri(v, rel, line, seg_rel, sizeof(seg_rel),
 				seg_real) != LADDERD_OK)
-				goto out;
+				return LADDERD_FAIL;
 			segments++;
 		}
 	}
 	if (!endlist || segments == 0) {
 		call->fail(call, "%s: %s", rel, !endlist ?
 		    "does not end with #EXT-X-ENDLIST" : "has no segments");
-		goto out;
+		return LADDERD_FAIL;
 	}
 	pl = &v->pls[v->nb_pls++];
 	(void)snprintf(pl->real, sizeof(pl->real), "%s", real);
 	pl->duration = duration;
 	pl->segments = segments;
 	verify_checked(v, "%s: %d segments, %.3f s", rel, segments, duration);
-	rc = LADDERD_OK;
-out:
+	return LADDERD_OK;
+}
+
+/* The media playlist `rel` (real path `real`), once; see above. */
+static enum ladderd_rc
+verify_media(struct verify *v, const char *rel, const char *real)
+{
+	struct ladderd_call *call = v->call;
+	enum ladderd_rc rc;
+	char *text = NULL;
+	int err;
+
+	for (size_t i = 0; i < v->nb_pls; i++)
+		if (strcmp(v->pls[i].real, real) == 0)
+			return LADDERD_OK;
+	if (v->nb_pls == VERIFY_MAX_PLAYLISTS) {
+		call->fail(call, "more than %d media playlists",
+		    VERIFY_MAX_PLAYLISTS);
+		return LADDERD_FAIL;
+	}
+	if ((err = verify_read(real, &text)) < 0) {
+		call->fail(call, "cannot read '%s': %s", rel, strerror(-err));
+		return LADDERD_FAIL;
+	}
+	rc = verify_media_text(v, rel, real, text);
 	free(text);
 	return rc;
 }
 
-/* master.m3u8 and every playlist it names (variants, EXT-X-MEDIA, ...). */
+/*
+ * The text (NUL-terminated, cut in place) of the master playlist at
+ * package-relative `master_rel`, and every playlist it names (variants,
+ * EXT-X-MEDIA, ...). The parser tests/fuzz/ drives.
+ */
 static enum ladderd_rc
-verify_master(struct verify *v, const char *master)
+verify_master_text(struct verify *v, const char *master_rel, char *text)
 {
 	struct ladderd_call *call = v->call;
-	enum ladderd_rc rc = LADDERD_FAIL;
-	char *text = NULL, *p, *line, tag_uri[PATH_MAX];
+	char *p, *line, tag_uri[PATH_MAX];
 	char rel[PATH_MAX], real[PATH_MAX];
-	const char *master_rel = master + strlen(v->pkg) + 1;
-	int variants = 0, err;
+	int variants = 0;
 
-	if ((err = verify_read(master, &text)) < 0) {
-		call->fail(call, "cannot read '%s': %s", master,
-		    strerror(-err));
-		goto out;
-	}
 	p = text;
 	line = verify_line(&p);
 	if (line == NULL || strncmp(line, "#EXTM3U", 7) != 0) {
 		call->fail(call, "%s: does not start with #EXTM3U", master_rel);
-		goto out;
+		return LADDERD_FAIL;
 	}
 	while ((line = verify_line(&p)) != NULL) {
 		const char *uri = NULL;
@@ -375,18 +384,34 @@ verify_master(struct verify *v, const char *master)
 			continue;
 		if (verify_uri(v, master_rel, uri, rel, sizeof(rel), real) !=
 		    LADDERD_OK)
-			goto out;
+			return LADDERD_FAIL;
 		if (playlist && verify_media(v, rel, real) != LADDERD_OK)
-			goto out;
+			return LADDERD_FAIL;
 	}
 	if (variants == 0) {
 		call->fail(call, "%s: lists no variant stream", master_rel);
-		goto out;
+		return LADDERD_FAIL;
 	}
 	verify_checked(v, "%s: %d variant(s), %zu media playlist(s)",
 	    master_rel, variants, v->nb_pls);
-	rc = LADDERD_OK;
-out:
+	return LADDERD_OK;
+}
+
+/* master.m3u8 and every playlist it names. */
+static enum ladderd_rc
+verify_master(struct verify *v, const char *master)
+{
+	struct ladderd_call *call = v->call;
+	enum ladderd_rc rc;
+	char *text = NULL;
+	int err;
+
+	if ((err = verify_read(master, &text)) < 0) {
+		call->fail(call, "cannot read '%s': %s", master,
+		    strerror(-err));
+		return LADDERD_FAIL;
+	}
+	rc = verify_master_text(v, master + strlen(v->pkg) + 1, text);
 	free(text);
 	return rc;
 }

@@ -7,8 +7,12 @@
 #      run `make check` there too.
 # Both are test builds: --enable-crash-points compiles in the kill -9 hooks
 # of the crash matrix (t0450), which a release build never has.
-# Build trees: _build/ and _build-asan/ (re-used when present).
-# LADDERD_SKIP_ASAN=1 skips step 3 (quick local runs).
+#   4. fuzz each libFuzzer harness (tests/fuzz/run.sh: clang, ASan, UBSan)
+#      for $FUZZ_SECONDS (default 60) seconds, $(nproc) at a time; a crash
+#      fails the run (the inputs are in _build-fuzz/crashes/).
+# Build trees: _build/, _build-asan/ and _build-fuzz/ (re-used when present).
+# LADDERD_SKIP_ASAN=1 skips step 3, LADDERD_SKIP_FUZZ=1 step 4 (quick
+# local runs).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -44,6 +48,14 @@ if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
 	LADDERD_TEST_TIMEOUT_MULT=3 LADDERD_PLAYBACK=0 LADDERD_VALGRIND=0 \
 		build_and_check _build-asan --enable-werror --enable-sanitizers \
 		--enable-crash-points
+fi
+if [ "${LADDERD_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "== fuzz each harness ${FUZZ_SECONDS:-60} s"
+	sh tests/fuzz/run.sh -t "${FUZZ_SECONDS:-60}" -j "$jobs" || {
+		rc=$?
+		[ "$rc" = 77 ] || exit "$rc"
+		echo "fuzzing skipped: clang not installed"
+	}
 fi
 # One plain summary line over both passes (automake's own summaries above).
 logs=$(ls _build/test-suite.log _build-asan/test-suite.log 2>/dev/null || true)

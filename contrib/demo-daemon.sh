@@ -15,7 +15,11 @@ failed = "failed";
 watch = ( { path = "ingest"; profile = "default"; } );
 CONF
 "$LADDERD" check-config -c "$D/ladderd.conf" | tail -n 14
-"$LADDERD" -c "$D/ladderd.conf" >"$D/daemon.log" 2>&1 &
+# ladderd refuses to run as root unless told: the demo (often run as root
+# in a container or CI) says so; a real install sets `user` instead.
+allow=
+[ "$(id -u)" = 0 ] && allow=--allow-root
+"$LADDERD" -c "$D/ladderd.conf" $allow >"$D/daemon.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 i=0

@@ -150,6 +150,7 @@ static const struct key top_keys[] = {
 	{ "settle_time", K_INT, "0", 0, 3600, NULL, NULL, 0 },
 	{ "shutdown_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
 	{ "umask", K_STRING, "027", 0, 0, NULL, NULL, 0 },
+	{ "user", K_STRING, "", 0, 0, NULL, NULL, 0 },
 	{ "download", K_GROUP, NULL, 0, 0, NULL, download_keys, 0 },
 	{ "notify", K_GROUP, NULL, 0, 0, NULL, notify_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
@@ -911,6 +912,10 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	c->rung_timeout = (int)ladderd_ctx_num(top, "rung_timeout", 3600);
 	c->settle_time = (int)ladderd_ctx_num(top, "settle_time", 0);
 	c->shutdown_timeout = (int)ladderd_ctx_num(top, "shutdown_timeout", 30);
+	if ((c->user = strdup(ladderd_ctx_str(top, "user", ""))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = parse_umask(p, config_setting_get_member(root, "umask"),
 		 ladderd_ctx_str(top, "umask", "027"), &c->umask)) < 0)
 		goto fail;
@@ -1037,6 +1042,7 @@ ladderd_conf_free(struct ladderd_conf *c)
 	free(c->failed);
 	free(c->archive);
 	free(c->stage_path);
+	free(c->user);
 	cJSON_Delete(c->download);
 	cJSON_Delete(c->notify);
 	for (size_t i = 0; i < c->nwatches; i++) {
@@ -1171,6 +1177,8 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 	    c->max_downloads, c->max_retries, c->retry_delay,
 	    c->max_metadata);
 	fprintf(out, "umask      %03o\n", (unsigned)c->umask);
+	fprintf(out, "user       %s\n", c->user && c->user[0] ? c->user :
+	    "(none: no privileges to drop)");
 	s = cJSON_PrintUnformatted(c->download);
 	fprintf(out, "download   %s\n", s ? s : "");
 	cJSON_free(s);

@@ -53,6 +53,7 @@ struct ladderd_conf {
 	int max_retries, retry_delay; /* transient failures; first delay, s */
 	int max_metadata;	      /* bytes of a manifest's metadata */
 	mode_t umask; /* of the daemon and its workers */
+	char *user;   /* "" or the account a root daemon becomes */
 	cJSON *download; /* merged into every context as "download" */
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */
 	struct ladderd_watch *watches;

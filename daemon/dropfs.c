@@ -280,8 +280,13 @@ ladderd_dropfs_move(int fromfd, const char *leaf, const struct stat *checked,
 		if (!S_ISREG(st.st_mode) || st.st_dev != checked->st_dev ||
 		    st.st_ino != checked->st_ino)
 			return -ESTALE;
-		/* Ours now: the umask decides who else may read it. */
-		if (fchmodat(tofd, toname, mode & ~mask, 0) < 0)
+		/*
+		 * Ours now: the umask decides who else may read it. EPERM:
+		 * another user's file (dropped into a folder we may write),
+		 * whose mode only its owner may change.
+		 */
+		if (fchmodat(tofd, toname, mode & ~mask, 0) < 0 &&
+		    errno != EPERM)
 			return -errno;
 		return fsync(tofd) < 0 && errno != EINVAL ? -errno : 0;
 	}

@@ -1,7 +1,7 @@
 /*
  * main.c - the command line (ladderd(8)) and worker-mode dispatch:
  *
- *   ladderd [-c FILE] [-v]                 the daemon (foreground)
+ *   ladderd [-c FILE] [-v] [--allow-root]  the daemon (foreground)
  *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE] [--replace]
  *   ladderd check-config [-c FILE]         validate, load every stage, print
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
@@ -34,7 +34,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: ladderd [-c FILE] [-v]\n"
+	    "usage: ladderd [-c FILE] [-v] [--allow-root]\n"
 	    "       ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] "
 	    "[-p PROFILE] [--replace]\n"
 	    "       ladderd check-config [-c FILE]\n"
@@ -280,14 +280,24 @@ main(int argc, char **argv)
 	}
 	{
 		const char *file = NULL;
-		int verbose = 0;
+		int verbose = 0, allow_root = 0;
 
+		/* --allow-root is the daemon's alone; take it out of argv. */
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--allow-root") != 0)
+				continue;
+			allow_root = 1;
+			memmove(&argv[i], &argv[i + 1],
+			    (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 		if (parse_common(argc, argv, &file, &verbose) != argc) {
 			usage();
 			return 2;
 		}
 		if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
 			file = DEFAULT_CONF;
-		return ladderd_supervisor_main(file, verbose);
+		return ladderd_supervisor_main(file, verbose, allow_root);
 	}
 }

@@ -45,6 +45,7 @@
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
+#include "privdrop.h"
 #include "sdnotify.h"
 #include "spool.h"
 #include "status.h"
@@ -623,6 +624,8 @@ sup_reload(struct sup *s)
 	if (strcmp(nc->spool, s->conf->spool) != 0)
 		log_warnx("a new spool folder takes effect at restart, "
 			  "ignoring");
+	if (strcmp(nc->user, s->conf->user) != 0)
+		log_warnx("a new 'user' takes effect at restart, ignoring");
 	if ((nws = ladderd_watch_new(nc, s->conf_file)) == NULL) {
 		log_warnx("config not reloaded: cannot set up the watches");
 		ladderd_conf_free(nc);
@@ -828,13 +831,38 @@ sup_setup(struct sup *s)
 		log_warnx("cannot write the config snapshot: %s", strerror(-rc));
 		return -1;
 	}
-	sup_recover_tasks(s);
+	return 0;
+}
+
+/*
+ * Started as root with a `user`: become it now, after the set-up that may
+ * need root, before any drop is read or worker started. The watch folders
+ * are the operator's: say so when the user cannot take drops from them.
+ */
+static int
+sup_drop_privileges(struct sup *s)
+{
+	char err[1024];
+	int rc;
+
+	if ((rc = ladderd_privdrop_drop(s->conf, err, sizeof(err))) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	log_info("dropped root privileges: running as user '%s' (uid %ld, "
+		 "gid %ld)",
+	    s->conf->user, (long)getuid(), (long)getgid());
+	for (size_t i = 0; i < s->conf->nwatches; i++)
+		if (access(s->conf->watches[i].path, W_OK | X_OK) < 0)
+			log_warn("user '%s' cannot take drops from '%s'",
+			    s->conf->user, s->conf->watches[i].path);
 	return 0;
 }
 
 int
-ladderd_supervisor_main(const char *conf_file, int verbose)
+ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 {
+	enum ladderd_privdrop_plan plan;
 	struct sup s = { .conf_file = conf_file, .verbose = verbose,
 		.epfd = -1, .sfd = -1, .tfd = -1, .lockfd = -1,
 		.tokens = { -1, -1 } };
@@ -853,9 +881,22 @@ ladderd_supervisor_main(const char *conf_file, int verbose)
 		log_warnx("%s", err);
 		return 1;
 	}
+	if (ladderd_privdrop_plan(s.conf, allow_root, &plan, err,
+		sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		ladderd_conf_free(s.conf);
+		return 1;
+	}
+	if (plan == LADDERD_PRIV_ROOT)
+		log_warnx("RUNNING AS ROOT (--allow-root): every drop is parsed "
+			  "by libavformat with full privileges; set 'user' in "
+			  "the config to drop them");
 	s.started = s.conf_loaded = time(NULL);
 	if (sup_setup(&s) < 0)
 		goto out;
+	if (plan == LADDERD_PRIV_DROP && sup_drop_privileges(&s) < 0)
+		goto out;
+	sup_recover_tasks(&s);
 	log_info("ladderd %s started: %zu watch folder(s), spool '%s'",
 	    PACKAGE_VERSION, s.conf->nwatches, s.conf->spool);
 	s.dirty = 1;

@@ -7,7 +7,8 @@
 #ifndef LADDERD_SUPERVISOR_H
 #define LADDERD_SUPERVISOR_H
 
-int ladderd_supervisor_main(const char *conf_file, int verbose);
+int ladderd_supervisor_main(const char *conf_file, int verbose,
+    int allow_root);
 /*
  * The job worker. `fetch`: only fetch the source (engine fetch_only) and
  * exit 0, for a download slot.

@@ -24,7 +24,7 @@ $VG "$LADDERD" check-config -c "$T/ladderd.conf" >/dev/null 2>"$T/check.err"
 # dlopen'd libraries' own constructors may leak; judge our frames only.
 ok "check-config: no error in ladderd's own code" sh -c "! grep -q 'by 0x[0-9A-F]*: ladderd_' '$T/check.err'"
 
-$VG "$LADDERD" -c "$T/ladderd.conf" >"$T/daemon.log" 2>&1 &
+$VG "$LADDERD" -c "$T/ladderd.conf" $ALLOW_ROOT >"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
 wait_for 30 test -s "$T/status/_daemon.json"
 echo one >"$T/ingest/one.mov"

@@ -22,7 +22,7 @@ ok "daemon started and wrote _daemon.json" test -s "$T/status/_daemon.json"
 is "$(json "$T/status/_daemon.json" 'd["state"]')" running "_daemon.json says running"
 
 # A second daemon on the same spool is refused.
-"$LADDERD" -c "$T/ladderd.conf" >"$T/second.log" 2>&1
+"$LADDERD" -c "$T/ladderd.conf" $ALLOW_ROOT >"$T/second.log" 2>&1
 is "$?" 1 "a second daemon on the same spool exits 1"
 like "$(cat "$T/second.log")" "another ladderd \(pid $DAEMON_PID\) uses spool" "and says which pid holds it"
 

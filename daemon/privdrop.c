@@ -98,8 +98,8 @@ int
 ladderd_privdrop_drop(const struct ladderd_conf *conf, char *err,
     size_t errlen)
 {
-	const char *const tops[] = { conf->status, conf->failed, conf->publish,
-		NULL };
+	const char *const tops[3] = { conf->status, conf->failed,
+		conf->publish };
 	struct passwd *pw = getpwnam(conf->user);
 	uid_t uid;
 	gid_t gid;
@@ -117,15 +117,19 @@ ladderd_privdrop_drop(const struct ladderd_conf *conf, char *err,
 		    conf->spool, conf->user, strerror(-rc));
 		return rc;
 	}
-	/* Of the others only the top, when root has it (we made it). */
-	for (int i = 0; tops[i]; i++) {
+	/*
+	 * Of the others (and the watch folders) only the top, when root has
+	 * it: we made it at start-up. Its group and mode are kept.
+	 */
+	for (size_t i = 0; i < 3 + conf->nwatches; i++) {
+		const char *dir = i < 3 ? tops[i] : conf->watches[i - 3].path;
 		struct stat st;
 
-		if (stat(tops[i], &st) == 0 && st.st_uid == 0 &&
-		    chown(tops[i], uid, gid) < 0) {
+		if (stat(dir, &st) == 0 && st.st_uid == 0 &&
+		    chown(dir, uid, (gid_t)-1) < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot give '%s' to user '%s': %s",
-			    tops[i], conf->user, strerror(errno));
+			    dir, conf->user, strerror(errno));
 			return rc;
 		}
 	}

@@ -3,7 +3,8 @@
  * drop is parsed by libavformat: a parser bug must not hand over root. So
  * the daemon refuses to run as root unless told, either by a `user`
  * setting (the daemon sets itself up as root, gives the spool and the
- * top of the status, failed and publish folders to that user, then
+ * top of the status, failed, publish and watch folders (when root owns
+ * them: made at start-up) to that user, then
  * initgroups + setgid + setuid for good) or by --allow-root (it runs as
  * root and says so loudly). Functions return 0 or a negative errno with a
  * sentence in err; they do not log.

@@ -37,8 +37,7 @@ stop_daemon
 # user = "nobody": drops privileges before taking drops.
 printf 'user = "nobody";\n' >>"$T/ladderd.conf"
 chmod 755 "$T"
-chown nobody "$T/ingest"
-rm -rf "$T/spool" "$T/status"/* 
+rm -rf "$T/spool" "$T/status"/*
 setsid "$LADDERD" -c "$T/ladderd.conf" >"$T/user.log" 2>&1 &
 DAEMON_PID=$!
 wait_for 10 test -s "$T/status/_daemon.json"
@@ -53,6 +52,7 @@ id=$(ls "$T/publish" | grep '^a-' | head -n 1)
 ok "a drop is taken and published" test -n "$id"
 is "$(stat -c %U "$T/publish/$id/renditions.json" 2>&1)" nobody "the package belongs to nobody (the job ran as nobody)"
 is "$(stat -c %U "$T/spool")" nobody "the spool was given to nobody"
+is "$(stat -c %U "$T/ingest")" nobody "so was the watch folder root had made"
 is "$(stat -c %U "$T/spool/running.conf")" nobody "so was its config snapshot"
 kill -TERM "$DAEMON_PID"
 wait_for 10 sh -c "! kill -0 $DAEMON_PID 2>/dev/null"

@@ -65,8 +65,16 @@ struct running_job {
 	char task_id[80];
 };
 
+/* Whether a task still has to fetch its source, once looked up. */
+struct fetch_hint {
+	char task_id[80];
+	int fetch;
+};
+
 struct sup {
 	const char *conf_file;	/* what the user named */
+	struct fetch_hint *hints; /* sorted by task_id */
+	size_t nhints;
 	char snapshot[PATH_MAX]; /* the running config, for workers */
 	char conf_dir[PATH_MAX];
 	int verbose;
@@ -287,6 +295,72 @@ sup_needs_fetch(const char *tdir)
 	return needs;
 }
 
+/* Binary search of the hints: true if found; *ret_pos = index or insert. */
+static int
+sup_hint_find(const struct sup *s, const char *task_id, size_t *ret_pos)
+{
+	size_t lo = 0, hi = s->nhints;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->hints[mid].task_id, task_id);
+
+		if (c == 0) {
+			*ret_pos = mid;
+			return 1;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_pos = lo;
+	return 0;
+}
+
+/*
+ * sup_needs_fetch(), remembered per task: the queue is looked at on every
+ * loop iteration, and reading each queued task's files every time made a
+ * burst of 1000 drops crawl. Only a fetch job changes the answer (to 0).
+ */
+static int
+sup_hint(struct sup *s, const char *task_id, const char *tdir)
+{
+	struct fetch_hint *nh;
+	size_t pos;
+	int fetch;
+
+	if (sup_hint_find(s, task_id, &pos))
+		return s->hints[pos].fetch;
+	fetch = sup_needs_fetch(tdir);
+	if (strlen(task_id) >= sizeof(nh->task_id) ||
+	    (nh = realloc(s->hints, (s->nhints + 1) * sizeof(*nh))) == NULL)
+		return fetch; /* not remembered: looked up again next time */
+	s->hints = nh;
+	memmove(&nh[pos + 1], &nh[pos], (s->nhints - pos) * sizeof(*nh));
+	snprintf(nh[pos].task_id, sizeof(nh[pos].task_id), "%s", task_id);
+	nh[pos].fetch = fetch;
+	s->nhints++;
+	return fetch;
+}
+
+/* The task left the queue for good, or was fetched (`fetched`). */
+static void
+sup_hint_update(struct sup *s, const char *task_id, int fetched)
+{
+	size_t pos;
+
+	if (!sup_hint_find(s, task_id, &pos))
+		return;
+	if (fetched) {
+		s->hints[pos].fetch = 0;
+		return;
+	}
+	memmove(&s->hints[pos], &s->hints[pos + 1],
+	    (s->nhints - pos - 1) * sizeof(*s->hints));
+	s->nhints--;
+}
+
 /*
  * Start jobs from the queue, FIFO per kind: encoding jobs up to max_jobs,
  * fetch jobs (a URL source not fetched yet) up to max_downloads. A task
@@ -317,7 +391,7 @@ sup_start_jobs(struct sup *s)
 		if (ladderd_spool_path(s->conf->spool, "tasks", q[i].task_id,
 			tdir, sizeof(tdir)) < 0)
 			continue;
-		fetch = sup_needs_fetch(tdir);
+		fetch = sup_hint(s, q[i].task_id, tdir);
 		if (fetch ? nfetch >= s->conf->max_downloads :
 			    s->njobs - nfetch >= s->conf->max_jobs)
 			continue;
@@ -446,6 +520,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		/* Fetched: on to an encoding slot, keeping its place. */
 		(void)ladderd_spool_move(sp, "active", j->marker, "queue",
 		    j->marker);
+		sup_hint_update(s, j->task_id, 1);
 		log_info("job=%s: source fetched, queued for encoding",
 		    j->task_id);
 	} else if (code == 0) {
@@ -461,9 +536,11 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 			log_info("job=%s: complete; %s", j->task_id, what);
 		}
 		(void)ladderd_spool_remove(sp, "active", j->marker);
+		sup_hint_update(s, j->task_id, 0); /* gone for good */
 	} else if (code == 1) {
 		sup_fail_task(s, j, tdir, NULL);
 		(void)ladderd_spool_remove(sp, "active", j->marker);
+		sup_hint_update(s, j->task_id, 0); /* gone for good */
 		log_info("job=%s: failed, moved to the failed folder",
 		    j->task_id);
 	} else if (s->stopping) {
@@ -485,6 +562,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 			log_warnx("job=%s: %s", j->task_id, why);
 			sup_fail_task(s, j, tdir, why);
 			(void)ladderd_spool_remove(sp, "active", j->marker);
+			sup_hint_update(s, j->task_id, 0); /* gone for good */
 			goto out;
 		}
 		if (delay > DEFER_MAX_MS)
@@ -510,6 +588,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 			    j->task_id, why, n);
 			sup_fail_task(s, j, tdir, why);
 			(void)ladderd_spool_remove(sp, "active", j->marker);
+			sup_hint_update(s, j->task_id, 0); /* gone for good */
 		} else {
 			log_warnx("job=%s: %s; requeued", j->task_id, why);
 			(void)ladderd_spool_move(sp, "active", j->marker,
@@ -990,5 +1069,6 @@ out:
 	if (s.lockfd >= 0)
 		close(s.lockfd);
 	ladderd_conf_free(s.conf);
+	free(s.hints);
 	return exit_code;
 }

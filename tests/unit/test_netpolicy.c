@@ -2,7 +2,7 @@
  * tests/unit/test_netpolicy.c - the address policy for URLs from drops:
  * every refused range (IPv4, IPv6, embedded IPv4 forms) is refused, public
  * addresses pass, an allow list opens exactly its ranges, bad CIDRs are
- * refused.
+ * refused; host allow-list matching and the URL host parse.
  */
 #include "config.h"
 
@@ -123,6 +123,36 @@ test_bad_cidrs(void **state)
 	assert_int_equal(ladderd_netpolicy_allow(&p, "::/0"), -ENOSPC);
 }
 
+static void
+test_hosts(void **state)
+{
+	char h[64];
+
+	(void)state;
+	assert_true(ladderd_netpolicy_host_match("hooks.example", "hooks.example"));
+	assert_true(ladderd_netpolicy_host_match("Hooks.Example.", "hooks.example"));
+	assert_false(ladderd_netpolicy_host_match("hooks.example", "evilhooks.example"));
+	assert_false(ladderd_netpolicy_host_match("hooks.example", "hooks.example.evil"));
+	assert_true(ladderd_netpolicy_host_match("*.example", "a.b.example"));
+	assert_false(ladderd_netpolicy_host_match("*.example", "example"));
+	assert_false(ladderd_netpolicy_host_match("*.example", "badexample"));
+	assert_false(ladderd_netpolicy_host_match("", ""));
+	assert_int_equal(ladderd_netpolicy_url_host(
+	    "https://user:pw@Hooks.Example:8443/x?y#z", h, sizeof(h)), 0);
+	assert_string_equal(h, "hooks.example");
+	assert_int_equal(ladderd_netpolicy_url_host("http://[::1]:80/", h,
+	    sizeof(h)), 0);
+	assert_string_equal(h, "::1");
+	/* the last '@' before the path wins, as in libcurl */
+	assert_int_equal(ladderd_netpolicy_url_host(
+	    "http://ok.example@evil.example/", h, sizeof(h)), 0);
+	assert_string_equal(h, "evil.example");
+	assert_int_equal(ladderd_netpolicy_url_host("ftp://x/", h, sizeof(h)),
+	    -EINVAL);
+	assert_int_equal(ladderd_netpolicy_url_host("http:///x", h, sizeof(h)),
+	    -EINVAL);
+}
+
 int
 main(void)
 {
@@ -131,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_public_allowed),
 		cmocka_unit_test(test_allow_list),
 		cmocka_unit_test(test_bad_cidrs),
+		cmocka_unit_test(test_hosts),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

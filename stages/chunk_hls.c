@@ -522,12 +522,19 @@ chunk_hls_merge_tail(struct chunk_hls_job *job, struct ladderd_call *call,
 
 	if (!job->fmp4 || job->nsegs < 2 || last->extinf >= job->seg_dur / 10.0)
 		return LADDERD_OK;
+	/*
+	 * The last two EXTINF lines: a tag counts only at the start of a
+	 * line (two on one line put the second before the first's end).
+	 */
 	for (char *p = strstr(t, "#EXTINF:"); p; p = strstr(p + 1, "#EXTINF:")) {
+		if (p != t && p[-1] != '\n')
+			continue;
 		p1 = p2;
 		p2 = p;
 	}
 	end = strstr(t, "#EXT-X-ENDLIST");
-	if (p1 == NULL || end == NULL || end < p2) {
+	if (p1 == NULL || end == NULL || end < p2 ||
+	    strchr(p1, '\n') == NULL || strchr(p1, '\n') >= p2) {
 		call->fail(call, "'%s': cannot find its last segments",
 		    job->playlist);
 		return LADDERD_FAIL;

@@ -351,8 +351,19 @@ dash_fragment_times(const uint8_t *buf, size_t len, int64_t *ret_t,
 		if (((flags & 0x100) == 0 && dflt == 0) ||
 		    off + (uint64_t)n * per > (uint64_t)(b_end - b))
 			return -EINVAL;
-		for (uint32_t i = 0; i < n; i++, off += per)
-			d += flags & 0x100 ? dash_rb32(b + off) : dflt;
+		if (per == 0) {
+			/* No per-sample table: n samples of the default. */
+			if ((uint64_t)n * dflt > (uint64_t)(INT64_MAX - d))
+				return -EINVAL;
+			d += (int64_t)n * dflt;
+		}
+		for (uint32_t i = 0; per != 0 && i < n; i++, off += per) {
+			uint32_t v = flags & 0x100 ? dash_rb32(b + off) : dflt;
+
+			if (v > (uint64_t)(INT64_MAX - d))
+				return -EINVAL;
+			d += v;
+		}
 		runs++;
 	}
 	*ret_d = d;

@@ -36,6 +36,7 @@
 #include "stage.h"
 
 #define CHUNK_HLS_PLAYLIST_MAX (4u << 20)
+#define CHUNK_HLS_EXTINF_MAX 86400.0 /* s; a segment longer is nonsense */
 
 /* A packet of the stream the muxer cuts on, in the output time base. */
 struct chunk_hls_pkt {
@@ -378,8 +379,15 @@ chunk_hls_parse(struct chunk_hls_job *job, struct ladderd_call *call,
 			job->version_tag = atoi(line + 15);
 		else if (strcmp(line, "#EXT-X-MAP:URI=\"init.mp4\"") == 0)
 			map = 1;
-		else if (av_strstart(line, "#EXTINF:", NULL))
+		else if (av_strstart(line, "#EXTINF:", NULL)) {
 			extinf = strtod(line + 8, NULL);
+			/* (also NaN, "inf": TARGETDURATION is an int of it) */
+			if (!(extinf >= 0 && extinf <= CHUNK_HLS_EXTINF_MAX)) {
+				call->fail(call, "'%s': bad duration in '%s'",
+				    job->playlist, line);
+				return LADDERD_FAIL;
+			}
+		}
 		else if (line[0] != '#' && line[0] != '\0') {
 			struct chunk_hls_seg *s;
 
@@ -513,15 +521,25 @@ static enum ladderd_rc
 chunk_hls_merge_tail(struct chunk_hls_job *job, struct ladderd_call *call,
     char **text, size_t *len)
 {
-	struct chunk_hls_seg *last = &job->segs[job->nsegs - 1];
-	struct chunk_hls_seg *prev = &job->segs[job->nsegs - 2];
+	struct chunk_hls_seg *last, *prev;
 	char a[4200], b[4200], buf[1 << 16], inf[64];
 	char *t = *text, *p1 = NULL, *p2 = NULL, *out = NULL, *end;
 	int in = -1, fd = -1, err = 0;
 	size_t n;
 
-	if (!job->fmp4 || job->nsegs < 2 || last->extinf >= job->seg_dur / 10.0)
+	/* (segs[nsegs - 2] of a one-segment list is not even a pointer) */
+	if (!job->fmp4 || job->nsegs < 2)
 		return LADDERD_OK;
+	last = &job->segs[job->nsegs - 1];
+	prev = &job->segs[job->nsegs - 2];
+	if (last->extinf >= job->seg_dur / 10.0)
+		return LADDERD_OK;
+	if (strcmp(last->uri, prev->uri) == 0) {
+		/* Appending a file to itself never reaches its end. */
+		call->fail(call, "'%s': its last two segments are one file, "
+		    "'%s'", job->playlist, last->uri);
+		return LADDERD_FAIL;
+	}
 	/*
 	 * The last two EXTINF lines: a tag counts only at the start of a
 	 * line (two on one line put the second before the first's end).

@@ -30,6 +30,7 @@
 
 #define VERIFY_MAX_PLAYLIST (16u << 20)
 #define VERIFY_MAX_PLAYLISTS 64
+#define VERIFY_MAX_EXTINF 86400.0 /* s: one segment */
 
 /* A media playlist already checked (by real path). */
 struct verify_playlist {
@@ -293,7 +294,15 @@ verify_media_text(struct verify *v, const char *rel, const char *real,
 		const char *uri;
 
 		if (strncmp(line, "#EXTINF:", 8) == 0) {
-			duration += strtod(line + 8, NULL);
+			double d = strtod(line + 8, NULL);
+
+			/* NaN would pass every duration comparison below. */
+			if (!(d >= 0 && d <= VERIFY_MAX_EXTINF)) {
+				call->fail(call, "%s: bad duration in '%.100s'",
+				    rel, line);
+				return LADDERD_FAIL;
+			}
+			duration += d;
 		} else if (strcmp(line, "#EXT-X-ENDLIST") == 0) {
 			endlist = 1;
 		} else if (line[0] == '#') {

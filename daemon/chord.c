@@ -1,11 +1,14 @@
 /*
- * chord.c - fork + exec a worker per rung, join them with waitpid.
+ * chord.c - plan the rendition phase's units and join them. A runner
+ * (runner.h: here, or on a Slurm cluster) executes each unit; the chord
+ * decides what runs, when, with how many CPUs, and what a result means.
  *
  * For each member of the ladder (ctx.ladder, else ctx.profile.ladder) the
- * parent writes rungs/<rung>/request.json (the context with the rung
+ * chord writes rungs/<rung>/request.json (the context with the rung
  * merged in as ctx.rung, the rendition stages and their arguments, the
- * stage path, the thread budget) and starts `ladderd rung WORKDIR RUNG` in
- * its own process group. The worker writes rungs/<rung>/result.json: the
+ * stage path, the thread budget) and has the runner start
+ * `ladderd rung WORKDIR RUNG` (rung.c) as a child process of the job.
+ * The worker writes rungs/<rung>/result.json: the
  * top-level keys its stages added or changed, plus "status". A rung
  * succeeded only if its worker exited 0 *and* result.json parses. A rung
  * that fails (exit code, signal, time limit) is started again up to
@@ -42,6 +45,7 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
+#include "runner.h"
 #include "status.h"
 
 #define KILL_GRACE_US (3u * 1000000u) /* SIGTERM to SIGKILL */
@@ -68,10 +72,12 @@ struct member {
 	uint64_t deadline_us;
 	uint64_t killed_us; /* when SIGTERM was sent for the time limit */
 	int timed_out;
+	int resumed;	    /* an earlier run of the task started it */
 	cJSON *result;
 	char message[1280];	/* for the log: "rung NAME: ..." */
 	char err_stage[80];	/* for ctx.error: the stage that failed */
 	char err_msg[1024];	/* and why, without the rung's name */
+	char dir[PATH_MAX];	/* rungs/<name>: request, result, runner log */
 };
 
 static uint64_t
@@ -93,8 +99,9 @@ chord_members(const cJSON *ctx)
 
 /* Write request.json for member m (index i); 0 or negative errno. */
 static int
-chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
-    struct member *m, int index)
+chord_write_request(const struct ladderd_chord_opts *o,
+    const struct ladderd_runner *runner, const cJSON *ctx, struct member *m,
+    int index)
 {
 	const cJSON *only = ladderd_ctx_get(m->rung, "stages");
 	char dir[PATH_MAX], path[PATH_MAX + 16];
@@ -152,6 +159,7 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
+	cJSON_AddStringToObject(req, "runner", runner->ops->name);
 	cJSON_AddItemToObject(req, "context", c);
 	c = NULL;
 	(void)snprintf(path, sizeof(path), "%s/result.json", dir);
@@ -159,6 +167,9 @@ chord_write_request(const struct ladderd_chord_opts *o, const cJSON *ctx,
 	(void)snprintf(path, sizeof(path), "%s/running", dir);
 	(void)unlink(path);
 	snprintf(path, sizeof(path), "%s/request.json", dir);
+	/* A request of an earlier run: its unit may still be out there. */
+	if (m->attempts == 0 && access(path, F_OK) == 0)
+		m->resumed = 1;
 	rc = ladderd_ctx_save(req, path);
 out:
 	cJSON_Delete(c);
@@ -188,23 +199,20 @@ chord_load_result(const cJSON *ctx, const char *name)
 	return res;
 }
 
-static pid_t
-chord_spawn(const cJSON *ctx, const char *name, const sigset_t *oldmask)
+/* The runner's view of member m. */
+static void
+chord_unit(const struct ladderd_chord_opts *o, const cJSON *ctx,
+    const struct member *m, struct ladderd_unit *u)
 {
-	const char *work = ladderd_ctx_str(ctx, "task.work_dir", "");
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	/* Child: own process group, so a time limit kills its helpers too;
-	 * and it dies with the job process, even a kill -9 of it. */
-	(void)setpgid(0, 0);
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	(void)sigprocmask(SIG_SETMASK, oldmask, NULL);
-	execl(ladderd_fsutil_exe(), "ladderd", "rung", work, name, (char *)NULL);
-	fprintf(stderr, "ladderd: cannot exec rung worker: %s\n",
-	    strerror(errno));
-	_exit(127);
+	memset(u, 0, sizeof(*u));
+	u->work_dir = ladderd_ctx_str(ctx, "task.work_dir", "");
+	u->task_id = ladderd_ctx_str(ctx, "task.id", "task");
+	u->name = m->name;
+	u->state_dir = m->dir;
+	u->threads = m->threads;
+	u->time_limit = o->conf->rung_timeout;
+	u->attempt = m->attempts;
+	u->resumed = m->resumed;
 }
 
 /*
@@ -238,20 +246,28 @@ chord_running_stage(const cJSON *ctx, const char *name, char *buf,
  * ctx.error, with the rung in its own field).
  */
 static int
-chord_collect(const cJSON *ctx, struct member *m, int status)
+chord_collect(const struct ladderd_chord_opts *o,
+    struct ladderd_runner *runner, const cJSON *ctx, struct member *m,
+    int status)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16];
+	char path[PATH_MAX + 16], why[512] = "";
+	struct ladderd_unit u;
 	cJSON *res = NULL;
 
-	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, m->name, dir,
-		sizeof(dir)) == 0) {
-		snprintf(path, sizeof(path), "%s/result.json", dir);
-		(void)ladderd_ctx_load(path, &res);
+	snprintf(path, sizeof(path), "%s/result.json", m->dir);
+	(void)ladderd_ctx_load(path, &res);
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0 && res)) {
+		chord_unit(o, ctx, m, &u);
+		runner->ops->ended(runner, &u, status, why, sizeof(why));
 	}
 	chord_running_stage(ctx, m->name, m->err_stage, sizeof(m->err_stage));
 	if (m->timed_out) {
 		snprintf(m->err_msg, sizeof(m->err_msg),
-		    "killed after the time limit");
+		    "stopped at the time limit of %d s",
+		    o->conf->rung_timeout);
+	} else if (why[0]) {
+		/* The runner knows better than the exit status (scancel). */
+		snprintf(m->err_msg, sizeof(m->err_msg), "%s", why);
 	} else if (WIFSIGNALED(status)) {
 		snprintf(m->err_msg, sizeof(m->err_msg),
 		    "worker killed by signal %d (%s)", WTERMSIG(status),
@@ -289,7 +305,7 @@ chord_collect(const cJSON *ctx, struct member *m, int status)
 
 /* ctx.renditions = results in ladder order. */
 static int
-chord_merge(cJSON *ctx, struct member *ms, int n)
+chord_merge(cJSON *ctx, struct member *ms, int n, const char *runner_name)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -310,6 +326,12 @@ chord_merge(cJSON *ctx, struct member *ms, int n)
 		if (!cJSON_GetObjectItemCaseSensitive(r, "rung"))
 			cJSON_AddItemToObject(r, "rung",
 			    cJSON_Duplicate(ms[i].rung, 1));
+		if (!cJSON_GetObjectItemCaseSensitive(r, "unit")) {
+			cJSON *u = cJSON_AddObjectToObject(r, "unit");
+
+			if (u)
+				cJSON_AddStringToObject(u, "runner", runner_name);
+		}
 		if (ms[i].state == M_FAILED) {
 			cJSON *e = cJSON_CreateObject();
 
@@ -329,12 +351,20 @@ chord_merge(cJSON *ctx, struct member *ms, int n)
 	return 0;
 }
 
+/* Cancel every running unit (hard: no grace, and nothing left behind). */
 static void
-chord_kill_all(struct member *ms, int n, int sig)
+chord_cancel_all(const struct ladderd_chord_opts *o,
+    struct ladderd_runner *runner, const cJSON *ctx, struct member *ms,
+    int n, int hard)
 {
-	for (int i = 0; i < n; i++)
-		if (ms[i].state == M_RUNNING && ms[i].pid > 0)
-			(void)kill(-ms[i].pid, sig);
+	struct ladderd_unit u;
+
+	for (int i = 0; i < n; i++) {
+		if (ms[i].state != M_RUNNING || ms[i].pid <= 0)
+			continue;
+		chord_unit(o, ctx, &ms[i], &u);
+		runner->ops->cancel(runner, &u, ms[i].pid, hard);
+	}
 }
 
 /*
@@ -475,11 +505,13 @@ chord_emit_retry(const cJSON *ctx, const struct member *m, int attempts)
 
 /* Write member i's request and start its worker; 0 or -1 (failed). */
 static int
-chord_start(const struct ladderd_chord_opts *o, cJSON *ctx, struct member *m,
-    int i, const sigset_t *oldmask)
+chord_start(const struct ladderd_chord_opts *o, struct ladderd_runner *runner,
+    cJSON *ctx, struct member *m, int i, const sigset_t *oldmask)
 {
+	struct ladderd_unit u;
+
 	snprintf(m->err_stage, sizeof(m->err_stage), "chord");
-	if (chord_write_request(o, ctx, m, i) < 0) {
+	if (chord_write_request(o, runner, ctx, m, i) < 0) {
 		snprintf(m->err_msg, sizeof(m->err_msg),
 		    "cannot write its request");
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
@@ -489,18 +521,21 @@ chord_start(const struct ladderd_chord_opts *o, cJSON *ctx, struct member *m,
 	m->attempts++;
 	m->timed_out = 0;
 	m->killed_us = 0;
-	if ((m->pid = chord_spawn(ctx, m->name, oldmask)) < 0) {
-		snprintf(m->err_msg, sizeof(m->err_msg), "fork: %s",
+	chord_unit(o, ctx, m, &u);
+	if ((m->pid = runner->ops->start(runner, &u, oldmask)) < 0) {
+		snprintf(m->err_msg, sizeof(m->err_msg),
+		    "cannot start it (%s runner): %s", runner->ops->name,
 		    strerror(errno));
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
 		    m->name, m->err_msg);
+		m->pid = -1;
 		return -1;
 	}
 	m->state = M_RUNNING;
 	m->deadline_us = chord_now_us() +
 	    (uint64_t)o->conf->rung_timeout * 1000000u;
-	log_debug("rendition=%s: started worker pid %ld (attempt %d)", m->name,
-	    (long)m->pid, m->attempts);
+	log_debug("rendition=%s: started worker pid %ld (%s runner, attempt "
+		  "%d)", m->name, (long)m->pid, runner->ops->name, m->attempts);
 	return 0;
 }
 
@@ -521,28 +556,42 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	uint64_t next_tick = 0;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	struct framering *ring = NULL;
-	char ring_name[128] = "";
+	struct ladderd_runner *runner = NULL;
+	struct ladderd_tokens *tokens;
+	char ring_name[128] = "", err[512];
 	int group_waiting = 0, group_tokens = 0, group_video = 0;
 
 	if (!cJSON_IsArray(list) || n == 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "the ladder is empty");
 		return LADDERD_FAIL;
 	}
-	if ((ms = calloc((size_t)n, sizeof(*ms))) == NULL) {
-		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
+	if ((runner = ladderd_runner_new(o->conf, ctx, o->tokens, err,
+		 sizeof(err))) == NULL) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, err);
 		return LADDERD_FAIL;
 	}
-	/* x264 threads: share the CPUs among the rungs that run at once. */
+	tokens = runner->tokens;
+	if ((ms = calloc((size_t)n, sizeof(*ms))) == NULL) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
+		goto out;
+	}
+	/*
+	 * x264 threads: share this host's CPUs among the rungs that run at
+	 * once, unless the runner gives each unit CPUs of its own.
+	 */
 	cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	concurrent = n < o->conf->max_rungs ? n : o->conf->max_rungs;
-	threads = cpus / (concurrent > 0 ? concurrent : 1);
+	threads = runner->cpus_per_unit > 0 ? runner->cpus_per_unit :
+	    cpus / (concurrent > 0 ? concurrent : 1);
 	if (threads < 1)
 		threads = 1;
 	for (int i = 0; i < n; i++) {
 		ms[i].rung = cJSON_GetArrayItem(list, i);
 		ms[i].name = ladderd_ctx_str(ms[i].rung, "name", "");
 		ms[i].pid = -1;
-		if (!ladderd_ctx_valid_name(ms[i].name)) {
+		if (!ladderd_ctx_valid_name(ms[i].name) ||
+		    ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, ms[i].name,
+			ms[i].dir, sizeof(ms[i].dir)) < 0) {
 			ladderd_ctx_set_error(ctx, "chord", NULL,
 			    "a ladder rung has an invalid name");
 			goto out;
@@ -556,7 +605,9 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	}
 	for (int i = 0; i < n; i++)
 		ms[i].threads = threads;
-	if ((ring = chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
+	/* The shared decode feeds rungs through this host's memory. */
+	if (runner->shared_host &&
+	    (ring = chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
 		 sizeof(ring_name))) != NULL) {
 		group_waiting = 1;
 		for (int i = 0; i < n; i++)
@@ -586,7 +637,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		 */
 		if (group_waiting && !ladderd_host_cancel) {
 			while (group_tokens < group_video &&
-			    ladderd_tokens_take(o->tokens) > 0)
+			    ladderd_tokens_take(tokens) > 0)
 				group_tokens++;
 			if (group_tokens > 0) {
 				int cpu = group_tokens * threads;
@@ -620,11 +671,11 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 						m->has_token = 1;
 						group_tokens--;
 					}
-					if (chord_start(o, ctx, m, i,
+					if (chord_start(o, runner, ctx, m, i,
 						&oldmask) < 0) {
 						if (m->has_token)
 							ladderd_tokens_give(
-							    o->tokens);
+							    tokens);
 						m->has_token = 0;
 						m->state = M_FAILED;
 						finished++;
@@ -648,14 +699,14 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 
 			if (m->state != M_WAITING)
 				continue;
-			if (ladderd_tokens_take(o->tokens) <= 0)
+			if (ladderd_tokens_take(tokens) <= 0)
 				break;
 			m->has_token = 1;
 			m->group = 0; /* a retry runs alone, with its own decoder */
 			m->threads = threads;
-			if (chord_start(o, ctx, m, i, &oldmask) < 0) {
+			if (chord_start(o, runner, ctx, m, i, &oldmask) < 0) {
 				m->state = M_FAILED;
-				ladderd_tokens_give(o->tokens);
+				ladderd_tokens_give(tokens);
 				m->has_token = 0;
 				finished++;
 				continue;
@@ -673,15 +724,22 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			if (m->state != M_RUNNING)
 				continue;
 			if (!m->timed_out && now >= m->deadline_us) {
+				struct ladderd_unit u;
+
 				log_warnx("rendition=%s: time limit of %d s "
 					  "reached, stopping it", m->name,
 				    o->conf->rung_timeout);
 				m->timed_out = 1;
 				m->killed_us = now;
-				(void)kill(-m->pid, SIGTERM);
+				chord_unit(o, ctx, m, &u);
+				runner->ops->cancel(runner, &u, m->pid, 0);
 			} else if (m->timed_out &&
-			    now >= m->killed_us + KILL_GRACE_US)
-				(void)kill(-m->pid, SIGKILL);
+			    now >= m->killed_us + KILL_GRACE_US) {
+				struct ladderd_unit u;
+
+				chord_unit(o, ctx, m, &u);
+				runner->ops->cancel(runner, &u, m->pid, 1);
+			}
 			if (!m->timed_out && m->deadline_us < wake)
 				wake = m->deadline_us;
 			if (m->timed_out && m->killed_us + KILL_GRACE_US < wake)
@@ -700,7 +758,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		/* Wait for a token only when a rung is waiting for one. */
 		for (int i = 0; i < n; i++) {
 			if (ms[i].state == M_WAITING && !ladderd_host_cancel) {
-				pfd[1].fd = o->tokens->rfd;
+				pfd[1].fd = tokens->rfd;
 				pfd[1].events = POLLIN;
 				npfd = 2;
 				break;
@@ -709,7 +767,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
 		if (poll(pfd, (nfds_t)npfd, timeout_ms) < 0 && errno != EINTR) {
 			ladderd_ctx_set_error(ctx, "chord", NULL, "poll failed");
-			chord_kill_all(ms, n, SIGKILL);
+			chord_cancel_all(o, runner, ctx, ms, n, 1);
 		}
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -718,7 +776,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				;
 		}
 		if (ladderd_host_cancel)
-			chord_kill_all(ms, n, SIGTERM);
+			chord_cancel_all(o, runner, ctx, ms, n, 0);
 		/* Reap every child that has ended. */
 		for (;;) {
 			int status;
@@ -739,7 +797,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			running--;
 			m->pid = -1;
 			if (m->has_token) {
-				ladderd_tokens_give(o->tokens);
+				ladderd_tokens_give(tokens);
 				m->has_token = 0;
 			}
 			/* Nobody may wait on a process that is gone. */
@@ -747,7 +805,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				framering_mark_failed(ring);
 			else if (ring)
 				framering_mark_gone(ring, m->name);
-			if (chord_collect(ctx, m, status) == 0) {
+			if (chord_collect(o, runner, ctx, m, status) == 0) {
 				m->state = M_DONE;
 				finished++;
 				log_info("rendition=%s: %s", m->name,
@@ -779,7 +837,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		rc = LADDERD_RETRY;
 		goto out;
 	}
-	if (chord_merge(ctx, ms, n) < 0) {
+	if (chord_merge(ctx, ms, n, runner->ops->name) < 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
 		goto out;
 	}
@@ -819,12 +877,12 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 out:
 	if (ms) {
 		/* Never leave a worker behind (error paths). */
-		chord_kill_all(ms, n, SIGKILL);
+		chord_cancel_all(o, runner, ctx, ms, n, 1);
 		for (int i = 0; i < n; i++) {
 			if (ms[i].state == M_RUNNING && ms[i].pid > 0)
 				(void)waitpid(ms[i].pid, NULL, 0);
 			if (ms[i].has_token)
-				ladderd_tokens_give(o->tokens);
+				ladderd_tokens_give(tokens);
 			cJSON_Delete(ms[i].result);
 			cJSON_Delete(ms[i].own_rung);
 		}
@@ -836,141 +894,11 @@ out:
 		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "shared_decode");
 	}
 	for (int i = 0; i < group_tokens; i++)
-		ladderd_tokens_give(o->tokens);
+		ladderd_tokens_give(tokens);
 	if (sfd >= 0) {
 		close(sfd);
 		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	}
+	ladderd_runner_free(runner);
 	return rc;
-}
-
-static void
-worker_on_term(int sig)
-{
-	(void)sig;
-	ladderd_host_cancel = 1;
-}
-
-/*
- * The worker side: `ladderd rung WORKDIR RUNG`. Runs the rendition stages
- * named in request.json and writes result.json. Exit status: 0 success
- * (ok or dropped), 75 (EX_TEMPFAIL) for a transient failure, 1 otherwise.
- */
-int
-ladderd_chord_worker(const char *work_dir, const char *rung)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 16], prefix[160];
-	cJSON *req = NULL, *ctx = NULL, *orig = NULL, *res = NULL;
-	const cJSON *stages, *it;
-	struct ladderd_plugins *reg = NULL;
-	enum ladderd_rc rc = LADDERD_OK;
-	const char *status = "ok";
-	struct sigaction sa = { .sa_handler = worker_on_term };
-	int exit_code = 1, threads;
-	FILE *f;
-
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	if (!ladderd_ctx_valid_name(rung) ||
-	    snprintf(dir, sizeof(dir), "%s/rungs/%s", work_dir, rung) >=
-		(int)sizeof(dir)) {
-		log_warnx("invalid rung '%s'", rung);
-		return 1;
-	}
-	snprintf(path, sizeof(path), "%s/request.json", dir);
-	if (ladderd_ctx_load(path, &req) < 0) {
-		log_warnx("cannot read '%s'", path);
-		return 1;
-	}
-	ctx = cJSON_DetachItemFromObject(req, "context");
-	stages = ladderd_ctx_get(req, "stages");
-	threads = (int)ladderd_ctx_num(req, "threads", 0);
-	if (!cJSON_IsObject(ctx) || !cJSON_IsArray(stages)) {
-		log_warnx("'%s' is not a rung request", path);
-		goto out;
-	}
-	snprintf(prefix, sizeof(prefix), "job=%s rendition=%s: ",
-	    ladderd_ctx_str(ctx, "task.id", "?"), rung);
-	log_set_prefix(prefix);
-	LADDERD_CRASH_POINT("rung.start", rung);
-	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
-	    (reg = ladderd_plugins_new(ladderd_ctx_str(req, "stage_path",
-		 ""))) == NULL)
-		goto out;
-	cJSON_ArrayForEach(it, stages) {
-		const struct ladderd_plugin *p;
-		const char *name = ladderd_ctx_str(it, "name", "");
-		char err[1024];
-
-		if (ladderd_plugins_get(reg, name, &p, err, sizeof(err)) < 0) {
-			ladderd_ctx_set_error(ctx, name, rung, err);
-			rc = LADDERD_FAIL;
-			break;
-		}
-		log_debug("stage %s", name);
-		/* Which stage died, should this process die in it. */
-		snprintf(path, sizeof(path), "%s/running", dir);
-		if ((f = fopen(path, "w")) != NULL) {
-			fputs(name, f);
-			fclose(f);
-		}
-		rc = ladderd_host_run_stage(p, ladderd_ctx_get(it, "args"), ctx,
-		    rung, threads);
-		if (rc == LADDERD_STOP || rc == LADDERD_FAIL ||
-		    rc == LADDERD_RETRY)
-			break;
-		if (ladderd_host_cancel) {
-			ladderd_ctx_set_error(ctx, name, rung, "cancelled");
-			rc = LADDERD_RETRY;
-			break;
-		}
-	}
-	if (rc == LADDERD_STOP)
-		status = "dropped";
-	else if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
-		status = "failed";
-	/* The result is what the stages added or changed. */
-	if ((res = cJSON_CreateObject()) == NULL)
-		goto out;
-	cJSON_ArrayForEach(it, ctx) {
-		const cJSON *before = cJSON_GetObjectItemCaseSensitive(orig,
-		    it->string);
-
-		if (before && cJSON_Compare(before, it, 1) &&
-		    strcmp(it->string, "rung") != 0)
-			continue;
-		cJSON_AddItemToObject(res, it->string, cJSON_Duplicate(it, 1));
-	}
-	ladderd_ctx_set(res, "status", cJSON_CreateString(status));
-	/* The rung's wall time, for the task's summary of renditions. */
-	if (ladderd_ctx_get(ctx, "rung.started_ms")) {
-		cJSON *t = cJSON_CreateObject();
-		double ms = ladderd_ctx_num(ctx, "rung.started_ms", 0);
-		uint64_t now = ladderd_status_wall_ms();
-
-		cJSON_AddStringToObject(t, "started",
-		    ladderd_ctx_str(ctx, "rung.started", ""));
-		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
-		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
-		if (ladderd_ctx_set(res, "timing", t) < 0)
-			cJSON_Delete(t);
-	}
-	snprintf(path, sizeof(path), "%s/result.json", dir);
-	if (ladderd_ctx_save(res, path) < 0) {
-		log_warn("cannot write '%s'", path);
-		goto out;
-	}
-	LADDERD_CRASH_POINT("rung.result", rung);
-	if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
-		log_warnx("%s: %s", ladderd_ctx_str(ctx, "error.stage", "?"),
-		    ladderd_ctx_str(ctx, "error.message", ""));
-	exit_code = rc == LADDERD_RETRY ? 75 : rc == LADDERD_FAIL ? 1 : 0;
-out:
-	ladderd_plugins_free(reg);
-	cJSON_Delete(res);
-	cJSON_Delete(orig);
-	cJSON_Delete(ctx);
-	cJSON_Delete(req);
-	return exit_code;
 }

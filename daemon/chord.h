@@ -1,8 +1,9 @@
 /*
- * chord.h - the rendition phase: one worker process per ladder rung
- * (fork + exec of `ladderd rung WORKDIR RUNG`), at most as many at once as
- * the jobserver allows, joined with waitpid, failed rungs retried, results
- * merged into ctx.renditions in ladder order.
+ * chord.h - the rendition phase: one unit per ladder rung, each run by the
+ * task's runner (runner.h) as `ladderd rung WORKDIR RUNG` (rung.h), at most
+ * as many at once as the runner's limit allows, joined with waitpid,
+ * failed rungs retried, results merged into ctx.renditions in ladder
+ * order.
  */
 #ifndef LADDERD_CHORD_H
 #define LADDERD_CHORD_H
@@ -21,7 +22,6 @@ struct ladderd_chord_opts {
 
 enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
     cJSON *ctx);
-int ladderd_chord_worker(const char *work_dir, const char *rung);
 int ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size);
 
 #endif

@@ -97,6 +97,8 @@ static const struct key profile_keys[] = {
 	{ "max_pixels", K_INT64, "35389440", 256, 4294967296.0, NULL, NULL,
 	    0 },
 	{ "max_sar", K_FLOAT, "4", 1, 100, NULL, NULL, 0 },
+	/* Absent: the top-level runner. */
+	{ "runner", K_STRING, NULL, 0, 0, "local|slurm", NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
 	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
 	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },
@@ -128,6 +130,21 @@ static const struct key notify_keys[] = {
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
+/* Where units run with runner = "slurm" (README "Running rungs on a cluster"). */
+static const struct key slurm_keys[] = {
+	{ "srun", K_STRING, "srun", 0, 0, NULL, NULL, 0 },
+	{ "partition", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "account", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	/* Minutes; 0: rung_timeout rounded up. */
+	{ "time_limit", K_INT, "0", 0, 525600, NULL, NULL, 0 },
+	/* 0: as the local runner shares this host's CPUs. */
+	{ "cpus_per_unit", K_INT, "0", 0, 256, NULL, NULL, 0 },
+	{ "mem_per_unit", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "max_units", K_INT, "64", 1, 4096, NULL, NULL, 0 },
+	{ "extra_args", K_STRINGS, "", 0, 0, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
 /* Top-level scalars; "watch", "profiles", "workflow" are handled apart. */
 static const struct key top_keys[] = {
 	{ "spool", K_STRING, "/var/spool/ladderd", 0, 0, NULL, NULL, 0 },
@@ -151,6 +168,8 @@ static const struct key top_keys[] = {
 	{ "shutdown_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
 	{ "umask", K_STRING, "027", 0, 0, NULL, NULL, 0 },
 	{ "user", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "runner", K_STRING, "local", 0, 0, "local|slurm", NULL, 0 },
+	{ "slurm", K_GROUP, NULL, 0, 0, NULL, slurm_keys, 0 },
 	{ "download", K_GROUP, NULL, 0, 0, NULL, download_keys, 0 },
 	{ "notify", K_GROUP, NULL, 0, 0, NULL, notify_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
@@ -921,6 +940,12 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 		goto fail;
 	c->download = cJSON_DetachItemFromObject(top, "download");
 	c->notify = cJSON_DetachItemFromObject(top, "notify");
+	c->slurm = cJSON_DetachItemFromObject(top, "slurm");
+	if ((c->runner = strdup(ladderd_ctx_str(top, "runner", "local"))) ==
+	    NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = workflow_default(&c->workflow)) < 0)
 		goto fail;
 	if ((w = config_setting_get_member(root, "workflow")) != NULL &&
@@ -1045,6 +1070,8 @@ ladderd_conf_free(struct ladderd_conf *c)
 	free(c->user);
 	cJSON_Delete(c->download);
 	cJSON_Delete(c->notify);
+	cJSON_Delete(c->slurm);
+	free(c->runner);
 	for (size_t i = 0; i < c->nwatches; i++) {
 		free(c->watches[i].path);
 		free(c->watches[i].profile);
@@ -1193,6 +1220,9 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 		cJSON_free(s);
 		cJSON_Delete(n);
 	}
+	s = cJSON_PrintUnformatted(c->slurm);
+	fprintf(out, "runner     %s\nslurm      %s\n", c->runner, s ? s : "");
+	cJSON_free(s);
 	for (size_t i = 0; i < c->nwatches; i++)
 		fprintf(out, "watch      %s -> profile %s\n", c->watches[i].path,
 		    c->watches[i].profile);

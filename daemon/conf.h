@@ -56,6 +56,8 @@ struct ladderd_conf {
 	char *user;   /* "" or the account a root daemon becomes */
 	cJSON *download; /* merged into every context as "download" */
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */
+	char *runner;	 /* "local" or "slurm"; a profile may override it */
+	cJSON *slurm;	 /* srun, partition, account, time_limit, ... */
 	struct ladderd_watch *watches;
 	size_t nwatches;
 	struct ladderd_profile *profiles;

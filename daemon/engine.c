@@ -206,7 +206,8 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 
 /*
  * A short summary of every rung for the terminal event: name, kind,
- * status, size, measured bandwidth, and why a rung was dropped or failed.
+ * status, size, measured bandwidth, why a rung was dropped or failed, and
+ * where it ran.
  */
 static cJSON *
 engine_summary(const cJSON *ctx)
@@ -243,6 +244,10 @@ engine_summary(const cJSON *ctx)
 		}
 		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			cJSON_AddStringToObject(o, "reason", why);
+		/* Where it ran: runner, host, Slurm job id (rung.c). */
+		if (cJSON_IsObject(ladderd_ctx_get(r, "unit")))
+			cJSON_AddItemToObject(o, "unit",
+			    cJSON_Duplicate(ladderd_ctx_get(r, "unit"), 1));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;

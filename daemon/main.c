@@ -26,6 +26,8 @@
 #include "log.h"
 #include "plugin.h"
 #include "run.h"
+#include "runner.h"
+#include "rung.h"
 #include "supervisor.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
@@ -77,6 +79,44 @@ parse_common(int argc, char **argv, const char **conf_file, int *verbose)
 		}
 	}
 	return optind;
+}
+
+/*
+ * check-config's part on runners: each runner the config or a profile
+ * names must answer (the Slurm runner: srun, sinfo, the partition), and
+ * with Slurm the folders must be shared. 1 when one is not usable.
+ */
+static int
+check_runners(const struct ladderd_conf *c)
+{
+	const char *names[] = { "local", "slurm" };
+	int bad = 0;
+
+	printf("runners\n");
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		int used = strcmp(c->runner, names[k]) == 0;
+		char err[1024];
+
+		for (size_t i = 0; i < c->nprofiles; i++)
+			used |= strcmp(ladderd_ctx_str(c->profiles[i].settings,
+					   "runner", ""),
+				    names[k]) == 0;
+		if (!used)
+			continue;
+		if (ladderd_runner_check(c, names[k], err, sizeof(err)) < 0) {
+			printf("  %-12s ERROR %s\n", names[k], err);
+			bad = 1;
+			continue;
+		}
+		printf("  %-12s ok\n", names[k]);
+		if (strcmp(names[k], "slurm") == 0)
+			printf("  note: with runner = \"slurm\" the spool (%s), "
+			       "publish (%s), status and ingest folders, the "
+			       "stage folders and %s must be on file systems "
+			       "every node mounts at the same paths\n",
+			    c->spool, c->publish, ladderd_fsutil_exe());
+	}
+	return bad;
 }
 
 static int
@@ -135,6 +175,7 @@ cmd_check_config(int argc, char **argv)
 		}
 	}
 	ladderd_plugins_free(reg);
+	bad |= check_runners(c);
 	ladderd_conf_free(c);
 	printf("%s\n", bad ? "config has errors" : "config ok");
 	return bad ? 1 : 0;
@@ -252,7 +293,7 @@ main(int argc, char **argv)
 		return cmd_notify(argv);
 	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
 		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
-		return ladderd_chord_worker(argv[2], argv[3]);
+		return ladderd_rung_main(argv[2], argv[3]);
 	}
 	if (argc >= 2 && strcmp(argv[1], "job") == 0) {
 		const char *file = NULL;

@@ -186,6 +186,10 @@ status_base_event(const cJSON *ctx, long seq)
 	if (meta && status_carries_metadata(ladderd_ctx_str(ctx, "task.state",
 			"queued")))
 		cJSON_AddItemToObject(ev, "metadata", cJSON_Duplicate(meta, 1));
+	/* A rung's events say where the rung runs (rung.c). */
+	if (rung && cJSON_IsObject(ladderd_ctx_get(ctx, "unit")))
+		cJSON_AddItemToObject(ev, "unit",
+		    cJSON_Duplicate(ladderd_ctx_get(ctx, "unit"), 1));
 	return ev;
 }
 
@@ -224,6 +228,9 @@ status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
 		cJSON_AddItemToObject(r, "elapsed",
 		    cJSON_IsNumber(t) ? cJSON_Duplicate(t, 1) :
 					cJSON_CreateNull());
+		if (cJSON_IsObject(ladderd_ctx_get(ev, "unit")))
+			cJSON_AddItemToObject(r, "unit",
+			    cJSON_Duplicate(ladderd_ctx_get(ev, "unit"), 1));
 		if (ladderd_ctx_set(rungs, q, r) < 0)
 			cJSON_Delete(r);
 	}

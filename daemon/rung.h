@@ -1,0 +1,10 @@
+/*
+ * rung.h - the worker side of a unit (`ladderd rung WORKDIR RUNG`).
+ */
+#ifndef LADDERD_RUNG_H
+#define LADDERD_RUNG_H
+
+/* Run the unit's stages; returns the process exit status (rung.c). */
+int ladderd_rung_main(const char *work_dir, const char *rung);
+
+#endif

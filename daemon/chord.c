@@ -576,12 +576,13 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		goto out;
 	}
 	/*
-	 * x264 threads: share this host's CPUs among the rungs that run at
-	 * once, unless the runner gives each unit CPUs of its own.
+	 * x264 threads: the runner's CPUs per unit, else rung_threads, else
+	 * this host's CPUs shared among the rungs that run at once.
 	 */
 	cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	concurrent = n < o->conf->max_rungs ? n : o->conf->max_rungs;
 	threads = runner->cpus_per_unit > 0 ? runner->cpus_per_unit :
+	    o->conf->rung_threads > 0 ? o->conf->rung_threads :
 	    cpus / (concurrent > 0 ? concurrent : 1);
 	if (threads < 1)
 		threads = 1;

@@ -164,6 +164,8 @@ static const struct key top_keys[] = {
 	{ "max_rungs", K_INT, "0", 0, 256, NULL, NULL, 0 },
 	{ "rung_retries", K_INT, "1", 0, 10, NULL, NULL, 0 },
 	{ "rung_timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
+	/* 0: the rungs that run at once share this host's CPUs. */
+	{ "rung_threads", K_INT, "0", 0, 256, NULL, NULL, 0 },
 	{ "settle_time", K_INT, "0", 0, 3600, NULL, NULL, 0 },
 	{ "shutdown_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
 	{ "umask", K_STRING, "027", 0, 0, NULL, NULL, 0 },
@@ -929,6 +931,7 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	}
 	c->rung_retries = (int)ladderd_ctx_num(top, "rung_retries", 1);
 	c->rung_timeout = (int)ladderd_ctx_num(top, "rung_timeout", 3600);
+	c->rung_threads = (int)ladderd_ctx_num(top, "rung_threads", 0);
 	c->settle_time = (int)ladderd_ctx_num(top, "settle_time", 0);
 	c->shutdown_timeout = (int)ladderd_ctx_num(top, "shutdown_timeout", 30);
 	if ((c->user = strdup(ladderd_ctx_str(top, "user", ""))) == NULL) {
@@ -1196,8 +1199,10 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 	    c->archive_sources ? c->archive : "",
 	    c->archive_sources ? "/<task_id>/" : "");
 	fprintf(out, "max_jobs %d  max_rungs %d  rung_retries %d  "
-		     "rung_timeout %ds  settle_time %ds  shutdown_timeout %ds\n",
+		     "rung_timeout %ds  rung_threads %d  settle_time %ds  "
+		     "shutdown_timeout %ds\n",
 	    c->max_jobs, c->max_rungs, c->rung_retries, c->rung_timeout,
+	    c->rung_threads,
 	    c->settle_time, c->shutdown_timeout);
 	fprintf(out, "max_downloads %d  max_retries %d  retry_delay %ds  "
 		     "max_metadata %d\n",

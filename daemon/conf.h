@@ -47,7 +47,7 @@ struct ladderd_conf {
 	char *archive;	     /* where keep_source = "archive" moves sources */
 	int archive_sources; /* keep_source = "archive" (else "delete") */
 	char *stage_path; /* colon-separated directories */
-	int max_jobs, max_rungs, rung_retries, rung_timeout;
+	int max_jobs, max_rungs, rung_retries, rung_timeout, rung_threads;
 	int settle_time, shutdown_timeout;
 	int max_downloads;	      /* fetch jobs, apart from max_jobs */
 	int max_retries, retry_delay; /* transient failures; first delay, s */

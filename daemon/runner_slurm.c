@@ -46,6 +46,7 @@ struct slurm_runner {
 	struct ladderd_runner base; /* first: the chord sees only this */
 	struct ladderd_tokens own;  /* max_units */
 	char srun[PATH_MAX], scancel[PATH_MAX];
+	char exe[PATH_MAX]; /* ladderd's real path: the nodes run it too */
 	char partition[128], account[128], mem[64];
 	int time_limit; /* minutes, 0: from the unit's time limit */
 	char *extra[SLURM_MAX_ARGS];
@@ -167,7 +168,7 @@ slurm_start(struct ladderd_runner *base, const struct ladderd_unit *u,
 		argv[i++] = (char *)"--dependency=singleton";
 	for (int k = 0; k < s->nextra; k++)
 		argv[i++] = s->extra[k];
-	argv[i++] = (char *)ladderd_fsutil_exe();
+	argv[i++] = s->exe;
 	argv[i++] = (char *)"rung";
 	argv[i++] = (char *)u->work_dir;
 	argv[i++] = (char *)u->name;
@@ -307,6 +308,12 @@ ladderd_runner_slurm_new(const cJSON *settings, char *err, size_t errlen)
 	if (slurm_which(srun, NULL, s->srun, sizeof(s->srun)) < 0) {
 		snprintf(err, errlen, "runner = \"slurm\": '%s' not found "
 		    "(install slurm-client, or set slurm.srun)", srun);
+		goto fail;
+	}
+	/* Not /proc/self/exe: that names nothing on another node. */
+	if (realpath(ladderd_fsutil_exe(), s->exe) == NULL) {
+		snprintf(err, errlen, "cannot resolve the path of ladderd: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	if (slurm_which("scancel", s->srun, s->scancel, sizeof(s->scancel)) <

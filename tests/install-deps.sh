@@ -7,7 +7,8 @@ libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
 libconfig-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
 ffmpeg python3 curl valgrind
 libsystemd-dev systemd
-clang libfuzzer-14-dev"
+clang libfuzzer-14-dev
+slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -1,7 +1,7 @@
 /*
  * fuzz_manifest.c - libFuzzer harness for the job manifest parser
- * (ladderd_ingest_parse_manifest: cJSON parse and the checks of DESIGN
- * section 5), on the built-in default config. The input is the manifest
+ * (ladderd_ingest_parse_manifest: cJSON parse and the checks README
+ * "Drops" describes), on the built-in default config. The input is the manifest
  * file's bytes; a NUL ends the text as it does for a dropped file.
  */
 #include "config.h"

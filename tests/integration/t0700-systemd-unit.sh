@@ -11,7 +11,10 @@ ok "make generated the unit" test -s "$U"
 [ -s "$U" ] || done_testing
 
 # The paths make substituted, as make itself expands them.
-mkvar() { make -s --no-print-directory -C "$LADDERD_BUILD" -f Makefile -f - \
+# (Without the outer make's flags: under `make -j check` they turn on
+# "Entering directory" lines.)
+mkvar() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	make -s --no-print-directory -C "$LADDERD_BUILD" -f Makefile -f - \
 	print-var V="$1" <<'MK'
 print-var:
 	@echo '$($(V))'

@@ -73,6 +73,7 @@ struct member {
 	uint64_t killed_us; /* when SIGTERM was sent for the time limit */
 	int timed_out;
 	int resumed;	    /* an earlier run of the task started it */
+	int transient;	   /* it last exited 75: a full disk, the network */
 	cJSON *result;
 	char message[1280];	/* for the log: "rung NAME: ..." */
 	char err_stage[80];	/* for ctx.error: the stage that failed */
@@ -254,6 +255,8 @@ chord_collect(const struct ladderd_chord_opts *o,
 	struct ladderd_unit u;
 	cJSON *res = NULL;
 
+	m->transient = !m->timed_out && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 75;
 	snprintf(path, sizeof(path), "%s/result.json", m->dir);
 	(void)ladderd_ctx_load(path, &res);
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0 && res)) {
@@ -606,6 +609,13 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	}
 	for (int i = 0; i < n; i++)
 		ms[i].threads = threads;
+	/*
+	 * A ring of an earlier run of this task is stale (its job was killed
+	 * with the daemon, so nobody removed it): it would leak in /dev/shm
+	 * and keep this run from creating its own.
+	 */
+	if (ladderd_chord_ring_name(ctx, ring_name, sizeof(ring_name)) == 0)
+		(void)shm_unlink(ring_name);
 	/* The shared decode feeds rungs through this host's memory. */
 	if (runner->shared_host &&
 	    (ring = chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
@@ -845,6 +855,21 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	{
 		int ok_video = 0, failed = 0;
 		const struct member *first_failure = NULL;
+
+		/*
+		 * A rung that failed for a passing reason (a full disk) defers
+		 * the task, partial ladder or not: it completes once the
+		 * reason is gone, reusing the rungs that finished.
+		 */
+		for (int i = 0; i < n; i++) {
+			if (!ms[i].optional && ms[i].state == M_FAILED &&
+			    ms[i].transient) {
+				ladderd_ctx_set_error(ctx, "chord", NULL,
+				    ms[i].message);
+				rc = LADDERD_RETRY;
+				goto out;
+			}
+		}
 
 		for (int i = 0; i < n; i++) {
 			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",

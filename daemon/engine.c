@@ -126,6 +126,19 @@ engine_done(const cJSON *ctx, const char *step)
 	return 0;
 }
 
+/* Whether a step starting with `prefix` ("post:") is finished. */
+static int
+engine_started(const cJSON *ctx, const char *prefix)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ladderd_ctx_get(ctx, "done"))
+		if (cJSON_IsString(it) &&
+		    strncmp(it->valuestring, prefix, strlen(prefix)) == 0)
+			return 1;
+	return 0;
+}
+
 /* Mark `step` finished and checkpoint; 0 or a negative errno. */
 static int
 engine_checkpoint(cJSON *ctx, const char *step)
@@ -326,14 +339,29 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 		}
 	}
 	LADDERD_CRASH_POINT("engine.packaging", NULL);
-	engine_emit_state(ctx, "packaging");
+	/* A task resumed within post keeps the state its stages set. */
+	if (!engine_started(ctx, "post:"))
+		engine_emit_state(ctx, "packaging");
 	rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_POST, ctx);
 done:
 	if (rc == LADDERD_OK || rc == LADDERD_FAIL) {
-		cJSON *f = cJSON_CreateObject();
+		const char *end = rc == LADDERD_OK ? "complete" : "failed";
+		char last[32];
+		cJSON *f = NULL;
 
-		ladderd_host_set_state(ctx, rc == LADDERD_OK ? "complete" :
-							       "failed");
+		/*
+		 * Killed after the terminal event and before the checkpoint
+		 * that follows it, the task runs again with nothing left to
+		 * do: the end was reported already.
+		 */
+		if (ladderd_status_last_state(ctx, last, sizeof(last)) == 0 &&
+		    strcmp(last, end) == 0) {
+			ladderd_host_set_state(ctx, end);
+			goto checkpoint;
+		}
+		f = cJSON_CreateObject();
+
+		ladderd_host_set_state(ctx, end);
 		if (rc == LADDERD_OK) {
 			cJSON_AddBoolToObject(f, "complete", 1);
 			cJSON_AddNumberToObject(f, "progress", 1);
@@ -346,6 +374,7 @@ done:
 		cJSON_Delete(f);
 		LADDERD_CRASH_POINT("engine.terminal", NULL);
 	}
+checkpoint:
 	if (engine_checkpoint(ctx, NULL) < 0)
 		log_warnx("cannot write the final checkpoint, ignoring");
 out:

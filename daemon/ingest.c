@@ -6,8 +6,9 @@
  * claim.json (what was dropped, where, which profile), rename the drop
  * into the task folder (the claim: only one rename can succeed), write
  * the first context.json, the "queued" status, and last the queue marker.
- * Start-up recovery (supervisor.c) finishes a claim interrupted between
- * the rename and the marker.
+ * Start-up recovery (supervisor.c) finishes a claim interrupted after the
+ * first context.json, and gives a drop claimed before it back to its
+ * ingest folder (ladderd_ingest_give_back), where it is taken anew.
  *
  * Manifest keys (README "Drops"): task_id, source, profile, webhook,
  * metadata. Unknown keys are refused so a typo never silently does
@@ -942,6 +943,89 @@ ladderd_ingest_complete_task(const struct ladderd_conf *conf, const char *id,
 		snprintf(what, size, "source '%s' archived in '%s'",
 		    ladderd_ctx_str(claim, "name", "?"), adir);
 	}
+	cJSON_Delete(claim);
+	return rc;
+}
+
+/* Rename from to to unless to exists (-EEXIST); copies across file systems. */
+static int
+ingest_put_back(const char *from, const char *to)
+{
+	int rc;
+
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return -errno;
+	if ((rc = ladderd_fsutil_copy_file(from, to)) < 0)
+		return rc;
+	return unlink(from) < 0 ? -errno : 0;
+}
+
+/*
+ * Undo a claim that a crash cut short before the task had a context (so
+ * before any status or queue marker): the drop goes back into the folder
+ * it came from under its own name (claim.json says both), to be taken
+ * again as a new drop, and the task folder is removed. The file goes back
+ * first, so a crash in between leaves a task folder without its drop,
+ * which the next start just removes. The ingest folder is the one this
+ * daemon recorded, and the name one it checked when it took the drop.
+ * Returns 0, or a negative errno (-EEXIST: a file of that name was
+ * dropped since, or a manifest's local source came along too) and the
+ * caller moves the task to the failed folder instead.
+ */
+int
+ladderd_ingest_give_back(const char *task_dir)
+{
+	char p[PATH_MAX], to[PATH_MAX], nm[64];
+	const char *watch, *name, *src;
+	cJSON *claim = NULL;
+	struct stat st;
+	int rc = 0;
+
+	if (PATH_TOO_LONG(p, "%s/claim.json", task_dir) ||
+	    ladderd_ctx_load(p, &claim) < 0)
+		goto remove; /* claim.json comes before the rename */
+	watch = ladderd_ctx_str(claim, "watch", NULL);
+	name = ladderd_ctx_str(claim, "name", NULL);
+	src = ladderd_ctx_str(claim, "source", NULL);
+	if (watch == NULL || name == NULL) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0) {
+		/*
+		 * A local source it named and that came along is not put
+		 * back (its subfolder may have changed since): -EEXIST, the
+		 * caller keeps both in the failed folder.
+		 */
+		ingest_source_name(src ? src : "", nm, sizeof(nm));
+		if (src && strstr(src, "://") == NULL &&
+		    !PATH_TOO_LONG(p, "%s/source/%s", task_dir, nm) &&
+		    lstat(p, &st) == 0) {
+			rc = -EEXIST;
+			goto out;
+		}
+		if (PATH_TOO_LONG(p, "%s/manifest.json", task_dir)) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+	} else {
+		ingest_source_name(name, nm, sizeof(nm));
+		if (PATH_TOO_LONG(p, "%s/source/%s", task_dir, nm)) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+	}
+	if (PATH_TOO_LONG(to, "%s/%s", watch, name)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if (lstat(p, &st) == 0 && (rc = ingest_put_back(p, to)) < 0)
+		goto out;
+remove:
+	rc = ladderd_fsutil_rmtree(task_dir);
+out:
 	cJSON_Delete(claim);
 	return rc;
 }

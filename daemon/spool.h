@@ -7,7 +7,9 @@
  *   spool/active/<arrival>-<task_id>    a job process runs it
  *   spool/deferred/<due_ms>-<arrival>-<task_id>  transient failure, backoff
  *   spool/outbox/                       webhook deliveries (webhook.c)
- *   spool/tmp/                          copies across file systems
+ *   spool/tmp/                          copies across file systems, and
+ *                                       finished tasks being removed
+ *                                       (emptied at start)
  *
  * Every state change is a rename of a marker. At start, active/ markers go
  * back to queue/ (their jobs died with the daemon) and half-claimed task

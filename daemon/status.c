@@ -7,10 +7,13 @@
  * progress, started and elapsed of every rung) and "schema": 1. A rung's
  * progress never goes back (see status_goes_back).
  *
- * Order of writes: the event line is appended (and fdatasync'd) first, then
- * status.json replaced, then the outbox file written, all under an flock on
- * status/<task_id>/.lock, so a crash leaves at worst an event that is in
- * events.ndjson but not yet in status.json; the next event repairs that.
+ * events.ndjson is the journal: an event exists once its line is appended
+ * (and fdatasync'd), and the next seq is the last line's seq + 1. Then the
+ * outbox file is written, then status.json replaced, all under an flock on
+ * status/<task_id>/.lock. A crash after the append leaves status.json
+ * behind the journal: the next emit sees that, writes the outbox file of
+ * that last line again (a receiver may get it twice, never miss it) and
+ * goes on with the next seq; a torn last line is cut off first.
  */
 #include "config.h"
 
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -335,6 +339,89 @@ status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
 }
 
 /*
+ * The last line of the journal events.ndjson, with its newline, or NULL
+ * when there is none or it is longer than 64 KiB (caller frees). A last
+ * line without its newline (a writer killed in the middle of it) is cut
+ * off first, so the journal holds whole events only.
+ */
+static char *
+status_journal_last(const char *path)
+{
+	char buf[65536 + 1], *nl = NULL, *line = NULL;
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		goto out;
+	from = st.st_size > (off_t)sizeof(buf) - 1 ?
+	    st.st_size - ((off_t)sizeof(buf) - 1) : 0;
+	if ((n = pread(fd, buf, (size_t)(st.st_size - from), from)) <= 0)
+		goto out;
+	while (n > 0 && buf[n - 1] != '\n')
+		n--;
+	if (n == 0 && from > 0)
+		goto out; /* a torn line longer than buf: leave it be */
+	if (from + n != st.st_size && ftruncate(fd, from + n) < 0)
+		goto out;
+	if (n == 0)
+		goto out;
+	buf[n] = '\0';
+	for (char *q = buf; q < buf + n - 1; q++)
+		if (*q == '\n')
+			nl = q;
+	if (nl == NULL && from > 0)
+		goto out; /* the last line is longer than buf */
+	line = strdup(nl ? nl + 1 : buf);
+out:
+	close(fd);
+	return line;
+}
+
+/*
+ * The state of the task's last event in its journal (an engine resumed
+ * after a crash asks so it never reports the end twice); "" when there is
+ * none. Returns 0 or a negative errno.
+ */
+int
+ladderd_status_last_state(const cJSON *ctx, char *buf, size_t size)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char *last = NULL;
+	cJSON *ev = NULL;
+	int lock = -1, rc;
+
+	buf[0] = '\0';
+	if ((rc = ladderd_status_dir(ctx, dir, sizeof(dir))) < 0)
+		return rc;
+	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if ((lock = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(lock, LOCK_EX) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
+	    (int)sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if ((last = status_journal_last(path)) != NULL &&
+	    (ev = cJSON_Parse(last)) != NULL)
+		snprintf(buf, size, "%s", ladderd_ctx_str(ev, "state", ""));
+	rc = 0;
+out:
+	close(lock);
+	cJSON_Delete(ev);
+	free(last);
+	return rc;
+}
+
+/*
  * Emit one event: `fields` (borrowed, may be NULL) is merged over the
  * event built from ctx. On success *ret_event (if not NULL) receives the
  * event (caller frees; it stays NULL for a progress event that would go
@@ -344,8 +431,8 @@ int
 ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	cJSON *old = NULL, *ev = NULL, *st = NULL;
-	char *line = NULL, *text = NULL;
+	cJSON *old = NULL, *ev = NULL, *st = NULL, *lastev = NULL;
+	char *line = NULL, *text = NULL, *last = NULL;
 	int lock = -1, rc;
 	long seq = 1;
 
@@ -370,6 +457,23 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	}
 	if (ladderd_ctx_load(path, &old) == 0)
 		seq = (long)ladderd_ctx_num(old, "seq", 0) + 1;
+	if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
+	    (int)sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if ((last = status_journal_last(path)) != NULL &&
+	    (lastev = cJSON_Parse(last)) != NULL &&
+	    (long)ladderd_ctx_num(lastev, "seq", 0) >= seq) {
+		/*
+		 * An emit died after its append: queue that event's webhook
+		 * again (it may or may not have been), then go on after it.
+		 */
+		seq = (long)ladderd_ctx_num(lastev, "seq", 0);
+		if ((rc = status_outbox(ctx, lastev, last, seq)) < 0)
+			goto out;
+		seq++;
+	}
 	if ((ev = status_base_event(ctx, seq)) == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -409,6 +513,9 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 			goto out;
 		LADDERD_CRASH_POINT("status.appended", NULL);
 	}
+	if ((rc = status_outbox(ctx, ev, line, seq)) < 0)
+		goto out;
+	LADDERD_CRASH_POINT("status.outbox", NULL);
 	if ((st = cJSON_Duplicate(ev, 1)) == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -430,9 +537,6 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	}
 	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)
 		goto out;
-	LADDERD_CRASH_POINT("status.written", NULL);
-	if ((rc = status_outbox(ctx, ev, line, seq)) < 0)
-		goto out;
 	rc = 0;
 	if (ret_event) {
 		*ret_event = ev;
@@ -444,6 +548,8 @@ out:
 	cJSON_free(line);
 	cJSON_free(text);
 	cJSON_Delete(old);
+	cJSON_Delete(lastev);
+	free(last);
 	cJSON_Delete(ev);
 	cJSON_Delete(st);
 	return rc;

@@ -472,6 +472,36 @@ sup_fail_task(struct sup *s, struct running_job *j, const char *tdir,
 }
 
 /*
+ * A task deferred after a transient failure (a full disk, the network):
+ * its status says why and when it runs again, with the state it waits in
+ * ("queued") and the error its job left in the checkpoint.
+ */
+static void
+sup_defer_status(const char *tdir, uint64_t delay_ms)
+{
+	char p[PATH_MAX], when[32];
+	cJSON *ctx = NULL, *f = NULL;
+	time_t at = time(NULL) + (time_t)(delay_ms / 1000u);
+	struct tm tm;
+
+	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
+	    ladderd_ctx_load(p, &ctx) < 0)
+		return;
+	gmtime_r(&at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if ((f = cJSON_CreateObject()) != NULL &&
+	    cJSON_AddStringToObject(f, "retry_at", when) != NULL) {
+		ladderd_ctx_set(ladderd_ctx_obj(ctx, "task"), "state",
+		    cJSON_CreateString("queued"));
+		/* The job resumes in "queued", so it reports its next state. */
+		(void)ladderd_ctx_save(ctx, p);
+		(void)ladderd_status_emit(ctx, f, NULL);
+	}
+	cJSON_Delete(f);
+	cJSON_Delete(ctx);
+}
+
+/*
  * A job that died (kill -9, crash) leaves its shared-decode frame ring in
  * /dev/shm: remove it, it can be large.
  */
@@ -524,18 +554,29 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		log_info("job=%s: source fetched, queued for encoding",
 		    j->task_id);
 	} else if (code == 0) {
-		char what[PATH_MAX * 2 + 256];
+		char what[PATH_MAX * 2 + 256], gone[PATH_MAX];
 
 		LADDERD_CRASH_POINT("supervisor.job_complete", NULL);
+		/*
+		 * Marker first: a crash after it leaves a task whose job
+		 * runs again and finds nothing to do. The folder leaves
+		 * tasks/ in one rename, so a crash in the middle of removing
+		 * it never leaves half a task (tmp/ is emptied at start).
+		 */
+		(void)ladderd_spool_remove(sp, "active", j->marker);
 		/* keep_source: archive the drop, or delete it with tdir. */
 		if (ladderd_ingest_complete_task(s->conf, j->task_id, tdir,
-			what, sizeof(what)) < 0)
+			what, sizeof(what)) < 0) {
 			log_warnx("job=%s: complete; %s", j->task_id, what);
-		else {
-			(void)ladderd_fsutil_rmtree(tdir);
+		} else {
+			if (snprintf(gone, sizeof(gone), "%s/tmp/%s.done", sp,
+				j->task_id) < (int)sizeof(gone) &&
+			    rename(tdir, gone) == 0)
+				(void)ladderd_fsutil_rmtree(gone);
+			else
+				(void)ladderd_fsutil_rmtree(tdir);
 			log_info("job=%s: complete; %s", j->task_id, what);
 		}
-		(void)ladderd_spool_remove(sp, "active", j->marker);
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
 	} else if (code == 1) {
 		sup_fail_task(s, j, tdir, NULL);
@@ -573,6 +614,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		    name);
 		log_info("job=%s: transient failure, retrying in %llu s",
 		    j->task_id, (unsigned long long)delay / 1000);
+		sup_defer_status(tdir, delay);
 	} else {
 		int n = sup_bump_attempts(tdir, "attempts");
 
@@ -803,6 +845,21 @@ sup_recover_tasks(struct sup *s)
 
 	if (ladderd_spool_recover(s->conf->spool, &requeued) == 0 && requeued)
 		log_info("resuming %zu task(s) that were running", requeued);
+	/* Leftovers of copies and removals a crash cut short. */
+	if (ladderd_spool_path(s->conf->spool, "tmp", NULL, tasks,
+		sizeof(tasks)) == 0 &&
+	    (d = opendir(tasks)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char p[PATH_MAX];
+
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0 &&
+			    snprintf(p, sizeof(p), "%s/%s", tasks, de->d_name) <
+				(int)sizeof(p))
+				(void)ladderd_fsutil_rmtree(p);
+		}
+		closedir(d);
+	}
 	if (ladderd_spool_path(s->conf->spool, "tasks", NULL, tasks,
 		sizeof(tasks)) < 0 ||
 	    (d = opendir(tasks)) == NULL)
@@ -831,11 +888,16 @@ sup_recover_tasks(struct sup *s)
 			log_info("job=%s: claim was interrupted, queueing it",
 			    de->d_name);
 			(void)ladderd_spool_enqueue(s->conf->spool, de->d_name);
-		} else {
+		} else if (ladderd_ingest_give_back(tdir) == 0) {
 			/*
-			 * Claimed (maybe) but no context yet: give the drop
-			 * back to the failed folder rather than guess.
+			 * Claimed (maybe) but no context, status or marker
+			 * yet: the drop went back where it came from and is
+			 * taken again as a new drop.
 			 */
+			log_info("job=%s: claim was interrupted before the task "
+				 "existed, the drop is taken again",
+			    de->d_name);
+		} else {
 			log_warnx("job=%s: incomplete claim, moving it to the "
 				  "failed folder",
 			    de->d_name);

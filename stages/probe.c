@@ -623,6 +623,7 @@ probe_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot stat '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	LADDERD_CRASH_POINT("probe.opened", NULL);
 	call->progress(call, 0.3);
 	if ((vidx = probe_pick_video(fmt)) < 0) {
 		call->fail(call, "no video stream in '%s' (%s, %u streams)",

@@ -39,10 +39,13 @@ publish_run(void *state, struct ladderd_call *call)
 		return LADDERD_FAIL;
 	}
 	if (stat(pkg, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		/* A resumed task may have published already. */
-		if (errno == ENOENT && stat(dst, &st) == 0 &&
-		    ladderd_ctx_get(call->ctx, "publish.path"))
-			return LADDERD_SKIP;
+		/*
+		 * A task killed after the rename and before its checkpoint
+		 * runs this again: the package is already in place (a task
+		 * id is never reused, so it is this task's).
+		 */
+		if (errno == ENOENT && stat(dst, &st) == 0 && S_ISDIR(st.st_mode))
+			goto published;
 		call->fail(call, "no package to publish in '%s'", pkg);
 		return LADDERD_FAIL;
 	}
@@ -65,6 +68,7 @@ publish_run(void *state, struct ladderd_call *call)
 							  LADDERD_FAIL;
 	}
 	LADDERD_CRASH_POINT("publish.renamed", NULL);
+published:
 	if ((out = cJSON_CreateObject()) == NULL) {
 		call->fail(call, "out of memory");
 		return LADDERD_FAIL;

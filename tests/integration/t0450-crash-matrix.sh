@@ -1,0 +1,275 @@
+#!/bin/sh
+# The crash matrix: kill -9 of the whole daemon (supervisor, job, rungs,
+# decoder, webhook worker: its session) at named points of a task's life,
+# then a restart. At every point the task completes exactly once, its
+# package equals an uninterrupted run's (file list, playlists, MPD, and the
+# media bytes when a second uninterrupted run shows the encode is
+# deterministic), publish/ holds no temp file, the ingest folder, the spool
+# and /dev/shm are left clean, events.ndjson has seq 1..n once each, and a
+# webhook receiver on 127.0.0.1 got every seq (duplicates allowed).
+#
+# The kill comes from the LADDERD_CRASH_AT hook (daemon/crashpoint.h),
+# compiled only into test builds (configure --enable-crash-points).
+# LADDERD_CRASH_POINTS="a b" runs only those points; LADDERD_CRASH_JOBS sets
+# how many points run at once (default 3).
+. "$(dirname "$0")/lib.sh"
+trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
+
+grep -q LADDERD_CRASH_AT "$LADDERD" ||
+	skip_all "not a test build (configure --enable-crash-points)"
+
+POINTS=${LADDERD_CRASH_POINTS:-"
+ingest.claimed ingest.queue supervisor.activated job.loaded
+stage.before/probe probe.opened stage.after/hls_header chord.started
+rung.start/180p decode.packet#12 transcode.frame/180p#20
+transcode.frame/120p#35 rung.result/120p chord.joined engine.packaging
+hls_footer.written stage.after/hls_footer chunk_dash.mpd verify.master
+publish.rename publish.renamed stage.after/publish engine.terminal
+supervisor.job_complete status.appended#1 status.outbox#1
+status.appended#3 status.outbox#4 webhook.delivered#1 webhook.delivered#5
+supervisor.reload"}
+JOBS=${LADDERD_CRASH_JOBS:-3}
+export LADDERD_WEBHOOK_BACKOFF_MS=200
+
+"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
+	--port-file "$T/port" --port 0 --out "$T/received.ndjson" \
+	--lifetime 600 >>"$T/receiver.log" 2>&1 &
+RECV=$!
+wait_for 10 test -s "$T/port" || skip_all "the webhook receiver did not start"
+PORT=$(cat "$T/port")
+mkclip "$T/clip.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=2 \
+	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+
+# conf DIR: a config with every folder under DIR.
+conf() {
+	mkdir -p "$1/spool" "$1/publish" "$1/status" "$1/failed" "$1/ingest"
+	cat >"$1/ladderd.conf" <<CONF
+spool = "$1/spool";
+publish = "$1/publish";
+status = "$1/status";
+failed = "$1/failed";
+stage_dir = "$BUILD_STAGES";
+max_rungs = 1;
+watch = ( { path = "$1/ingest"; profile = "crash"; } );
+notify = { webhook = "http://127.0.0.1:$PORT/hook"; timeout = 5; };
+profiles = {
+  crash = {
+    segment_duration = 1;
+    video = { preset = "ultrafast"; };
+    audio = { bitrate = 64; };
+    # No rung above half the pixels: in the shared-decode group each
+    # gets one x264 thread, and one-thread x264 is deterministic.
+    ladder = ( { name = "180p"; height = 180; bitrate = 300; },
+               { name = "144p"; height = 144; bitrate = 200; },
+               { name = "120p"; height = 120; bitrate = 150; } );
+  };
+};
+CONF
+}
+
+# daemon DIR LOG [CRASH_AT]: start a daemon in its own session; prints its
+# pid (which is the session id).
+daemon() {
+	if [ -n "${3:-}" ]; then
+		LADDERD_CRASH_AT=$3 setsid "$LADDERD" -c "$1/ladderd.conf" \
+			$ALLOW_ROOT >>"$2" 2>&1 </dev/null &
+	else
+		setsid "$LADDERD" -c "$1/ladderd.conf" $ALLOW_ROOT >>"$2" 2>&1 \
+			</dev/null &
+	fi
+	echo $!
+}
+
+# drop DIR: the clip arrives by rename, as a careful writer does it.
+drop() {
+	cp "$T/clip.mp4" "$1/ingest/.clip.mp4.part" &&
+		mv "$1/ingest/.clip.mp4.part" "$1/ingest/clip.mp4"
+}
+
+# stop PID: SIGTERM, a bounded wait, SIGKILL of its session if needed.
+stop() {
+	kill -TERM "$1" 2>/dev/null
+	wait_for 30 sh -c "! kill -0 $1 2>/dev/null" ||
+		pkill -KILL -s "$1" 2>/dev/null
+	wait_for 10 sh -c "! pgrep -s $1 >/dev/null"
+}
+
+# delivered ID: the seqs the receiver got for task ID, unique, sorted.
+delivered() {
+	[ -s "$T/received.ndjson" ] || return 0
+	grep "\"task_id\": *\"$1\"" "$T/received.ndjson" |
+		"$PY" -c 'import json,sys
+print(" ".join(str(s) for s in sorted({json.loads(l)["body"]["seq"] for l in sys.stdin})))'
+}
+# all_delivered DIR ID: the receiver has seq 1..n of events.ndjson.
+all_delivered() {
+	n=$(wc -l <"$1/status/$2/events.ndjson")
+	[ "$(delivered "$2")" = "$(seq -s ' ' 1 "$n")" ]
+}
+complete() { # DIR ID
+	grep -q '"state":[[:space:]]*"complete"' "$1/status/$2/status.json" 2>/dev/null
+}
+
+# package DIR ID OUT: a normalised description of a published package:
+# every file with its size class, the playlists and MPD with the task id
+# replaced, and (in OUT.bytes) a checksum of every file.
+package() {
+	(cd "$1/publish/$2" && find . -type f | LC_ALL=C sort) >"$3.files"
+	: >"$3.lists"
+	for f in $(cat "$3.files"); do
+		case $f in
+		*.m3u8 | *.mpd)
+			echo "== $f" >>"$3.lists"
+			sed "s/$2/ID/g" "$1/publish/$2/$f" >>"$3.lists"
+			;;
+		esac
+	done
+	# Measured bit rates, for a comparison that allows other bytes.
+	sed -E 's/(BANDWIDTH=|bandwidth=")[0-9]+/\1N/g' "$3.lists" >"$3.shape"
+	(cd "$1/publish/$2" && for f in $(cat "$3.files"); do
+		case $f in
+		*.m3u8 | *.mpd) sed "s/$2/ID/g" "$f" | md5sum | sed "s|-|$f|" ;;
+		*) md5sum "$f" ;;
+		esac
+	done) >"$3.bytes"
+}
+
+# A reference run, twice: the package a crash must not change, and
+# whether the encode is deterministic here (then bytes are compared).
+reference() { # NAME
+	local d="$T/$1" pid id
+	conf "$d"
+	pid=$(daemon "$d" "$d/daemon.log")
+	wait_for 10 test -s "$d/status/_daemon.json"
+	drop "$d"
+	wait_for 20 sh -c "ls '$d/status' | grep -q '^clip-'"
+	id=$(ls "$d/status" | grep '^clip-')
+	wait_for 60 complete "$d" "$id"
+	stop "$pid"
+	package "$d" "$id" "$T/$1"
+}
+reference ref1
+reference ref2
+ok "the uninterrupted run completes and publishes" test -s "$T/ref1.files"
+[ -s "$T/ref1.files" ] || {
+	sed 's/^/#   /' "$T/ref1/daemon.log" | tail -n 20
+	done_testing
+}
+if cmp -s "$T/ref1.bytes" "$T/ref2.bytes"; then
+	BYTES=1
+	echo "# two uninterrupted runs are byte-identical: media bytes compared"
+else
+	BYTES=0
+	echo "# the encode is not deterministic here: media bytes not compared"
+	diff "$T/ref1.bytes" "$T/ref2.bytes" | head -5 | sed 's/^/#   /'
+fi
+
+# One point, in its own folders: crash, restart, check. Writes TAP lines
+# as "STATUS<TAB>NAME<TAB>DIAG" into DIR/result.
+point() {
+	local p=$1 d="$T/pt-$(echo "$1" | tr '/#' '__')" pid id n r
+	local res="$d/result"
+	rep() {
+		printf '%s\t%s\t%s\n' "$1" "$p: $2" \
+			"$(printf '%s' "${3:-}" | tr '\n\t' '  ')" >>"$res"
+	}
+	conf "$d"
+	: >"$res"
+	pid=$(daemon "$d" "$d/daemon1.log" "$p")
+	wait_for 10 test -s "$d/status/_daemon.json"
+	drop "$d"
+	if [ "$p" = supervisor.reload ]; then
+		wait_for 20 sh -c "ls '$d/spool/active' | grep -q clip-"
+		echo "# touched" >>"$d/ladderd.conf"
+		kill -HUP "$pid" 2>/dev/null
+	fi
+	wait_for 60 sh -c "! kill -0 $pid 2>/dev/null"
+	grep -q "crash point '$p'" "$d/daemon1.log"
+	rep $? "the crash point was reached"
+	wait_for 10 sh -c "! pgrep -s $pid >/dev/null"
+	rep $? "nothing of the crashed daemon is left running"
+	pkill -KILL -s "$pid" 2>/dev/null
+	# Killed while rungs ran: a resumed chord plans only what is left
+	# (x264 threads differ), so its media may differ, its shape not.
+	midchord=0
+	for r in "$d"/spool/tasks/*/rungs/*/; do
+		[ -f "$r/request.json" ] &&
+			! grep -qs '"status":[[:space:]]*"ok"' "$r/result.json" &&
+			midchord=1
+	done
+	[ "$midchord" = 1 ] &&
+		printf '#\t%s\t\n' "$p: killed while rungs ran" >>"$res"
+	pid=$(daemon "$d" "$d/daemon2.log")
+	wait_for 20 sh -c "ls '$d/status' | grep -q '^clip-'"
+	id=$(ls "$d/status" | grep '^clip-' | head -n 1)
+	wait_for 60 complete "$d" "$id"
+	rep $? "after the restart the task completes" \
+		"$(cat "$d/status/$id/status.json" 2>/dev/null | head -c 600)"
+	wait_for 30 all_delivered "$d" "$id"
+	stop "$pid"
+	rep "$([ "$(ls "$d/status" | grep -c '^clip-')" = 1 ]; echo $?)" \
+		"one task for the drop" "$(ls "$d/status")"
+	n=$(grep -c '"state":"complete"' "$d/status/$id/events.ndjson")
+	rep "$([ "$n" = 1 ]; echo $?)" "complete reported once" "got $n"
+	r=$(sed 's/.*"seq":\([0-9]*\),.*/\1/' "$d/status/$id/events.ndjson" | tr '\n' ' ')
+	n=$(wc -l <"$d/status/$id/events.ndjson")
+	rep "$([ "$r" = "$(seq -s ' ' 1 "$n") " ]; echo $?)" \
+		"events.ndjson has seq 1..$n once each" "$r"
+	all_delivered "$d" "$id"
+	rep $? "the receiver got every event" "got $(delivered "$id") of 1..$n"
+	package "$d" "$id" "$d/pkg" 2>/dev/null
+	cmp -s "$T/ref1.files" "$d/pkg.files"
+	rep $? "the same files as the uninterrupted run" \
+		"$(diff "$T/ref1.files" "$d/pkg.files" | head -n 8)"
+	if [ "$BYTES" = 1 ] && [ "$midchord" = 0 ]; then
+		cmp -s "$T/ref1.lists" "$d/pkg.lists"
+		rep $? "the same playlists and MPD" \
+			"$(diff "$T/ref1.lists" "$d/pkg.lists" | head -n 8)"
+	else
+		cmp -s "$T/ref1.shape" "$d/pkg.shape"
+		rep $? "the same playlists and MPD but for measured bit rates" \
+			"$(diff "$T/ref1.shape" "$d/pkg.shape" | head -n 8)"
+	fi
+	if [ "$BYTES" = 1 ] && [ "$midchord" = 0 ]; then
+		cmp -s "$T/ref1.bytes" "$d/pkg.bytes"
+		rep $? "the same bytes" \
+			"$(diff "$T/ref1.bytes" "$d/pkg.bytes" | head -n 8)"
+	fi
+	r=$(ls -A "$d/publish")
+	rep "$([ "$r" = "$id" ]; echo $?)" "publish/ holds the package only" "$r"
+	r=$(find "$d/publish" -name '*.tmp*' -o -name '*.incoming*' -o -name '.*')
+	rep "$([ -z "$r" ]; echo $?)" "no temp file in publish/" "$r"
+	r=$(ls -A "$d/ingest" "$d/failed" "$d/spool/tasks" "$d/spool/queue" \
+		"$d/spool/active" "$d/spool/deferred" 2>&1 | grep -v ':$' | grep .)
+	rep "$([ -z "$r" ]; echo $?)" \
+		"ingest, failed and the spool's queues are empty" "$r"
+	r=$(ls /dev/shm | grep -- "-$id-" || true)
+	rep "$([ -z "$r" ]; echo $?)" "no frame ring left in /dev/shm" "$r"
+}
+
+# Run the points JOBS at a time.
+set -- $POINTS
+while [ $# -gt 0 ]; do
+	pids=
+	for i in $(seq 1 "$JOBS"); do
+		[ $# -gt 0 ] || break
+		point "$1" &
+		pids="$pids $!"
+		shift
+	done
+	for p in $pids; do
+		wait "$p"
+	done
+done
+for p in $POINTS; do
+	d="$T/pt-$(echo "$p" | tr '/#' '__')"
+	while IFS="$(printf '\t')" read -r st name diag; do
+		if [ "$st" = "#" ]; then
+			echo "# $name: media bytes may differ, shape compared"
+		else
+			_report "$st" "$name" "$diag"
+		fi
+	done <"$d/result"
+done
+done_testing

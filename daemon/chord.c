@@ -74,6 +74,7 @@ struct member {
 	int timed_out;
 	int resumed;	    /* an earlier run of the task started it */
 	int transient;	   /* it last exited 75: a full disk, the network */
+	const char *group_dir; /* runs inside the group's process (remote) */
 	cJSON *result;
 	char message[1280];	/* for the log: "rung NAME: ..." */
 	char err_stage[80];	/* for ctx.error: the stage that failed */
@@ -214,6 +215,7 @@ chord_unit(const struct ladderd_chord_opts *o, const cJSON *ctx,
 	u->time_limit = o->conf->rung_timeout;
 	u->attempt = m->attempts;
 	u->resumed = m->resumed;
+	u->group_dir = m->group_dir;
 }
 
 /*
@@ -394,8 +396,11 @@ ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size)
  * the rendition workflow transcodes, the segments are fMP4 (video rungs
  * carry no audio) and two or more video rungs still have to run, create
  * the frame ring and add the decoder as one more member (stage "decode"),
- * grouped with those rungs so they all start together. Returns the ring,
- * or NULL when each rung decodes alone.
+ * grouped with those rungs so they all start together. Returns 1 when
+ * planned, 0 when each rung decodes alone. The ring is created here
+ * (*ret_ring) when ret_ring is given; otherwise the group's process
+ * creates it on the node that runs the group (`ladderd group`, rung.c)
+ * from ctx.shared_decode {ring, names}.
  *
  * The group's rungs read one stream, so they run at once: the group takes
  * the tokens that are free (at least one, at most one per rung) and its
@@ -403,9 +408,10 @@ ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size)
  * a shared decode, max_rungs therefore bounds the CPUs the rungs use, not
  * the number of rung processes.
  */
-static struct framering *
+static int
 chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
-    struct member **pms, int *pn, char *ring, size_t len)
+    struct member **pms, int *pn, char *ring, size_t len,
+    struct framering **ret_ring)
 {
 	const char *names[FRAMERING_MAX_READERS];
 	struct member *ms = *pms, *nm, *d;
@@ -421,20 +427,21 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
 		"fmp4") != 0 ||
 	    ladderd_ctx_str(ctx, "input.path", NULL) == NULL)
-		return NULL;
+		return 0;
 	for (int i = 0; i < n && nv < FRAMERING_MAX_READERS; i++)
 		if (ms[i].state == M_WAITING &&
 		    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
 			"video") == 0)
 			names[nv++] = ms[i].name;
 	if (nv < 2)
-		return NULL;
+		return 0;
 	if (ladderd_chord_ring_name(ctx, ring, len) < 0)
-		return NULL;
-	if ((r = framering_create(ring, names, nv)) == NULL) {
+		return 0;
+	r = NULL;
+	if (ret_ring && (r = framering_create(ring, names, nv)) == NULL) {
 		log_warn("cannot create the frame ring, every rung decodes "
 			 "alone");
-		return NULL;
+		return 0;
 	}
 	own = cJSON_CreateObject();
 	sd = cJSON_CreateObject();
@@ -444,9 +451,11 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 		cJSON_Delete(sd);
 		if (nm)
 			*pms = nm;
-		munmap(r, sizeof(*r));
-		(void)shm_unlink(ring);
-		return NULL;
+		if (r) {
+			munmap(r, sizeof(*r));
+			(void)shm_unlink(ring);
+		}
+		return 0;
 	}
 	*pms = ms = nm;
 	cJSON_AddStringToObject(own, "name", "_decode");
@@ -459,6 +468,9 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	d->rung = own;
 	d->name = "_decode";
 	d->pid = -1;
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, d->name, d->dir,
+		sizeof(d->dir)) < 0)
+		d->dir[0] = '\0'; /* no result: it only counts as optional */
 	d->group = 1;
 	d->optional = 1;
 	/*
@@ -476,11 +488,15 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	}
 	cJSON_AddStringToObject(sd, "ring", ring);
 	cJSON_AddNumberToObject(sd, "readers", nv);
+	cJSON_AddItemToObject(sd, "names", cJSON_CreateStringArray(names, nv));
 	if (ladderd_ctx_set(ctx, "shared_decode", sd) < 0)
 		cJSON_Delete(sd);
 	*pn = n + 1;
-	log_info("shared decode: one decoder for %d rungs", nv);
-	return r;
+	log_info("shared decode: one decoder for %d rungs%s", nv,
+	    ret_ring ? "" : ", the group runs as one unit");
+	if (ret_ring)
+		*ret_ring = r;
+	return 1;
 }
 
 /*
@@ -506,13 +522,11 @@ chord_emit_retry(const cJSON *ctx, const struct member *m, int attempts)
 	cJSON_Delete(f);
 }
 
-/* Write member i's request and start its worker; 0 or -1 (failed). */
+/* Write member i's request for its next attempt; 0 or -1 (failed). */
 static int
-chord_start(const struct ladderd_chord_opts *o, struct ladderd_runner *runner,
-    cJSON *ctx, struct member *m, int i, const sigset_t *oldmask)
+chord_prepare(const struct ladderd_chord_opts *o,
+    const struct ladderd_runner *runner, cJSON *ctx, struct member *m, int i)
 {
-	struct ladderd_unit u;
-
 	snprintf(m->err_stage, sizeof(m->err_stage), "chord");
 	if (chord_write_request(o, runner, ctx, m, i) < 0) {
 		snprintf(m->err_msg, sizeof(m->err_msg),
@@ -524,8 +538,15 @@ chord_start(const struct ladderd_chord_opts *o, struct ladderd_runner *runner,
 	m->attempts++;
 	m->timed_out = 0;
 	m->killed_us = 0;
-	chord_unit(o, ctx, m, &u);
-	if ((m->pid = runner->ops->start(runner, &u, oldmask)) < 0) {
+	return 0;
+}
+
+/* m's worker is pid (or could not start: pid < 0); 0 or -1 (failed). */
+static int
+chord_launched(const struct ladderd_chord_opts *o,
+    const struct ladderd_runner *runner, struct member *m, pid_t pid)
+{
+	if ((m->pid = pid) < 0) {
 		snprintf(m->err_msg, sizeof(m->err_msg),
 		    "cannot start it (%s runner): %s", runner->ops->name,
 		    strerror(errno));
@@ -540,6 +561,120 @@ chord_start(const struct ladderd_chord_opts *o, struct ladderd_runner *runner,
 	log_debug("rendition=%s: started worker pid %ld (%s runner, attempt "
 		  "%d)", m->name, (long)m->pid, runner->ops->name, m->attempts);
 	return 0;
+}
+
+/* Write member i's request and start its worker; 0 or -1 (failed). */
+static int
+chord_start(const struct ladderd_chord_opts *o, struct ladderd_runner *runner,
+    cJSON *ctx, struct member *m, int i, const sigset_t *oldmask)
+{
+	struct ladderd_unit u;
+	pid_t pid;
+
+	m->group_dir = NULL;
+	if (chord_prepare(o, runner, ctx, m, i) < 0)
+		return -1;
+	chord_unit(o, ctx, m, &u);
+	pid = runner->ops->start(runner, &u, oldmask);
+	return chord_launched(o, runner, m, pid);
+}
+
+/*
+ * Start the members in gi[0..k) as one group process on the runner (the
+ * shared decode's group where it cannot use this host's memory), with
+ * `cpu` CPUs. Returns how many started (k or 0); failed members are
+ * marked and counted in *finished.
+ */
+static int
+chord_start_group(const struct ladderd_chord_opts *o,
+    struct ladderd_runner *runner, const cJSON *ctx, struct member *ms,
+    const int *gi, int k, int cpu, const char *group_dir,
+    const sigset_t *oldmask, int *finished)
+{
+	struct ladderd_unit units[FRAMERING_MAX_READERS + 2];
+	pid_t pid;
+
+	for (int j = 0; j < k; j++) {
+		ms[gi[j]].group_dir = group_dir;
+		chord_unit(o, ctx, &ms[gi[j]], &units[j]);
+	}
+	units[0].threads = cpu;
+	pid = runner->ops->start_group(runner, units, k, oldmask);
+	for (int j = 0; j < k; j++) {
+		if (chord_launched(o, runner, &ms[gi[j]], pid) == 0)
+			continue;
+		ms[gi[j]].state = M_FAILED;
+		(*finished)++;
+	}
+	return pid < 0 ? 0 : k;
+}
+
+/* Whether m's result.json says it finished (ok or dropped). */
+static int
+chord_result_ok(const struct member *m)
+{
+	char path[PATH_MAX + 16];
+	cJSON *res = NULL;
+	const char *st;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/result.json", m->dir);
+	if (ladderd_ctx_load(path, &res) < 0)
+		return 0;
+	st = ladderd_ctx_str(res, "status", "");
+	ok = strcmp(st, "ok") == 0 || strcmp(st, "dropped") == 0;
+	cJSON_Delete(res);
+	return ok;
+}
+
+/*
+ * Member m's process ended with `status` (waitpid's; for a unit of a group
+ * process, the group's). Give back its token, tell the ring, collect the
+ * result, and decide: done, failed, or another attempt. Returns 1 when m
+ * is finished (done or failed), 0 when it will run again.
+ */
+static int
+chord_reaped(const struct ladderd_chord_opts *o,
+    struct ladderd_runner *runner, cJSON *ctx, struct framering *ring,
+    struct member *m, int status, int retries)
+{
+	m->pid = -1;
+	if (m->has_token) {
+		ladderd_tokens_give(runner->tokens);
+		m->has_token = 0;
+	}
+	/* Nobody may wait on a process that is gone. */
+	if (ring && m->own_rung)
+		framering_mark_failed(ring);
+	else if (ring)
+		framering_mark_gone(ring, m->name);
+	/*
+	 * In a group process each unit left its own result: a unit that
+	 * finished counts even if another one failed the group's status.
+	 */
+	if (m->group_dir && chord_result_ok(m))
+		status = 0;
+	if (chord_collect(o, runner, ctx, m, status) == 0) {
+		m->state = M_DONE;
+		log_info("rendition=%s: %s", m->name,
+		    ladderd_ctx_str(m->result, "status", "ok"));
+		return 1;
+	}
+	if (m->optional) {
+		log_info("%s; the rungs decode on their own", m->message);
+		m->state = M_FAILED;
+		return 1;
+	}
+	if (m->attempts <= retries && !ladderd_host_cancel) {
+		log_warnx("%s; retrying (attempt %d of %d)", m->message,
+		    m->attempts + 1, retries + 1);
+		m->state = M_WAITING;
+		chord_emit_retry(ctx, m, retries + 1);
+		return 0;
+	}
+	log_warnx("%s", m->message);
+	m->state = M_FAILED;
+	return 1;
 }
 
 /*
@@ -561,7 +696,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	struct framering *ring = NULL;
 	struct ladderd_runner *runner = NULL;
 	struct ladderd_tokens *tokens;
-	char ring_name[128] = "", err[512];
+	char ring_name[128] = "", err[512], group_dir[PATH_MAX] = "";
 	int group_waiting = 0, group_tokens = 0, group_video = 0;
 
 	if (!cJSON_IsArray(list) || n == 0) {
@@ -574,6 +709,15 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		return LADDERD_FAIL;
 	}
 	tokens = runner->tokens;
+	/* A group process's own folder (srun's log), when the runner has one. */
+	if (runner->ops->start_group &&
+	    (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, "_group", group_dir,
+		 sizeof(group_dir)) < 0 ||
+		ladderd_fsutil_mkdir_p(group_dir, 0750) < 0)) {
+		ladderd_ctx_set_error(ctx, "chord", NULL,
+		    "cannot create the group's folder");
+		goto out;
+	}
 	if ((ms = calloc((size_t)n, sizeof(*ms))) == NULL) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
 		goto out;
@@ -616,10 +760,13 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	 */
 	if (ladderd_chord_ring_name(ctx, ring_name, sizeof(ring_name)) == 0)
 		(void)shm_unlink(ring_name);
-	/* The shared decode feeds rungs through this host's memory. */
-	if (runner->shared_host &&
-	    (ring = chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
-		 sizeof(ring_name))) != NULL) {
+	/*
+	 * The shared decode feeds rungs through one host's memory: this
+	 * host's, or the node that runs the whole group as one unit.
+	 */
+	if ((runner->shared_host || runner->ops->start_group) &&
+	    chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
+		sizeof(ring_name), runner->shared_host ? &ring : NULL)) {
 		group_waiting = 1;
 		for (int i = 0; i < n; i++)
 			group_video += ms[i].group && !ms[i].own_rung &&
@@ -652,8 +799,13 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				group_tokens++;
 			if (group_tokens > 0) {
 				int cpu = group_tokens * threads;
+				int gi[FRAMERING_MAX_READERS + 2], k = 0;
 				double pixels = 0;
 
+				/* A group on a node: the CPUs each unit asks. */
+				if (!runner->shared_host &&
+				    runner->cpus_per_unit > 0)
+					cpu = runner->cpus_per_unit;
 				/*
 				 * The rungs move in step (one ring), so the
 				 * largest sets the pace: x264 threads in
@@ -682,7 +834,16 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 						m->has_token = 1;
 						group_tokens--;
 					}
-					if (chord_start(o, runner, ctx, m, i,
+					/* A remote group starts below, at once. */
+					if (!runner->shared_host &&
+					    k < FRAMERING_MAX_READERS + 2 &&
+					    chord_prepare(o, runner, ctx, m,
+						i) == 0) {
+						gi[k++] = i;
+						continue;
+					}
+					if (!runner->shared_host ||
+					    chord_start(o, runner, ctx, m, i,
 						&oldmask) < 0) {
 						if (m->has_token)
 							ladderd_tokens_give(
@@ -690,16 +851,20 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 						m->has_token = 0;
 						m->state = M_FAILED;
 						finished++;
-						if (m->own_rung)
+						if (ring && m->own_rung)
 							framering_mark_failed(
 							    ring);
-						else
+						else if (ring)
 							framering_mark_gone(
 							    ring, m->name);
 						continue;
 					}
 					running++;
 				}
+				if (k > 0)
+					running += chord_start_group(o, runner,
+					    ctx, ms, gi, k, cpu, group_dir,
+					    &oldmask, &finished);
 				group_waiting = 0;
 			}
 		}
@@ -790,56 +955,23 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			chord_cancel_all(o, runner, ctx, ms, n, 0);
 		/* Reap every child that has ended. */
 		for (;;) {
-			int status;
+			int status, found = 0;
 			pid_t pid = waitpid(-1, &status, WNOHANG);
-			struct member *m = NULL;
 
 			if (pid <= 0)
 				break;
-			for (int i = 0; i < n; i++)
-				if (ms[i].state == M_RUNNING &&
-				    ms[i].pid == pid)
-					m = &ms[i];
-			if (m == NULL) {
+			/* One process, or one group process for several. */
+			for (int i = 0; i < n; i++) {
+				if (ms[i].state != M_RUNNING || ms[i].pid != pid)
+					continue;
+				found = 1;
+				running--;
+				finished += chord_reaped(o, runner, ctx, ring,
+				    &ms[i], status, retries);
+			}
+			if (!found)
 				log_debug("reaped unknown child %ld",
 				    (long)pid);
-				continue;
-			}
-			running--;
-			m->pid = -1;
-			if (m->has_token) {
-				ladderd_tokens_give(tokens);
-				m->has_token = 0;
-			}
-			/* Nobody may wait on a process that is gone. */
-			if (ring && m->own_rung)
-				framering_mark_failed(ring);
-			else if (ring)
-				framering_mark_gone(ring, m->name);
-			if (chord_collect(o, runner, ctx, m, status) == 0) {
-				m->state = M_DONE;
-				finished++;
-				log_info("rendition=%s: %s", m->name,
-				    ladderd_ctx_str(m->result, "status", "ok"));
-				continue;
-			}
-			if (m->optional) {
-				log_info("%s; the rungs decode on their own",
-				    m->message);
-				m->state = M_FAILED;
-				finished++;
-				continue;
-			}
-			if (m->attempts <= retries && !ladderd_host_cancel) {
-				log_warnx("%s; retrying (attempt %d of %d)",
-				    m->message, m->attempts + 1, retries + 1);
-				m->state = M_WAITING;
-				chord_emit_retry(ctx, m, retries + 1);
-				continue;
-			}
-			log_warnx("%s", m->message);
-			m->state = M_FAILED;
-			finished++;
 		}
 	}
 	if (ladderd_host_cancel) {

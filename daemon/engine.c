@@ -257,6 +257,11 @@ engine_summary(const cJSON *ctx)
 		}
 		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			cJSON_AddStringToObject(o, "reason", why);
+		if (cJSON_IsBool(ladderd_ctx_get(r, "transcode.shared_decode")) &&
+		    ladderd_ctx_bool(r, "transcode.has_video", 0))
+			cJSON_AddStringToObject(o, "decoder",
+			    ladderd_ctx_bool(r, "transcode.shared_decode", 0) ?
+				"shared" : "own");
 		/* Where it ran: runner, host, Slurm job id (rung.c). */
 		if (cJSON_IsObject(ladderd_ctx_get(r, "unit")))
 			cJSON_AddItemToObject(o, "unit",

@@ -291,6 +291,10 @@ main(int argc, char **argv)
 		return cmd_stage(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "notify") == 0)
 		return cmd_notify(argv);
+	if (argc >= 4 && strcmp(argv[1], "group") == 0) {
+		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
+		return ladderd_rung_group_main(argv[2], argc - 3, argv + 3);
+	}
 	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
 		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
 		return ladderd_rung_main(argv[2], argv[3]);

@@ -10,16 +10,22 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "../stages/framering.h"
 
 #include "crashpoint.h"
 #include "ctx.h"
+#include "fsutil.h"
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
@@ -186,4 +192,120 @@ out:
 	cJSON_Delete(ctx);
 	cJSON_Delete(req);
 	return exit_code;
+}
+
+static volatile sig_atomic_t rung_group_term;
+
+static void
+rung_group_on_term(int sig)
+{
+	(void)sig;
+	rung_group_term = 1;
+}
+
+/*
+ * `ladderd group WORKDIR UNIT...`: the shared decode's group on a node of
+ * a cluster (runner_slurm.c starts it as one step). It creates the frame
+ * ring that the units' requests name (ctx.shared_decode: ring, names) in
+ * this node's memory, runs each unit as `ladderd rung WORKDIR UNIT`, marks
+ * a reader GONE (the ring FAILED for the decoder) as its process ends, as
+ * the chord does on the daemon's host, and removes the ring at the end.
+ * SIGTERM is passed on to the units. Exit status 0 when every unit exited
+ * 0, else 1: the chord reads each unit's own result either way.
+ */
+int
+ladderd_rung_group_main(const char *work_dir, int n, char **names)
+{
+	const char *ring_name = NULL;
+	const char *readers[FRAMERING_MAX_READERS];
+	struct framering *ring = NULL;
+	struct sigaction sa = { .sa_handler = rung_group_on_term };
+	pid_t pids[FRAMERING_MAX_READERS + 2];
+	char path[PATH_MAX];
+	cJSON *req = NULL;
+	const cJSON *it;
+	int nr = 0, left = 0, bad = 0, term_sent = 0;
+
+	if (n < 1 || n > FRAMERING_MAX_READERS + 2) {
+		log_warnx("a group has 1 to %d units", FRAMERING_MAX_READERS + 2);
+		return 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!ladderd_ctx_valid_name(names[i])) {
+			log_warnx("invalid unit '%s'", names[i]);
+			return 1;
+		}
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	/* Every unit's request carries the same shared_decode. */
+	if (snprintf(path, sizeof(path), "%s/rungs/%s/request.json", work_dir,
+		names[0]) < (int)sizeof(path) &&
+	    ladderd_ctx_load(path, &req) == 0) {
+		ring_name = ladderd_ctx_str(req, "context.shared_decode.ring",
+		    NULL);
+		cJSON_ArrayForEach(it, ladderd_ctx_get(req,
+					   "context.shared_decode.names"))
+			if (cJSON_IsString(it) && nr < FRAMERING_MAX_READERS)
+				readers[nr++] = it->valuestring;
+	}
+	if (ring_name && nr > 0 &&
+	    (ring = framering_create(ring_name, readers, nr)) == NULL)
+		log_warn("cannot create the frame ring, the rungs decode on "
+			 "their own");
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+			execl(ladderd_fsutil_exe(), "ladderd", "rung", work_dir,
+			    names[i], (char *)NULL);
+			_exit(127);
+		}
+		pids[i] = pid;
+		if (pid < 0) {
+			log_warn("cannot start unit %s", names[i]);
+			bad = 1;
+			if (ring && strcmp(names[i], "_decode") == 0)
+				framering_mark_failed(ring);
+			else if (ring)
+				framering_mark_gone(ring, names[i]);
+			continue;
+		}
+		left++;
+	}
+	while (left > 0) {
+		int st;
+		pid_t pid = waitpid(-1, &st, 0);
+
+		if (pid < 0 && errno == EINTR) {
+			if (rung_group_term && !term_sent) {
+				for (int i = 0; i < n; i++)
+					if (pids[i] > 0)
+						(void)kill(pids[i], SIGTERM);
+				term_sent = 1;
+			}
+			continue;
+		}
+		if (pid < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = -1;
+			left--;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				bad = 1;
+			if (ring && strcmp(names[i], "_decode") == 0)
+				framering_mark_failed(ring);
+			else if (ring)
+				framering_mark_gone(ring, names[i]);
+		}
+	}
+	if (ring) {
+		munmap(ring, sizeof(*ring));
+		(void)shm_unlink(ring_name);
+	}
+	cJSON_Delete(req);
+	return bad ? 1 : 0;
 }

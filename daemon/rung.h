@@ -6,5 +6,7 @@
 
 /* Run the unit's stages; returns the process exit status (rung.c). */
 int ladderd_rung_main(const char *work_dir, const char *rung);
+/* Run several units together on this host (the shared decode's group). */
+int ladderd_rung_group_main(const char *work_dir, int n, char **names);
 
 #endif

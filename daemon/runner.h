@@ -6,6 +6,10 @@
  * that child), so the chord's SIGCHLD + waitpid join is the same for all:
  *
  *   start   fork the child that runs the unit; its pid, or -1 and errno
+ *   start_group  (optional) one child that runs several units together on
+ *           one host (`ladderd group`): the shared decode's group where
+ *           the units cannot share this host's memory; NULL for runners
+ *           whose units run here (they start the group's units one by one)
  *   cancel  stop a started unit: politely (time limit, shutdown) or hard
  *   ended   after the chord reaped it: how a failed unit ended, in words,
  *           when the runner knows better than the exit status
@@ -34,6 +38,8 @@ struct ladderd_unit {
 	int time_limit;	      /* seconds */
 	int attempt;	      /* 1, 2, ... */
 	int resumed;	      /* an earlier run of the task started it too */
+	/* Set when it runs inside a group process: the group's folder. */
+	const char *group_dir;
 };
 
 struct ladderd_runner;
@@ -41,6 +47,10 @@ struct ladderd_runner;
 struct ladderd_runner_ops {
 	const char *name;
 	pid_t (*start)(struct ladderd_runner *r, const struct ladderd_unit *u,
+	    const sigset_t *child_mask);
+	/* units[0].threads: the CPUs of the whole group. */
+	pid_t (*start_group)(struct ladderd_runner *r,
+	    const struct ladderd_unit *units, int n,
 	    const sigset_t *child_mask);
 	void (*cancel)(struct ladderd_runner *r, const struct ladderd_unit *u,
 	    pid_t pid, int hard);

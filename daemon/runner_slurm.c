@@ -14,8 +14,12 @@
  * `scancel --name` with --dependency=singleton, so Slurm itself holds the
  * new step until the old one has gone: two steps never write one unit.
  *
- * srun's own output (and the worker's stderr) goes to the unit's
- * slurm.log, where `ended` looks for Slurm's reason (time limit,
+ * The shared decode's group (one decoder feeding the video rungs through
+ * shared memory) runs as one step too, `ladderd group WORKDIR UNIT...`,
+ * with the group's CPUs: its units meet in the memory of one node.
+ *
+ * srun's own output (and the worker's stderr) goes to the unit's (or the
+ * group's) slurm.log, where `ended` looks for Slurm's reason (time limit,
  * cancellation, allocation errors). The in-flight limit is per job
  * process: slurm.max_units steps at once (Slurm queues the rest anyway).
  */
@@ -34,6 +38,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../stages/framering.h"
 
 #include "ctx.h"
 #include "fsutil.h"
@@ -91,7 +97,10 @@ slurm_which(const char *prog, const char *near, char *out, size_t len)
 	return -ENOENT;
 }
 
-/* The unit's Slurm job name: task, unit and a hash of the work folder. */
+/*
+ * The unit's Slurm job name: task, unit (or "group" for the shared
+ * decode's group) and a hash of the work folder.
+ */
 static void
 slurm_job_name(const struct ladderd_unit *u, char *buf, size_t len)
 {
@@ -99,7 +108,15 @@ slurm_job_name(const struct ladderd_unit *u, char *buf, size_t len)
 
 	for (const char *p = u->work_dir; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	(void)snprintf(buf, len, "ladderd-%s-%s-%08x", u->task_id, u->name, h);
+	(void)snprintf(buf, len, "ladderd-%s-%s-%08x", u->task_id,
+	    u->group_dir ? "group" : u->name, h);
+}
+
+/* Where srun writes for u: its group's folder, else its own. */
+static const char *
+slurm_log_dir(const struct ladderd_unit *u)
+{
+	return u->group_dir ? u->group_dir : u->state_dir;
 }
 
 /* Run argv to its end (a child of ours; fork-safe: no allocation). */
@@ -126,15 +143,19 @@ slurm_run_wait(char *const argv[])
 	return 0;
 }
 
+/*
+ * fork the child that runs `srun [options] LADDERD WORDS...` for u (whose
+ * threads are the step's CPUs), after scancel when an earlier one may be
+ * left; its stdout and stderr go to slurm.log.
+ */
 static pid_t
-slurm_start(struct ladderd_runner *base, const struct ladderd_unit *u,
-    const sigset_t *child_mask)
+slurm_spawn(struct slurm_runner *s, const struct ladderd_unit *u,
+    char *const *words, int nwords, int resumed, const sigset_t *child_mask)
 {
-	struct slurm_runner *s = (struct slurm_runner *)base;
 	char name[256], a_name[300], a_cpus[32], a_time[32], a_part[160];
 	char a_acct[160], a_mem[80], a_cname[300], log[PATH_MAX];
-	char *argv[SLURM_MAX_ARGS + 24], *cancel[5];
-	int i = 0, minutes, fd, cleanup = u->resumed || u->attempt > 1;
+	char *argv[SLURM_MAX_ARGS + 24 + FRAMERING_MAX_READERS], *cancel[5];
+	int i = 0, minutes, fd, cleanup = resumed || u->attempt > 1;
 	pid_t pid;
 
 	slurm_job_name(u, name, sizeof(name));
@@ -169,16 +190,15 @@ slurm_start(struct ladderd_runner *base, const struct ladderd_unit *u,
 	for (int k = 0; k < s->nextra; k++)
 		argv[i++] = s->extra[k];
 	argv[i++] = s->exe;
-	argv[i++] = (char *)"rung";
-	argv[i++] = (char *)u->work_dir;
-	argv[i++] = (char *)u->name;
+	for (int k = 0; k < nwords && k < FRAMERING_MAX_READERS + 4; k++)
+		argv[i++] = words[k];
 	argv[i] = NULL;
 	snprintf(a_cname, sizeof(a_cname), "--name=%s", name);
 	cancel[0] = s->scancel;
 	cancel[1] = (char *)"--quiet";
 	cancel[2] = a_cname;
 	cancel[3] = NULL;
-	if (snprintf(log, sizeof(log), "%s/" SLURM_LOG, u->state_dir) >=
+	if (snprintf(log, sizeof(log), "%s/" SLURM_LOG, slurm_log_dir(u)) >=
 	    (int)sizeof(log)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -203,6 +223,39 @@ slurm_start(struct ladderd_runner *base, const struct ladderd_unit *u,
 		(void)slurm_run_wait(cancel);
 	execv(s->srun, argv);
 	_exit(127);
+}
+
+static pid_t
+slurm_start(struct ladderd_runner *base, const struct ladderd_unit *u,
+    const sigset_t *child_mask)
+{
+	char *words[] = { (char *)"rung", (char *)u->work_dir,
+		(char *)u->name };
+
+	return slurm_spawn((struct slurm_runner *)base, u, words, 3,
+	    u->resumed, child_mask);
+}
+
+/* `ladderd group WORKDIR UNIT...` as one step with the group's CPUs. */
+static pid_t
+slurm_start_group(struct ladderd_runner *base,
+    const struct ladderd_unit *units, int n, const sigset_t *child_mask)
+{
+	char *words[FRAMERING_MAX_READERS + 4];
+	int k = 0, resumed = 0;
+
+	if (n < 1 || n > FRAMERING_MAX_READERS + 2) {
+		errno = E2BIG;
+		return -1;
+	}
+	words[k++] = (char *)"group";
+	words[k++] = (char *)units[0].work_dir;
+	for (int i = 0; i < n; i++) {
+		words[k++] = (char *)units[i].name;
+		resumed |= units[i].resumed;
+	}
+	return slurm_spawn((struct slurm_runner *)base, &units[0], words, k,
+	    resumed, child_mask);
 }
 
 static void
@@ -234,7 +287,7 @@ slurm_ended(struct ladderd_runner *base, const struct ladderd_unit *u,
 
 	(void)status;
 	why[0] = '\0';
-	if (snprintf(path, sizeof(path), "%s/" SLURM_LOG, u->state_dir) >=
+	if (snprintf(path, sizeof(path), "%s/" SLURM_LOG, slurm_log_dir(u)) >=
 		(int)sizeof(path) ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return;
@@ -281,6 +334,7 @@ slurm_free(struct ladderd_runner *base)
 static const struct ladderd_runner_ops slurm_ops = {
 	.name = "slurm",
 	.start = slurm_start,
+	.start_group = slurm_start_group,
 	.cancel = slurm_cancel,
 	.ended = slurm_ended,
 	.free = slurm_free,

@@ -137,6 +137,7 @@ struct transcode {
 	int ring_fd;
 	size_t ring_size;
 	int ring_idx;
+	int used_ring; /* frames came from the ring (for the result) */
 };
 
 /*
@@ -1062,6 +1063,7 @@ transcode_ring_attach(struct transcode *st)
 		return 0;
 	}
 	st->ring = r;
+	st->used_ring = 1;
 	st->ring_fd = fd;
 	st->ring_size = size;
 	st->ring_idx = idx;
@@ -1324,6 +1326,8 @@ transcode_result(struct transcode *st)
 	(void)cJSON_AddNumberToObject(out, "duration", dur);
 	(void)cJSON_AddBoolToObject(out, "has_video", st->want_video);
 	(void)cJSON_AddBoolToObject(out, "has_audio", st->want_audio);
+	/* Whether the frames came from the shared decoder's ring. */
+	(void)cJSON_AddBoolToObject(out, "shared_decode", st->used_ring);
 	if (cJSON_AddItemToObject(out, "keyframes", st->keyframes))
 		st->keyframes = NULL; /* out owns it now */
 	(void)cJSON_AddNumberToObject(out, "bitrate",

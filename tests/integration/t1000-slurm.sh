@@ -3,6 +3,8 @@
 # slurmd) that this test starts under $T and stops again:
 #   1. `ladderd run` on Slurm gives a package byte-identical to the local
 #      runner's, every rung a Slurm step (job ids match what Slurm knows);
+#   1b. the shared decode's group runs as one Slurm step (one job for the
+#      decoder and its rungs, which read its frames on the node);
 #   2. a unit scancel'ed while it runs is retried and the task completes;
 #   3. a unit over its time limit fails the task, naming rung and limit;
 #   4. the daemon drains a 10-drop burst on Slurm, each task complete once;
@@ -80,6 +82,33 @@ d = json.load(open(sys.argv[1]))
 print(sorted({r.get("unit", {}).get("runner") for r in d["rungs"].values()}))
 PY
 is "$(cat "$T/unitsL")" "['local']" "the local run's status says runner local"
+
+# --- 1b. the shared decode's group as one step -----------------------------
+write_conf "$T/group.conf" "
+slurm = { partition = \"debug\"; cpus_per_unit = 2; };
+profiles = { grp = { runner = \"slurm\"; segment_duration = 1;
+  ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
+             { name = \"240p\"; height = 240; bitrate = 300; } ); }; };"
+"$LADDERD" run -c "$T/group.conf" -p grp "$T/clip.mp4" -o "$T/outG" \
+	--task-id grp >"$T/G.out" 2>&1
+is "$?" 0 "a shared-decode run on Slurm completes (verified)"
+like "$(cat "$T/G.out")" "one decoder for 2 rungs, the group runs as one unit" \
+	"the decoder and its rungs are planned as one unit"
+"$PY" - "$T/outG/.ladderd/status/grp/status.json" >"$T/gunits" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["renditions"]:
+    print(r["name"], r.get("decoder", "-"), int(r["unit"]["slurm_job_id"]))
+PY
+is "$(awk '$1 != "audio" { print $2 }' "$T/gunits" | sort -u)" "shared" \
+	"every video rung read the shared decoder's frames"
+is "$(awk '{ print $3 }' "$T/gunits" | sort -u | wc -l)" 1 \
+	"all units ran in one Slurm job"
+gid=$(awk 'NR == 1 { print $3 }' "$T/gunits")
+like "$(scontrol show job "$gid" 2>/dev/null)" "JobName=ladderd-grp-group-" \
+	"Slurm knows that job as the task's group"
+ok "the group's ring is gone from /dev/shm" \
+	sh -c "! ls /dev/shm | grep -q 'ladderd-grp-'"
 
 # --- 2, 3. scancel of a running unit; the time limit ----------------------
 LADDER='ladder = ( { name = "a"; height = 720; bitrate = 2000; },

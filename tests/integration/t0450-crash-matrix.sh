@@ -207,6 +207,10 @@ point() {
 	rep $? "after the restart the task completes" \
 		"$(cat "$d/status/$id/status.json" 2>/dev/null | head -c 600)"
 	wait_for 30 all_delivered "$d" "$id"
+	# A task whose end was reported before the kill still runs once more
+	# to be cleaned up: wait for that before stopping.
+	wait_for 30 sh -c "[ -z \"\$(ls -A '$d/spool/tasks' '$d/spool/queue' \
+		'$d/spool/active' 2>/dev/null | grep -v ':\$' | grep .)\" ]"
 	stop "$pid"
 	rep "$([ "$(ls "$d/status" | grep -c '^clip-')" = 1 ]; echo $?)" \
 		"one task for the drop" "$(ls "$d/status")"

@@ -423,10 +423,14 @@ chunk_hls_parse(struct chunk_hls_job *job, struct ladderd_call *call,
 	 */
 	if (!job->has_video)
 		independent = 1;
-	if (job->target < 1 || !playlist_type || !endlist || !independent ||
+	/*
+	 * A clip shorter than half a second gets TARGETDURATION:0 from the
+	 * muxer (it rounds): valid here, chunk_hls_target writes 1.
+	 */
+	if (job->target < 0 || !playlist_type || !endlist || !independent ||
 	    (job->fmp4 && !map) || job->nsegs == 0) {
 		call->fail(call, "'%s' lacks %s", job->playlist,
-		    job->target < 1	  ? "#EXT-X-TARGETDURATION" :
+		    job->target < 0	  ? "#EXT-X-TARGETDURATION" :
 		    !playlist_type	  ? "#EXT-X-PLAYLIST-TYPE:VOD" :
 		    !endlist		  ? "#EXT-X-ENDLIST" :
 		    !independent	  ? "#EXT-X-INDEPENDENT-SEGMENTS" :

@@ -128,6 +128,17 @@ ladderd_source_open(struct ladderd_source *src, const char *path,
 		    "can read: %s", path, av_err2str(rc));
 		return rc;
 	}
+	/*
+	 * A still image (png_pipe, jpeg_pipe, image2, ...) is no video to
+	 * package: say so, rather than name its demuxer.
+	 */
+	if (ifmt && (strstr(ifmt->name, "_pipe") != NULL ||
+			strcmp(ifmt->name, "image2") == 0)) {
+		source_short_name(ifmt->name, name, sizeof(name));
+		snprintf(err, errlen, "'%s' is a still image (%s), not a video "
+		    "or audio source: nothing to package", path, name);
+		return AVERROR(EPERM);
+	}
 	if (!source_allowed(ifmt)) {
 		source_short_name(ifmt ? ifmt->name : format, name,
 		    sizeof(name));

@@ -6,7 +6,9 @@
 # media bytes when a second uninterrupted run shows the encode is
 # deterministic), publish/ holds no temp file, the ingest folder, the spool
 # and /dev/shm are left clean, events.ndjson has seq 1..n once each, and a
-# webhook receiver on 127.0.0.1 got every seq (duplicates allowed).
+# webhook receiver on 127.0.0.1 got every seq (duplicates allowed). The
+# drop is a media file, or for the points named manifest:POINT a manifest
+# whose source waits in a subfolder.
 #
 # The kill comes from the LADDERD_CRASH_AT hook (daemon/crashpoint.h),
 # compiled only into test builds (configure --enable-crash-points).
@@ -27,7 +29,8 @@ hls_footer.written stage.after/hls_footer chunk_dash.mpd verify.master
 publish.rename publish.renamed stage.after/publish engine.terminal
 supervisor.job_complete status.appended#1 status.outbox#1
 status.appended#3 status.outbox#4 webhook.delivered#1 webhook.delivered#5
-supervisor.reload"}
+supervisor.reload manifest:ingest.claimed manifest:ingest.queue
+manifest:publish.renamed manifest:engine.terminal"}
 JOBS=${LADDERD_CRASH_JOBS:-3}
 export LADDERD_WEBHOOK_BACKOFF_MS=200
 
@@ -81,8 +84,17 @@ daemon() {
 	echo $!
 }
 
-# drop DIR: the clip arrives by rename, as a careful writer does it.
+# drop DIR [manifest ID]: the clip arrives by rename, as a careful writer
+# does it; or a manifest (task id ID) naming it in a subfolder.
 drop() {
+	if [ "${2:-}" = manifest ]; then
+		mkdir -p "$1/ingest/sub" &&
+			cp "$T/clip.mp4" "$1/ingest/sub/clip.mp4" &&
+			printf '{"task_id": "%s", "source": "sub/clip.mp4"}' "$3" \
+				>"$1/ingest/.job.json.part" &&
+			mv "$1/ingest/.job.json.part" "$1/ingest/job.json"
+		return
+	fi
 	cp "$T/clip.mp4" "$1/ingest/.clip.mp4.part" &&
 		mv "$1/ingest/.clip.mp4.part" "$1/ingest/clip.mp4"
 }
@@ -168,17 +180,18 @@ fi
 # One point, in its own folders: crash, restart, check. Writes TAP lines
 # as "STATUS<TAB>NAME<TAB>DIAG" into DIR/result.
 point() {
-	local p=$1 d="$T/pt-$(echo "$1" | tr '/#' '__')" pid id n r
-	local res="$d/result"
+	local p=${1#manifest:} d="$T/pt-$(echo "$1" | tr '/#:' '___')" pid id n r
+	local res="$d/result" kind=media
+	[ "$p" = "$1" ] || kind=manifest
 	rep() {
-		printf '%s\t%s\t%s\n' "$1" "$p: $2" \
+		printf '%s\t%s\t%s\n' "$1" "$kind $p: $2" \
 			"$(printf '%s' "${3:-}" | tr '\n\t' '  ')" >>"$res"
 	}
 	conf "$d"
 	: >"$res"
 	pid=$(daemon "$d" "$d/daemon1.log" "$p")
 	wait_for 10 test -s "$d/status/_daemon.json"
-	drop "$d"
+	drop "$d" "$kind" "clip-$(echo "$1" | md5sum | cut -c1-6)"
 	if [ "$p" = supervisor.reload ]; then
 		wait_for 20 sh -c "ls '$d/spool/active' | grep -q clip-"
 		echo "# touched" >>"$d/ladderd.conf"
@@ -244,6 +257,7 @@ point() {
 	rep "$([ "$r" = "$id" ]; echo $?)" "publish/ holds the package only" "$r"
 	r=$(find "$d/publish" -name '*.tmp*' -o -name '*.incoming*' -o -name '.*')
 	rep "$([ -z "$r" ]; echo $?)" "no temp file in publish/" "$r"
+	rmdir "$d/ingest/sub" 2>/dev/null # the manifest's emptied subfolder
 	r=$(ls -A "$d/ingest" "$d/failed" "$d/spool/tasks" "$d/spool/queue" \
 		"$d/spool/active" "$d/spool/deferred" 2>&1 | grep -v ':$' | grep .)
 	rep "$([ -z "$r" ]; echo $?)" \
@@ -267,7 +281,7 @@ while [ $# -gt 0 ]; do
 	done
 done
 for p in $POINTS; do
-	d="$T/pt-$(echo "$p" | tr '/#' '__')"
+	d="$T/pt-$(echo "$p" | tr '/#:' '___')"
 	while IFS="$(printf '\t')" read -r st name diag; do
 		if [ "$st" = "#" ]; then
 			echo "# $name: media bytes may differ, shape compared"

@@ -288,7 +288,7 @@ chord_collect(const struct ladderd_chord_opts *o,
 		snprintf(m->err_msg, sizeof(m->err_msg), "%s",
 		    ladderd_ctx_str(res, "error.message", ""));
 		snprintf(m->message, sizeof(m->message), "rung %s: %s: %s",
-		    m->name, m->err_stage, m->err_msg);
+		    ladderd_chord_unit_label(m->name), m->err_stage, m->err_msg);
 		cJSON_Delete(res);
 		return -1;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -300,7 +300,8 @@ chord_collect(const struct ladderd_chord_opts *o,
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
 	/* The worker died: "rung b: worker killed by ... (in stage x)". */
-	snprintf(m->message, sizeof(m->message), "rung %s: %s%s%s%s", m->name,
+	snprintf(m->message, sizeof(m->message), "rung %s: %s%s%s%s",
+	    ladderd_chord_unit_label(m->name),
 	    m->err_msg, strcmp(m->err_stage, "chord") ? " (in stage " : "",
 	    strcmp(m->err_stage, "chord") ? m->err_stage : "",
 	    strcmp(m->err_stage, "chord") ? ")" : "");
@@ -370,6 +371,21 @@ chord_cancel_all(const struct ladderd_chord_opts *o,
 		chord_unit(o, ctx, &ms[i], &u);
 		runner->ops->cancel(runner, &u, ms[i].pid, hard);
 	}
+}
+
+/*
+ * What a user reads for a unit: a rung's own name, and for the internal
+ * units (the shared decoder "_decode", a Slurm step's "_group") what they
+ * are. Internal names are file and request names, never words for users.
+ */
+const char *
+ladderd_chord_unit_label(const char *name)
+{
+	if (strcmp(name, "_decode") == 0)
+		return "shared decoder";
+	if (strcmp(name, "_group") == 0)
+		return "rung group";
+	return name;
 }
 
 /*
@@ -518,7 +534,7 @@ chord_emit_retry(const cJSON *ctx, const struct member *m, int attempts)
 	cJSON_AddStringToObject(f, "reason", m->message);
 	if (ladderd_status_emit(ctx, f, NULL) < 0)
 		log_debug("rendition=%s: cannot write the retry event, "
-			  "ignoring", m->name);
+			  "ignoring", ladderd_chord_unit_label(m->name));
 	cJSON_Delete(f);
 }
 
@@ -532,7 +548,7 @@ chord_prepare(const struct ladderd_chord_opts *o,
 		snprintf(m->err_msg, sizeof(m->err_msg),
 		    "cannot write its request");
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
-		    m->name, m->err_msg);
+		    ladderd_chord_unit_label(m->name), m->err_msg);
 		return -1;
 	}
 	m->attempts++;
@@ -551,7 +567,7 @@ chord_launched(const struct ladderd_chord_opts *o,
 		    "cannot start it (%s runner): %s", runner->ops->name,
 		    strerror(errno));
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
-		    m->name, m->err_msg);
+		    ladderd_chord_unit_label(m->name), m->err_msg);
 		m->pid = -1;
 		return -1;
 	}
@@ -559,7 +575,7 @@ chord_launched(const struct ladderd_chord_opts *o,
 	m->deadline_us = chord_now_us() +
 	    (uint64_t)o->conf->rung_timeout * 1000000u;
 	log_debug("rendition=%s: started worker pid %ld (%s runner, attempt "
-		  "%d)", m->name, (long)m->pid, runner->ops->name, m->attempts);
+		  "%d)", ladderd_chord_unit_label(m->name), (long)m->pid, runner->ops->name, m->attempts);
 	return 0;
 }
 
@@ -656,7 +672,8 @@ chord_reaped(const struct ladderd_chord_opts *o,
 		status = 0;
 	if (chord_collect(o, runner, ctx, m, status) == 0) {
 		m->state = M_DONE;
-		log_info("rendition=%s: %s", m->name,
+		log_info("%s%s: %s", m->own_rung ? "" : "rendition=",
+		    ladderd_chord_unit_label(m->name),
 		    ladderd_ctx_str(m->result, "status", "ok"));
 		return 1;
 	}
@@ -746,7 +763,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		}
 		if ((ms[i].result = chord_load_result(ctx, ms[i].name))) {
 			log_info("rendition=%s: finished in an earlier run, "
-				 "reusing it", ms[i].name);
+				 "reusing it", ladderd_chord_unit_label(ms[i].name));
 			ms[i].state = M_DONE;
 			finished++;
 		}
@@ -903,7 +920,8 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				struct ladderd_unit u;
 
 				log_warnx("rendition=%s: time limit of %d s "
-					  "reached, stopping it", m->name,
+					  "reached, stopping it",
+				    ladderd_chord_unit_label(m->name),
 				    o->conf->rung_timeout);
 				m->timed_out = 1;
 				m->killed_us = now;

@@ -23,5 +23,6 @@ struct ladderd_chord_opts {
 enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
     cJSON *ctx);
 int ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size);
+const char *ladderd_chord_unit_label(const char *name);
 
 #endif

@@ -26,9 +26,10 @@
 static struct {
 	int foreground;
 	int verbose;
+	int quiet; /* LADDERD_QUIET: warnings and errors only (run's display) */
 	int stamp; /* timestamps on stderr lines: -1 not decided yet */
 	char prefix[128];
-} log_state = { 1, 0, -1, "" };
+} log_state = { 1, 0, 0, -1, "" };
 
 /*
  * Is stderr the journal? systemd says so in JOURNAL_STREAM ("DEV:INO" of
@@ -76,6 +77,7 @@ log_init(int foreground, int verbose, const char *ident)
 {
 	log_state.foreground = foreground;
 	log_state.verbose = verbose;
+	log_state.quiet = getenv("LADDERD_QUIET") != NULL && !verbose;
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -153,6 +155,8 @@ log_vlevel(int level, const char *fmt, va_list ap)
 	char raw[4096], msg[4096];
 
 	if (level == LOG_DEBUG && !log_state.verbose)
+		return;
+	if (level == LOG_INFO && log_state.quiet)
 		return;
 	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
 	log_escape(raw, msg, sizeof(msg));

@@ -7,13 +7,16 @@
  * refused unless --replace. It sends no webhooks and says so when one is
  * configured: a one-off run has no outbox worker to retry deliveries after
  * it exits; its events are in DIR/.ladderd/status/<task_id>/. On a
- * terminal a one-line progress display is redrawn; otherwise plain log
- * lines. Exit status: 0 complete, 1 failed, 75 interrupted or transient
- * failure (run again).
+ * terminal the task runs in a child under the display (run_display.c),
+ * to which it sends its progress and summary as JSON lines on the
+ * descriptor LADDERD_RUN_FEED names; otherwise plain log lines and no
+ * control codes. Exit status: 0 complete, 1 failed, 75 interrupted or
+ * transient failure (run again).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,12 +34,12 @@
 #include "host.h"
 #include "log.h"
 #include "run.h"
+#include "run_display.h"
 #include "status.h"
 
 struct run_display {
-	int tty;
+	FILE *feed; /* to the display process (LADDERD_RUN_FEED), or NULL */
 	char status_file[PATH_MAX];
-	size_t last_len;
 };
 
 static void
@@ -46,39 +49,134 @@ run_on_signal(int sig)
 	ladderd_host_cancel = 1;
 }
 
-/* Redraw "state  1080p 42%  720p 60% ..." from status.json. */
+/* A rung's kind from the ladder ("video" unless it says otherwise). */
+static const char *
+run_rung_kind(const cJSON *ctx, const char *name)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "ladder"))
+		if (strcmp(ladderd_ctx_str(r, "name", ""), name) == 0)
+			return ladderd_ctx_str(r, "kind", "video");
+	return "video";
+}
+
+/* Send one JSON line to the display; the item is consumed. */
+static void
+run_feed(struct run_display *d, const char *key, cJSON *item)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	if (o == NULL || item == NULL ||
+	    !cJSON_AddItemToObject(o, key, item)) {
+		cJSON_Delete(item);
+		cJSON_Delete(o);
+		return;
+	}
+	if ((text = cJSON_PrintUnformatted(o)) != NULL) {
+		fprintf(d->feed, "%s\n", text);
+		fflush(d->feed);
+	}
+	cJSON_free(text);
+	cJSON_Delete(o);
+}
+
+/* Progress for the display: the task's state and each rung's, from status.json. */
 static void
 run_tick(void *arg, const cJSON *ctx)
 {
 	struct run_display *d = arg;
-	char line[512];
-	cJSON *st = NULL;
+	cJSON *st = NULL, *p, *rungs;
 	const cJSON *r;
-	size_t n;
 
-	(void)ctx;
-	if (!d->tty || ladderd_ctx_load(d->status_file, &st) < 0)
+	if (d->feed == NULL || ladderd_ctx_load(d->status_file, &st) < 0)
 		return;
-	n = (size_t)snprintf(line, sizeof(line), "%-12s",
-	    ladderd_ctx_str(st, "state", "?"));
-	cJSON_ArrayForEach(r, ladderd_ctx_get(st, "rungs")) {
-		const cJSON *p = ladderd_ctx_get(r, "progress");
-		const char *s = ladderd_ctx_str(r, "state", "");
-
-		if (n >= sizeof(line) - 40)
-			break;
-		if (cJSON_IsNumber(p))
-			n += (size_t)snprintf(line + n, sizeof(line) - n,
-			    " %s %3.0f%%", r->string, p->valuedouble * 100);
-		else
-			n += (size_t)snprintf(line + n, sizeof(line) - n,
-			    " %s %s", r->string, s);
+	if ((p = cJSON_CreateObject()) == NULL ||
+	    (rungs = cJSON_AddArrayToObject(p, "rungs")) == NULL) {
+		cJSON_Delete(p);
+		cJSON_Delete(st);
+		return;
 	}
-	fprintf(stderr, "\r%s%*s", line,
-	    d->last_len > n ? (int)(d->last_len - n) : 0, "");
-	fflush(stderr);
-	d->last_len = n;
+	cJSON_AddStringToObject(p, "state", ladderd_ctx_str(st, "state", ""));
+	cJSON_AddNumberToObject(p, "frames",
+	    ladderd_ctx_num(ctx, "probe.video.nb_frames", 0));
+	cJSON_ArrayForEach(r, ladderd_ctx_get(st, "rungs")) {
+		cJSON *o;
+
+		if (r->string[0] == '_' || (o = cJSON_CreateObject()) == NULL)
+			continue; /* internal units are no rung of the user's */
+		cJSON_AddStringToObject(o, "name", r->string);
+		cJSON_AddStringToObject(o, "kind", run_rung_kind(ctx, r->string));
+		cJSON_AddStringToObject(o, "state",
+		    ladderd_ctx_str(r, "state", ""));
+		cJSON_AddNumberToObject(o, "progress",
+		    ladderd_ctx_num(r, "progress", 0));
+		cJSON_AddItemToArray(rungs, o);
+	}
+	run_feed(d, "progress", p);
 	cJSON_Delete(st);
+}
+
+/*
+ * The summary for the display: per rung its size, codec and the bit rates
+ * measured on its segments (peak as RFC 8216 defines it), and the package.
+ */
+static void
+run_send_summary(struct run_display *d, const cJSON *ctx, const char *outabs,
+    const char *task_id, enum ladderd_rc rc)
+{
+	cJSON *sum = cJSON_CreateObject(), *rungs, *pk;
+	const cJSON *r;
+	char path[PATH_MAX + 100];
+
+	if (sum == NULL || (rungs = cJSON_AddArrayToObject(sum, "rungs")) ==
+		NULL ||
+	    (pk = cJSON_AddArrayToObject(sum, "packages")) == NULL) {
+		cJSON_Delete(sum);
+		return;
+	}
+	cJSON_AddStringToObject(sum, "state",
+	    rc == LADDERD_OK ? "complete" : "failed");
+	const cJSON *rends = rc == LADDERD_OK ?
+	    ladderd_ctx_get(ctx, "renditions") : NULL;
+
+	cJSON_ArrayForEach(r, rends) {
+		cJSON *o;
+		const char *kind = ladderd_ctx_str(r, "rung.kind", "video");
+
+		if (strcmp(ladderd_ctx_str(r, "status", "ok"), "ok") != 0 ||
+		    (o = cJSON_CreateObject()) == NULL)
+			continue;
+		cJSON_AddStringToObject(o, "name",
+		    ladderd_ctx_str(r, "rung.name", "?"));
+		cJSON_AddNumberToObject(o, "width",
+		    ladderd_ctx_num(r, "transcode.width", 0));
+		cJSON_AddNumberToObject(o, "height",
+		    ladderd_ctx_num(r, "transcode.height", 0));
+		cJSON_AddStringToObject(o, "codec",
+		    ladderd_ctx_str(r, strcmp(kind, "audio") == 0 ?
+			    "transcode.audio_codecs" :
+			    "transcode.codecs",
+			ladderd_ctx_str(r, "transcode.codecs", "-")));
+		cJSON_AddNumberToObject(o, "peak_bitrate",
+		    ladderd_ctx_num(r, "chunk_hls.peak_bitrate", 0));
+		cJSON_AddNumberToObject(o, "avg_bitrate",
+		    ladderd_ctx_num(r, "chunk_hls.avg_bitrate",
+			ladderd_ctx_num(r, "transcode.bitrate", 0)));
+		cJSON_AddItemToArray(rungs, o);
+	}
+	if (rc == LADDERD_OK) {
+		snprintf(path, sizeof(path), "%s/%s/master.m3u8", outabs,
+		    task_id);
+		cJSON_AddItemToArray(pk, cJSON_CreateString(path));
+		if (ladderd_ctx_bool(ctx, "profile.dash", 1)) {
+			snprintf(path, sizeof(path), "%s/%s/manifest.mpd",
+			    outabs, task_id);
+			cJSON_AddItemToArray(pk, cJSON_CreateString(path));
+		}
+	}
+	run_feed(d, "summary", sum);
 }
 
 static void
@@ -143,6 +241,17 @@ ladderd_run_main(int argc, char **argv)
 		return 2;
 	}
 	input = argv[optind];
+	if (getenv("LADDERD_RUN_FEED") == NULL && isatty(STDERR_FILENO) &&
+	    (ch = ladderd_run_display(argc, argv, verbose)) >= 0)
+		return ch;
+	if (getenv("LADDERD_RUN_FEED") != NULL) {
+		int fd = atoi(getenv("LADDERD_RUN_FEED"));
+
+		/* Ours alone: the workers must not hold the display open. */
+		if (fd > 2 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+			disp.feed = fdopen(fd, "w");
+		unsetenv("LADDERD_RUN_FEED");
+	}
 	log_init(1, verbose, "ladderd");
 	if (conf_file)
 		ch = ladderd_conf_load(conf_file, &conf, err, sizeof(err));
@@ -254,7 +363,6 @@ ladderd_run_main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
-	disp.tty = isatty(STDERR_FILENO) && !verbose;
 	{
 		struct ladderd_engine_opts eo = {
 			.conf = conf,
@@ -265,14 +373,18 @@ ladderd_run_main(int argc, char **argv)
 
 		rc = ladderd_engine_run(&eo, ctx);
 	}
-	if (disp.tty)
-		fputc('\n', stderr);
 	log_set_prefix("");
+	if (disp.feed)
+		run_send_summary(&disp, ctx, outabs, task_id, rc);
 	switch (rc) {
 	case LADDERD_OK:
-		printf("%s/%s/master.m3u8\n", outabs, task_id);
-		if (ladderd_ctx_bool(ctx, "profile.dash", 1))
-			printf("%s/%s/manifest.mpd\n", outabs, task_id);
+		/* With a display, it prints the paths (in its table). */
+		if (disp.feed == NULL) {
+			printf("%s/%s/master.m3u8\n", outabs, task_id);
+			if (ladderd_ctx_bool(ctx, "profile.dash", 1))
+				printf("%s/%s/manifest.mpd\n", outabs,
+				    task_id);
+		}
 		(void)ladderd_fsutil_rmtree(work);
 		exit_code = 0;
 		break;
@@ -292,6 +404,8 @@ ladderd_run_main(int argc, char **argv)
 		exit_code = 1;
 	}
 out:
+	if (disp.feed)
+		fclose(disp.feed);
 	ladderd_tokens_release(&tokens);
 	cJSON_Delete(ctx);
 	ladderd_conf_free(conf);

@@ -24,6 +24,7 @@
 #include "../stages/framering.h"
 
 #include "crashpoint.h"
+#include "chord.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -109,7 +110,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 			cJSON_Delete(unit);
 	}
 	snprintf(prefix, sizeof(prefix), "job=%s rendition=%s: ",
-	    ladderd_ctx_str(ctx, "task.id", "?"), rung);
+	    ladderd_ctx_str(ctx, "task.id", "?"),
+	    ladderd_chord_unit_label(rung));
 	log_set_prefix(prefix);
 	LADDERD_CRASH_POINT("rung.start", rung);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fsutil.h"
 
 static int
@@ -400,6 +401,33 @@ ladderd_fsutil_copy_tree(const char *from, const char *to)
 }
 
 /*
+ * Remove what copies into `to`'s folder left behind ("<to>.incoming.<pid>",
+ * any pid): a process killed while copying or before its rename.
+ */
+static void
+fsutil_remove_staged(const char *to)
+{
+	char dir[PATH_MAX], prefix[NAME_MAX + 16], p[PATH_MAX];
+	const char *base = strrchr(to, '/');
+	struct dirent *de;
+	DIR *d;
+
+	if (base == NULL ||
+	    snprintf(dir, sizeof(dir), "%.*s", (int)(base - to), to) >=
+		(int)sizeof(dir) ||
+	    snprintf(prefix, sizeof(prefix), "%s.incoming.", base + 1) >=
+		(int)sizeof(prefix) ||
+	    (d = opendir(dir[0] ? dir : "/")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) <
+			(int)sizeof(p))
+			(void)ladderd_fsutil_rmtree(p);
+	closedir(d);
+}
+
+/*
  * Make directory `from` appear at `to` in one step, replacing an existing
  * `to` atomically (renameat2 RENAME_EXCHANGE, then the old tree is
  * removed). Readers of `to` see the old package or the new one, never a
@@ -419,11 +447,12 @@ ladderd_fsutil_replace_dir(const char *from, const char *to)
 	if (rename(from, to) == 0)
 		return fsync_parent(to);
 	if (errno == EXDEV) {
-		(void)ladderd_fsutil_rmtree(staged);
+		fsutil_remove_staged(to);
 		if ((rc = ladderd_fsutil_copy_tree(from, staged)) < 0) {
 			(void)ladderd_fsutil_rmtree(staged);
 			return rc;
 		}
+		LADDERD_CRASH_POINT("publish.copied", NULL);
 		src = staged;
 		if (rename(src, to) == 0)
 			goto done;
@@ -435,8 +464,21 @@ ladderd_fsutil_replace_dir(const char *from, const char *to)
 	/* `src` now holds the old package. */
 	(void)ladderd_fsutil_rmtree(src);
 done:
-	if (src == staged)
-		(void)ladderd_fsutil_rmtree(from);
+	if (src == staged) {
+		char gone[PATH_MAX];
+
+		/*
+		 * `from` leaves in one rename: a crash while removing it must
+		 * not leave half a package that a resumed task would take
+		 * for one still to publish.
+		 */
+		if (snprintf(gone, sizeof(gone), "%s.published", from) <
+			(int)sizeof(gone) &&
+		    rename(from, gone) == 0)
+			(void)ladderd_fsutil_rmtree(gone);
+		else
+			(void)ladderd_fsutil_rmtree(from);
+	}
 	return fsync_parent(to);
 }
 

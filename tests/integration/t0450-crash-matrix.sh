@@ -15,7 +15,9 @@
 # LADDERD_CRASH_POINTS="a b" runs only those points; LADDERD_CRASH_JOBS sets
 # how many points run at once (default 3).
 . "$(dirname "$0")/lib.sh"
-trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
+# xdev:POINT publishes to another file system (a folder in /dev/shm).
+SHM=/dev/shm/ladderd-t0450.$$
+trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; rm -rf "$SHM"; _cleanup' EXIT
 
 grep -q LADDERD_CRASH_AT "$LADDERD" ||
 	skip_all "not a test build (configure --enable-crash-points)"
@@ -30,7 +32,8 @@ publish.rename publish.renamed stage.after/publish engine.terminal
 supervisor.job_complete status.appended#1 status.outbox#1
 status.appended#3 status.outbox#4 webhook.delivered#1 webhook.delivered#5
 supervisor.reload manifest:ingest.claimed manifest:ingest.queue
-manifest:publish.renamed manifest:engine.terminal"}
+manifest:publish.renamed manifest:engine.terminal xdev:publish.copied
+xdev:stage.after/publish"}
 JOBS=${LADDERD_CRASH_JOBS:-3}
 export LADDERD_WEBHOOK_BACKOFF_MS=200
 
@@ -180,15 +183,19 @@ fi
 # One point, in its own folders: crash, restart, check. Writes TAP lines
 # as "STATUS<TAB>NAME<TAB>DIAG" into DIR/result.
 point() {
-	local p=${1#manifest:} d="$T/pt-$(echo "$1" | tr '/#:' '___')" pid id n r
+	local p=${1#*:} d="$T/pt-$(echo "$1" | tr '/#:' '___')" pid id n r
 	local res="$d/result" kind=media
-	[ "$p" = "$1" ] || kind=manifest
+	[ "$p" = "$1" ] || kind=${1%%:*}
 	rep() {
 		printf '%s\t%s\t%s\n' "$1" "$kind $p: $2" \
 			"$(printf '%s' "${3:-}" | tr '\n\t' '  ')" >>"$res"
 	}
 	conf "$d"
 	: >"$res"
+	if [ "$kind" = xdev ]; then
+		mkdir -p "$SHM/${d##*/}" && rmdir "$d/publish" &&
+			ln -s "$SHM/${d##*/}" "$d/publish"
+	fi
 	pid=$(daemon "$d" "$d/daemon1.log" "$p")
 	wait_for 10 test -s "$d/status/_daemon.json"
 	drop "$d" "$kind" "clip-$(echo "$1" | md5sum | cut -c1-6)"
@@ -255,7 +262,7 @@ point() {
 	fi
 	r=$(ls -A "$d/publish")
 	rep "$([ "$r" = "$id" ]; echo $?)" "publish/ holds the package only" "$r"
-	r=$(find "$d/publish" -name '*.tmp*' -o -name '*.incoming*' -o -name '.*')
+	r=$(find "$d/publish/" -name '*.tmp*' -o -name '*.incoming*' -o -name '.*')
 	rep "$([ -z "$r" ]; echo $?)" "no temp file in publish/" "$r"
 	rmdir "$d/ingest/sub" 2>/dev/null # the manifest's emptied subfolder
 	r=$(ls -A "$d/ingest" "$d/failed" "$d/spool/tasks" "$d/spool/queue" \

@@ -49,10 +49,9 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=2 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest ||
 	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
-# Leak checking off under the filters: LeakSanitizer stops the world with
-# ptrace, which @system-service does not allow (and its tracer crashes at
-# exit of a shared-decode `ladderd run` whose task id has 4+ characters,
-# filter or not: a separate bug). Leaks are not what this test is about.
+# Leak checking off under the filters (sanitizer builds): LeakSanitizer
+# stops the world with ptrace, which @system-service does not allow. Leaks
+# are not what this test is about; the other tests check them.
 ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 export ASAN_OPTIONS
 # shellcheck disable=SC2086

@@ -16,7 +16,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "webhook.h"
+#include "outbox.h"
 
 int
 main(int argc, char **argv)
@@ -53,7 +53,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "ladderd: %s\n", err);
 		return 1;
 	}
-	rc = ladderd_webhook_worker(c, file);
+	rc = ladderd_outbox_worker(c, file);
 	ladderd_conf_free(c);
 	return rc < 0 ? 1 : 0;
 }

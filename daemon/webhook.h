@@ -1,39 +1,36 @@
 /*
- * webhook.h - the notify worker (`ladderd notify`), which delivers the
- * webhook outbox (README "Status format"). status.c writes one file per
- * event and destination into <spool>/outbox/ (atomically: temp name, then
- * rename): <task_id>.<seq as %010ld>.json for the operator's webhook,
- * <task_id>@manifest.<seq>.json for a manifest's own webhook:
+ * webhook.h - the Standard Webhooks transport of the outbox (transport.h):
+ * one POST of an event's exact body with the headers webhook-id,
+ * webhook-timestamp and, with a secret, webhook-signature ("v1," + base64
+ * HMAC-SHA256 of "id.timestamp.body"; a secret "whsec_X" means the key is
+ * base64-decoded X, otherwise the secret's raw bytes). 2xx: delivered;
+ * refused, timed out, 5xx, 429: retry later; a URL or host the config does
+ * not allow: give up.
  *
- *   { "url": "https://...", "dest": "operator" | "manifest",
- *     "id": "<task_id>-<seq>", "task_id": "...", "seq": N,
- *     "created": <unix seconds>, "body": "<exact bytes to POST>" }
- *
- * The worker POSTs "body" with the Standard Webhooks headers webhook-id,
- * webhook-timestamp and, with notify.secret set, webhook-signature
- * ("v1," + base64 HMAC-SHA256 of "id.timestamp.body"; a secret "whsec_X"
- * means the key is base64-decoded X, otherwise the secret's raw bytes).
- * A 2xx answer removes the entry; anything else is retried with exponential
- * backoff (LADDERD_WEBHOOK_BACKOFF_MS, default 1000, doubled per failure,
- * at most 5 minutes, +-20% jitter). Entries older than notify.max_age go to
- * <spool>/outbox/dead/. Per task, events are sent in seq order.
+ * The operator's queue goes to notify.webhook as configured now (the
+ * entry's URL only when none is set), signed with notify.secret. A
+ * manifest's queue goes to the entry's URL only when
+ * notify.allow_manifest_webhook allows it, the host is in
+ * notify.manifest_webhook_hosts and the address policy
+ * (notify.allow_networks) permits it, signed only with
+ * notify.manifest_webhook_secret. Transfers run concurrently
+ * (webhook_send.h: limits and a backoff per destination).
  */
 #ifndef LADDERD_WEBHOOK_H
 #define LADDERD_WEBHOOK_H
 
+#include <stdint.h>
+
 #include "conf.h"
+#include "transport.h"
 
 /*
- * Run the notify worker until SIGTERM or SIGINT; SIGHUP re-reads
- * `conf_file` (the command line's rule, ladderd_conf_load_cli(): NULL is
- * the default file or the built-in defaults). The three signals are
- * blocked and read from a signalfd for the duration of the call. `conf`
- * is borrowed. The caller has called log_init(). Returns 0 after a
- * signal, a negative errno when the worker cannot start (outbox not
- * creatable or not watchable, undecodable whsec_ secret, libcurl setup);
- * the reason is logged.
+ * A webhook transport from `conf` (borrowed); `backoff_us` is the first
+ * backoff of a failing destination. Owned by the caller, who frees it
+ * with ->free(). Returns 0 or a negative errno (logged: undecodable whsec_
+ * secret, libcurl setup).
  */
-int ladderd_webhook_worker(const struct ladderd_conf *conf,
-    const char *conf_file);
+int ladderd_webhook_new(const struct ladderd_conf *conf, uint64_t backoff_us,
+    struct ladderd_transport *ret);
 
 #endif

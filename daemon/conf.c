@@ -65,6 +65,8 @@ static const struct key video_keys[] = {
 	{ "maxrate_factor", K_FLOAT, "1.07", 1, 4, NULL, NULL, 0 },
 	{ "bufsize_factor", K_FLOAT, "1.5", 0.1, 10, NULL, NULL, 0 },
 	{ "crf", K_INT, "0", 0, 51, NULL, NULL, 0 },
+	/* bwdif: auto = when the probe finds the source interlaced. */
+	{ "deinterlace", K_STRING, "auto", 0, 0, "auto|on|off", NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -73,6 +75,8 @@ static const struct key audio_keys[] = {
 	{ "bitrate", K_INT, "128", 16, 512, NULL, NULL, 0 },
 	{ "channels", K_INT, "2", 1, 2, NULL, NULL, 0 },
 	{ "sample_rate", K_INT, "48000", 8000, 96000, NULL, NULL, 0 },
+	/* EBU R128 target in LUFS (two-pass loudnorm); 0 = off. */
+	{ "loudness", K_FLOAT, "0", -70, 0, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 

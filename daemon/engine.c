@@ -257,6 +257,10 @@ engine_summary(const cJSON *ctx)
 		}
 		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			cJSON_AddStringToObject(o, "reason", why);
+		/* The filters its frames went through (stages/graph.c). */
+		if (ladderd_ctx_str(r, "transcode.filters", "")[0] != '\0')
+			cJSON_AddStringToObject(o, "filters",
+			    ladderd_ctx_str(r, "transcode.filters", ""));
 		if (cJSON_IsBool(ladderd_ctx_get(r, "transcode.shared_decode")) &&
 		    ladderd_ctx_bool(r, "transcode.has_video", 0))
 			cJSON_AddStringToObject(o, "decoder",
@@ -269,6 +273,34 @@ engine_summary(const cJSON *ctx)
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
+}
+
+/*
+ * What the probe found that decides the filters (stages/graph.c): field
+ * order and how it was found, HDR transfer, measured loudness. NULL when
+ * the task was not probed.
+ */
+static cJSON *
+engine_source(const cJSON *ctx)
+{
+	const cJSON *v = ladderd_ctx_get(ctx, "probe.video");
+	const cJSON *loud = ladderd_ctx_get(ctx, "probe.loudness");
+	cJSON *o;
+
+	if (!cJSON_IsObject(v) || (o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddBoolToObject(o, "interlaced",
+	    ladderd_ctx_bool(v, "interlaced", 0));
+	cJSON_AddStringToObject(o, "field_order",
+	    ladderd_ctx_str(v, "field_order", "unknown"));
+	cJSON_AddStringToObject(o, "interlace_source",
+	    ladderd_ctx_str(v, "interlace_source", "stream"));
+	cJSON_AddStringToObject(o, "hdr", ladderd_ctx_str(v, "hdr", "none"));
+	cJSON_AddStringToObject(o, "color_transfer",
+	    ladderd_ctx_str(v, "color_transfer", "unknown"));
+	if (cJSON_IsObject(loud))
+		cJSON_AddItemToObject(o, "loudness", cJSON_Duplicate(loud, 1));
+	return o;
 }
 
 /*
@@ -374,6 +406,8 @@ done:
 		if (ladderd_ctx_get(ctx, "renditions"))
 			cJSON_AddItemToObject(f, "renditions",
 			    engine_summary(ctx));
+		if (ladderd_ctx_get(ctx, "probe.video"))
+			cJSON_AddItemToObject(f, "source", engine_source(ctx));
 		if (ladderd_status_emit(ctx, f, NULL) < 0)
 			log_warnx("cannot write status event, ignoring");
 		cJSON_Delete(f);

@@ -26,6 +26,7 @@
 
 #include "avlog.h"
 #include "framering.h"
+#include "graph.h"
 #include "../daemon/crashpoint.h"
 #include "source.h"
 #include "stage.h"
@@ -49,6 +50,11 @@ struct decode {
 	AVCodecContext *dec;
 	AVPacket *pkt;
 	AVFrame *frame;
+	/* The task's picture filters (graph.c): applied once here, for
+	 * every rung; made on the first frame when the plan is not empty. */
+	char plan[1024];
+	struct ladderd_graph *graph;
+	AVFrame *filtered;
 	int vin;
 	int64_t frames, bad;
 	int stopped; /* every reader is gone: nothing more to do */
@@ -191,6 +197,50 @@ decode_put(struct decode *d, const AVFrame *f)
 	return 0;
 }
 
+/*
+ * A decoded frame (NULL: the end) through the filters, if any, into the
+ * ring; filtered frames are stamped back in the stream's time base.
+ */
+static int
+decode_filter(struct decode *d, AVFrame *f)
+{
+	AVRational tb = d->ifmt->streams[d->vin]->time_base;
+	char msg[1200];
+	int err;
+
+	if (d->plan[0] == '\0')
+		return f != NULL ? decode_put(d, f) : 0;
+	if (d->graph == NULL) {
+		if (f == NULL)
+			return 0;
+		if ((err = ladderd_graph_new(&d->graph, d->plan, f, tb, msg,
+			 sizeof(msg))) < 0)
+			return decode_error(d, err, "%s", msg);
+	}
+	if (f != NULL)
+		f->pts = f->best_effort_timestamp;
+	if ((err = ladderd_graph_push(d->graph, f)) < 0)
+		return decode_error(d, err, "cannot filter a frame (%s)",
+		    d->plan);
+	for (;;) {
+		err = ladderd_graph_pull(d->graph, d->filtered);
+		if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
+			return 0;
+		if (err < 0)
+			return decode_error(d, err, "cannot filter (%s)",
+			    d->plan);
+		d->filtered->best_effort_timestamp =
+		    d->filtered->pts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE
+		    : av_rescale_q(d->filtered->pts,
+			  ladderd_graph_time_base(d->graph), tb);
+		DECODE_FRAME_DURATION(d->filtered) = 0;
+		err = decode_put(d, d->filtered);
+		av_frame_unref(d->filtered);
+		if (err < 0 || d->stopped)
+			return err;
+	}
+}
+
 static int
 decode_packet(struct decode *d, const AVPacket *pkt)
 {
@@ -209,7 +259,7 @@ decode_packet(struct decode *d, const AVPacket *pkt)
 			d->bad++;
 			return 0;
 		}
-		err = decode_put(d, d->frame);
+		err = decode_filter(d, d->frame);
 		av_frame_unref(d->frame);
 		if (err < 0 || d->stopped)
 			return err;
@@ -277,7 +327,7 @@ decode_run(void *state, struct ladderd_call *call)
 	const char *src = ladderd_ctx_str(call->ctx, "input.path", NULL);
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
-	int err = 0;
+	int err = 0, sdr = 0;
 
 	(void)state;
 	if (ring == NULL || src == NULL) {
@@ -292,8 +342,14 @@ decode_run(void *state, struct ladderd_call *call)
 		return LADDERD_FAIL;
 	}
 	if ((d.pkt = av_packet_alloc()) == NULL ||
-	    (d.frame = av_frame_alloc()) == NULL) {
+	    (d.frame = av_frame_alloc()) == NULL ||
+	    (d.filtered = av_frame_alloc()) == NULL) {
 		call->fail(call, "out of memory");
+		goto out;
+	}
+	if (ladderd_graph_video_plan(call->ctx, d.plan, sizeof(d.plan),
+		&sdr) < 0) {
+		call->fail(call, "the filter plan is too long");
 		goto out;
 	}
 	if ((err = decode_open(&d, src)) < 0)
@@ -311,7 +367,8 @@ decode_run(void *state, struct ladderd_call *call)
 		decode_error(&d, err, "cannot read '%s'", src);
 		goto out;
 	}
-	if (!d.stopped && (err = decode_packet(&d, NULL)) < 0)
+	if (!d.stopped && ((err = decode_packet(&d, NULL)) < 0 ||
+			      (!d.stopped && (err = decode_filter(&d, NULL)) < 0)))
 		goto out;
 	if (d.frames == 0 && !d.stopped) {
 		decode_error(&d, 0, "no video frame could be decoded from '%s'",
@@ -332,6 +389,7 @@ decode_run(void *state, struct ladderd_call *call)
 	    av_get_pix_fmt_name(d.ring->format) ?
 		av_get_pix_fmt_name(d.ring->format) : "?");
 	cJSON_AddNumberToObject(out, "bad_packets", (double)d.bad);
+	cJSON_AddStringToObject(out, "filters", d.plan);
 	if (ladderd_ctx_set(call->ctx, "decode", out) < 0) {
 		call->fail(call, "cannot store the decode results");
 		goto out;
@@ -345,6 +403,8 @@ out:
 			rc = LADDERD_RETRY;
 	}
 	cJSON_Delete(out);
+	ladderd_graph_free(&d.graph);
+	av_frame_free(&d.filtered);
 	av_frame_free(&d.frame);
 	av_packet_free(&d.pkt);
 	avcodec_free_context(&d.dec);

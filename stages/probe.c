@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <libavcodec/avcodec.h>
@@ -28,6 +29,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "avlog.h"
+#include "graph.h"
 #include "source.h"
 #include "stage.h"
 #include "../daemon/crashpoint.h"
@@ -35,6 +37,8 @@
 /* How far the first-frame check reads before it gives up. */
 #define PROBE_MAX_VIDEO_PACKETS 300
 #define PROBE_MAX_PACKETS 3000
+/* idet looks at this many frames when the stream has no field order. */
+#define PROBE_IDET_FRAMES 50
 
 /* What the first decoded frame tells that the stream headers may not. */
 struct probe_frame {
@@ -42,6 +46,9 @@ struct probe_frame {
 	int width;
 	int height;
 	int interlaced;
+	/* idet over the first frames, when the stream has no field order:
+	 * frames it called top/bottom field first or progressive. */
+	int idet_frames, idet_tff, idet_bff, idet_progressive;
 };
 
 /* libavformat's blocking calls return early when the task is stopped. */
@@ -156,6 +163,53 @@ probe_truncated(const AVFormatContext *fmt, int64_t file_size,
 	return truncated;
 }
 
+/* The count idet keeps under `key` in a frame's metadata, or 0. */
+static int
+probe_idet_count(const AVFrame *f, const char *key)
+{
+	const AVDictionaryEntry *e = av_dict_get(f->metadata, key, NULL, 0);
+
+	return e != NULL ? atoi(e->value) : 0;
+}
+
+/*
+ * Run one decoded frame (NULL: the end) through idet, the graph made on
+ * the first frame; the counts of the last frame out are the totals.
+ * idet is a hint: when it cannot run, the stream is taken as it says
+ * (a warning, no failure).
+ */
+static void
+probe_idet_push(struct ladderd_call *call, struct ladderd_graph **g,
+    const AVFrame *f, AVRational tb, struct probe_frame *ret)
+{
+	AVFrame *out = NULL;
+	char msg[256];
+	int err;
+
+	if (*g == NULL && f == NULL)
+		return;
+	if (*g == NULL && (err = ladderd_graph_new(g, "idet", f, tb, msg,
+			       sizeof(msg))) < 0) {
+		call->log(call, LADDERD_LOG_WARN, "%s: %s, ignoring", msg,
+		    av_err2str(err));
+		ret->idet_frames = PROBE_IDET_FRAMES; /* stop trying */
+		return;
+	}
+	if (f != NULL)
+		ret->idet_frames++;
+	if (ladderd_graph_push(*g, f) < 0 || (out = av_frame_alloc()) == NULL)
+		goto out;
+	while (ladderd_graph_pull(*g, out) >= 0) {
+		ret->idet_tff = probe_idet_count(out, "lavfi.idet.multiple.tff");
+		ret->idet_bff = probe_idet_count(out, "lavfi.idet.multiple.bff");
+		ret->idet_progressive = probe_idet_count(out,
+		    "lavfi.idet.multiple.progressive");
+		av_frame_unref(out);
+	}
+out:
+	av_frame_free(&out);
+}
+
 /*
  * Decode until the first video frame comes out (no frame above max_pixels), reading at most
  * PROBE_MAX_VIDEO_PACKETS packets of the stream (an open GOP or a cut in
@@ -170,8 +224,11 @@ probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
 	AVCodecContext *cc = NULL;
 	AVPacket *pkt = NULL;
 	AVFrame *frame = NULL;
+	struct ladderd_graph *idet = NULL;
+	AVRational tb = fmt->streams[vidx]->time_base;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	int err, last_err = 0, npkt = 0, nvideo = 0, got = 0, eof = 0;
+	int want_idet;
 
 	if ((cc = avcodec_alloc_context3(dec)) == NULL ||
 	    (pkt = av_packet_alloc()) == NULL ||
@@ -194,8 +251,11 @@ probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
 		    "decoder: %s", dec->name, av_err2str(err));
 		goto out;
 	}
-	while (!got && nvideo < PROBE_MAX_VIDEO_PACKETS &&
-	    npkt < PROBE_MAX_PACKETS) {
+	want_idet = fmt->streams[vidx]->codecpar->field_order ==
+	    AV_FIELD_UNKNOWN;
+	while ((!got || (want_idet && ret_frame->idet_frames <
+			 PROBE_IDET_FRAMES)) &&
+	    nvideo < PROBE_MAX_VIDEO_PACKETS && npkt < PROBE_MAX_PACKETS) {
 		if (call->cancelled(call)) {
 			rc = LADDERD_RETRY;
 			goto out;
@@ -230,15 +290,30 @@ probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
 				last_err = err;
 				break;
 			}
-			if (!(frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-				got = 1;
-				break;
+			if (frame->flags & AV_FRAME_FLAG_CORRUPT) {
+				av_frame_unref(frame);
+				continue;
 			}
+			if (!got) {
+				got = 1;
+				ret_frame->format = frame->format;
+				ret_frame->width = frame->width;
+				ret_frame->height = frame->height;
+				ret_frame->interlaced = frame->interlaced_frame;
+			}
+			if (want_idet)
+				probe_idet_push(call, &idet, frame, tb,
+				    ret_frame);
 			av_frame_unref(frame);
+			if (!want_idet ||
+			    ret_frame->idet_frames >= PROBE_IDET_FRAMES)
+				break;
 		}
-		if (eof && !got)
+		if (eof)
 			break;
 	}
+	if (idet != NULL)
+		probe_idet_push(call, &idet, NULL, tb, ret_frame);
 	if (!got) {
 		if (last_err < 0)
 			call->fail(call, "cannot decode video: no %s frame "
@@ -250,12 +325,9 @@ probe_decode_first(struct ladderd_call *call, AVFormatContext *fmt,
 			    nvideo);
 		goto out;
 	}
-	ret_frame->format = frame->format;
-	ret_frame->width = frame->width;
-	ret_frame->height = frame->height;
-	ret_frame->interlaced = frame->interlaced_frame;
 	rc = LADDERD_OK;
 out:
+	ladderd_graph_free(&idet);
 	av_frame_free(&frame);
 	av_packet_free(&pkt);
 	avcodec_free_context(&cc);
@@ -305,6 +377,7 @@ probe_video_json(AVFormatContext *fmt, int vidx,
 	long dw, dh;
 	int64_t nb_frames;
 	int interlaced;
+	const char *trc, *hdr;
 
 	if (v == NULL)
 		return NULL;
@@ -329,6 +402,15 @@ probe_video_json(AVFormatContext *fmt, int vidx,
 	    par->field_order == AV_FIELD_BB ||
 	    par->field_order == AV_FIELD_TB ||
 	    par->field_order == AV_FIELD_BT || first->interlaced;
+	/* No field order in the stream: idet's majority decides (a few
+	 * misjudged frames of a progressive source do not). */
+	if (par->field_order == AV_FIELD_UNKNOWN && first->idet_frames > 0)
+		interlaced = first->idet_tff + first->idet_bff >
+		    first->idet_progressive;
+	trc = av_color_transfer_name(par->color_trc);
+	hdr = par->color_trc == AVCOL_TRC_SMPTE2084 ? "pq"
+	    : par->color_trc == AVCOL_TRC_ARIB_STD_B67 ? "hlg"
+	    : "none";
 
 	if (!cJSON_AddNumberToObject(v, "index", vidx) ||
 	    !cJSON_AddStringToObject(v, "codec",
@@ -353,6 +435,26 @@ probe_video_json(AVFormatContext *fmt, int vidx,
 	    !cJSON_AddBoolToObject(v, "interlaced", interlaced) ||
 	    !cJSON_AddStringToObject(v, "field_order",
 		probe_field_order_name(par->field_order)) ||
+	    !cJSON_AddStringToObject(v, "interlace_source",
+		par->field_order != AV_FIELD_UNKNOWN ? "stream"
+		: first->idet_frames > 0 ? "idet" : "frame") ||
+	    (first->idet_frames > 0 &&
+		(!cJSON_AddStringToObject(v, "idet",
+		     !interlaced ? "progressive"
+		     : first->idet_bff > first->idet_tff ? "bff" : "tff") ||
+		    !cJSON_AddNumberToObject(v, "idet_frames",
+			first->idet_frames) ||
+		    !cJSON_AddNumberToObject(v, "idet_interlaced",
+			first->idet_tff + first->idet_bff))) ||
+	    !cJSON_AddStringToObject(v, "color_transfer",
+		trc != NULL ? trc : "unknown") ||
+	    !cJSON_AddStringToObject(v, "color_primaries",
+		av_color_primaries_name(par->color_primaries) ?
+		    av_color_primaries_name(par->color_primaries) : "unknown") ||
+	    !cJSON_AddStringToObject(v, "color_space",
+		av_color_space_name(par->color_space) ?
+		    av_color_space_name(par->color_space) : "unknown") ||
+	    !cJSON_AddStringToObject(v, "hdr", hdr) ||
 	    !cJSON_AddNumberToObject(v, "nb_frames", (double)nb_frames) ||
 	    !cJSON_AddNumberToObject(v, "bit_rate", (double)par->bit_rate)) {
 		cJSON_Delete(v);
@@ -570,6 +672,150 @@ probe_check_display(struct ladderd_call *call, AVFormatContext *fmt,
 	return 0;
 }
 
+/* ebur128's value under `key` in a frame's metadata, or NAN. */
+static double
+probe_r128(const AVFrame *f, const char *key)
+{
+	const AVDictionaryEntry *e = av_dict_get(f->metadata, key, NULL, 0);
+
+	return e != NULL ? strtod(e->value, NULL) : NAN;
+}
+
+/* Keep the latest measurement of a frame that carries one (the frames
+ * flushed at the end carry none). */
+static void
+probe_r128_take(AVFrame *f, double *i, double *tp, double *lra)
+{
+	double v[3] = { probe_r128(f, "lavfi.r128.I"),
+		probe_r128(f, "lavfi.r128.true_peak"),
+		probe_r128(f, "lavfi.r128.LRA") };
+
+	if (isfinite(v[0]) && isfinite(v[1]) && isfinite(v[2])) {
+		*i = v[0];
+		*tp = v[1];
+		*lra = v[2];
+	}
+	av_frame_unref(f);
+}
+
+/*
+ * The first pass of loudness normalisation (profile.audio.loudness != 0):
+ * decode all of audio stream `aidx` through ebur128 and add
+ * probe.loudness = { integrated [LUFS], true_peak [dBTP], lra [LU] }
+ * (the values of the last frame out, which cover the whole stream). The
+ * source is opened afresh through source.c. LADDERD_OK, RETRY when
+ * cancelled; an undecodable stretch only shortens the measurement, and
+ * no measurement at all leaves probe.loudness out (no normalisation).
+ */
+static enum ladderd_rc
+probe_loudness(struct ladderd_call *call, const char *path,
+    const char *format, int aidx, cJSON *probe)
+{
+	struct ladderd_source src = LADDERD_SOURCE_INIT;
+	AVIOInterruptCB cb = { .callback = probe_interrupt, .opaque = call };
+	struct ladderd_graph *g = NULL;
+	AVCodecContext *cc = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	AVFrame *frame = av_frame_alloc(), *out = av_frame_alloc();
+	double i = NAN, tp = NAN, lra = NAN;
+	enum ladderd_rc rc = LADDERD_OK;
+	const AVCodec *dec;
+	AVStream *st;
+	char msg[1024];
+	int err, eof = 0;
+
+	msg[0] = '\0';
+	if (pkt == NULL || frame == NULL || out == NULL ||
+	    ladderd_source_open(&src, path, format, &cb, msg, sizeof(msg)) <
+		0 ||
+	    avformat_find_stream_info(src.fmt, NULL) < 0 || aidx < 0 ||
+	    (unsigned)aidx >= src.fmt->nb_streams)
+		goto unmeasured;
+	st = src.fmt->streams[aidx];
+	for (unsigned k = 0; k < src.fmt->nb_streams; k++)
+		if ((int)k != aidx)
+			src.fmt->streams[k]->discard = AVDISCARD_ALL;
+	if ((dec = avcodec_find_decoder(st->codecpar->codec_id)) == NULL ||
+	    (cc = avcodec_alloc_context3(dec)) == NULL ||
+	    avcodec_parameters_to_context(cc, st->codecpar) < 0)
+		goto unmeasured;
+	cc->pkt_timebase = st->time_base;
+	if (avcodec_open2(cc, dec, NULL) < 0)
+		goto unmeasured;
+	while (!eof) {
+		if (call->cancelled(call)) {
+			rc = LADDERD_RETRY;
+			goto out;
+		}
+		err = av_read_frame(src.fmt, pkt);
+		if (err == AVERROR_EOF || err == AVERROR(EIO)) {
+			eof = 1;
+			(void)avcodec_send_packet(cc, NULL);
+		} else if (err < 0) {
+			continue;
+		} else {
+			if (pkt->stream_index == aidx)
+				(void)avcodec_send_packet(cc, pkt);
+			av_packet_unref(pkt);
+		}
+		while (avcodec_receive_frame(cc, frame) >= 0) {
+			if (g == NULL && frame->nb_samples > 0 &&
+			    ladderd_graph_new(&g, "ebur128=peak=true:metadata=1",
+				frame, (AVRational){ 1, frame->sample_rate },
+				msg, sizeof(msg)) < 0) {
+				call->log(call, LADDERD_LOG_WARN,
+				    "%s, not measuring the loudness", msg);
+				goto out;
+			}
+			frame->pts = frame->best_effort_timestamp ==
+				AV_NOPTS_VALUE
+			    ? AV_NOPTS_VALUE
+			    : av_rescale_q(frame->best_effort_timestamp,
+				  st->time_base,
+				  (AVRational){ 1, frame->sample_rate });
+			/* A format change mid-stream ends the measurement
+			 * there: the part measured stands for the whole. */
+			if (g != NULL && ladderd_graph_push(g, frame) < 0)
+				eof = 1;
+			av_frame_unref(frame);
+		}
+		while (g != NULL && ladderd_graph_pull(g, out) >= 0)
+			probe_r128_take(out, &i, &tp, &lra);
+	}
+	if (g != NULL && ladderd_graph_push(g, NULL) >= 0)
+		while (ladderd_graph_pull(g, out) >= 0)
+			probe_r128_take(out, &i, &tp, &lra);
+	if (isfinite(i) && isfinite(tp) && isfinite(lra)) {
+		cJSON *m = cJSON_AddObjectToObject(probe, "loudness");
+
+		/* true_peak comes as a linear amplitude; 0 is -inf dBTP. */
+		if (m == NULL ||
+		    !cJSON_AddNumberToObject(m, "integrated",
+			round(i * 100) / 100) ||
+		    !cJSON_AddNumberToObject(m, "true_peak",
+			tp > 0 ? round(2000 * log10(tp)) / 100 : -120) ||
+		    !cJSON_AddNumberToObject(m, "lra", round(lra * 100) / 100))
+			rc = LADDERD_FAIL;
+	} else {
+		(void)snprintf(msg, sizeof(msg), "no audio frame measured");
+unmeasured:
+		call->log(call, LADDERD_LOG_WARN, "cannot measure the "
+		    "loudness of '%s': %s, not normalising", path,
+		    msg[0] ? msg : "cannot decode the audio");
+	}
+out:
+	ladderd_graph_free(&g);
+	avcodec_free_context(&cc);
+	av_frame_free(&out);
+	av_frame_free(&frame);
+	av_packet_free(&pkt);
+	ladderd_source_close(&src);
+	if (rc == LADDERD_FAIL)
+		call->fail(call, "cannot store probe results: %s",
+		    strerror(ENOMEM));
+	return rc;
+}
+
 static enum ladderd_rc
 probe_run(void *state, struct ladderd_call *call)
 {
@@ -664,6 +910,13 @@ probe_run(void *state, struct ladderd_call *call)
 		    strerror(ENOMEM));
 		goto out;
 	}
+	if (ladderd_ctx_num(call->ctx, "profile.audio.loudness", 0) != 0 &&
+	    ladderd_ctx_bool(out, "has_audio", 0) &&
+	    (rc = probe_loudness(call, path, fmt->iformat->name,
+		 (int)ladderd_ctx_num(out, "audio_index", -1), out)) !=
+		LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL;
 	if (ladderd_ctx_set(call->ctx, "probe", out) < 0) {
 		call->fail(call, "cannot store probe results in the context");
 		goto out;

@@ -58,6 +58,7 @@
 
 #include "avlog.h"
 #include "framering.h"
+#include "graph.h"
 #include "source.h"
 #include "stage.h"
 #include "../daemon/crashpoint.h"
@@ -113,6 +114,12 @@ struct transcode {
 	uint8_t *abuf[AV_NUM_DATA_POINTERS];
 	int abuf_cap; /* in samples */
 	int aframe_size;
+	/* Filters (graph.c) between decoder and scaler / resampler; made on
+	 * the first frame when the plan is not empty. */
+	char vplan[1024], aplan[512];
+	int to_sdr; /* vplan tone maps: the encoder tags BT.709 */
+	struct ladderd_graph *vgraph, *agraph;
+	AVFrame *filtered; /* graph output */
 	AVFrame *frame;	 /* decoder output */
 	AVFrame *scaled; /* scaled, before rotation (rotation only) */
 	AVFrame *vframe; /* video encoder input */
@@ -248,6 +255,12 @@ transcode_settings(struct transcode *st)
 	if (n < 0 || (size_t)n >= sizeof(st->tmp))
 		return transcode_error(
 		    st, 0, "path too long: '%s.part'", st->path);
+	if ((st->want_video && ladderd_graph_video_plan(ctx, st->vplan,
+				   sizeof(st->vplan), &st->to_sdr) < 0) ||
+	    (st->want_audio &&
+		ladderd_graph_audio_plan(ctx, st->aplan, sizeof(st->aplan)) <
+		    0))
+		return transcode_error(st, 0, "the filter plan is too long");
 	return 0;
 }
 
@@ -440,10 +453,12 @@ transcode_open_video_encoder(struct transcode *st)
 	enc->thread_type = FF_THREAD_FRAME;
 	if (lvl > 0)
 		enc->level = lvl;
-	/* Keep the source's colour signalling (we convert bit depth only). */
-	enc->color_primaries = par->color_primaries;
-	enc->color_trc = par->color_trc;
-	enc->colorspace = par->color_space;
+	/* Keep the source's colour signalling (we convert bit depth only),
+	 * unless the filters tone mapped HDR to BT.709 SDR. */
+	enc->color_primaries = st->to_sdr ? AVCOL_PRI_BT709
+					  : par->color_primaries;
+	enc->color_trc = st->to_sdr ? AVCOL_TRC_BT709 : par->color_trc;
+	enc->colorspace = st->to_sdr ? AVCOL_SPC_BT709 : par->color_space;
 	enc->color_range = AVCOL_RANGE_MPEG;
 
 	if ((err = av_opt_set(enc->priv_data, "preset", preset, 0)) < 0)
@@ -694,9 +709,9 @@ transcode_rotate(const AVFrame *src, AVFrame *dst, int rotation)
 	}
 }
 
-/* Scale, rotate, stamp and encode one decoded video frame. */
+/* Scale, rotate, stamp and encode one decoded (and filtered) frame. */
 static int
-transcode_video_frame(struct transcode *st, const AVFrame *fr)
+transcode_video_out(struct transcode *st, const AVFrame *fr)
 {
 	AVStream *vs = st->ifmt->streams[st->vin];
 	AVRational tb = st->venc->time_base;
@@ -782,6 +797,67 @@ transcode_video_frame(struct transcode *st, const AVFrame *fr)
 		st->call->progress(
 		    st->call, FFMIN(0.99, st->frames_in / st->est_frames));
 	return 0;
+}
+
+/*
+ * Run a frame (NULL: the end) through `*g`, made from `plan` on the first
+ * frame, and hand each frame out, stamped back in the stream's time base
+ * `tb` (best_effort_timestamp), to `next`.
+ */
+static int
+transcode_filter(struct transcode *st, struct ladderd_graph **g,
+    const char *plan, AVFrame *fr, AVRational tb,
+    int (*next)(struct transcode *, const AVFrame *))
+{
+	char msg[1200];
+	int err;
+
+	if (*g == NULL) {
+		if (fr == NULL)
+			return 0;
+		if ((err = ladderd_graph_new(g, plan, fr, tb, msg,
+			 sizeof(msg))) < 0)
+			return transcode_error(st, err, "%s", msg);
+		st->call->log(st->call, LADDERD_LOG_DEBUG, "filters: %s", plan);
+	}
+	if (fr != NULL)
+		fr->pts = fr->best_effort_timestamp;
+	if ((err = ladderd_graph_push(*g, fr)) < 0)
+		return transcode_error(st, err, "cannot filter a frame (%s)",
+		    plan);
+	for (;;) {
+		err = ladderd_graph_pull(*g, st->filtered);
+		if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
+			return 0;
+		if (err < 0)
+			return transcode_error(st, err, "cannot filter (%s)",
+			    plan);
+		if (st->filtered->pts != AV_NOPTS_VALUE)
+			st->filtered->best_effort_timestamp = av_rescale_q(
+			    st->filtered->pts, ladderd_graph_time_base(*g), tb);
+		else
+			st->filtered->best_effort_timestamp = AV_NOPTS_VALUE;
+		/* The graph's durations are in its own time base. */
+		TRANSCODE_FRAME_DURATION(st->filtered) = 0;
+		err = next(st, st->filtered);
+		av_frame_unref(st->filtered);
+		if (err < 0)
+			return err;
+	}
+}
+
+/*
+ * A decoded video frame (NULL: the end): through the filters when there
+ * are any and this rung decodes for itself (the shared decoder filtered
+ * the ring's frames already), else straight to the scaler.
+ */
+static int
+transcode_video_frame(struct transcode *st, AVFrame *fr)
+{
+	if (st->vplan[0] == '\0' || st->ring != NULL)
+		return fr != NULL ? transcode_video_out(st, fr) : 0;
+	return transcode_filter(st, &st->vgraph, st->vplan, fr,
+	    st->ifmt->streams[st->vin]->time_base, transcode_video_out);
 }
 
 /* Make sure abuf holds n samples of the encoder's format. */
@@ -936,7 +1012,7 @@ transcode_swr_setup(struct transcode *st, const AVFrame *fr)
 }
 
 static int
-transcode_audio_frame(struct transcode *st, const AVFrame *fr)
+transcode_audio_out(struct transcode *st, const AVFrame *fr)
 {
 	int err;
 
@@ -979,6 +1055,16 @@ transcode_audio_frame(struct transcode *st, const AVFrame *fr)
 		 st, (const uint8_t **)fr->extended_data, fr->nb_samples)) < 0)
 		return err;
 	return transcode_audio_drain(st, 0);
+}
+
+/* A decoded audio frame (NULL: the end), through loudnorm if planned. */
+static int
+transcode_audio_frame(struct transcode *st, AVFrame *fr)
+{
+	if (st->aplan[0] == '\0')
+		return fr != NULL ? transcode_audio_out(st, fr) : 0;
+	return transcode_filter(st, &st->agraph, st->aplan, fr,
+	    st->ifmt->streams[st->ain]->time_base, transcode_audio_out);
 }
 
 /* Note a packet or frame that did not decode; warn about the first few. */
@@ -1159,7 +1245,7 @@ transcode_ring_loop(struct transcode *st)
 			    framering_slot(r, k) + r->plane_off[i] : NULL;
 			st->frame->linesize[i] = r->linesize[i];
 		}
-		err = transcode_video_frame(st, st->frame);
+		err = transcode_video_out(st, st->frame);
 		/* The slot's memory is the ring's, never the frame's. */
 		memset(st->frame->data, 0, sizeof(st->frame->data));
 		memset(st->frame->linesize, 0, sizeof(st->frame->linesize));
@@ -1216,9 +1302,12 @@ transcode_loop(struct transcode *st)
 	}
 
 	if (st->want_video && st->vdec != NULL &&
-	    (err = transcode_decode(st, st->vdec, NULL)) < 0)
+	    ((err = transcode_decode(st, st->vdec, NULL)) < 0 ||
+		(err = transcode_video_frame(st, NULL)) < 0))
 		return err;
-	if (st->want_audio && (err = transcode_decode(st, st->adec, NULL)) < 0)
+	if (st->want_audio &&
+	    ((err = transcode_decode(st, st->adec, NULL)) < 0 ||
+		(err = transcode_audio_frame(st, NULL)) < 0))
 		return err;
 	if (st->want_video && st->frames_in == 0)
 		return transcode_error(st, 0,
@@ -1345,6 +1434,12 @@ transcode_result(struct transcode *st)
 		(void)cJSON_AddNumberToObject(out, "audio_bitrate",
 		    adur > 0 ? round(st->abytes * 8 / adur) : 0);
 	}
+	/* The filters this rung's frames went through (graph.c); with the
+	 * shared decode, the decoder applied the video ones. */
+	(void)cJSON_AddStringToObject(out, "filters",
+	    st->want_video ? st->vplan : st->aplan);
+	if (st->want_video && st->want_audio)
+		(void)cJSON_AddStringToObject(out, "audio_filters", st->aplan);
 	(void)cJSON_AddNumberToObject(out, "bad_packets", (double)st->bad);
 	(void)cJSON_AddNumberToObject(
 	    out, "dropped_frames", (double)st->dropped);
@@ -1375,6 +1470,9 @@ transcode_free(struct transcode *st)
 		av_audio_fifo_free(st->fifo);
 	st->fifo = NULL;
 	av_freep(&st->abuf[0]);
+	ladderd_graph_free(&st->vgraph);
+	ladderd_graph_free(&st->agraph);
+	av_frame_free(&st->filtered);
 	av_frame_free(&st->frame);
 	av_frame_free(&st->scaled);
 	av_frame_free(&st->vframe);
@@ -1407,9 +1505,11 @@ transcode_run(void *state, struct ladderd_call *call)
 	(void)state;
 	st.keyframes = cJSON_CreateArray();
 	st.frame = av_frame_alloc();
+	st.filtered = av_frame_alloc();
 	st.pkt = av_packet_alloc();
 	st.opkt = av_packet_alloc();
-	if (st.keyframes == NULL || st.frame == NULL || st.pkt == NULL ||
+	if (st.keyframes == NULL || st.frame == NULL || st.filtered == NULL ||
+	    st.pkt == NULL ||
 	    st.opkt == NULL) {
 		call->fail(call, "cannot allocate: %s", strerror(ENOMEM));
 		goto out;

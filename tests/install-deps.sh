@@ -3,7 +3,7 @@
 # Idempotent: apt-get runs only when a package is missing.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
-libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev
 libconfig-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
 ffmpeg python3 curl valgrind tmux
 libsystemd-dev systemd

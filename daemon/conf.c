@@ -328,6 +328,11 @@ convert_number(struct parse *p, const config_setting_t *s,
 	if (v < k->min || v > k->max)
 		return conf_error(p, s, "'%s' is %g, must be in %g..%g",
 		    k->name, v, k->min, k->max);
+	/* loudnorm takes targets down from -5 LUFS; 0 means off. */
+	if (k->sub == NULL && strcmp(k->name, "loudness") == 0 && v != 0 &&
+	    v > -5)
+		return conf_error(p, s, "'loudness' is %g, must be 0 (off) or "
+		    "in -70..-5 LUFS", v);
 	*ret = cJSON_CreateNumber(v);
 	return 0;
 }

@@ -101,6 +101,8 @@ static const struct key profile_keys[] = {
 	{ "max_pixels", K_INT64, "35389440", 256, 4294967296.0, NULL, NULL,
 	    0 },
 	{ "max_sar", K_FLOAT, "4", 1, 100, NULL, NULL, 0 },
+	/* EXT-X-I-FRAME-STREAM-INF per video rung (stage iframes). */
+	{ "iframe_playlists", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	/* Absent: the top-level runner. */
 	{ "runner", K_STRING, NULL, 0, 0, "local|slurm", NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
@@ -188,9 +190,10 @@ static const char *const default_ladder[][3] = {
 	{ "360p", "360", "700" },
 };
 
-static const char *const default_workflow[LADDERD_PHASE__COUNT][6] = {
+static const char *const default_workflow[LADDERD_PHASE__COUNT][8] = {
 	{ "download", "probe", "hls_header", NULL },
-	{ "target_size", "transcode", "chunk_hls", "hls_info", "notify", NULL },
+	{ "target_size", "transcode", "chunk_hls", "hls_info", "iframes",
+	    "notify", NULL },
 	{ "hls_footer", "chunk_dash", "verify", "publish", NULL },
 };
 

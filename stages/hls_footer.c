@@ -194,6 +194,22 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		hls_footer_printf(&b, "\n%s\n", uri);
 		variants++;
 	}
+	/* Trick play: each video rung's I-frame playlist (iframes.c). */
+	cJSON_ArrayForEach(r, rends) {
+		const char *kind, *uri;
+
+		(void)hls_footer_rung(r, &kind);
+		if (strcmp(kind, "video") != 0 || !hls_footer_ok(r) ||
+		    (uri = ladderd_ctx_str(r, "iframes.uri", NULL)) == NULL)
+			continue;
+		hls_footer_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%.0f,"
+		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\",RESOLUTION=%s,"
+		    "URI=\"%s\"\n", ladderd_ctx_num(r, "iframes.bandwidth", 0),
+		    ladderd_ctx_num(r, "iframes.average_bandwidth", 0),
+		    ladderd_ctx_str(r, "hls_info.video_codec",
+			ladderd_ctx_str(r, "hls_info.codecs", "")),
+		    ladderd_ctx_str(r, "hls_info.resolution", ""), uri);
+	}
 	if (b.failed) {
 		call->fail(call, "out of memory");
 		goto out;

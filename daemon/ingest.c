@@ -167,9 +167,13 @@ ingest_emit(const struct ladderd_conf *conf, const char *id,
 	cJSON_Delete(ctx);
 }
 
+/*
+ * failed/<id>/error.json: what failed and why; with the task's claim (what
+ * was dropped, its profile), so `ladderd retry` can queue it again.
+ */
 static int
 ingest_write_error(const char *dir, const char *id, const char *stage,
-    const char *message, const char *link_target)
+    const char *message, const char *link_target, const cJSON *claim)
 {
 	char p[PATH_MAX], now[32];
 	cJSON *e = cJSON_CreateObject();
@@ -185,6 +189,8 @@ ingest_write_error(const char *dir, const char *id, const char *stage,
 	cJSON_AddStringToObject(e, "time", now);
 	if (link_target && link_target[0])
 		cJSON_AddStringToObject(e, "link_target", link_target);
+	if (claim)
+		cJSON_AddItemToObject(e, "claim", cJSON_Duplicate(claim, 1));
 	text = cJSON_Print(e);
 	cJSON_Delete(e);
 	if (text == NULL)
@@ -231,7 +237,8 @@ ingest_refuse(const struct ladderd_conf *conf, int rootfd, const char *name,
 	/* -ESTALE: swapped while moving; what was moved is in failed/. */
 	if (rc < 0 && rc != -ENOENT && rc != -ESTALE)
 		return rc;
-	(void)ingest_write_error(fdir, id, "ingest", message, target);
+	(void)ingest_write_error(fdir, id, "ingest", message, target,
+	    NULL);
 	/* The operator hears of refusals too (never a manifest's URL). */
 	ingest_emit(conf, id, "failed", message,
 	    ladderd_ctx_str(conf->notify, "webhook", NULL));
@@ -902,7 +909,7 @@ ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
 	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
 		(void)ladderd_ctx_load(p, &claim);
 	(void)ingest_keep_drop(claim, task_dir, fdir);
-	(void)ingest_write_error(fdir, id, stage, message, NULL);
+	(void)ingest_write_error(fdir, id, stage, message, NULL, claim);
 	cJSON_Delete(claim);
 	return ladderd_fsutil_rmtree(task_dir);
 }
@@ -1027,5 +1034,167 @@ remove:
 	rc = ladderd_fsutil_rmtree(task_dir);
 out:
 	cJSON_Delete(claim);
+	return rc;
+}
+
+/* Move failed/<id>/<from> to <to>, or back (undo). */
+static int
+ingest_retry_move(const char *fdir, const char *from, const char *to,
+    int back)
+{
+	char p[PATH_MAX];
+
+	if (PATH_TOO_LONG(p, "%s/%s", fdir, from))
+		return -ENAMETOOLONG;
+	return ingest_move_path(back ? to : p, back ? p : to);
+}
+
+/*
+ * `ladderd retry`: the failed task `id` is queued again under the same
+ * id. Its drop comes back from failed/<id>/ into spool/tasks/<id>/ with
+ * the claim that error.json recorded, a fresh context, and a "queued"
+ * event with "retried": N (its status goes on with the next seq); then
+ * failed/<id>/ is removed. Refused (-EEXIST) when the task is queued or
+ * running, -ENOENT when failed/<id>/ has no retryable drop. On failure
+ * the drop stays in (or goes back to) failed/<id>/. err says why.
+ */
+int
+ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
+    char *err, size_t errlen)
+{
+	char fdir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], outbox[PATH_MAX];
+	char input[PATH_MAX], src[64], msg[1024];
+	cJSON *e = NULL, *claim = NULL, *ctx = NULL, *m = NULL, *f = NULL;
+	char *text = NULL;
+	const char *name, *source, *kind, *base = NULL;
+	const char *hook = ladderd_ctx_str(conf->notify, "webhook", "");
+	int rc, moved = 0, media, retried;
+
+	if (PATH_TOO_LONG(fdir, "%s/%s", conf->failed, id) ||
+	    PATH_TOO_LONG(p, "%s/error.json", fdir) ||
+	    (rc = ladderd_spool_path(conf->spool, "tasks", id, tdir,
+		 sizeof(tdir))) < 0 ||
+	    (rc = ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
+		 sizeof(outbox))) < 0) {
+		snprintf(err, errlen, "task id too long");
+		return -ENAMETOOLONG;
+	}
+	if (ladderd_ctx_load(p, &e) < 0 ||
+	    (claim = cJSON_DetachItemFromObject(e, "claim")) == NULL) {
+		snprintf(err, errlen, "task '%s' is not in the failed folder "
+		    "with a drop to retry ('%s')", id, p);
+		rc = -ENOENT;
+		goto out;
+	}
+	kind = ladderd_ctx_str(claim, "kind", "media");
+	name = ladderd_ctx_str(claim, "name", "");
+	source = ladderd_ctx_str(claim, "source", NULL);
+	media = strcmp(kind, "media") == 0;
+	if (!ladderd_ctx_valid_name(name)) {
+		snprintf(err, errlen, "the claim of '%s' names no drop", id);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (mkdir(tdir, 0755) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, rc == -EEXIST ? "task '%s' is queued or "
+		    "running" : "cannot create the task folder of '%s'", id);
+		goto out;
+	}
+	retried = (int)ladderd_ctx_num(claim, "retried", 0) + 1;
+	ladderd_ctx_set(claim, "retried", cJSON_CreateNumber(retried));
+	ladderd_ctx_set(claim, "attempts", cJSON_CreateNumber(0));
+	ladderd_ctx_set(claim, "retries", cJSON_CreateNumber(0));
+	if (PATH_TOO_LONG(p, "%s/claim.json", tdir) ||
+	    (rc = ladderd_ctx_save(claim, p)) < 0 ||
+	    PATH_TOO_LONG(p, "%s/source", tdir) || mkdir(p, 0755) < 0) {
+		snprintf(err, errlen, "cannot write the claim of '%s'", id);
+		rc = rc < 0 ? rc : -EIO;
+		goto fail;
+	}
+	/* The drop comes back under the names a claim gives it. */
+	if (media) {
+		ingest_source_name(name, src, sizeof(src));
+		if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src) ||
+		    (rc = ingest_retry_move(fdir, name, input, 0)) < 0)
+			goto moves;
+		moved = 1;
+	} else {
+		if (PATH_TOO_LONG(p, "%s/manifest.json", tdir) ||
+		    (rc = ingest_retry_move(fdir, name, p, 0)) < 0)
+			goto moves;
+		moved = 1;
+		if (source && strstr(source, "://") == NULL) {
+			base = strrchr(source, '/') ? strrchr(source, '/') + 1 :
+						      source;
+			ingest_source_name(source, src, sizeof(src));
+			if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src) ||
+			    (rc = ingest_retry_move(fdir, base, input, 0)) < 0)
+				goto moves;
+			moved = 2;
+		}
+		if (PATH_TOO_LONG(p, "%s/manifest.json", tdir) ||
+		    ladderd_fsutil_read(p, MANIFEST_MAX_BYTES, &text, NULL) <
+			0 ||
+		    ladderd_ingest_parse_manifest(conf, text, &m, msg,
+			sizeof(msg)) < 0) {
+			snprintf(err, errlen, "the manifest of '%s' no longer "
+			    "parses", id);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	{
+		struct ladderd_task_spec spec = {
+			.task_id = id,
+			.source = source ? source : name,
+			.input_path = media || base ? input : NULL,
+			.profile = ladderd_ctx_str(claim, "profile", "default"),
+			.work_dir = tdir,
+			.publish_root = conf->publish,
+			.status_root = conf->status,
+			.webhook = hook[0] ? hook : NULL,
+			.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL),
+			.outbox_dir = outbox,
+			.metadata = ladderd_ctx_get(m, "metadata"),
+		};
+
+		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, msg,
+			 sizeof(msg))) < 0) {
+			snprintf(err, errlen, "%s", msg);
+			goto fail;
+		}
+	}
+	if ((f = cJSON_CreateObject()) != NULL)
+		cJSON_AddNumberToObject(f, "retried", retried);
+	(void)ladderd_status_emit(ctx, f, NULL);
+	if ((rc = ladderd_spool_enqueue(conf->spool, id)) < 0) {
+		snprintf(err, errlen, "cannot queue '%s': %s", id,
+		    strerror(-rc));
+		goto fail;
+	}
+	(void)ladderd_fsutil_rmtree(fdir);
+	snprintf(err, errlen, "task '%s' queued again (retry %d)", id,
+	    retried);
+	rc = 0;
+	goto out;
+moves:
+	snprintf(err, errlen, "cannot take the drop of '%s' back from '%s': "
+	    "%s", id, fdir, strerror(rc == -ENAMETOOLONG ? ENAMETOOLONG :
+						       -rc));
+fail:
+	/* Whatever came back goes back: the failed folder keeps the drop. */
+	if (moved >= 1)
+		(void)ingest_retry_move(fdir, name, media ? input : p, 1);
+	if (moved == 2)
+		(void)ingest_retry_move(fdir, base, input, 1);
+	(void)ladderd_fsutil_rmtree(tdir);
+out:
+	free(text);
+	cJSON_Delete(f);
+	cJSON_Delete(m);
+	cJSON_Delete(ctx);
+	cJSON_Delete(claim);
+	cJSON_Delete(e);
 	return rc;
 }

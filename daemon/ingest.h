@@ -29,6 +29,8 @@ int ladderd_ingest_fail_task(const struct ladderd_conf *conf,
 int ladderd_ingest_complete_task(const struct ladderd_conf *conf,
     const char *task_id, const char *task_dir, char *what, size_t size);
 int ladderd_ingest_give_back(const char *task_dir);
+int ladderd_ingest_retry_task(const struct ladderd_conf *conf,
+    const char *id, char *err, size_t errlen);
 int ladderd_ingest_is_temporary(const char *name);
 int ladderd_ingest_parse_manifest(const struct ladderd_conf *conf,
     const char *text, cJSON **ret_m, char *err, size_t errlen);

@@ -3,6 +3,9 @@
  *
  *   ladderd [-c FILE] [-v] [--allow-root]  the daemon (foreground)
  *   ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE] [--replace]
+ *   ladderd status [-c FILE] [ID...] [--json]  tasks, or one task (operator.c)
+ *   ladderd cancel [-c FILE] ID             stop a queued or running task
+ *   ladderd retry [-c FILE] ID              queue a failed task again
  *   ladderd check-config [-c FILE]         validate, load every stage, print
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
  *   ladderd job [-c FILE] TASKDIR [fetch]  worker: one task (internal)
@@ -24,6 +27,7 @@
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
+#include "operator.h"
 #include "plugin.h"
 #include "run.h"
 #include "runner.h"
@@ -39,6 +43,9 @@ usage(void)
 	    "usage: ladderd [-c FILE] [-v] [--allow-root]\n"
 	    "       ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] "
 	    "[-p PROFILE] [--replace]\n"
+	    "       ladderd status [-c FILE] [ID...] [--json]\n"
+	    "       ladderd cancel [-c FILE] ID\n"
+	    "       ladderd retry [-c FILE] ID\n"
 	    "       ladderd check-config [-c FILE]\n"
 	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
 	    "       ladderd notify [-c FILE] [-v]\n"
@@ -285,6 +292,11 @@ main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return ladderd_run_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return ladderd_operator_status(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "cancel") == 0 ||
+			     strcmp(argv[1], "retry") == 0))
+		return ladderd_operator_request(argv[1], argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "stage") == 0)

@@ -22,7 +22,7 @@
 #include "spool.h"
 
 static const char *const spool_dirs[] = { "tasks", "queue", "active",
-	"deferred", "outbox", "tmp", NULL };
+	"deferred", "outbox", "tmp", "requests", "replies", NULL };
 
 int
 ladderd_spool_path(const char *spool, const char *sub, const char *name,

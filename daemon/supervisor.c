@@ -46,6 +46,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "privdrop.h"
+#include "request.h"
 #include "sdnotify.h"
 #include "spool.h"
 #include "status.h"
@@ -61,6 +62,7 @@
 struct running_job {
 	pid_t pid;
 	int fetch; /* a download slot's job (`ladderd job TASKDIR fetch`) */
+	int cancelled; /* `ladderd cancel`: fail it when it has stopped */
 	char marker[160];
 	char task_id[80];
 };
@@ -83,6 +85,8 @@ struct sup {
 	struct ladderd_tokens tokens;
 	int tokens_n;	    /* tokens the pipe should hold when idle */
 	int epfd, sfd, tfd, lockfd;
+	int rqfd;	    /* inotify on spool/requests (request.h) */
+	int requests_due;   /* look at spool/requests */
 	struct running_job jobs[MAX_JOBS];
 	int njobs;
 	pid_t notify_pid;
@@ -405,6 +409,7 @@ sup_start_jobs(struct sup *s)
 		snprintf(j->marker, sizeof(j->marker), "%s", q[i].name);
 		snprintf(j->task_id, sizeof(j->task_id), "%s", q[i].task_id);
 		j->fetch = fetch;
+		j->cancelled = 0;
 		if ((j->pid = sup_spawn(s, "job", tdir,
 			 fetch ? "fetch" : NULL)) < 0) {
 			log_warn("job=%s: cannot fork", j->task_id);
@@ -442,33 +447,57 @@ sup_bump_attempts(const char *tdir, const char *key)
 	return n;
 }
 
-/* A task failed for good: failed folder, and a failed status if needed. */
+/*
+ * A task failed for good: failed folder, and a failed status if needed
+ * (`why`: the job did not say so itself; the error is {stage, why} and
+ * `fields` go into the event).
+ */
 static void
-sup_fail_task(struct sup *s, struct running_job *j, const char *tdir,
-    const char *why)
+sup_fail(struct sup *s, const char *task_id, const char *tdir,
+    const char *stage, const char *why, const cJSON *fields)
 {
 	char p[PATH_MAX];
 	cJSON *ctx = NULL;
-	const char *stage = "engine", *msg = why;
+	const char *msg = why;
 
 	if (snprintf(p, sizeof(p), "%s/context.json", tdir) < (int)sizeof(p))
 		(void)ladderd_ctx_load(p, &ctx);
 	if (ctx && why) {
 		/* The job died without saying so: tell the status. */
-		ladderd_ctx_set_error(ctx, "engine", NULL, why);
+		ladderd_ctx_set_error(ctx, stage, NULL, why);
 		ladderd_ctx_set(ladderd_ctx_obj(ctx, "task"), "state",
 		    cJSON_CreateString("failed"));
-		(void)ladderd_status_emit(ctx, NULL, NULL);
+		(void)ladderd_status_emit(ctx, fields, NULL);
 	}
 	if (ctx && !why) {
 		stage = ladderd_ctx_str(ctx, "error.stage", "engine");
 		msg = ladderd_ctx_str(ctx, "error.message", "failed");
 	}
-	if (ladderd_ingest_fail_task(s->conf, j->task_id, tdir, stage,
+	if (ladderd_ingest_fail_task(s->conf, task_id, tdir, stage,
 		msg ? msg : "failed") < 0)
 		log_warnx("job=%s: cannot move the task to the failed folder",
-		    j->task_id);
+		    task_id);
 	cJSON_Delete(ctx);
+}
+
+static void
+sup_fail_task(struct sup *s, struct running_job *j, const char *tdir,
+    const char *why)
+{
+	sup_fail(s, j->task_id, tdir, "engine", why, NULL);
+}
+
+/* `ladderd cancel`: the task ends failed, reason "cancelled". */
+static void
+sup_fail_cancelled(struct sup *s, const char *task_id, const char *tdir)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	if (f)
+		cJSON_AddStringToObject(f, "reason", "cancelled");
+	sup_fail(s, task_id, tdir, "operator", "cancelled", f);
+	cJSON_Delete(f);
+	log_info("job=%s: cancelled, moved to the failed folder", task_id);
 }
 
 /*
@@ -544,9 +573,14 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 	if (ladderd_spool_path(sp, "tasks", j->task_id, tdir,
 		sizeof(tdir)) < 0)
 		return;
-	if (code != 0)
+	if (code != 0 || j->cancelled)
 		sup_remove_ring(tdir);
-	if (code == 0 && j->fetch) {
+	if (j->cancelled && !(code == 0 && !j->fetch)) {
+		/* Stopped on `ladderd cancel` (or it ended on its own). */
+		sup_fail_cancelled(s, j->task_id, tdir);
+		(void)ladderd_spool_remove(sp, "active", j->marker);
+		sup_hint_update(s, j->task_id, 0); /* gone for good */
+	} else if (code == 0 && j->fetch) {
 		/* Fetched: on to an encoding slot, keeping its place. */
 		(void)ladderd_spool_move(sp, "active", j->marker, "queue",
 		    j->marker);
@@ -641,6 +675,117 @@ out:
 	*j = s->jobs[--s->njobs];
 	s->dirty = 1;
 	sup_refill_tokens(s);
+}
+
+/* The last state status/<id>/status.json says, or "" when none. */
+static void
+sup_task_state(const struct sup *s, const char *id, char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	cJSON *st = NULL;
+
+	buf[0] = '\0';
+	if (snprintf(p, sizeof(p), "%s/%s/status.json", s->conf->status, id) <
+		(int)sizeof(p) &&
+	    ladderd_ctx_load(p, &st) == 0)
+		snprintf(buf, size, "%s", ladderd_ctx_str(st, "state", ""));
+	cJSON_Delete(st);
+}
+
+/*
+ * `ladderd cancel`: a running task's job gets SIGTERM (its rungs are
+ * cancelled through their runner, local or cluster) and the task fails
+ * with reason "cancelled" when the job has stopped (sup_job_ended); a
+ * queued or deferred one leaves the queue and fails now.
+ */
+static int
+sup_cancel(struct sup *s, const char *id, char *msg, size_t size)
+{
+	static const char *const states[2] = { "queue", "deferred" };
+	char tdir[PATH_MAX], state[32];
+
+	for (int i = 0; i < s->njobs; i++) {
+		struct running_job *j = &s->jobs[i];
+
+		if (strcmp(j->task_id, id) != 0)
+			continue;
+		if (!j->cancelled) {
+			j->cancelled = 1;
+			(void)kill(-j->pid, SIGTERM);
+			log_info("job=%s: cancel requested, stopping it", id);
+		}
+		snprintf(msg, size, "task '%s' is being stopped; it ends "
+		    "failed (cancelled)", id);
+		return 1;
+	}
+	if (ladderd_spool_path(s->conf->spool, "tasks", id, tdir,
+		sizeof(tdir)) < 0)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		struct ladderd_marker *v = NULL;
+		size_t n = 0;
+
+		if (ladderd_spool_list(s->conf->spool, states[k], &v, &n) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(v[i].task_id, id) != 0 ||
+			    ladderd_spool_remove(s->conf->spool, states[k],
+				v[i].name) < 0)
+				continue;
+			free(v);
+			sup_fail_cancelled(s, id, tdir);
+			sup_hint_update(s, id, 0);
+			s->dirty = 1;
+			snprintf(msg, size, "task '%s' cancelled (it was %s)",
+			    id, k == 0 ? "queued" : "deferred");
+			return 1;
+		}
+		free(v);
+	}
+	sup_task_state(s, id, state, sizeof(state));
+	if (state[0] && (strcmp(state, "complete") == 0 ||
+			    strcmp(state, "failed") == 0))
+		snprintf(msg, size, "task '%s' is already %s", id, state);
+	else
+		snprintf(msg, size, "no queued or running task '%s'", id);
+	return 0;
+}
+
+/* `ladderd retry`: a failed task is queued again under its id. */
+static int
+sup_retry(struct sup *s, const char *id, char *msg, size_t size)
+{
+	char state[32];
+
+	for (int i = 0; i < s->njobs; i++)
+		if (strcmp(s->jobs[i].task_id, id) == 0) {
+			snprintf(msg, size, "task '%s' is running", id);
+			return 0;
+		}
+	sup_task_state(s, id, state, sizeof(state));
+	if (strcmp(state, "complete") == 0) {
+		snprintf(msg, size, "task '%s' is complete", id);
+		return 0;
+	}
+	if (ladderd_ingest_retry_task(s->conf, id, msg, size) < 0)
+		return 0;
+	log_info("job=%s: queued again on request (retry)", id);
+	s->dirty = 1;
+	return 1;
+}
+
+static int
+sup_request(void *arg, const char *verb, const char *id, char *msg,
+    size_t size)
+{
+	struct sup *s = arg;
+
+	if (strcmp(verb, "cancel") == 0)
+		return sup_cancel(s, id, msg, size);
+	if (strcmp(verb, "retry") == 0)
+		return sup_retry(s, id, msg, size);
+	snprintf(msg, size, "unknown request '%s'", verb);
+	return 0;
 }
 
 static void
@@ -968,6 +1113,14 @@ sup_setup(struct sup *s)
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &ev);
 	ev.data.fd = ladderd_watch_fd(s->ws);
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if ((s->rqfd = ladderd_request_watch(s->conf->spool)) < 0) {
+		log_warnx("cannot watch '%s/requests': %s", s->conf->spool,
+		    strerror(-s->rqfd));
+		return -1;
+	}
+	ev.data.fd = s->rqfd;
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->rqfd, &ev);
+	s->requests_due = 1; /* made while no daemon ran */
 	if ((rc = sup_snapshot_conf(s)) < 0) {
 		log_warnx("cannot write the config snapshot: %s", strerror(-rc));
 		return -1;
@@ -1005,7 +1158,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 {
 	enum ladderd_privdrop_plan plan;
 	struct sup s = { .conf_file = conf_file, .verbose = verbose,
-		.epfd = -1, .sfd = -1, .tfd = -1, .lockfd = -1,
+		.epfd = -1, .sfd = -1, .tfd = -1, .lockfd = -1, .rqfd = -1,
 		.tokens = { -1, -1 } };
 	char err[1024];
 	int exit_code = 1, r;
@@ -1052,6 +1205,11 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		if (!s.stopping)
 			s.watch_next = ladderd_watch_collect(s.ws, now, sup_take,
 			    &s);
+		if (s.requests_due && !s.stopping) {
+			s.requests_due = 0;
+			(void)ladderd_request_serve(s.conf->spool, sup_request,
+			    &s);
+		}
 		wake = s.stopping ? 0 : s.watch_next;
 		if (!s.stopping)
 			wake = earliest(wake, sup_release_deferred(&s));
@@ -1090,7 +1248,13 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
-			if (fd == s.tfd) {
+			if (fd == s.rqfd) {
+				char buf[4096];
+
+				while (read(s.rqfd, buf, sizeof(buf)) > 0)
+					;
+				s.requests_due = 1;
+			} else if (fd == s.tfd) {
 				uint64_t x;
 
 				while (read(s.tfd, &x, sizeof(x)) > 0)
@@ -1130,6 +1294,8 @@ out:
 		close(s.tfd);
 	if (s.lockfd >= 0)
 		close(s.lockfd);
+	if (s.rqfd >= 0)
+		close(s.rqfd);
 	ladderd_conf_free(s.conf);
 	free(s.hints);
 	return exit_code;

@@ -56,7 +56,8 @@ struct key {
 };
 
 static const struct key video_keys[] = {
-	{ "codec", K_STRING, "libx264", 0, 0, "libx264", NULL, 0 },
+	{ "codec", K_STRING, "libx264", 0, 0, "libx264|libx265|libsvtav1",
+	    NULL, 0 },
 	{ "preset", K_STRING, "veryfast", 0, 0,
 	    "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|"
 	    "veryslow", NULL, 0 },
@@ -84,6 +85,9 @@ static const struct key rung_keys[] = {
 	{ "name", K_STRING, NULL, 0, 0, NULL, NULL, 1 },
 	{ "height", K_INT, NULL, 16, 4320, NULL, NULL, 1 },
 	{ "bitrate", K_INT, NULL, 16, 200000, NULL, NULL, 1 },
+	/* Absent: the profile's video.codec. */
+	{ "codec", K_STRING, NULL, 0, 0, "libx264|libx265|libsvtav1", NULL,
+	    0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -680,6 +684,37 @@ parse_workflow(struct parse *p, const config_setting_t *g,
 	return 0;
 }
 
+/*
+ * HEVC and AV1 go in fMP4 (CMAF) only: MPEG-TS segments would need codec
+ * signalling players do not agree on. Refuses a profile with segment_type
+ * "mpegts" whose video.codec or any rung's codec is not libx264.
+ */
+static int
+profile_codecs_check(struct parse *p, const config_setting_t *s,
+    const cJSON *settings)
+{
+	const char *codec;
+	const cJSON *r;
+
+	if (strcmp(ladderd_ctx_str(settings, "segment_type", "fmp4"),
+		"mpegts") != 0)
+		return 0;
+	codec = ladderd_ctx_str(settings, "video.codec", "libx264");
+	if (strcmp(codec, "libx264") != 0)
+		return conf_error(p, s, "profile '%s': video.codec '%s' needs "
+		    "segment_type \"fmp4\" (MPEG-TS carries H.264 only)",
+		    config_setting_name(s), codec);
+	cJSON_ArrayForEach(r, ladderd_ctx_get(settings, "ladder")) {
+		codec = ladderd_ctx_str(r, "codec", "libx264");
+		if (strcmp(codec, "libx264") != 0)
+			return conf_error(p, s, "profile '%s': rung '%s' codec "
+			    "'%s' needs segment_type \"fmp4\" (MPEG-TS "
+			    "carries H.264 only)", config_setting_name(s),
+			    ladderd_ctx_str(r, "name", "?"), codec);
+	}
+	return 0;
+}
+
 static int
 parse_profiles(struct parse *p, const config_setting_t *g,
     struct ladderd_conf *c)
@@ -706,7 +741,8 @@ parse_profiles(struct parse *p, const config_setting_t *g,
 			return -ENOMEM;
 		c->nprofiles++;
 		if ((rc = convert_group(p, s, profile_keys, extra,
-			 &pr->settings)) < 0)
+			 &pr->settings)) < 0 ||
+		    (rc = profile_codecs_check(p, s, pr->settings)) < 0)
 			return rc;
 		if ((w = config_setting_get_member(s, "workflow")) != NULL) {
 			if ((pr->workflow = calloc(1, sizeof(*pr->workflow))) ==

@@ -230,8 +230,13 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 			    idx, input, av_err2str(err));
 			goto out;
 		}
-		/* The mp4 tag of the source means nothing to the new muxer. */
-		ost->codecpar->codec_tag = 0;
+		/* The mp4 tag of the source means nothing to the new muxer;
+		 * HEVC is hvc1 (parameter sets in the hvcC only), the tag
+		 * hls_info's CODECS names. */
+		ost->codecpar->codec_tag =
+		    ost->codecpar->codec_id == AV_CODEC_ID_HEVC
+		    ? MKTAG('h', 'v', 'c', '1')
+		    : 0;
 		ost->time_base = in->streams[idx]->time_base;
 		map[idx] = ost->index;
 	}

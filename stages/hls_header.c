@@ -103,6 +103,9 @@ hls_header_add_video(struct ladderd_call *call, cJSON *ladder,
 	    !cJSON_AddStringToObject(rung, "kind", "video") ||
 	    !cJSON_AddNumberToObject(rung, "height", height) ||
 	    !cJSON_AddNumberToObject(rung, "bitrate", bitrate) ||
+	    (ladderd_ctx_str(in, "codec", NULL) != NULL &&
+		!cJSON_AddStringToObject(rung, "codec",
+		    ladderd_ctx_str(in, "codec", ""))) ||
 	    !cJSON_AddItemToArray(ladder, rung)) {
 		cJSON_Delete(rung);
 		call->fail(call, "cannot build the ladder: out of memory");

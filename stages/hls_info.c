@@ -4,7 +4,8 @@
  * Reads ctx.rung (name, kind), ctx.chunk_hls (peak/avg bit rate, playlist),
  * ctx.probe (audio language) and the rung's transcoded file itself
  * (ctx.transcode.path, libavformat): CODECS come from the real SPS
- * (avc1.PPCCLL) and AudioSpecificConfig (mp4a.40.AOT), RESOLUTION and
+ * (avc1.PPCCLL), hvcC (hvc1.…) or av1C (av01.…) record and the
+ * AudioSpecificConfig (mp4a.40.AOT), RESOLUTION and
  * FRAME-RATE from the stream. Adds ctx.hls_info = { kind, bandwidth,
  * average_bandwidth, codecs, resolution, frame_rate, uri, fragment, ... } and
  * writes call->path(HLS_FRAGMENT, rung): the #EXT-X-STREAM-INF + URI lines of
@@ -12,7 +13,8 @@
  * of the audio rung. hls_footer assembles the master from ctx.renditions.
  *
  * Fails when the file cannot be read or its codecs cannot be named (not
- * H.264/AAC, no SPS): a guessed CODECS makes players refuse the variant.
+ * H.264, HEVC or AV1 / AAC, no SPS or record): a guessed CODECS makes
+ * players refuse the variant.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,7 +29,7 @@
 #include "stage.h"
 
 struct hls_info_streams {
-	char video[32]; /* "avc1.64001f" or "" */
+	char video[64]; /* "avc1.64001f", "hvc1.1.6.L93.B0", "av01.0.04M.08" */
 	char audio[32]; /* "mp4a.40.2" or "" */
 	int width, height;
 	double fps;
@@ -68,6 +70,65 @@ hls_info_avc1(const uint8_t *ed, int size, char *buf, size_t bufsize)
 		}
 	}
 	return -EINVAL;
+}
+
+/*
+ * hvc1.… from an hvcC record (ISO/IEC 14496-15 8.3.3, codecs string per its
+ * Annex E): general profile space (A/B/C prefix) and profile_idc, the 32
+ * compatibility flags bit-reversed in hex, tier L/H with level_idc, then
+ * the six constraint bytes in hex with trailing zero bytes left out.
+ * 0, or -EINVAL when the record is not an hvcC.
+ */
+static int
+hls_info_hvc1(const uint8_t *ed, int size, char *buf, size_t bufsize)
+{
+	uint32_t compat, rev = 0;
+	int space, tier, idc, last = 0;
+	size_t len;
+
+	if (ed == NULL || size < 13 || ed[0] != 1)
+		return -EINVAL;
+	space = ed[1] >> 6;
+	tier = (ed[1] >> 5) & 1;
+	idc = ed[1] & 0x1f;
+	compat = (uint32_t)ed[2] << 24 | (uint32_t)ed[3] << 16 |
+	    (uint32_t)ed[4] << 8 | ed[5];
+	for (int i = 0; i < 32; i++)
+		rev |= ((compat >> i) & 1u) << (31 - i);
+	(void)snprintf(buf, bufsize, "hvc1.%s%d.%X.%c%d",
+	    space == 0 ? "" : space == 1 ? "A" : space == 2 ? "B" : "C", idc,
+	    rev, tier ? 'H' : 'L', ed[12]);
+	for (int i = 0; i < 6; i++)
+		if (ed[6 + i] != 0)
+			last = i + 1;
+	for (int i = 0; i < last; i++) {
+		len = strlen(buf);
+		(void)snprintf(buf + len, bufsize - len, ".%X", ed[6 + i]);
+	}
+	return 0;
+}
+
+/*
+ * av01.P.LLT.DD from an av1C record (AV1 in ISOBMFF 2.3): seq_profile,
+ * seq_level_idx_0 (two digits) with the tier (M/H), bit depth (08, 10,
+ * 12). The short form: the optional fields after DD say the defaults
+ * (4:2:0, BT.709 when tagged so) and players take it as is.
+ * 0, or -EINVAL when the record is not an av1C.
+ */
+static int
+hls_info_av01(const uint8_t *ed, int size, char *buf, size_t bufsize)
+{
+	int profile, level, tier, depth;
+
+	if (ed == NULL || size < 4 || ed[0] != 0x81)
+		return -EINVAL;
+	profile = ed[1] >> 5;
+	level = ed[1] & 0x1f;
+	tier = ed[2] >> 7;
+	depth = (ed[2] & 0x40) ? ((ed[2] & 0x20) ? 12 : 10) : 8;
+	(void)snprintf(buf, bufsize, "av01.%d.%02d%c.%02d", profile, level,
+	    tier ? 'H' : 'M', depth);
+	return 0;
 }
 
 /*
@@ -116,11 +177,18 @@ hls_info_probe(struct ladderd_call *call, const char *path,
 		AVRational sar = par->sample_aspect_ratio;
 		AVRational fr = st->avg_frame_rate;
 
-		if (par->codec_id != AV_CODEC_ID_H264 ||
-		    hls_info_avc1(par->extradata, par->extradata_size,
-			s->video, sizeof(s->video)) < 0) {
+		if ((par->codec_id == AV_CODEC_ID_H264 ?
+			hls_info_avc1(par->extradata, par->extradata_size,
+			    s->video, sizeof(s->video)) :
+		     par->codec_id == AV_CODEC_ID_HEVC ?
+			hls_info_hvc1(par->extradata, par->extradata_size,
+			    s->video, sizeof(s->video)) :
+		     par->codec_id == AV_CODEC_ID_AV1 ?
+			hls_info_av01(par->extradata, par->extradata_size,
+			    s->video, sizeof(s->video)) :
+			-EINVAL) < 0) {
 			call->fail(call, "'%s': cannot name the video codec "
-			    "(%s, no H.264 SPS)", path,
+			    "(%s without an avcC/SPS, hvcC or av1C)", path,
 			    avcodec_get_name(par->codec_id));
 			goto out;
 		}
@@ -170,7 +238,7 @@ hls_info_run(void *state, struct ladderd_call *call)
 	double peak = ladderd_ctx_num(call->ctx, "chunk_hls.peak_bitrate", 0);
 	double avg = ladderd_ctx_num(call->ctx, "chunk_hls.avg_bitrate", 0);
 	const char *lang = ladderd_ctx_audio_language(call->ctx);
-	char codecs[80], dir[4096], frag[4096], text[1024];
+	char codecs[128], dir[4096], frag[4096], text[1024];
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	int audio, n, err;

@@ -391,12 +391,93 @@ transcode_level(const char *s)
 	return (int)lround(v * 10);
 }
 
+/* libx264: preset, H.264 profile, IDR only where forced, closed GOPs. */
+static int
+transcode_x264_options(struct transcode *st, AVCodecContext *enc,
+    const char *preset, const char *prof)
+{
+	int err;
+
+	if ((err = av_opt_set(enc->priv_data, "preset", preset, 0)) < 0)
+		return transcode_error(
+		    st, err, "bad profile.video.preset '%s'", preset);
+	if ((err = av_opt_set(enc->priv_data, "profile", prof, 0)) < 0)
+		return transcode_error(
+		    st, err, "bad profile.video.profile '%s'", prof);
+	/* A forced I frame must be an IDR, and nothing else may be one. */
+	if ((err = av_opt_set(enc->priv_data, "forced-idr", "1", 0)) < 0 ||
+	    (err = av_opt_set(enc->priv_data, "x264-params",
+		 "scenecut=0:open-gop=0", 0)) < 0)
+		return transcode_error(
+		    st, err, "cannot set the libx264 options");
+	return 0;
+}
+
+/*
+ * libx265: the same preset names as x264, Main profile (8-bit 4:2:0),
+ * infinite GOP with IDRs only where forced (segment starts), closed GOPs,
+ * no scene cuts; its frame threads follow the host's thread budget.
+ */
+static int
+transcode_x265_options(struct transcode *st, AVCodecContext *enc,
+    const char *preset)
+{
+	char params[128];
+	int err;
+
+	(void)snprintf(params, sizeof(params),
+	    "keyint=-1:scenecut=0:open-gop=0:log-level=error:pools=%d",
+	    st->call->threads > 0 ? st->call->threads : 1);
+	enc->gop_size = -1; /* x265's own keyint (infinite, above) */
+	enc->keyint_min = -1;
+	if ((err = av_opt_set(enc->priv_data, "preset", preset, 0)) < 0)
+		return transcode_error(
+		    st, err, "bad profile.video.preset '%s'", preset);
+	if ((err = av_opt_set(enc->priv_data, "profile", "main", 0)) < 0 ||
+	    (err = av_opt_set(enc->priv_data, "forced-idr", "1", 0)) < 0 ||
+	    (err = av_opt_set(enc->priv_data, "x265-params", params, 0)) < 0)
+		return transcode_error(
+		    st, err, "cannot set the libx265 options");
+	return 0;
+}
+
+/*
+ * libsvtav1: x264's preset names mapped onto SVT-AV1's speed levels
+ * (ultrafast 12 ... veryslow 4), VBR at the rung's bit rate, no scene
+ * change detection; key frames from the intra period (the caller sets
+ * gop_size to one segment), closed (SVT's default key frame type).
+ */
+static int
+transcode_svtav1_options(struct transcode *st, AVCodecContext *enc,
+    const char *preset)
+{
+	static const char *const names[] = { "ultrafast", "superfast",
+		"veryfast", "faster", "fast", "medium", "slow", "slower",
+		"veryslow", NULL };
+	static const int speed[] = { 12, 11, 10, 9, 8, 7, 6, 5, 4 };
+	int err, level = -1;
+
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(preset, names[i]) == 0)
+			level = speed[i];
+	if (level < 0)
+		return transcode_error(
+		    st, 0, "bad profile.video.preset '%s'", preset);
+	if ((err = av_opt_set_int(enc->priv_data, "preset", level, 0)) < 0 ||
+	    (err = av_opt_set(enc->priv_data, "svtav1-params", "scd=0", 0)) <
+		0)
+		return transcode_error(
+		    st, err, "cannot set the libsvtav1 options");
+	enc->thread_count = 0;
+	return 0;
+}
+
 static int
 transcode_open_video_encoder(struct transcode *st)
 {
 	const cJSON *ctx = st->call->ctx;
-	const char *name =
-	    ladderd_ctx_str(ctx, "profile.video.codec", "libx264");
+	const char *name = ladderd_ctx_str(ctx, "rung.codec",
+	    ladderd_ctx_str(ctx, "profile.video.codec", "libx264"));
 	const char *preset =
 	    ladderd_ctx_str(ctx, "profile.video.preset", "medium");
 	const char *prof =
@@ -415,9 +496,17 @@ transcode_open_video_encoder(struct transcode *st)
 	char num[32];
 	int lvl, err;
 
-	if (codec == NULL || codec->id != AV_CODEC_ID_H264)
-		return transcode_error(st, 0,
-		    "H.264 encoder '%s' is not available in libavcodec", name);
+	if (codec == NULL || (codec->id != AV_CODEC_ID_H264 &&
+				 codec->id != AV_CODEC_ID_HEVC &&
+				 codec->id != AV_CODEC_ID_AV1))
+		return transcode_error(st, 0, "video encoder '%s' is not "
+		    "available in libavcodec (libx264, libx265 or libsvtav1)",
+		    name);
+	if (codec->id != AV_CODEC_ID_H264 &&
+	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
+		"fmp4") != 0)
+		return transcode_error(st, 0, "%s needs segment_type fmp4 "
+		    "(MPEG-TS carries H.264 only)", name);
 	if (kbps <= 0 || kbps > 1000000)
 		return transcode_error(
 		    st, 0, "rung bitrate %.0f kbps is out of range", kbps);
@@ -446,6 +535,13 @@ transcode_open_video_encoder(struct transcode *st)
 	frames_per_seg = (int64_t)ceil(st->seg * av_q2d(st->fps));
 	enc->gop_size = 1 << 30; /* X264_KEYINT_MAX_INFINITE */
 	enc->keyint_min = (int)FFMIN(frames_per_seg, 250);
+	/* libsvtav1 (in libavcodec 59) ignores a frame's forced picture
+	 * type: its key frames come from the intra period, one segment of
+	 * frames (exactly on the grid when segment_duration x frame rate is
+	 * a whole number; verify refuses a package where it is not). */
+	if (codec->id == AV_CODEC_ID_AV1)
+		enc->gop_size = (int)FFMIN(llround(st->seg * av_q2d(st->fps)),
+		    INT_MAX);
 	enc->flags |= AV_CODEC_FLAG_CLOSED_GOP;
 	if (st->ofmt->oformat->flags & AVFMT_GLOBALHEADER)
 		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -461,18 +557,14 @@ transcode_open_video_encoder(struct transcode *st)
 	enc->colorspace = st->to_sdr ? AVCOL_SPC_BT709 : par->color_space;
 	enc->color_range = AVCOL_RANGE_MPEG;
 
-	if ((err = av_opt_set(enc->priv_data, "preset", preset, 0)) < 0)
-		return transcode_error(
-		    st, err, "bad profile.video.preset '%s'", preset);
-	if ((err = av_opt_set(enc->priv_data, "profile", prof, 0)) < 0)
-		return transcode_error(
-		    st, err, "bad profile.video.profile '%s'", prof);
-	/* A forced I frame must be an IDR, and nothing else may be one. */
-	if ((err = av_opt_set(enc->priv_data, "forced-idr", "1", 0)) < 0 ||
-	    (err = av_opt_set(enc->priv_data, "x264-params",
-		 "scenecut=0:open-gop=0", 0)) < 0)
-		return transcode_error(
-		    st, err, "cannot set the %s options", name);
+	if (codec->id == AV_CODEC_ID_HEVC)
+		err = transcode_x265_options(st, enc, preset);
+	else if (codec->id == AV_CODEC_ID_AV1)
+		err = transcode_svtav1_options(st, enc, preset);
+	else
+		err = transcode_x264_options(st, enc, preset, prof);
+	if (err < 0)
+		return err;
 	if (crf > 0) {
 		(void)snprintf(num, sizeof(num), "%.2f", crf);
 		if ((err = av_opt_set(enc->priv_data, "crf", num, 0)) < 0)
@@ -577,6 +669,9 @@ transcode_add_stream(struct transcode *st, AVCodecContext *enc, int *ret_idx)
 		return transcode_error(
 		    st, err, "cannot copy encoder parameters");
 	os->time_base = enc->time_base;
+	/* hvc1: parameter sets only in the hvcC (what Apple devices take). */
+	if (enc->codec_id == AV_CODEC_ID_HEVC)
+		os->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
 	if (enc->codec_type == AVMEDIA_TYPE_VIDEO) {
 		os->avg_frame_rate = st->fps;
 		os->sample_aspect_ratio = enc->sample_aspect_ratio;

@@ -1,0 +1,119 @@
+#!/bin/sh
+# t0360-codecs.sh - HEVC (libx265) and AV1 (libsvtav1) rungs next to an
+# H.264 one in one fMP4 ladder (issue 16), with `ladderd run`:
+#  * the package completes (verify passed: durations, keyframe alignment,
+#    playlists, MPD) and every rung has the codec it asked for;
+#  * CODECS in the master playlist and the MPD name what ffprobe reads
+#    from the stream: codec, profile, level (and tier, bit depth);
+#  * HEVC segments are hvc1 (parameter sets in the hvcC only);
+#  * keyframes sit on the same 1 s grid in every codec, also at 30 fps;
+#  * MPEG-TS refuses HEVC and AV1 at config time (check-config says why).
+. "$(dirname "$0")/lib.sh"
+
+command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
+[ -x "$LADDERD" ] || skip_all "ladderd not built"
+ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libsvtav1 ||
+	skip_all "libavcodec has no libsvtav1"
+ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx265 ||
+	skip_all "libavcodec has no libx265"
+
+write_conf "$T/ladderd.conf" "
+profiles = {
+  mix = { segment_duration = 1; video = { preset = \"ultrafast\"; };
+    ladder = ( { name = \"av1\"; height = 240; bitrate = 300; codec = \"libsvtav1\"; },
+               { name = \"hevc\"; height = 240; bitrate = 300; codec = \"libx265\"; },
+               { name = \"avc\"; height = 180; bitrate = 300; } ); };
+  hevc = { segment_duration = 1; video = { preset = \"ultrafast\"; codec = \"libx265\"; };
+    ladder = ( { name = \"240p\"; height = 240; bitrate = 300; },
+               { name = \"180p\"; height = 180; bitrate = 200; } ); };
+};"
+mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
+	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest &&
+mkclip "$T/ntsc.mp4" -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p ||
+	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+
+run() {
+	"$LADDERD" run -c "$T/ladderd.conf" -p "$1" "$T/$2" -o "$T/out" \
+		--task-id "$3" >"$T/$3.out" 2>"$T/$3.err"
+	rc=$?
+}
+# codecs_match CODECS PLAYLIST: the CODECS entry agrees with ffprobe.
+codecs_match() {
+	"$PY" - "$1" "$(ffprobe -v error -select_streams v -show_entries \
+		stream=codec_name,profile,level,pix_fmt -of json "$2")" <<'PY'
+import json, sys
+codecs = sys.argv[1].split(",")[0]
+s = json.loads(sys.argv[2])["streams"][0]
+f = codecs.split(".")
+if f[0] == "avc1":
+    prof, level = int(f[1][0:2], 16), int(f[1][4:6], 16)
+    names = {66: ("Baseline", "Constrained Baseline"), 77: ("Main",),
+             100: ("High",)}
+    ok = (s["codec_name"] == "h264" and s["profile"] in names.get(prof, ())
+          and s["level"] == level)
+elif f[0] == "hvc1":
+    names = {1: "Main", 2: "Main 10"}
+    ok = (s["codec_name"] == "hevc" and s["profile"] == names.get(int(f[1]))
+          and f[3][0] == "L" and int(f[3][1:]) == s["level"])
+elif f[0] == "av01":
+    names = {0: "Main", 1: "High", 2: "Professional"}
+    depth = 10 if "10" in s["pix_fmt"] else 8
+    ok = (s["codec_name"] == "av1" and s["profile"] == names.get(int(f[1]))
+          and int(f[2][0:2]) == s["level"] and int(f[3]) == depth)
+else:
+    ok = False
+if not ok:
+    print("CODECS %s vs ffprobe %s" % (codecs, s))
+sys.exit(0 if ok else 1)
+PY
+}
+keys() {
+	ffprobe -v error -select_streams v -show_entries packet=pts_time,flags \
+		-of csv=p=0 "$1" | awk -F, '$2 ~ /K/ { printf "%.2f ", $1 }'
+}
+
+run mix src.mp4 mx
+is "$rc" 0 "an AV1 + HEVC + H.264 ladder completes (verify passed)"
+M="$T/out/mx/master.m3u8"
+for r in av1:av1:av01 hevc:hevc:hvc1 avc:h264:avc1; do
+	name=${r%%:*}; rest=${r#*:}; codec=${rest%%:*}; prefix=${rest#*:}
+	is "$(ffprobe -v error -select_streams v -show_entries stream=codec_name -of csv=p=0 "$T/out/mx/$name/index.m3u8" | grep . | head -n 1)" \
+		"$codec" "rung $name is $codec"
+	c=$(grep -B1 "^$name/index.m3u8" "$M" | sed -n 's/.*CODECS="\([^"]*\)".*/\1/p')
+	like "$c" "^$prefix\." "rung $name: CODECS $c"
+	ok "rung $name: CODECS agree with ffprobe's codec, profile and level" \
+		codecs_match "$c" "$T/out/mx/$name/index.m3u8"
+	like "$(cat "$T/out/mx/manifest.mpd")" "codecs=\"${c%%,*}\"" \
+		"rung $name: the MPD says the same codecs"
+	is "$(keys "$T/out/mx/$name/index.m3u8")" "0.00 1.00 " \
+		"rung $name: keyframes on the 1 s grid"
+done
+is "$(ffprobe -v error -select_streams v -show_entries stream=codec_tag_string -of csv=p=0 "$T/out/mx/hevc/init.mp4" | grep . | head -n 1)" \
+	hvc1 "HEVC segments are hvc1"
+
+run hevc ntsc.mp4 hv
+is "$rc" 0 "an all-HEVC ladder at 30 fps completes"
+is "$(keys "$T/out/hv/240p/index.m3u8")" "$(keys "$T/out/hv/180p/index.m3u8")" \
+	"both HEVC rungs switch at the same timestamps"
+is "$(keys "$T/out/hv/240p/index.m3u8")" "0.00 1.00 " "on the 1 s grid"
+
+for c in libx265 libsvtav1; do
+	cat >"$T/ts-$c.conf" <<EOF
+profiles = { ts = { segment_type = "mpegts"; video = { codec = "$c"; }; }; };
+EOF
+	out=$("$LADDERD" check-config -c "$T/ts-$c.conf" 2>&1)
+	is "$?" 1 "check-config refuses $c with segment_type mpegts"
+	like "$out" "ts-$c.conf:1: profile 'ts': video.codec '$c' needs segment_type \"fmp4\"" \
+		"and says why, with FILE:LINE"
+done
+cat >"$T/ts-rung.conf" <<EOF
+profiles = { ts = { segment_type = "mpegts";
+  ladder = ( { name = "a"; height = 240; bitrate = 300; codec = "libsvtav1"; } ); }; };
+EOF
+out=$("$LADDERD" check-config -c "$T/ts-rung.conf" 2>&1)
+like "$out" "rung 'a' codec 'libsvtav1' needs segment_type" "a rung's codec is checked too"
+
+done_testing

@@ -152,7 +152,8 @@ op_collect(const struct ladderd_conf *c, struct op_task **ret, size_t *ret_n)
 		}
 		closedir(d);
 	}
-	qsort(done, nd, sizeof(*done), op_newest_first);
+	if (nd > 1)
+		qsort(done, nd, sizeof(*done), op_newest_first);
 	for (size_t i = 0; i < nd; i++) {
 		struct op_task *nv;
 

@@ -171,12 +171,17 @@ ok "the uninterrupted run completes and publishes" test -s "$T/ref1.files"
 	sed 's/^/#   /' "$T/ref1/daemon.log" | tail -n 20
 	done_testing
 }
+# x264 with one thread is reproducible on a quiet machine, but not always
+# here (a loaded machine, sanitizers: one full ASan run in four gave other
+# 180p bytes in tasks that were not even killed mid-encode). So what is
+# asserted byte for byte is what a crash could break: every rung finished
+# before the kill is published exactly as it was then; a package encoded
+# after the restart is compared with the uninterrupted run's by its files
+# and playlists (measured bit rates aside), and its bytes only reported.
 if cmp -s "$T/ref1.bytes" "$T/ref2.bytes"; then
-	BYTES=1
-	echo "# two uninterrupted runs are byte-identical: media bytes compared"
+	echo "# two uninterrupted runs gave the same bytes"
 else
-	BYTES=0
-	echo "# the encode is not deterministic here: media bytes not compared"
+	echo "# two uninterrupted runs gave different bytes:"
 	diff "$T/ref1.bytes" "$T/ref2.bytes" | head -5 | sed 's/^/#   /'
 fi
 
@@ -210,16 +215,21 @@ point() {
 	wait_for 10 sh -c "! pgrep -s $pid >/dev/null"
 	rep $? "nothing of the crashed daemon is left running"
 	pkill -KILL -s "$pid" 2>/dev/null
-	# Killed while rungs ran: a resumed chord plans only what is left
-	# (x264 threads differ), so its media may differ, its shape not.
-	midchord=0
+	# What was finished at the kill: the files of every rung whose
+	# result says ok, and a package already published.
+	: >"$d/kept"
 	for r in "$d"/spool/tasks/*/rungs/*/; do
-		[ -f "$r/request.json" ] &&
-			! grep -qs '"status":[[:space:]]*"ok"' "$r/result.json" &&
-			midchord=1
+		grep -qs '"status":[[:space:]]*"ok"' "$r/result.json" || continue
+		r=${r%/}
+		[ -d "${r%/rungs/*}/package/${r##*/}" ] || continue # _decode
+		(cd "${r%/rungs/*}/package" &&
+			find "${r##*/}" -type f | LC_ALL=C sort | xargs -r md5sum) \
+			>>"$d/kept"
 	done
-	[ "$midchord" = 1 ] &&
-		printf '#\t%s\t\n' "$p: killed while rungs ran" >>"$res"
+	for r in "$d"/publish/*/; do
+		[ -d "$r" ] && (cd "$r" && find . -type f | sed 's|^\./||' |
+			LC_ALL=C sort | xargs -r md5sum) >>"$d/kept"
+	done
 	pid=$(daemon "$d" "$d/daemon2.log")
 	wait_for 20 sh -c "ls '$d/status' | grep -q '^clip-'"
 	id=$(ls "$d/status" | grep '^clip-' | head -n 1)
@@ -246,20 +256,16 @@ point() {
 	cmp -s "$T/ref1.files" "$d/pkg.files"
 	rep $? "the same files as the uninterrupted run" \
 		"$(diff "$T/ref1.files" "$d/pkg.files" | head -n 8)"
-	if [ "$BYTES" = 1 ] && [ "$midchord" = 0 ]; then
-		cmp -s "$T/ref1.lists" "$d/pkg.lists"
-		rep $? "the same playlists and MPD" \
-			"$(diff "$T/ref1.lists" "$d/pkg.lists" | head -n 8)"
-	else
-		cmp -s "$T/ref1.shape" "$d/pkg.shape"
-		rep $? "the same playlists and MPD but for measured bit rates" \
-			"$(diff "$T/ref1.shape" "$d/pkg.shape" | head -n 8)"
+	cmp -s "$T/ref1.shape" "$d/pkg.shape"
+	rep $? "the same playlists and MPD but for measured bit rates" \
+		"$(diff "$T/ref1.shape" "$d/pkg.shape" | head -n 8)"
+	if [ -s "$d/kept" ]; then
+		r=$(cd "$d/publish/$id" 2>/dev/null && md5sum -c --quiet \
+			"$d/kept" 2>&1)
+		rep $? "what was finished before the kill is published byte for byte ($(wc -l <"$d/kept") files)" "$r"
 	fi
-	if [ "$BYTES" = 1 ] && [ "$midchord" = 0 ]; then
-		cmp -s "$T/ref1.bytes" "$d/pkg.bytes"
-		rep $? "the same bytes" \
-			"$(diff "$T/ref1.bytes" "$d/pkg.bytes" | head -n 8)"
-	fi
+	cmp -s "$T/ref1.bytes" "$d/pkg.bytes" ||
+		printf '#\t%s\t\n' "$p: media bytes differ from the uninterrupted run" >>"$res"
 	r=$(ls -A "$d/publish")
 	rep "$([ "$r" = "$id" ]; echo $?)" "publish/ holds the package only" "$r"
 	r=$(find "$d/publish/" -name '*.tmp*' -o -name '*.incoming*' -o -name '.*')
@@ -291,7 +297,7 @@ for p in $POINTS; do
 	d="$T/pt-$(echo "$p" | tr '/#:' '___')"
 	while IFS="$(printf '\t')" read -r st name diag; do
 		if [ "$st" = "#" ]; then
-			echo "# $name: media bytes may differ, shape compared"
+			echo "# $name"
 		else
 			_report "$st" "$name" "$diag"
 		fi

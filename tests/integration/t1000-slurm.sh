@@ -10,6 +10,8 @@
 #   4. the daemon drains a 10-drop burst on Slurm, each task complete once;
 #   5. kill -9 of srun, the job and the daemon mid-task, restart: the task
 #      completes once and no step of it is left running;
+#   5b. `ladderd cancel` of a task whose unit runs on the cluster: the
+#      task ends failed ("cancelled"), its Slurm job is gone;
 #   6. check-config refuses runner = "slurm" without srun.
 . "$(dirname "$0")/lib.sh"
 PATH=$PATH:/usr/sbin
@@ -205,6 +207,19 @@ wait_for 20 sh -c "[ -z \"\$(squeue -h -o '%j' | grep '^ladderd-$TASK-')\" ]"
 is "$(live_jobs "ladderd-$TASK-")" "" "no Slurm job of the task is left running"
 ok "the orphaned job $before is gone" sh -c "! squeue -h -o %i | grep -qx '$before'"
 is "$(ls "$T/ingest2" | wc -l)" 0 "the ingest folder is empty"
+
+# --- 5b. ladderd cancel reaches the unit on the cluster ------------------------
+cp "$T/input.bin" "$T/ingest2/stopme.bin"
+wait_for 30 sh -c "find '$T/spool' -name wait.started | grep -q ."
+CT=$(task_ids_for stopme)
+ok "the unit to cancel runs on the cluster" test -n "$(live_jobs "ladderd-$CT-b-")"
+"$LADDERD" cancel -c "$T/stages.conf" "$CT" >"$T/cancel.out" 2>&1
+is "$?" 0 "ladderd cancel of the task succeeds"
+is "$(json "$T/status/$CT/status.json" 'd["state"]+"/"+d["reason"]')" "failed/cancelled" \
+	"the task ended failed, reason cancelled"
+wait_for 20 sh -c "[ -z \"\$(squeue -h -o '%j' | grep '^ladderd-$CT-')\" ]"
+is "$(live_jobs "ladderd-$CT-")" "" "no Slurm job of the cancelled task is left"
+ok "its source is in failed/" test -s "$T/failed/$CT/stopme.bin"
 stop_daemon
 
 # --- 6. check-config without srun ---------------------------------------------

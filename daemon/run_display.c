@@ -310,7 +310,9 @@ rd_summary(struct rd *d, int out_is_tty)
 {
 	const cJSON *r, *p;
 
-	if (d->summary == NULL)
+	/* A failed run has no package: its error is already on screen. */
+	if (d->summary == NULL ||
+	    strcmp(ladderd_ctx_str(d->summary, "state", ""), "complete") != 0)
 		return;
 	fprintf(d->tty, "%-10s %-10s %-14s %12s %12s\n", "rung", "size",
 	    "codec", "peak kbit/s", "avg kbit/s");

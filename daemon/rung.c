@@ -109,9 +109,10 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		if (unit && ladderd_ctx_set(ctx, "unit", unit) < 0)
 			cJSON_Delete(unit);
 	}
-	snprintf(prefix, sizeof(prefix), "job=%s rendition=%s: ",
+	/* An internal unit says what it is ("shared decoder"), not its name. */
+	snprintf(prefix, sizeof(prefix), "job=%s %s%s: ",
 	    ladderd_ctx_str(ctx, "task.id", "?"),
-	    ladderd_chord_unit_label(rung));
+	    rung[0] == '_' ? "" : "rendition=", ladderd_chord_unit_label(rung));
 	log_set_prefix(prefix);
 	LADDERD_CRASH_POINT("rung.start", rung);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||

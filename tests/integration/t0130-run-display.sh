@@ -48,6 +48,13 @@ ok "no progress text glued to a log line" sh -c "! grep -E '(elapsed|\] +[0-9]+%
 ok "no internal unit name with -v either" sh -c "! grep -Eq '_decode|_group' '$T/verbose.screen'"
 like "$(cat "$T/verbose.screen")" 'rung +size +codec' "the summary table after -v too"
 
+# A failed run: its error above, no table, exit 1.
+echo "not media" >"$T/bad.mp4"
+run_tty bad "$T/bad.mp4" -o "$T/out" --task-id bad
+is "$(cat "$T/bad.exit")" "EXIT=1" "a failed run on a terminal exits 1"
+like "$(cat "$T/bad.screen")" "warning: job=bad: failed: probe: " "its error is on the screen"
+ok "no summary table after a failure" sh -c "! grep -q 'peak kbit/s' '$T/bad.screen'"
+
 # Not a terminal: the same run through pipes has no control codes.
 "$LADDERD" run -c "$T/ladderd.conf" "$T/in.mp4" -o "$T/out" --task-id piped 2>&1 | cat >"$T/piped.out"
 ok "through a pipe: no escape or carriage-return bytes" sh -c "! grep -q \"\$(printf '[\033\r]')\" '$T/piped.out'"

@@ -326,7 +326,7 @@ dash_fragment_times(const uint8_t *buf, size_t len, int64_t *ret_t,
 	if ((moof = dash_box(buf, end, "moof", &moof_end)) == NULL ||
 	    (traf = dash_box(moof, moof_end, "traf", &traf_end)) == NULL ||
 	    (b = dash_box(traf, traf_end, "tfdt", &b_end)) == NULL ||
-	    b_end - b < (b[0] == 1 ? 12 : 8))
+	    b_end - b < 8 || (b[0] == 1 && b_end - b < 12))
 		return -EINVAL;
 	*ret_t = b[0] == 1 ? (int64_t)((uint64_t)dash_rb32(b + 4) << 32 |
 	    dash_rb32(b + 8)) : (int64_t)dash_rb32(b + 4);

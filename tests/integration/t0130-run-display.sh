@@ -10,6 +10,10 @@ write_conf "$T/ladderd.conf"
 mkclip "$T/in.mp4" || skip_all "ffmpeg cannot make a clip"
 SOCK="$T/tmux.sock"
 trap 'tmux -S "$SOCK" kill-server 2>/dev/null; _cleanup' EXIT
+# One session lives as long as the test: a server whose last session was
+# just killed is still exiting when the next new-session connects to it.
+tmux -S "$SOCK" new-session -d -s keep "sleep 600" ||
+	skip_all "tmux cannot start a server"
 
 # run_tty NAME ARGS...: `ladderd run ARGS` in a 100x40 tmux pane; waits for
 # it to end, leaves its screen and scroll-back in $T/NAME.screen.
@@ -21,7 +25,7 @@ run_tty() {
 	tmux -S "$SOCK" new-session -d -s "$name" -x 100 -y 40 \
 		"sh $T/$name.cmd" &&
 	wait_for 60 test -s "$T/$name.exit" &&
-	tmux -S "$SOCK" capture-pane -p -S -500 -t "$name" >"$T/$name.screen"
+	tmux -S "$SOCK" capture-pane -p -J -S -500 -t "$name" >"$T/$name.screen"
 	tmux -S "$SOCK" kill-session -t "$name" 2>/dev/null
 	return 0
 }

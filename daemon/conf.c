@@ -127,6 +127,14 @@ static const struct key download_keys[] = {
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
+/* notify.amqp (amqp.h); an empty url: no AMQP transport. */
+static const struct key amqp_keys[] = {
+	{ "url", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "exchange", K_STRING, "", 0, 0, NULL, NULL, 0 },
+	{ "routing_key", K_STRING, "transcode-result", 0, 0, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
 static const struct key notify_keys[] = {
 	{ "webhook", K_STRING, "", 0, 0, NULL, NULL, 0 },
 	{ "secret", K_STRING, "", 0, 0, NULL, NULL, 0 },
@@ -137,6 +145,7 @@ static const struct key notify_keys[] = {
 	{ "timeout", K_INT, "10", 1, 600, NULL, NULL, 0 },
 	{ "max_age", K_INT, "86400", 1, 2592000, NULL, NULL, 0 },
 	{ "max_per_host", K_INT, "2", 1, 64, NULL, NULL, 0 },
+	{ "amqp", K_GROUP, NULL, 0, 0, NULL, amqp_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -1268,6 +1277,14 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 		/* Never print the secret. */
 		if (n && ladderd_ctx_str(n, "secret", "")[0])
 			ladderd_ctx_set(n, "secret", cJSON_CreateString("***"));
+		if (n && ladderd_ctx_str(n, "manifest_webhook_secret", "")[0])
+			ladderd_ctx_set(n, "manifest_webhook_secret",
+			    cJSON_CreateString("***"));
+		if (n && ladderd_ctx_str(n, "amqp.url", "")[0])
+			ladderd_ctx_set(cJSON_GetObjectItemCaseSensitive(n,
+					    "amqp"),
+			    "url", cJSON_CreateString("*** (may hold a "
+						      "password)"));
 		s = cJSON_PrintUnformatted(n);
 		fprintf(out, "notify     %s\n", s ? s : "");
 		cJSON_free(s);

@@ -73,10 +73,13 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 	cJSON_AddStringToObject(task, "publish_root", spec->publish_root);
 	cJSON_AddStringToObject(task, "status_root", spec->status_root);
 	cJSON_AddStringToObject(task, "state", "queued");
-	if ((spec->webhook || spec->manifest_webhook) && spec->outbox_dir)
+	if ((spec->webhook || spec->manifest_webhook || spec->amqp) &&
+	    spec->outbox_dir)
 		cJSON_AddStringToObject(task, "outbox_dir", spec->outbox_dir);
 	if (spec->webhook && spec->outbox_dir)
 		cJSON_AddStringToObject(task, "webhook", spec->webhook);
+	if (spec->amqp && spec->outbox_dir)
+		cJSON_AddBoolToObject(task, "amqp", 1);
 	if (spec->manifest_webhook && spec->outbox_dir)
 		cJSON_AddStringToObject(task, "manifest_webhook",
 		    spec->manifest_webhook);

@@ -22,7 +22,8 @@ struct ladderd_task_spec {
 	const char *status_root;
 	const char *webhook;	/* the operator's (config); NULL: none */
 	const char *manifest_webhook; /* a manifest's own, checked; NULL: none */
-	const char *outbox_dir; /* webhook deliveries; NULL: none */
+	bool amqp;		/* notify.amqp is configured: queue to it too */
+	const char *outbox_dir; /* deliveries; NULL: none */
 	const cJSON *metadata;	/* NULL: none */
 };
 

@@ -148,6 +148,7 @@ ingest_emit(const struct ladderd_conf *conf, const char *id,
 {
 	cJSON *ctx = cJSON_CreateObject(), *task;
 	char outbox[PATH_MAX];
+	bool amqp = ladderd_ctx_str(conf->notify, "amqp.url", "")[0] != '\0';
 
 	if (ctx == NULL)
 		return;
@@ -155,10 +156,14 @@ ingest_emit(const struct ladderd_conf *conf, const char *id,
 	cJSON_AddStringToObject(task, "id", id);
 	cJSON_AddStringToObject(task, "status_root", conf->status);
 	cJSON_AddStringToObject(task, "state", state);
-	if (webhook && webhook[0] &&
+	/* Every transport hears of refusals too (issue 13). */
+	if (((webhook && webhook[0]) || amqp) &&
 	    ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
 		sizeof(outbox)) == 0) {
-		cJSON_AddStringToObject(task, "webhook", webhook);
+		if (webhook && webhook[0])
+			cJSON_AddStringToObject(task, "webhook", webhook);
+		if (amqp)
+			cJSON_AddBoolToObject(task, "amqp", 1);
 		cJSON_AddStringToObject(task, "outbox_dir", outbox);
 	}
 	if (message)
@@ -444,6 +449,8 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 			.status_root = conf->status,
 			.webhook = c->webhook,
 			.manifest_webhook = c->manifest_webhook,
+			.amqp = ladderd_ctx_str(conf->notify, "amqp.url",
+				    "")[0] != '\0',
 			.outbox_dir = outbox,
 			.metadata = c->metadata,
 		};

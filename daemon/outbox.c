@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "amqp.h"
 #include "crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
@@ -123,6 +124,7 @@ struct outbox {
 	struct ladderd_transport tr[TR__COUNT]; /* .state NULL: not set up */
 	struct outbox_stats stats[TR__COUNT];
 	bool stats_dirty;
+	bool tell_parent; /* started by the supervisor: SIGUSR1 it */
 	uint64_t stats_at; /* monotonic us of the last _notify.json */
 	struct outbox_task *tasks; /* sorted by queue */
 	size_t ntasks;
@@ -811,6 +813,9 @@ outbox_write_stats(struct outbox *w, bool force)
 		0) {
 		w->stats_dirty = false;
 		w->stats_at = now;
+		/* The supervisor folds it into _daemon.json and metrics. */
+		if (w->tell_parent)
+			(void)kill(getppid(), SIGUSR1);
 	}
 	cJSON_free(text);
 	cJSON_Delete(o);
@@ -827,8 +832,7 @@ outbox_transport_new(struct outbox *w, int i, const struct ladderd_conf *conf)
 	case TR_AMQP:
 		if (ladderd_ctx_str(conf->notify, "amqp.url", "")[0] == '\0')
 			return 0;
-		log_warnx("notify.amqp is not supported yet");
-		return -ENOTSUP;
+		return ladderd_amqp_new(conf, w->backoff, &w->tr[i]);
 	}
 	return -EINVAL;
 }
@@ -932,6 +936,9 @@ outbox_setup(struct outbox *w, const struct ladderd_conf *conf)
 			ms = v;
 	}
 	w->backoff = (uint64_t)ms * 1000;
+	env = getenv("LADDERD_NOTIFY_TELL_PARENT");
+	w->tell_parent = env != NULL && strcmp(env, "1") == 0 &&
+	    getppid() != 1;
 	w->max_age = (long)ladderd_ctx_num(conf->notify, "max_age", 86400);
 	w->rng = outbox_now() ^ ((uint64_t)getpid() << 32) ^
 	    (uint64_t)time(NULL);

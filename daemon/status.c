@@ -270,8 +270,8 @@ status_goes_back(const cJSON *old, const cJSON *ev)
  * outbox/<task>[@manifest].<seq>.json with the exact body bytes, written
  * atomically before the event counts as emitted, so a crash never loses a
  * notification (a receiver may see an event twice, with the same
- * webhook-id, never miss one). `dest` is "operator" or "manifest"
- * (webhook.h).
+ * webhook-id, never miss one). `dest` is "operator", "manifest" or
+ * "amqp" (outbox.h).
  */
 static int
 status_outbox_entry(const char *dir, const char *dest, const char *url,
@@ -281,23 +281,28 @@ status_outbox_entry(const char *dir, const char *dest, const char *url,
 	cJSON *entry = NULL;
 	char *text = NULL, *body = NULL;
 	size_t n = strlen(line);
-	bool manifest = strcmp(dest, "manifest") == 0;
+	const char *suffix = strcmp(dest, "manifest") == 0 ? "@manifest" :
+	    strcmp(dest, "amqp") == 0			 ? "@amqp" :
+							   "";
 	int rc = -ENOMEM;
 
 	if (snprintf(path, sizeof(path), "%s/%s%s.%010ld.json", dir, id,
-		manifest ? "@manifest" : "", seq) >= (int)sizeof(path))
+		suffix, seq) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	snprintf(wid, sizeof(wid), "%s-%ld", id, seq);
 	/* The body without the newline of the ndjson line. */
 	if ((body = strndup(line, n > 0 ? n - 1 : 0)) == NULL ||
 	    (entry = cJSON_CreateObject()) == NULL)
 		goto out;
-	cJSON_AddStringToObject(entry, "url", url);
+	cJSON_AddStringToObject(entry, "url", url ? url : "");
 	cJSON_AddStringToObject(entry, "dest", dest);
 	cJSON_AddStringToObject(entry, "id", wid);
 	cJSON_AddStringToObject(entry, "task_id", id);
 	cJSON_AddNumberToObject(entry, "seq", (double)seq);
 	cJSON_AddNumberToObject(entry, "created", (double)time(NULL));
+	/* For the write-to-delivery delay (debug log, contrib/bench). */
+	cJSON_AddNumberToObject(entry, "created_ms",
+	    (double)ladderd_status_wall_ms());
 	cJSON_AddStringToObject(entry, "body", body);
 	if ((text = cJSON_PrintUnformatted(entry)) == NULL)
 		goto out;
@@ -312,9 +317,10 @@ out:
 }
 
 /*
- * Queue the webhook deliveries of one event: the operator's webhook gets
- * every event; a manifest's own webhook (allowed and checked at ingest)
- * gets them too, in its own queue, so neither waits for the other.
+ * Queue the deliveries of one event: the operator's webhook and the AMQP
+ * transport get every event; a manifest's own webhook (allowed and
+ * checked at ingest) gets them too; each in its own queue, so none waits
+ * for another.
  */
 static int
 status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
@@ -330,6 +336,9 @@ status_outbox(const cJSON *ctx, const cJSON *ev, const char *line, long seq)
 	if (url != NULL && url[0] != '\0' &&
 	    (rc = status_outbox_entry(dir, "operator", url, id, seq, line)) <
 		0)
+		return rc;
+	if (ladderd_ctx_bool(ctx, "task.amqp", 0) &&
+	    (rc = status_outbox_entry(dir, "amqp", NULL, id, seq, line)) < 0)
 		return rc;
 	if (murl != NULL && murl[0] != '\0' &&
 	    (rc = status_outbox_entry(dir, "manifest", murl, id, seq, line)) <

@@ -137,7 +137,7 @@ sup_write_daemon_status(struct sup *s)
 	char path[PATH_MAX], loaded[32], started[32];
 	struct ladderd_marker *q = NULL;
 	size_t nq = 0, nd = 0;
-	cJSON *st = cJSON_CreateObject(), *running;
+	cJSON *st = cJSON_CreateObject(), *running, *notify = NULL;
 	char *text;
 	struct tm tm;
 
@@ -173,6 +173,11 @@ sup_write_daemon_status(struct sup *s)
 		cJSON_AddStringToObject(st, "config_error", s->conf_error);
 	else
 		cJSON_AddNullToObject(st, "config_error");
+	/* What the notify worker says of its transports (outbox.h). */
+	if (snprintf(path, sizeof(path), "%s/_notify.json", s->conf->status) <
+		(int)sizeof(path) &&
+	    ladderd_ctx_load(path, &notify) == 0)
+		cJSON_AddItemToObject(st, "notify", notify);
 	text = cJSON_Print(st);
 	cJSON_Delete(st);
 	if (text && snprintf(path, sizeof(path), "%s/_daemon.json",
@@ -250,6 +255,10 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg, const char *arg2)
 		_exit(75); /* the daemon died before PDEATHSIG was set */
 	if (ladderd_tokens_export(&s->tokens) < 0 ||
 	    (s->conf_file && setenv("LADDERD_CONF_DIR", s->conf_dir, 1) < 0))
+		_exit(127);
+	/* The notify worker signals SIGUSR1 when _notify.json changed. */
+	if (strcmp(cmd, "notify") == 0 &&
+	    setenv("LADDERD_NOTIFY_TELL_PARENT", "1", 1) < 0)
 		_exit(127);
 	/* The webhook worker is its own, separately linked program. */
 	execv(strcmp(cmd, "notify") == 0 ?
@@ -1098,6 +1107,7 @@ sup_setup(struct sup *s)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
 	    (s->tfd = timerfd_create(CLOCK_MONOTONIC,
@@ -1268,6 +1278,8 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 						sup_reap(&s);
 					else if (si.ssi_signo == SIGHUP)
 						sup_reload(&s);
+					else if (si.ssi_signo == SIGUSR1)
+						s.dirty = 1; /* _notify.json */
 					else
 						sup_stop(&s);
 				}

@@ -5,6 +5,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev
 libconfig-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
+librabbitmq-dev rabbitmq-server python3-pika
 ffmpeg python3 curl valgrind tmux
 libsystemd-dev systemd
 clang libfuzzer-14-dev

@@ -10,12 +10,14 @@ bad=$(printf '%s\n' "$needed" | grep -E '^lib(av|sw|postproc)' || true)
 is "$bad" "" "bin/ladderd needs no libav*/libsw* library"
 gfx=$(ldd "$LADDERD" | grep -Eo 'lib(X11|xcb|va|vdpau|mfx|OpenCL|drm)[^ ]*' || true)
 is "$gfx" "" "no graphics or GPU library is mapped by the binary (ldd)"
-# libcurl and libcrypto belong to the webhook worker alone.
-bad=$(printf '%s\n' "$needed" | grep -E '^lib(curl|crypto|ssl)' || true)
-is "$bad" "" "bin/ladderd needs neither libcurl nor libcrypto"
+# libcurl, libcrypto and librabbitmq belong to the notify worker alone.
+bad=$(printf '%s\n' "$needed" | grep -E '^lib(curl|crypto|ssl|rabbitmq)' || true)
+is "$bad" "" "bin/ladderd needs neither libcurl, libcrypto nor librabbitmq"
 ok "the webhook worker is its own program" test -x "$LADDERD_BUILD/ladderd-notify"
 ok "ladderd-notify links libcurl" \
 	sh -c "readelf -d '$LADDERD_BUILD/ladderd-notify' | grep -q 'libcurl'"
+ok "ladderd-notify links librabbitmq" \
+	sh -c "readelf -d '$LADDERD_BUILD/ladderd-notify' | grep -q 'librabbitmq'"
 # `ladderd notify` runs it: a bad option is answered with its usage.
 "$LADDERD" notify --nosuch >"$T/n.out" 2>&1
 like "$(cat "$T/n.out")" 'usage: ladderd notify' "ladderd notify execs the worker"

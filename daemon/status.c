@@ -171,6 +171,12 @@ status_base_event(const cJSON *ctx, long seq)
 	if (rung)
 		status_add_timing(ev, ladderd_ctx_get(ctx, "rung"),
 		    "rung_started", "rung_elapsed", now_ms);
+	/* Video frames the rung encoded, once known (metrics: fps). */
+	if (rung && ladderd_ctx_num(ctx, "transcode.frames", -1) > 0 &&
+	    strcmp(ladderd_ctx_str(ctx, "transcode.kind", "video"),
+		"audio") != 0)
+		cJSON_AddNumberToObject(ev, "rung_frames",
+		    ladderd_ctx_num(ctx, "transcode.frames", 0));
 	/* A failed task publishes nothing: no outputs to point at. */
 	if (strcmp(ladderd_ctx_str(ctx, "task.state", ""), "failed") != 0) {
 		outputs = cJSON_AddObjectToObject(ev, "outputs");
@@ -232,6 +238,12 @@ status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
 		cJSON_AddItemToObject(r, "elapsed",
 		    cJSON_IsNumber(t) ? cJSON_Duplicate(t, 1) :
 					cJSON_CreateNull());
+		t = cJSON_GetObjectItemCaseSensitive(ev, "rung_frames");
+		if (!cJSON_IsNumber(t) && was)
+			t = cJSON_GetObjectItemCaseSensitive(was, "frames");
+		if (cJSON_IsNumber(t))
+			cJSON_AddItemToObject(r, "frames",
+			    cJSON_Duplicate(t, 1));
 		if (cJSON_IsObject(ladderd_ctx_get(ev, "unit")))
 			cJSON_AddItemToObject(r, "unit",
 			    cJSON_Duplicate(ladderd_ctx_get(ev, "unit"), 1));

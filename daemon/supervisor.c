@@ -47,6 +47,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "request.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "spool.h"
 #include "status.h"
@@ -54,6 +55,7 @@
 #include "tokens.h"
 #include "watch.h"
 
+#define METRICS_INTERVAL_US 1000000u /* _metrics.prom at most 1/s */
 #define MAX_JOBS 128 /* max_jobs + max_downloads */
 #define CRASH_LIMIT 3
 #define DEFER_MAX_MS 3600000u
@@ -97,6 +99,9 @@ struct sup {
 	time_t started, conf_loaded;
 	char conf_error[1024];
 	int dirty;
+	struct ladderd_metrics metrics;
+	int metrics_dirty;
+	uint64_t metrics_at; /* monotonic us of the last _metrics.prom */
 	uint64_t watch_next;
 };
 
@@ -186,6 +191,72 @@ sup_write_daemon_status(struct sup *s)
 		log_warn("cannot write '%s'", path);
 	cJSON_free(text);
 	s->dirty = 0;
+	s->metrics_dirty = 1;
+}
+
+/* A task's status.json (caller frees), NULL when unreadable. */
+static cJSON *
+sup_task_status(const struct sup *s, const char *task_id)
+{
+	char path[PATH_MAX];
+	cJSON *st = NULL;
+
+	if (snprintf(path, sizeof(path), "%s/%s/status.json", s->conf->status,
+		task_id) >= (int)sizeof(path) ||
+	    ladderd_ctx_load(path, &st) < 0)
+		return NULL;
+	return st;
+}
+
+/* A task ended in `state`: count it, and its rungs' encode figures. */
+static void
+sup_count_end(struct sup *s, const char *task_id, const char *state)
+{
+	cJSON *st = sup_task_status(s, task_id);
+
+	if (strcmp(state, "complete") == 0)
+		s->metrics.complete++;
+	else if (strcmp(state, "failed") == 0)
+		s->metrics.failed++;
+	else if (strcmp(state, "cancelled") == 0)
+		s->metrics.cancelled++;
+	if (st != NULL)
+		ladderd_metrics_rungs(&s->metrics, st);
+	cJSON_Delete(st);
+}
+
+/* status/_metrics.prom (metrics.h) from the counters and what is now. */
+static void
+sup_write_metrics(struct sup *s)
+{
+	struct ladderd_metrics_gauges g = { .running_jobs = s->njobs };
+	struct ladderd_marker *q = NULL;
+	cJSON *notify = NULL;
+	char path[PATH_MAX];
+	int rc;
+
+	(void)ladderd_spool_list(s->conf->spool, "queue", &q, &g.queue_length);
+	free(q);
+	q = NULL;
+	(void)ladderd_spool_list(s->conf->spool, "deferred", &q, &g.deferred);
+	free(q);
+	/* Bounded by max_jobs files, at most once a second. */
+	for (int i = 0; i < s->njobs; i++) {
+		cJSON *st = sup_task_status(s, s->jobs[i].task_id);
+
+		g.running_units += ladderd_metrics_running_units(st);
+		cJSON_Delete(st);
+	}
+	if (snprintf(path, sizeof(path), "%s/_notify.json", s->conf->status) <
+	    (int)sizeof(path))
+		(void)ladderd_ctx_load(path, &notify);
+	g.notify = notify;
+	if ((rc = ladderd_metrics_write(&s->metrics, &g, s->conf->status)) < 0)
+		log_warnx("cannot write '%s/_metrics.prom': %s",
+		    s->conf->status, strerror(-rc));
+	cJSON_Delete(notify);
+	s->metrics_dirty = 0;
+	s->metrics_at = mono_us();
 }
 
 static int
@@ -200,11 +271,15 @@ sup_take(void *arg, const char *dir, const char *name, const char *profile)
 		    name, strerror(-rc));
 		return rc;
 	}
-	if (res.queued)
+	if (res.queued) {
+		s->metrics.queued++;
 		log_info("job=%s: queued '%s'", res.task_id, name);
-	else if (res.task_id[0])
+	} else if (res.task_id[0]) {
+		s->metrics.refused++;
+		s->metrics.failed++;
 		log_warnx("job=%s: refused '%s': %s", res.task_id, name,
 		    res.error);
+	}
 	s->dirty = 1;
 	return 0;
 }
@@ -587,6 +662,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 	if (j->cancelled && !(code == 0 && !j->fetch)) {
 		/* Stopped on `ladderd cancel` (or it ended on its own). */
 		sup_fail_cancelled(s, j->task_id, tdir);
+		sup_count_end(s, j->task_id, "cancelled");
 		(void)ladderd_spool_remove(sp, "active", j->marker);
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
 	} else if (code == 0 && j->fetch) {
@@ -620,9 +696,11 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 				(void)ladderd_fsutil_rmtree(tdir);
 			log_info("job=%s: complete; %s", j->task_id, what);
 		}
+		sup_count_end(s, j->task_id, "complete");
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
 	} else if (code == 1) {
 		sup_fail_task(s, j, tdir, NULL);
+		sup_count_end(s, j->task_id, "failed");
 		(void)ladderd_spool_remove(sp, "active", j->marker);
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
 		log_info("job=%s: failed, moved to the failed folder",
@@ -645,6 +723,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 			    "failures (max_retries): %s", n, name);
 			log_warnx("job=%s: %s", j->task_id, why);
 			sup_fail_task(s, j, tdir, why);
+			sup_count_end(s, j->task_id, "failed");
 			(void)ladderd_spool_remove(sp, "active", j->marker);
 			sup_hint_update(s, j->task_id, 0); /* gone for good */
 			goto out;
@@ -655,6 +734,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		    (unsigned long long)(wall_ms() + delay), j->marker);
 		(void)ladderd_spool_move(sp, "active", j->marker, "deferred",
 		    name);
+		s->metrics.deferred++;
 		log_info("job=%s: transient failure, retrying in %llu s",
 		    j->task_id, (unsigned long long)delay / 1000);
 		sup_defer_status(tdir, delay);
@@ -892,6 +972,7 @@ sup_reload(struct sup *s)
 		log_warnx("config not reloaded, keeping the running one: %s",
 		    err);
 		snprintf(s->conf_error, sizeof(s->conf_error), "%s", err);
+		s->metrics.config_errors++;
 		s->dirty = 1;
 		ladderd_sdnotify_ready();
 		return;
@@ -1196,6 +1277,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 			  "by libavformat with full privileges; set 'user' in "
 			  "the config to drop them");
 	s.started = s.conf_loaded = time(NULL);
+	s.metrics.started = s.started;
 	if (sup_setup(&s) < 0)
 		goto out;
 	if (plan == LADDERD_PRIV_DROP && sup_drop_privileges(&s) < 0)
@@ -1233,6 +1315,14 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 			wake = earliest(wake, s.notify_restart_at);
 		if (s.dirty)
 			sup_write_daemon_status(&s);
+		/* _metrics.prom: at most once a second, when changed. */
+		if (s.metrics_dirty) {
+			if (now >= s.metrics_at + METRICS_INTERVAL_US)
+				sup_write_metrics(&s);
+			else
+				wake = earliest(wake,
+				    s.metrics_at + METRICS_INTERVAL_US);
+		}
 		wake = earliest(wake, ladderd_sdnotify_watchdog(now));
 		if (s.stopping) {
 			if (s.njobs == 0 && s.notify_pid == 0)
@@ -1293,6 +1383,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		}
 	}
 	sup_write_daemon_status(&s);
+	sup_write_metrics(&s);
 	log_info("stopped");
 	exit_code = 0;
 out:

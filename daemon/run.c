@@ -158,7 +158,8 @@ run_send_summary(struct run_display *d, const cJSON *ctx, const char *outabs,
 		    ladderd_ctx_str(r, strcmp(kind, "audio") == 0 ?
 			    "transcode.audio_codecs" :
 			    "transcode.codecs",
-			ladderd_ctx_str(r, "transcode.codecs", "-")));
+			ladderd_ctx_str(r, "transcode.codecs",
+			    ladderd_ctx_str(r, "hls_info.codecs", "-"))));
 		cJSON_AddNumberToObject(o, "peak_bitrate",
 		    ladderd_ctx_num(r, "chunk_hls.peak_bitrate", 0));
 		cJSON_AddNumberToObject(o, "avg_bitrate",

@@ -44,6 +44,7 @@ if [ "${LADDERD_SKIP_ASAN:-0}" != 1 ]; then
 	# Keep stage code mapped at exit so leak reports can be symbolised.
 	LADDERD_NO_DLCLOSE=1 \
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:handle_segv=0:handle_abort=0 \
+	LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LADDERD_TEST_TIMEOUT_MULT=3 LADDERD_PLAYBACK=0 LADDERD_VALGRIND=0 \
 		build_and_check _build-asan --enable-werror --enable-sanitizers \

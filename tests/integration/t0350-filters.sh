@@ -11,7 +11,7 @@
 #  * loudness: a quiet (-35 LUFS) and a loud (-8 LUFS) source come out at
 #    audio.loudness = -16 within 1 LU (ebur128 on the audio rendition);
 #  * HDR: a PQ source (BT.2020, SMPTE 2084 tags) comes out tagged BT.709
-#    with its mean luma in a sane SDR range;
+#    with its mean luma in a sane SDR range; an HLG one is tagged BT.709;
 #  * status.json says why: source {interlaced, field_order,
 #    interlace_source, hdr, loudness} and each rendition's filters.
 . "$(dirname "$0")/lib.sh"
@@ -50,6 +50,9 @@ mkclip "$T/prog.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
 mkclip "$T/pq.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
 	-vf format=yuv420p10le -c:v libx264 -preset ultrafast \
 	-color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc &&
+mkclip "$T/hlg.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 \
+	-vf format=yuv420p10le -c:v libx264 -preset ultrafast \
+	-color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc &&
 # sine is 1/8 full scale (-18 dBFS, about -21.8 LUFS stereo at 440 Hz).
 for l in quiet:-13.2 loud:13.8; do
 	mkclip "$T/${l%%:*}.mp4" \
@@ -153,5 +156,12 @@ y=$(ffmpeg -nostdin -hide_banner -i "$T/out/hd/240p/index.m3u8" \
 	-vf signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=- -f null - 2>/dev/null |
 	awk -F= '/YAVG/ { s += $2; n++ } END { if (n) printf "%d", s / n }')
 ok "tone mapped mean luma $y is in an SDR range (40..180)" test "${y:-0}" -ge 40 -a "${y:-0}" -le 180
+run shared hlg.mp4 hg
+is "$rc" 0 "HLG source: the run completes"
+is "$(json "$S" 'd["source"]["hdr"] + " " + d["renditions"][0]["filters"].split(",")[0]')" \
+	"hlg zscale=tin=arib-std-b67:pin=bt2020:min=bt2020nc:t=linear:npl=100" \
+	"status: HLG, tone mapped from its own transfer and BT.2020"
+is "$(ffprobe -v error -select_streams v -show_entries stream=color_primaries,color_transfer,color_space -of csv=p=0 "$T/out/hg/240p/index.m3u8" | grep . | head -n 1)" \
+	"bt709,bt709,bt709" "the HLG rung is tagged BT.709"
 
 done_testing

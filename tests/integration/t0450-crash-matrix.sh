@@ -140,8 +140,9 @@ package() {
 			;;
 		esac
 	done
-	# Measured bit rates, for a comparison that allows other bytes.
-	sed -E 's/(BANDWIDTH=|bandwidth=")[0-9]+/\1N/g' "$3.lists" >"$3.shape"
+	# Measured bit rates and I-frame byte ranges (iframes.m3u8: the
+	# keyframe's size), for a comparison that allows other bytes.
+	sed -E 's/(BANDWIDTH=|bandwidth="|BYTERANGE:)[0-9]+/\1N/g' "$3.lists" >"$3.shape"
 	(cd "$1/publish/$2" && for f in $(cat "$3.files"); do
 		case $f in
 		*.m3u8 | *.mpd) sed "s/$2/ID/g" "$f" | md5sum | sed "s|-|$f|" ;;

@@ -7,7 +7,17 @@
 . "$(dirname "$0")/lib.sh"
 
 C="$LADDERD_SRC/tests/fuzz/corpus"
-LSAN_OPTIONS="suppressions=$LADDERD_SRC/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# One suppressions file: the harnesses' own (libconfig) and whatever the
+# caller's LSAN_OPTIONS names (the sanitizer pass's tests/lsan.supp), since
+# LeakSanitizer keeps only the last suppressions= it is given.
+cat "$LADDERD_SRC/tests/fuzz/lsan.supp" >"$T/lsan.supp"
+for f in $(printf '%s' "${LSAN_OPTIONS:-}" | tr ':' '\n' |
+	sed -n 's/^suppressions=//p'); do
+	cat "$f" >>"$T/lsan.supp" 2>/dev/null
+done
+rest=$(printf '%s' "${LSAN_OPTIONS:-}" | tr ':' '\n' |
+	grep -v '^suppressions=' | paste -sd: -)
+LSAN_OPTIONS="suppressions=$T/lsan.supp${rest:+:$rest}"
 export LSAN_OPTIONS
 for n in manifest conf verify_playlist chunk_hls_playlist chunk_dash hls_info_codecs; do
 	bin="$LADDERD_BUILD/tests/fuzz/replay_$n"

@@ -27,6 +27,8 @@ stop_all() {
 	_cleanup
 }
 trap stop_all EXIT
+# A signal (a harness time-out) still stops the cluster, through EXIT.
+trap "exit 143" TERM INT HUP
 sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" start "$SC" >"$T/cluster.out" 2>&1 ||
 	{ cat "$T/cluster.out"; skip_all "the test cluster did not start"; }
 export SLURM_CONF="$SC/slurm.conf"

@@ -35,35 +35,37 @@ profiles = {
 mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
-LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id sh >"$T/sh.out" 2>"$T/sh.err"
+# Task ids of this run only: /dev/shm is shared with whatever else runs.
+SH=sh$$ AL=al$$ FL=fl$$
+LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"
 is "$?" 0 "a shared-decode run completes"
 like "$(cat "$T/sh.err")" 'shared decode: one decoder for 3 rungs' "one decoder for the 3 video rungs"
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"
-"$LADDERD" run -c "$T/ladderd.conf" -p alone "$T/src.mp4" -o "$T/out" --task-id al >/dev/null 2>"$T/al.err"
+"$LADDERD" run -c "$T/ladderd.conf" -p alone "$T/src.mp4" -o "$T/out" --task-id "$AL" >/dev/null 2>"$T/al.err"
 is "$?" 0 "the same ladder with shared_decode = false completes"
 ok "and decodes per rung" sh -c "! grep -q 'shared decode' '$T/al.err'"
 for r in 360p 240p 180p; do
 	a=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames,width,height \
-		-of csv=p=0 "$T/out/sh/$r/index.m3u8" | grep . | head -n 1)
+		-of csv=p=0 "$T/out/$SH/$r/index.m3u8" | grep . | head -n 1)
 	b=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames,width,height \
-		-of csv=p=0 "$T/out/al/$r/index.m3u8" | grep . | head -n 1)
+		-of csv=p=0 "$T/out/$AL/$r/index.m3u8" | grep . | head -n 1)
 	is "$a" "$b" "rung $r: same size and frame count either way ($a)"
 	ka=$(ffprobe -v error -select_streams v -skip_frame nokey -show_entries frame=pts_time -of csv=p=0 \
-		"$T/out/sh/$r/index.m3u8" | tr '\n' ' ')
+		"$T/out/$SH/$r/index.m3u8" | tr '\n' ' ')
 	kb=$(ffprobe -v error -select_streams v -skip_frame nokey -show_entries frame=pts_time -of csv=p=0 \
-		"$T/out/al/$r/index.m3u8" | tr '\n' ' ')
+		"$T/out/$AL/$r/index.m3u8" | tr '\n' ' ')
 	is "$ka" "$kb" "rung $r: same keyframes either way"
-	psnr=$(ffmpeg -nostdin -v info -i "$T/out/sh/$r/index.m3u8" -i "$T/out/al/$r/index.m3u8" \
+	psnr=$(ffmpeg -nostdin -v info -i "$T/out/$SH/$r/index.m3u8" -i "$T/out/$AL/$r/index.m3u8" \
 		-lavfi psnr -f null - 2>&1 | sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | tail -n 1)
 	ok "rung $r: shared and per-rung decoding give the same picture (PSNR $psnr dB)" \
 		awk -v p="$psnr" 'BEGIN { exit !(p == "inf" || p + 0 >= 40) }'
 done
-LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p flaky "$T/src.mp4" -o "$T/out" --task-id fl >/dev/null 2>"$T/fl.err"
+LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p flaky "$T/src.mp4" -o "$T/out" --task-id "$FL" >/dev/null 2>"$T/fl.err"
 is "$?" 0 "a rung failing after reading the ring is retried and the task completes"
 like "$(cat "$T/fl.err")" 'rung 240p: t_flaky: flaky failure' "the first attempt failed"
 is "$(grep -c 'rendition=240p: stage=transcode rendition=240p: reading frames from the shared decoder' "$T/fl.err")" 1 \
 	"only the first attempt read the ring; the retry decoded on its own"
-is "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$T/out/fl/240p/index.m3u8" | grep . | head -n 1)" \
+is "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$T/out/$FL/240p/index.m3u8" | grep . | head -n 1)" \
 	75 "the retried rung has every frame"
-ok "no frame ring is left in /dev/shm" sh -c "! ls /dev/shm | grep -Eq '^ladderd-(sh|al|fl)-'"
+ok "no frame ring is left in /dev/shm" sh -c "! ls /dev/shm | grep -Eq '^ladderd-($SH|$AL|$FL)-'"
 done_testing

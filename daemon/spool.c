@@ -215,17 +215,43 @@ ladderd_spool_remove(const char *spool, const char *state, const char *name)
 }
 
 /*
- * After a restart: every active marker goes back to the queue (its job
- * died with the daemon; the task resumes from its checkpoint). Returns the
- * number of markers requeued in *ret_requeued.
+ * Remove the temp files (NAME.tmp.PID, fsutil's durable writes) that a
+ * daemon killed mid-write left in a state folder. Only at start-up, under
+ * the spool lock: no writer of ours is alive then.
+ */
+static void
+spool_purge_temps(const char *spool, const char *state)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (ladderd_spool_path(spool, state, NULL, dir, sizeof(dir)) < 0 ||
+	    (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".tmp.") != NULL)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * After a restart: temp files of interrupted writes go, and every active
+ * marker goes back to the queue (its job died with the daemon; the task
+ * resumes from its checkpoint). Returns the number of markers requeued in
+ * *ret_requeued.
  */
 int
 ladderd_spool_recover(const char *spool, size_t *ret_requeued)
 {
+	static const char *const states[] = { "queue", "active", "deferred",
+		"replies", NULL };
 	struct ladderd_marker *v = NULL;
 	size_t n = 0, moved = 0;
 	int rc;
 
+	for (size_t i = 0; states[i] != NULL; i++)
+		spool_purge_temps(spool, states[i]);
 	if ((rc = ladderd_spool_list(spool, "active", &v, &n)) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)

@@ -42,8 +42,13 @@ kill_all
 wait_for 10 sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
 ok "nothing of ours is left running" sh -c "! pgrep -f '[l]adderd .*$T/' >/dev/null"
 is "$(state_of "$id")" transcoding "the task was mid-transcode"
+# A marker write the kill interrupted (fsutil's NAME.tmp.PID) is stale.
+: >"$T/spool/queue/0000000000000001-ghost.tmp.4242"
+: >"$T/spool/deferred/0000000000000001-ghost.tmp.4243"
 
 start_daemon "$T/ladderd.conf" "$T/daemon2.log"
+ok "a restart removes temp files of interrupted writes from the queues" \
+	sh -c "! ls '$T/spool/queue' '$T/spool/deferred' | grep -q '\.tmp\.'"
 wait_state "$id" complete 120
 is "$(state_of "$id")" complete "after the restart the task completes"
 for r in $done_before; do

@@ -247,13 +247,19 @@ async function runPlayer(browser, key) {
 				page.evaluate(async ([k, m, r]) => {
 					LP.pause();
 					await LP.setRung(k);
-					await LP.seek(1.0, m);
-					const from = LP.frames.length;
-					const i = await LP.playUntil(2.6, m, r);
+					// A starved headless compositor may present no
+					// frame in one pass: one more, at normal speed.
+					let i = null;
 					const sizes = {};
-					for (const f of LP.frames.slice(from)) {
-						const s = f.w + 'x' + f.h;
-						sizes[s] = (sizes[s] || 0) + 1;
+					for (let a = 0; a < 2 && Object.keys(sizes).length === 0; a++) {
+						LP.pause();
+						await LP.seek(1.0, m);
+						const from = LP.frames.length;
+						i = await LP.playUntil(2.6, m, a ? 1 : r);
+						for (const f of LP.frames.slice(from)) {
+							const s = f.w + 'x' + f.h;
+							sizes[s] = (sizes[s] || 0) + 1;
+						}
 					}
 					return { sizes, rung: i.rung, vw: i.videoWidth, vh: i.videoHeight, t: i.t };
 				}, [k, ms(12), RATE]));

@@ -20,53 +20,8 @@
 #include <sys/stat.h>
 
 #include "stage.h"
+#include "textbuf.h"
 #include "../daemon/crashpoint.h"
-
-/* A growing text buffer; `failed` sticks after an allocation failure. */
-struct hls_footer_buf {
-	char *data;
-	size_t len, cap;
-	int failed;
-};
-
-static void
-hls_footer_printf(struct hls_footer_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-hls_footer_printf(struct hls_footer_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->data ? b->data + b->len : NULL,
-	    b->data ? b->cap - b->len : 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->failed = 1;
-		return;
-	}
-	if (b->data == NULL || b->len + (size_t)n + 1 > b->cap) {
-		size_t cap = (b->cap ? b->cap : 1024);
-		char *p;
-
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		if ((p = realloc(b->data, cap)) == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-		va_start(ap, fmt);
-		(void)vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t)n;
-}
 
 /* Name and kind of a rendition; its "rung" is {name, kind} or a name. */
 static const char *
@@ -106,7 +61,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 	int version = (int)ladderd_ctx_num(call->ctx, "hls_header.version",
 	    fmp4 ? 6 : 3); /* hls_header.c: the least RFC 8216 allows */
 	const cJSON *audio = NULL, *r;
-	struct hls_footer_buf b = { 0 };
+	struct textbuf b = { 0 };
 	char master[4096], pkg[4096];
 	double a_peak = 0, a_avg = 0;
 	const char *a_codec = NULL;
@@ -149,17 +104,17 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			call->fail(call, "audio rendition lacks hls_info");
 			goto out;
 		}
-		hls_footer_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+		textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
 		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
-		hls_footer_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
+		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
 		    "GROUP-ID=\"audio\",NAME=\"audio\"");
 		if (lang != NULL)
-			hls_footer_printf(&b, ",LANGUAGE=\"%s\"", lang);
-		hls_footer_printf(&b, ",DEFAULT=YES,AUTOSELECT=YES,"
+			textbuf_printf(&b, ",LANGUAGE=\"%s\"", lang);
+		textbuf_printf(&b, ",DEFAULT=YES,AUTOSELECT=YES,"
 		    "CHANNELS=\"%d\",URI=\"%s\"\n", ch, uri);
 	} else {
 		audio = NULL;
-		hls_footer_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+		textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
 		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
 	}
 
@@ -183,15 +138,15 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			    name ? name : "?");
 			goto out;
 		}
-		hls_footer_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
+		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
 		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s%s%s\",RESOLUTION=%s",
 		    ceil(peak + a_peak), ceil(avg + a_avg), codecs,
 		    a_codec ? "," : "", a_codec ? a_codec : "", res);
 		if (fps > 0)
-			hls_footer_printf(&b, ",FRAME-RATE=%.3f", fps);
+			textbuf_printf(&b, ",FRAME-RATE=%.3f", fps);
 		if (audio != NULL)
-			hls_footer_printf(&b, ",AUDIO=\"audio\"");
-		hls_footer_printf(&b, "\n%s\n", uri);
+			textbuf_printf(&b, ",AUDIO=\"audio\"");
+		textbuf_printf(&b, "\n%s\n", uri);
 		variants++;
 	}
 	/* Trick play: each video rung's I-frame playlist (iframes.c). */
@@ -202,7 +157,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		if (strcmp(kind, "video") != 0 || !hls_footer_ok(r) ||
 		    (uri = ladderd_ctx_str(r, "iframes.uri", NULL)) == NULL)
 			continue;
-		hls_footer_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%.0f,"
+		textbuf_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%.0f,"
 		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\",RESOLUTION=%s,"
 		    "URI=\"%s\"\n", ladderd_ctx_num(r, "iframes.bandwidth", 0),
 		    ladderd_ctx_num(r, "iframes.average_bandwidth", 0),

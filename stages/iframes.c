@@ -32,54 +32,10 @@
 #include <unistd.h>
 
 #include "stage.h"
+#include "textbuf.h"
 
 #define IFRAMES_MAX_HEAD (64 * 1024 * 1024) /* bytes read of a segment */
 #define TS_PACKET 188
-
-struct iframes_buf {
-	char *data;
-	size_t len, cap;
-	int failed;
-};
-
-static void
-iframes_printf(struct iframes_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-iframes_printf(struct iframes_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->data ? b->data + b->len : NULL,
-		    b->data ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = 1;
-			return;
-		}
-		if (b->data && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap + (size_t)n + 1) * 2;
-			char *p = realloc(b->data, cap);
-
-			if (p == NULL) {
-				b->failed = 1;
-				return;
-			}
-			b->data = p;
-			b->cap = cap;
-		}
-	}
-}
 
 static uint32_t
 be32(const uint8_t *p)
@@ -333,7 +289,7 @@ iframes_run(void *state, struct ladderd_call *call)
 	int fmp4 = strcmp(ladderd_ctx_str(call->ctx, "chunk_hls.segment_type",
 			      "fmp4"), "mpegts") != 0;
 	char pkg[4096], path[8300], rel[4096], uri[4200];
-	struct iframes_buf b = { 0 };
+	struct textbuf b = { 0 };
 	double peak = 0, bits = 0, dur = 0, target = 0;
 	const cJSON *s;
 	enum ladderd_rc rc = LADDERD_FAIL;
@@ -362,13 +318,13 @@ iframes_run(void *state, struct ladderd_call *call)
 		if (d > target)
 			target = d;
 	}
-	iframes_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+	textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
 	    "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n"
 	    "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n",
 	    fmp4 ? 6 : 4, (int)ceil(target - 1e-6) > 0 ?
 	    (int)ceil(target - 1e-6) : 1);
 	if (fmp4)
-		iframes_printf(&b, "#EXT-X-MAP:URI=\"init.mp4\"\n");
+		textbuf_printf(&b, "#EXT-X-MAP:URI=\"init.mp4\"\n");
 	cJSON_ArrayForEach(s, segs) {
 		const char *su = ladderd_ctx_str(s, "uri", "");
 		double d = ladderd_ctx_num(s, "duration", 0);
@@ -406,7 +362,7 @@ iframes_run(void *state, struct ladderd_call *call)
 			}
 			continue;
 		}
-		iframes_printf(&b, "#EXTINF:%.6f,\n#EXT-X-BYTERANGE:%lld@0\n"
+		textbuf_printf(&b, "#EXTINF:%.6f,\n#EXT-X-BYTERANGE:%lld@0\n"
 		    "%s\n", d, (long long)n, base);
 		if (n * 8.0 / d > peak)
 			peak = n * 8.0 / d;
@@ -414,7 +370,7 @@ iframes_run(void *state, struct ladderd_call *call)
 		dur += d;
 		count++;
 	}
-	iframes_printf(&b, "#EXT-X-ENDLIST\n");
+	textbuf_printf(&b, "#EXT-X-ENDLIST\n");
 	if (b.failed || count == 0) {
 		call->fail(call, b.failed ? "out of memory" : "no I-frame found");
 		goto out;

@@ -19,7 +19,9 @@
  * to capped CRF with the same VBV. An IDR sits on the first frame at or after
  * every k * segment_duration seconds and nowhere else (scenecut off,
  * keyint infinite, closed GOP), so every rung of a source switches at the
- * same timestamps whatever its size.
+ * same timestamps whatever its size and codec. libx265 likewise; libsvtav1
+ * is capped CRF under the same maxrate (transcode_svtav1_options: the only
+ * mode of SVT-AV1 1.4 with forced key frames and a rate cap).
  *
  * Time: the video stream's start time becomes 0; audio gets the same shift
  * (leading silence or trimmed samples), so A/V sync and the audio rung's
@@ -68,6 +70,7 @@
 #define TRANSCODE_CANCEL_PACKETS  32	/* check cancellation this often */
 #define TRANSCODE_WARN_BAD	  5	/* warn about the first N bad packets */
 #define TRANSCODE_MAX_READ_ERRORS 100
+#define TRANSCODE_AV1_CRF	  24 /* capped CRF of AV1 rungs: the cap rules */
 
 /* AVFrame.pkt_duration became AVFrame.duration in libavutil 58. */
 #if LIBAVUTIL_VERSION_MAJOR >= 58
@@ -442,14 +445,21 @@ transcode_x265_options(struct transcode *st, AVCodecContext *enc,
 }
 
 /*
- * libsvtav1: x264's preset names mapped onto SVT-AV1's speed levels
- * (ultrafast 12 ... veryslow 4), VBR at the rung's bit rate, no scene
- * change detection; key frames from the intra period (the caller sets
- * gop_size to one segment), closed (SVT's default key frame type).
+ * libsvtav1 (SVT-AV1 1.4 through libavcodec 59): x264's preset names
+ * mapped onto SVT-AV1's speed levels (ultrafast 12 ... veryslow 4),
+ * no scene change detection, and capped CRF: the only rate control of
+ * this SVT-AV1 that both honours a forced key frame ("Force key frame is
+ * only supported with RA CRF/CQP mode"; its VBR refuses
+ * enable-force-key-frames) and a maximum rate (its VBR ignores mbr). CRF
+ * is profile.video.crf, else TRANSCODE_AV1_CRF, low enough that the cap
+ * (the rung's maxrate, bufsize as the buffer) decides the rate of most
+ * content; mbr-overshoot-pct=0 because SVT's default lets segments run
+ * ~25 % over the cap (README, "AV1 rate control"). Key frames only where
+ * transcode_video_out forces them (closed: SVT's default key frame type).
  */
 static int
 transcode_svtav1_options(struct transcode *st, AVCodecContext *enc,
-    const char *preset)
+    const char *preset, double crf)
 {
 	static const char *const names[] = { "ultrafast", "superfast",
 		"veryfast", "faster", "fast", "medium", "slow", "slower",
@@ -463,8 +473,17 @@ transcode_svtav1_options(struct transcode *st, AVCodecContext *enc,
 	if (level < 0)
 		return transcode_error(
 		    st, 0, "bad profile.video.preset '%s'", preset);
+	if (crf <= 0)
+		crf = TRANSCODE_AV1_CRF;
+	if (crf > 63)
+		return transcode_error(st, 0,
+		    "profile.video.crf %.2f is out of SVT-AV1's range (1..63)",
+		    crf);
 	if ((err = av_opt_set_int(enc->priv_data, "preset", level, 0)) < 0 ||
-	    (err = av_opt_set(enc->priv_data, "svtav1-params", "scd=0", 0)) <
+	    (err = av_opt_set_int(enc->priv_data, "crf", lround(crf), 0)) <
+		0 ||
+	    (err = av_opt_set(enc->priv_data, "svtav1-params",
+		 "scd=0:enable-force-key-frames=1:mbr-overshoot-pct=0", 0)) <
 		0)
 		return transcode_error(
 		    st, err, "cannot set the libsvtav1 options");
@@ -535,13 +554,6 @@ transcode_open_video_encoder(struct transcode *st)
 	frames_per_seg = (int64_t)ceil(st->seg * av_q2d(st->fps));
 	enc->gop_size = 1 << 30; /* X264_KEYINT_MAX_INFINITE */
 	enc->keyint_min = (int)FFMIN(frames_per_seg, 250);
-	/* libsvtav1 (in libavcodec 59) ignores a frame's forced picture
-	 * type: its key frames come from the intra period, one segment of
-	 * frames (exactly on the grid when segment_duration x frame rate is
-	 * a whole number; verify refuses a package where it is not). */
-	if (codec->id == AV_CODEC_ID_AV1)
-		enc->gop_size = (int)FFMIN(llround(st->seg * av_q2d(st->fps)),
-		    INT_MAX);
 	enc->flags |= AV_CODEC_FLAG_CLOSED_GOP;
 	if (st->ofmt->oformat->flags & AVFMT_GLOBALHEADER)
 		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -560,12 +572,12 @@ transcode_open_video_encoder(struct transcode *st)
 	if (codec->id == AV_CODEC_ID_HEVC)
 		err = transcode_x265_options(st, enc, preset);
 	else if (codec->id == AV_CODEC_ID_AV1)
-		err = transcode_svtav1_options(st, enc, preset);
+		err = transcode_svtav1_options(st, enc, preset, crf);
 	else
 		err = transcode_x264_options(st, enc, preset, prof);
 	if (err < 0)
 		return err;
-	if (crf > 0) {
+	if (crf > 0 && codec->id != AV_CODEC_ID_AV1) {
 		(void)snprintf(num, sizeof(num), "%.2f", crf);
 		if ((err = av_opt_set(enc->priv_data, "crf", num, 0)) < 0)
 			return transcode_error(

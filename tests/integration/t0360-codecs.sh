@@ -6,7 +6,13 @@
 #  * CODECS in the master playlist and the MPD name what ffprobe reads
 #    from the stream: codec, profile, level (and tier, bit depth);
 #  * HEVC segments are hvc1 (parameter sets in the hvcC only);
-#  * keyframes sit on the same 1 s grid in every codec, also at 30 fps;
+#  * keyframes sit on the same 1 s grid in every codec, also at 30 fps,
+#    and at 29.97 fps, where one segment is not a whole number of frames:
+#    the AV1 rung's keyframes are the H.264 rung's (forced, not an intra
+#    period: a 30-frame period drifts off the grid after 34 s);
+#  * an AV1 rung keeps its VBV cap: on a source whose second half is noise
+#    the peak segment rate (BANDWIDTH) stays under maxrate (SVT-AV1's VBR
+#    ignored it and ran ~14 % over);
 #  * MPEG-TS refuses HEVC and AV1 at config time (check-config says why).
 . "$(dirname "$0")/lib.sh"
 
@@ -24,6 +30,11 @@ profiles = {
     ladder = ( { name = \"av1\"; height = 240; bitrate = 300; codec = \"libsvtav1\"; },
                { name = \"hevc\"; height = 240; bitrate = 300; codec = \"libx265\"; },
                { name = \"avc\"; height = 180; bitrate = 300; } ); };
+  ntsc = { segment_duration = 1; video = { preset = \"ultrafast\"; };
+    ladder = ( { name = \"av1\"; height = 120; bitrate = 200; codec = \"libsvtav1\"; },
+               { name = \"avc\"; height = 120; bitrate = 200; } ); };
+  cap = { segment_duration = 2; video = { preset = \"ultrafast\"; };
+    ladder = ( { name = \"av1\"; height = 180; bitrate = 250; codec = \"libsvtav1\"; } ); };
   hevc = { segment_duration = 1; video = { preset = \"ultrafast\"; codec = \"libx265\"; };
     ladder = ( { name = \"240p\"; height = 240; bitrate = 300; },
                { name = \"180p\"; height = 180; bitrate = 200; } ); };
@@ -32,7 +43,14 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest &&
 mkclip "$T/ntsc.mp4" -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p ||
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p &&
+mkclip "$T/2997.mp4" -f lavfi \
+	-i testsrc2=size=160x120:rate=30000/1001:duration=36,noise=alls=20:allf=t+u \
+	-c:v libx264 -preset ultrafast -crf 10 -pix_fmt yuv420p &&
+mkclip "$T/hard.mp4" -f lavfi -i testsrc2=size=320x180:rate=30000/1001:duration=6 \
+	-f lavfi -i testsrc2=size=320x180:rate=30000/1001:duration=6,noise=alls=30:allf=t+u \
+	-filter_complex '[0][1]concat=n=2:v=1' \
+	-c:v libx264 -preset ultrafast -crf 5 -pix_fmt yuv420p ||
 	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
 
 run() {
@@ -99,6 +117,21 @@ is "$rc" 0 "an all-HEVC ladder at 30 fps completes"
 is "$(keys "$T/out/hv/240p/index.m3u8")" "$(keys "$T/out/hv/180p/index.m3u8")" \
 	"both HEVC rungs switch at the same timestamps"
 is "$(keys "$T/out/hv/240p/index.m3u8")" "0.00 1.00 " "on the 1 s grid"
+
+run ntsc 2997.mp4 nt
+is "$rc" 0 "an AV1 + H.264 ladder at 29.97 fps, 36 s, completes (verify passed)"
+k=$(keys "$T/out/nt/av1/index.m3u8")
+is "$k" "$(keys "$T/out/nt/avc/index.m3u8")" \
+	"at 29.97 fps the AV1 rung's keyframes are the H.264 rung's"
+is "$(echo $k | wc -w):$(echo $k | cut -d' ' -f 36)" "36:35.00" \
+	"one per 1 s segment, the last at 35.00 s (frame 1049 = ceil(35 x 29.97))"
+
+run cap hard.mp4 cp
+is "$rc" 0 "an AV1 rung on a half-noise source completes"
+bw=$(sed -n 's/^#EXT-X-STREAM-INF:BANDWIDTH=\([0-9]*\),.*/\1/p' "$T/out/cp/master.m3u8" | head -n 1)
+# maxrate = 250 kb/s x maxrate_factor 1.07
+ok "AV1 rung: peak segment rate $bw b/s within the 267500 b/s maxrate" \
+	test "${bw:-999999}" -le 267500
 
 for c in libx265 libsvtav1; do
 	cat >"$T/ts-$c.conf" <<EOF

@@ -78,6 +78,11 @@ static const struct key audio_keys[] = {
 	{ "sample_rate", K_INT, "48000", 8000, 96000, NULL, NULL, 0 },
 	/* EBU R128 target in LUFS (two-pass loudnorm); 0 = off. */
 	{ "loudness", K_FLOAT, "0", -70, 0, NULL, NULL, 0 },
+	/* fMP4: every audio stream of the source is a rendition (stage
+	 * hls_header); at most max_tracks (0 = all), only these languages
+	 * (empty = all; none matching: the default stream). */
+	{ "max_tracks", K_INT, "0", 0, 16, NULL, NULL, 0 },
+	{ "languages", K_STRINGS, "", 0, 0, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -385,9 +390,12 @@ convert_rungs(struct parse *p, const config_setting_t *s, const struct key *k,
 		name = ladderd_ctx_str(r, "name", "");
 		rc = 0;
 		if (!ladderd_ctx_valid_name(name) ||
-		    strcmp(name, "audio") == 0)
+		    strcmp(name, "audio") == 0 ||
+		    strncmp(name, "audio-", 6) == 0 ||
+		    strncmp(name, "sub-", 4) == 0)
 			rc = conf_error(p, e, "rung name '%s' is not 1..64 of "
-			    "[A-Za-z0-9._-] (and not 'audio')", name);
+			    "[A-Za-z0-9._-] (and not 'audio', 'audio-*' or "
+			    "'sub-*')", name);
 		for (int j = 0; rc == 0 && j < cJSON_GetArraySize(a); j++)
 			if (strcmp(ladderd_ctx_str(cJSON_GetArrayItem(a, j),
 				       "name", ""), name) == 0)

@@ -52,6 +52,9 @@ struct dash_rep {
 	int width, height;
 	int fps_num, fps_den; /* 0/0 = unknown */
 	int channels, sample_rate;
+	char lang[40];	 /* audio: "" = unknown */
+	char label[128]; /* audio: the track's name, "" = none */
+	int main_track;	 /* audio: the default track (Role main) */
 	char codecs[64];
 	int64_t bandwidth;
 	int64_t timescale;
@@ -676,6 +679,20 @@ dash_attr(AVBPrint *bp, const char *name, const char *value)
 	av_bprintf(bp, "\"");
 }
 
+/* XML character data. */
+static void
+dash_text(AVBPrint *bp, const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		switch (*p) {
+		case '&': av_bprintf(bp, "&amp;"); break;
+		case '<': av_bprintf(bp, "&lt;"); break;
+		case '>': av_bprintf(bp, "&gt;"); break;
+		default: av_bprint_chars(bp, *p, 1); break;
+		}
+	}
+}
+
 static void
 dash_frame_rate(char *buf, size_t size, int num, int den)
 {
@@ -733,15 +750,35 @@ dash_end(const struct dash_rep *rep)
 	return (double)(s->t + s->d) / (double)rep->timescale;
 }
 
+/*
+ * An audio track's language, label and role: from its rendition (one of
+ * several tracks, hls_header.c), else the probe's chosen stream.
+ */
+static void
+dash_audio_track(const cJSON *ctx, const cJSON *r, struct dash_rep *rep)
+{
+	const char *lang = r != NULL && ladderd_ctx_get(r, "rung.stream") ?
+	    ladderd_ctx_str(r, "rung.language", NULL) :
+	    ladderd_ctx_audio_language(ctx);
+
+	(void)snprintf(rep->lang, sizeof(rep->lang), "%s",
+	    lang != NULL ? lang : "");
+	(void)snprintf(rep->label, sizeof(rep->label), "%s",
+	    r != NULL ? ladderd_ctx_str(r, "rung.label", "") : "");
+	rep->main_track = r != NULL ? ladderd_ctx_bool(r, "rung.default", 1) :
+	    1;
+}
+
 /* The whole MPD; returns its duration through ret_duration. */
 static int
 dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
     int segdur, double *ret_duration)
 {
 	double duration = 0, max_seg = 0;
-	int max_w = 0, max_h = 0, has_audio = 0, id = 0;
-	const char *lang = ladderd_ctx_audio_language(ctx);
+	int max_w = 0, max_h = 0, id = 0;
 	char fr[32];
+
+	(void)ctx;
 
 	for (size_t i = 0; i < n; i++) {
 		if (dash_end(&reps[i]) > duration)
@@ -751,10 +788,8 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 			    max_seg)
 				max_seg = (double)reps[i].segs[j].d /
 				    reps[i].timescale;
-		if (reps[i].audio) {
-			has_audio = 1;
+		if (reps[i].audio)
 			continue;
-		}
 		max_w = FFMAX(max_w, reps[i].width);
 		max_h = FFMAX(max_h, reps[i].height);
 	}
@@ -791,21 +826,26 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		av_bprintf(bp, "      </Representation>\n");
 	}
 	av_bprintf(bp, "    </AdaptationSet>\n");
-	if (has_audio) {
-		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
-			       "contentType=\"audio\" mimeType=\"audio/mp4\"",
-		    id++);
-		if (lang != NULL)
-			dash_attr(bp, "lang", lang);
-		av_bprintf(bp, " segmentAlignment=\"true\" "
-			       "startWithSAP=\"1\">\n");
-		av_bprintf(bp, "      <Role "
-			       "schemeIdUri=\"urn:mpeg:dash:role:2011\" "
-			       "value=\"main\"/>\n");
-	}
+	/* One AdaptationSet per audio track, with its language. */
 	for (size_t i = 0; i < n; i++) {
 		if (!reps[i].audio)
 			continue;
+		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
+			       "contentType=\"audio\" mimeType=\"audio/mp4\"",
+		    id++);
+		if (reps[i].lang[0] != '\0')
+			dash_attr(bp, "lang", reps[i].lang);
+		av_bprintf(bp, " segmentAlignment=\"true\" "
+			       "startWithSAP=\"1\">\n");
+		if (reps[i].label[0] != '\0') {
+			av_bprintf(bp, "      <Label>");
+			dash_text(bp, reps[i].label);
+			av_bprintf(bp, "</Label>\n");
+		}
+		av_bprintf(bp, "      <Role "
+			       "schemeIdUri=\"urn:mpeg:dash:role:2011\" "
+			       "value=\"%s\"/>\n",
+		    reps[i].main_track ? "main" : "alternate");
 		av_bprintf(bp, "      <Representation");
 		dash_attr(bp, "id", reps[i].id);
 		av_bprintf(bp, " bandwidth=\"%" PRId64 "\"", reps[i].bandwidth);
@@ -819,9 +859,8 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 			       "value=\"%d\"/>\n", reps[i].channels);
 		dash_template_xml(bp, &reps[i]);
 		av_bprintf(bp, "      </Representation>\n");
-	}
-	if (has_audio)
 		av_bprintf(bp, "    </AdaptationSet>\n");
+	}
 	av_bprintf(bp, "  </Period>\n</MPD>\n");
 	*ret_duration = duration;
 	return av_bprint_is_complete(bp) ? 0 : -ENOMEM;
@@ -967,6 +1006,7 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 				goto out;
 			rc = LADDERD_FAIL;
 			if (audio) {
+				dash_audio_track(call->ctx, r, rep);
 				rep->channels = (int)ladderd_ctx_num(call->ctx,
 				    "profile.audio.channels", 2);
 				rep->sample_rate = (int)ladderd_ctx_num(
@@ -1008,6 +1048,7 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 
 		(void)snprintf(rep->id, sizeof(rep->id), "audio");
 		rep->audio = 1;
+		dash_audio_track(call->ctx, NULL, rep);
 		if ((rc = dash_remux(call, audio_src, AVMEDIA_TYPE_AUDIO,
 			 dash_dir, dash_rel, segdur, rep)) != LADDERD_OK)
 			goto out;

@@ -7,12 +7,14 @@
  * Writes call->path(MASTER) with call->write_atomic and adds
  * ctx.hls_footer = { master, variants, audio }.
  *
- * With an audio rendition (fMP4 mode) every video variant refers to the
- * AUDIO="audio" group: its BANDWIDTH and AVERAGE-BANDWIDTH are the sums of
- * the video's and the audio's (RFC 8216 4.3.4.2: the largest sum of peak
- * rates of any playable combination of renditions), its CODECS name both.
- * Fails when no video rung succeeded, or when the ladder's audio rung did not
- * (a package without sound is never published).
+ * With audio renditions (fMP4 mode: one per audio track, an EXT-X-MEDIA
+ * each with NAME, LANGUAGE, DEFAULT, AUTOSELECT, CHANNELS) every video
+ * variant refers to the AUDIO="audio" group: its BANDWIDTH and
+ * AVERAGE-BANDWIDTH are the sums of the video's and the largest audio's
+ * (RFC 8216 4.3.4.2: the largest sum of peak rates of any playable
+ * combination of renditions), its CODECS name both.
+ * Fails when no video rung succeeded, or when an audio rendition of the
+ * ladder did not (a package without sound is never published).
  */
 #include <errno.h>
 #include <math.h>
@@ -74,10 +76,19 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		call->fail(call, "context has no renditions");
 		goto out;
 	}
-	/* The audio rendition first: every video variant refers to it. */
+	/*
+	 * The audio renditions first: every video variant refers to their
+	 * group. Its BANDWIDTH counts the largest of them (the combination a
+	 * player may pick).
+	 */
+	textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+	    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
 		const char *name = hls_footer_rung(r, &kind);
+		const char *uri, *lang, *codec;
+		double peak;
+		int ch;
 
 		if (strcmp(kind, "audio") != 0)
 			continue;
@@ -87,35 +98,39 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			    ladderd_ctx_str(r, "status", "missing"));
 			goto out;
 		}
-		audio = r;
-	}
-	if (audio != NULL && fmp4) {
-		const char *uri = ladderd_ctx_str(audio, "hls_info.uri",
-		    ladderd_ctx_str(audio, "chunk_hls.playlist", NULL));
-		const char *lang = ladderd_ctx_str(audio, "hls_info.language",
-		    ladderd_ctx_audio_language(call->ctx));
-		int ch = (int)ladderd_ctx_num(audio, "hls_info.channels",
+		if (!fmp4)
+			continue;
+		uri = ladderd_ctx_str(r, "hls_info.uri",
+		    ladderd_ctx_str(r, "chunk_hls.playlist", NULL));
+		/* A single track without its own language: the probe's. */
+		lang = ladderd_ctx_str(r, "hls_info.language",
+		    ladderd_ctx_get(r, "rung.stream") == NULL ?
+			ladderd_ctx_audio_language(call->ctx) : NULL);
+		ch = (int)ladderd_ctx_num(r, "hls_info.channels",
 		    ladderd_ctx_num(call->ctx, "profile.audio.channels", 2));
-
-		a_peak = ladderd_ctx_num(audio, "hls_info.bandwidth", 0);
-		a_avg = ladderd_ctx_num(audio, "hls_info.average_bandwidth", 0);
-		a_codec = ladderd_ctx_str(audio, "hls_info.codecs", NULL);
-		if (uri == NULL || a_codec == NULL || a_peak <= 0) {
-			call->fail(call, "audio rendition lacks hls_info");
+		peak = ladderd_ctx_num(r, "hls_info.bandwidth", 0);
+		codec = ladderd_ctx_str(r, "hls_info.codecs", NULL);
+		if (uri == NULL || codec == NULL || peak <= 0) {
+			call->fail(call, "audio rendition '%s' lacks hls_info",
+			    name ? name : "?");
 			goto out;
 		}
-		textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
-		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+		if (audio == NULL || peak > a_peak) {
+			a_peak = peak;
+			a_avg = ladderd_ctx_num(r, "hls_info.average_bandwidth",
+			    0);
+			a_codec = codec;
+		}
+		audio = r;
 		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
-		    "GROUP-ID=\"audio\",NAME=\"audio\"");
+		    "GROUP-ID=\"audio\",NAME=\"%s\"",
+		    ladderd_ctx_str(r, "hls_info.label", "audio"));
 		if (lang != NULL)
 			textbuf_printf(&b, ",LANGUAGE=\"%s\"", lang);
-		textbuf_printf(&b, ",DEFAULT=YES,AUTOSELECT=YES,"
-		    "CHANNELS=\"%d\",URI=\"%s\"\n", ch, uri);
-	} else {
-		audio = NULL;
-		textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
-		    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+		textbuf_printf(&b, ",DEFAULT=%s,AUTOSELECT=YES,"
+		    "CHANNELS=\"%d\",URI=\"%s\"\n",
+		    ladderd_ctx_bool(r, "hls_info.default", 1) ? "YES" : "NO",
+		    ch, uri);
 	}
 
 	cJSON_ArrayForEach(r, rends) {

@@ -5,9 +5,12 @@
  * ctx.probe.has_audio. Adds:
  *   ctx.ladder = the chord's members in ladder order: every profile rung
  *     with kind "video", then, in fMP4 mode with a source that has audio,
- *     { name "audio", kind "audio", bitrate profile.audio.bitrate } (audio
- *     is encoded once, as its own rendition; in MPEG-TS mode every video
- *     rung carries it).
+ *     one member per audio stream kept (profile.audio.languages, max_tracks):
+ *     { name "audio" (the default one) or "audio-<lang>" / "audio-<index>",
+ *     kind "audio", bitrate profile.audio.bitrate, stream (source index),
+ *     language, label (the title tag, made safe), default } (audio is
+ *     encoded once per track, as its own rendition; in MPEG-TS mode every
+ *     video rung carries the default track).
  *   ctx.hls_header = { version, independent_segments, segment_type }.
  * It writes no file: hls_footer assembles master.m3u8 atomically once the
  * rungs are done, so a half-built package never has a master.
@@ -21,14 +24,16 @@
  * Fails on a ladder a package cannot be built from: empty, a rung without a
  * valid name (it becomes a folder and a URI: [A-Za-z0-9._-], 1..64, not
  * "." or ".."), height or bitrate, a duplicate name, or a video rung named
- * "audio".
+ * "audio", "audio-*" or "sub-*".
  */
 #include <math.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "stage.h"
 
 #define HLS_HEADER_NAME_MAX 64
+#define HLS_HEADER_MAX_AUDIO 16 /* audio renditions at most */
 
 /* A rung name is a folder and a URI path segment: keep it boring. */
 static int
@@ -81,9 +86,11 @@ hls_header_add_video(struct ladderd_call *call, cJSON *ladder,
 		    name != NULL ? name : "(none)", HLS_HEADER_NAME_MAX);
 		return -1;
 	}
-	if (strcmp(name, "audio") == 0) {
-		call->fail(call, "ladder rung %d: the name 'audio' is reserved "
-		    "for the audio rendition", pos);
+	if (strcmp(name, "audio") == 0 || strncmp(name, "audio-", 6) == 0 ||
+	    strncmp(name, "sub-", 4) == 0) {
+		call->fail(call, "ladder rung %d: the names 'audio', 'audio-*' "
+		    "and 'sub-*' are reserved for the audio and subtitle "
+		    "renditions", pos);
 		return -1;
 	}
 	if (height < 0 || bitrate < 0) {
@@ -111,6 +118,179 @@ hls_header_add_video(struct ladderd_call *call, cJSON *ladder,
 		call->fail(call, "cannot build the ladder: out of memory");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * `in` made safe for a quoted HLS attribute and an XML attribute: valid
+ * UTF-8 only, no control characters, no '"', '\\', '<', '>', '&', at most
+ * `n` - 1 bytes, cut on a character boundary. A stream title is the
+ * source's text: hostile until here.
+ */
+static void
+hls_header_label(const char *in, char *out, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+
+	while (*p != '\0') {
+		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		for (k = 1; len > 1 && k < len; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				break;
+		if (len == 0 || k < len || (len == 2 && *p < 0xc2)) {
+			p++; /* not UTF-8: drop the byte */
+			continue;
+		}
+		if (len == 1 && (*p < 0x20 || *p == 0x7f || *p == '"' ||
+		    *p == '\\' || *p == '<' || *p == '>' || *p == '&')) {
+			p++;
+			continue;
+		}
+		if (o + len >= n)
+			break;
+		memcpy(out + o, p, len);
+		o += len;
+		p += len;
+	}
+	out[o] = '\0';
+}
+
+/* A language tag fit for LANGUAGE= and lang=, or NULL ("und" is none). */
+static const char *
+hls_header_language(const cJSON *stream)
+{
+	const char *lang = ladderd_ctx_str(stream, "language", NULL);
+	size_t n = lang != NULL ? strlen(lang) : 0;
+
+	if (n == 0 || n > 35 || strcmp(lang, "und") == 0 ||
+	    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+		return NULL;
+	return lang;
+}
+
+/* Whether profile.audio.languages (empty: all) lets `lang` in. */
+static int
+hls_header_language_wanted(const cJSON *ctx, const char *lang)
+{
+	const cJSON *want = ladderd_ctx_get(ctx, "profile.audio.languages");
+	const cJSON *it;
+
+	if (!cJSON_IsArray(want) || cJSON_GetArraySize(want) == 0)
+		return 1;
+	cJSON_ArrayForEach(it, want) {
+		if (cJSON_IsString(it) && lang != NULL &&
+		    strcasecmp(it->valuestring, lang) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * One audio member for source stream `st` (a ctx.probe.audio entry). The
+ * first is named "audio" (the name packages had before there were several
+ * tracks), the next ones "audio-<language>", or "audio-<stream index>" when
+ * the language is unknown or taken. Returns 0, or -1 after failing the call.
+ */
+static int
+hls_header_audio_member(struct ladderd_call *call, cJSON *ladder,
+    const cJSON *st, double kbps, int first)
+{
+	const char *lang = hls_header_language(st);
+	int idx = (int)ladderd_ctx_num(st, "index", -1);
+	char name[80], label[128];
+	const cJSON *other;
+	cJSON *m;
+
+	if (first)
+		(void)snprintf(name, sizeof(name), "audio");
+	else if (lang != NULL)
+		(void)snprintf(name, sizeof(name), "audio-%s", lang);
+	else
+		(void)snprintf(name, sizeof(name), "audio-%d", idx);
+	cJSON_ArrayForEach(other, ladder) {
+		if (strcmp(ladderd_ctx_str(other, "name", ""), name) == 0)
+			(void)snprintf(name, sizeof(name), "audio-%d", idx);
+	}
+	hls_header_label(ladderd_ctx_str(st, "title", ""), label,
+	    sizeof(label));
+	if (label[0] == '\0' && lang != NULL)
+		(void)snprintf(label, sizeof(label), "%s", lang);
+	if (label[0] == '\0')
+		(void)snprintf(label, sizeof(label), "%s", name);
+	if ((m = cJSON_CreateObject()) == NULL ||
+	    !cJSON_AddStringToObject(m, "name", name) ||
+	    !cJSON_AddStringToObject(m, "kind", "audio") ||
+	    !cJSON_AddNumberToObject(m, "bitrate", kbps) ||
+	    !cJSON_AddNumberToObject(m, "stream", idx) ||
+	    !cJSON_AddStringToObject(m, "label", label) ||
+	    !cJSON_AddBoolToObject(m, "default", first) ||
+	    (lang != NULL && !cJSON_AddStringToObject(m, "language", lang)) ||
+	    !cJSON_AddItemToArray(ladder, m)) {
+		cJSON_Delete(m);
+		call->fail(call, "cannot build the ladder: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * fMP4: the audio members, one per decodable audio stream of the source:
+ * the probe's chosen stream first (DEFAULT), then the others in stream
+ * order, kept by profile.audio.languages and capped at
+ * profile.audio.max_tracks (0: no cap). When the languages keep nothing,
+ * the chosen stream alone: a package is never without sound.
+ */
+static int
+hls_header_add_audio(struct ladderd_call *call, cJSON *ladder)
+{
+	double kbps = hls_header_posint(call->ctx, "profile.audio.bitrate",
+	    1e4);
+	int chosen = (int)ladderd_ctx_num(call->ctx, "probe.audio_index", -1);
+	int max = (int)ladderd_ctx_num(call->ctx, "profile.audio.max_tracks",
+	    0);
+	const cJSON *streams = ladderd_ctx_get(call->ctx, "probe.audio");
+	const cJSON *st, *dflt = NULL;
+	int n = 0, pass;
+
+	if (kbps < 0) {
+		call->fail(call, "profile.audio.bitrate must be a positive "
+		    "integer (kbps)");
+		return -1;
+	}
+	if (max <= 0 || max > HLS_HEADER_MAX_AUDIO)
+		max = HLS_HEADER_MAX_AUDIO;
+	cJSON_ArrayForEach(st, streams) {
+		if ((int)ladderd_ctx_num(st, "index", -2) == chosen)
+			dflt = st;
+	}
+	if (dflt == NULL) {
+		call->fail(call, "probe.audio has no stream %d", chosen);
+		return -1;
+	}
+	/* Pass 0: the chosen stream if wanted; pass 1: the others. */
+	for (pass = 0; pass < 2; pass++) {
+		cJSON_ArrayForEach(st, streams) {
+			int is_dflt = st == dflt;
+
+			if (n >= max || is_dflt != (pass == 0) ||
+			    !ladderd_ctx_bool(st, "decodable", 0) ||
+			    ladderd_ctx_num(st, "channels", 0) <= 0 ||
+			    !hls_header_language_wanted(call->ctx,
+				hls_header_language(st)))
+				continue;
+			if (hls_header_audio_member(call, ladder, st, kbps,
+				n == 0) < 0)
+				return -1;
+			n++;
+		}
+	}
+	if (n == 0 && hls_header_audio_member(call, ladder, dflt, kbps, 1) < 0)
+		return -1;
 	return 0;
 }
 
@@ -147,27 +327,8 @@ hls_header_run(void *state, struct ladderd_call *call)
 		if (hls_header_add_video(call, ladder, it, ++pos) < 0)
 			goto out;
 	}
-	if (fmp4 && has_audio) {
-		double kbps = hls_header_posint(call->ctx,
-		    "profile.audio.bitrate", 1e4);
-		cJSON *audio;
-
-		if (kbps < 0) {
-			call->fail(call, "profile.audio.bitrate must be a "
-			    "positive integer (kbps)");
-			goto out;
-		}
-		if ((audio = cJSON_CreateObject()) == NULL ||
-		    !cJSON_AddStringToObject(audio, "name", "audio") ||
-		    !cJSON_AddStringToObject(audio, "kind", "audio") ||
-		    !cJSON_AddNumberToObject(audio, "bitrate", kbps) ||
-		    !cJSON_AddItemToArray(ladder, audio)) {
-			cJSON_Delete(audio);
-			call->fail(call, "cannot build the ladder: out of "
-			    "memory");
-			goto out;
-		}
-	}
+	if (fmp4 && has_audio && hls_header_add_audio(call, ladder) < 0)
+		goto out;
 	if ((header = cJSON_CreateObject()) == NULL ||
 	    !cJSON_AddNumberToObject(header, "version", fmp4 ? 6 : 3) ||
 	    !cJSON_AddBoolToObject(header, "independent_segments", 1) ||

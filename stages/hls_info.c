@@ -237,7 +237,12 @@ hls_info_run(void *state, struct ladderd_call *call)
 	    "chunk_hls.segment_type", "fmp4");
 	double peak = ladderd_ctx_num(call->ctx, "chunk_hls.peak_bitrate", 0);
 	double avg = ladderd_ctx_num(call->ctx, "chunk_hls.avg_bitrate", 0);
-	const char *lang = ladderd_ctx_audio_language(call->ctx);
+	/* One of several audio tracks carries its own (hls_header.c). */
+	const char *lang = ladderd_ctx_get(call->ctx, "rung.stream") != NULL ?
+	    ladderd_ctx_str(call->ctx, "rung.language", NULL) :
+	    ladderd_ctx_audio_language(call->ctx);
+	const char *label = ladderd_ctx_str(call->ctx, "rung.label", "audio");
+	int dflt = ladderd_ctx_bool(call->ctx, "rung.default", 1);
 	char codecs[128], dir[4096], frag[4096], text[1024];
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
@@ -280,9 +285,10 @@ hls_info_run(void *state, struct ladderd_call *call)
 			    ",LANGUAGE=\"%s\"", lang);
 		n = snprintf(text, sizeof(text),
 		    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\","
-		    "NAME=\"audio\"%s,DEFAULT=YES,AUTOSELECT=YES,"
-		    "CHANNELS=\"%d\",URI=\"%s\"\n",
-		    langattr, s.channels > 0 ? s.channels : 2, uri);
+		    "NAME=\"%s\"%s,DEFAULT=%s,AUTOSELECT=YES,"
+		    "CHANNELS=\"%d\",URI=\"%s\"\n", label,
+		    langattr, dflt ? "YES" : "NO",
+		    s.channels > 0 ? s.channels : 2, uri);
 	} else {
 		n = snprintf(text, sizeof(text),
 		    "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,AVERAGE-BANDWIDTH=%.0f,"
@@ -322,6 +328,8 @@ hls_info_run(void *state, struct ladderd_call *call)
 		    s.channels > 0 ? s.channels : 2);
 		if (lang != NULL)
 			cJSON_AddStringToObject(out, "language", lang);
+		cJSON_AddStringToObject(out, "label", label);
+		cJSON_AddBoolToObject(out, "default", dflt);
 	} else {
 		(void)snprintf(text, sizeof(text), "%dx%d", s.width, s.height);
 		cJSON_AddStringToObject(out, "resolution", text);

@@ -464,6 +464,26 @@ probe_video_json(AVFormatContext *fmt, int vidx,
 }
 
 /*
+ * A stream's name: its "title" tag (Matroska), else an MP4 handler name
+ * that is not the muxers' stock one. NULL when it has none.
+ */
+static const AVDictionaryEntry *
+probe_title(const AVStream *st)
+{
+	const AVDictionaryEntry *t = av_dict_get(st->metadata, "title", NULL, 0);
+	size_t n;
+
+	if (t != NULL && t->value[0] != '\0')
+		return t;
+	t = av_dict_get(st->metadata, "handler_name", NULL, 0);
+	if (t == NULL || (n = strlen(t->value)) == 0 ||
+	    (n >= 7 && strcmp(t->value + n - 7, "Handler") == 0) ||
+	    strstr(t->value, "ISO Media") != NULL)
+		return NULL;
+	return t;
+}
+
+/*
  * ctx.probe.audio (every audio stream) into `probe`, with audio_index and
  * has_audio: the default-disposition stream, else the first, among those
  * a decoder exists for. Returns 0 or -ENOMEM.
@@ -480,13 +500,14 @@ probe_audio_json(const AVFormatContext *fmt, cJSON *probe)
 	for (i = 0; i < fmt->nb_streams; i++) {
 		const AVStream *st = fmt->streams[i];
 		const AVCodecParameters *par = st->codecpar;
-		const AVDictionaryEntry *lang;
+		const AVDictionaryEntry *lang, *title;
 		int decodable, is_default;
 		cJSON *a;
 
 		if (par->codec_type != AVMEDIA_TYPE_AUDIO)
 			continue;
 		lang = av_dict_get(st->metadata, "language", NULL, 0);
+		title = probe_title(st);
 		decodable = avcodec_find_decoder(par->codec_id) != NULL;
 		is_default = (st->disposition & AV_DISPOSITION_DEFAULT) != 0;
 		if ((a = cJSON_CreateObject()) == NULL)
@@ -506,7 +527,9 @@ probe_audio_json(const AVFormatContext *fmt, cJSON *probe)
 			cJSON_AddStringToObject(a, "language", lang->value) :
 			cJSON_AddNullToObject(a, "language")) ||
 		    !cJSON_AddBoolToObject(a, "default", is_default) ||
-		    !cJSON_AddBoolToObject(a, "decodable", decodable))
+		    !cJSON_AddBoolToObject(a, "decodable", decodable) ||
+		    (title != NULL &&
+			!cJSON_AddStringToObject(a, "title", title->value)))
 			return -ENOMEM;
 		/* A track nothing can decode is listed, never chosen. */
 		if (!decodable || par->ch_layout.nb_channels <= 0)

@@ -173,6 +173,20 @@ transcode_error(struct transcode *st, int err, const char *fmt, ...)
 }
 
 /* Read what the run needs from the context into st. */
+/*
+ * Whether this rung's audio is the track the probe measured for loudness
+ * (probe.audio_index): another track of the source keeps its level, since
+ * one track's gain is wrong for the next.
+ */
+static int
+transcode_measured_track(const cJSON *ctx)
+{
+	const cJSON *stream = ladderd_ctx_get(ctx, "rung.stream");
+
+	return stream == NULL || (int)ladderd_ctx_num(ctx, "rung.stream", -1) ==
+	    (int)ladderd_ctx_num(ctx, "probe.audio_index", -1);
+}
+
 static int
 transcode_settings(struct transcode *st)
 {
@@ -260,7 +274,7 @@ transcode_settings(struct transcode *st)
 		    st, 0, "path too long: '%s.part'", st->path);
 	if ((st->want_video && ladderd_graph_video_plan(ctx, st->vplan,
 				   sizeof(st->vplan), &st->to_sdr) < 0) ||
-	    (st->want_audio &&
+	    (st->want_audio && transcode_measured_track(ctx) &&
 		ladderd_graph_audio_plan(ctx, st->aplan, sizeof(st->aplan)) <
 		    0))
 		return transcode_error(st, 0, "the filter plan is too long");
@@ -331,9 +345,11 @@ transcode_open_input(struct transcode *st)
 		return transcode_error(
 		    st, err, "cannot read the streams of '%s'", st->src);
 	st->vin = transcode_pick(st, "probe.video.index", AVMEDIA_TYPE_VIDEO);
-	st->ain = st->want_audio
-	    ? transcode_pick(st, "probe.audio_index", AVMEDIA_TYPE_AUDIO)
-	    : -1;
+	/* An audio rendition names its source stream (hls_header). */
+	st->ain = !st->want_audio ? -1 :
+	    ladderd_ctx_get(st->call->ctx, "rung.stream") != NULL ?
+	    transcode_pick(st, "rung.stream", AVMEDIA_TYPE_AUDIO) :
+	    transcode_pick(st, "probe.audio_index", AVMEDIA_TYPE_AUDIO);
 	if (st->want_video && st->vin < 0)
 		return transcode_error(
 		    st, 0, "'%s' has no video stream", st->src);

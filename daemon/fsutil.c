@@ -361,8 +361,8 @@ out:
  * Copy a tree of regular files and directories; anything else (symlinks,
  * FIFOs, devices) is skipped, never followed nor read.
  */
-int
-ladderd_fsutil_copy_tree(const char *from, const char *to)
+static int
+copy_tree(const char *from, const char *to)
 {
 	struct stat st;
 	DIR *d;
@@ -392,7 +392,7 @@ ladderd_fsutil_copy_tree(const char *from, const char *to)
 			rc = -ENAMETOOLONG;
 			break;
 		}
-		rc = ladderd_fsutil_copy_tree(a, b);
+		rc = copy_tree(a, b);
 	}
 	closedir(d);
 	if (rc == 0)
@@ -448,7 +448,7 @@ ladderd_fsutil_replace_dir(const char *from, const char *to)
 		return fsync_parent(to);
 	if (errno == EXDEV) {
 		fsutil_remove_staged(to);
-		if ((rc = ladderd_fsutil_copy_tree(from, staged)) < 0) {
+		if ((rc = copy_tree(from, staged)) < 0) {
 			(void)ladderd_fsutil_rmtree(staged);
 			return rc;
 		}

@@ -61,22 +61,20 @@ host_log(struct ladderd_call *call, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * The rendition is in the process's log prefix (set by the rung
+	 * worker, or by `ladderd stage`), not repeated here.
+	 */
 	switch (level) {
 	case LADDERD_LOG_ERR:
 	case LADDERD_LOG_WARN:
-		log_warnx("stage=%s%s%s: %s", call->stage,
-		    call->rung ? " rendition=" : "", call->rung ? call->rung : "",
-		    msg);
+		log_warnx("stage=%s: %s", call->stage, msg);
 		break;
 	case LADDERD_LOG_INFO:
-		log_info("stage=%s%s%s: %s", call->stage,
-		    call->rung ? " rendition=" : "", call->rung ? call->rung : "",
-		    msg);
+		log_info("stage=%s: %s", call->stage, msg);
 		break;
 	default:
-		log_debug("stage=%s%s%s: %s", call->stage,
-		    call->rung ? " rendition=" : "", call->rung ? call->rung : "",
-		    msg);
+		log_debug("stage=%s: %s", call->stage, msg);
 	}
 }
 

@@ -46,7 +46,7 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 	enum ladderd_rc rc;
 	int exit_code = 75, r;
 
-	log_init(1, verbose, "ladderd");
+	log_init(verbose);
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);

@@ -1,5 +1,5 @@
 /*
- * log.c - stderr or syslog logging with levels. A process-wide prefix (for
+ * log.c - logging with levels, to stderr. A process-wide prefix (for
  * example "job=trailer ") is put in front of every line so each task's lines
  * can be grepped, like Postfix's queue id. Lines on stderr start with a UTC
  * timestamp unless stderr is the journal (JOURNAL_STREAM), which stamps
@@ -17,19 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
+#include <syslog.h> /* the LOG_* level numbers */
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static struct {
-	int foreground;
 	int verbose;
 	int quiet; /* LADDERD_QUIET: warnings and errors only (run's display) */
 	int stamp; /* timestamps on stderr lines: -1 not decided yet */
 	char prefix[128];
-} log_state = { 1, 0, 0, -1, "" };
+} log_state = { 0, 0, -1, "" };
 
 /*
  * Is stderr the journal? systemd says so in JOURNAL_STREAM ("DEV:INO" of
@@ -72,20 +71,12 @@ log_timestamp(char *buf, size_t size)
 		    (unsigned)(ts.tv_nsec / 1000000) % 1000u);
 }
 
+/* Lines always go to stderr: under systemd the journal takes them. */
 void
-log_init(int foreground, int verbose, const char *ident)
+log_init(int verbose)
 {
-	log_state.foreground = foreground;
 	log_state.verbose = verbose;
 	log_state.quiet = getenv("LADDERD_QUIET") != NULL && !verbose;
-	if (!foreground)
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-}
-
-int
-log_verbose(void)
-{
-	return log_state.verbose;
 }
 
 void
@@ -109,8 +100,6 @@ level_name(int level)
 		return "debug";
 	}
 }
-
-static void log_vlevel_str(int level, const char *msg, const char *err);
 
 /*
  * Copy `in` to `out` (size > 0, always NUL-terminated) with control bytes
@@ -149,27 +138,34 @@ log_escape(const char *in, char *out, size_t size)
 	out[n] = '\0';
 }
 
-void
+/*
+ * Write one line: `raw` (escaped here), with ": err" when err is not NULL.
+ * One fprintf per line so lines of concurrent rungs don't mix.
+ */
+static void
+log_line(int level, const char *raw, const char *err)
+{
+	char msg[4096], stamp[48];
+
+	log_escape(raw, msg, sizeof(msg));
+	log_timestamp(stamp, sizeof(stamp));
+	fprintf(stderr, "%sladderd[%ld]: %s: %s%s%s%s\n", stamp, (long)getpid(),
+	    level_name(level), log_state.prefix, msg, err ? ": " : "",
+	    err ? err : "");
+	fflush(stderr);
+}
+
+__attribute__((format(printf, 2, 0))) static void
 log_vlevel(int level, const char *fmt, va_list ap)
 {
-	char raw[4096], msg[4096];
+	char raw[4096];
 
 	if (level == LOG_DEBUG && !log_state.verbose)
 		return;
 	if (level == LOG_INFO && log_state.quiet)
 		return;
 	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
-	log_escape(raw, msg, sizeof(msg));
-	if (log_state.foreground) {
-		char stamp[48];
-
-		log_timestamp(stamp, sizeof(stamp));
-		/* One fprintf per line so lines of concurrent rungs don't mix. */
-		fprintf(stderr, "%sladderd[%ld]: %s: %s%s\n", stamp,
-		    (long)getpid(), level_name(level), log_state.prefix, msg);
-		fflush(stderr);
-	} else
-		syslog(level, "%s%s", log_state.prefix, msg);
+	log_line(level, raw, NULL);
 }
 
 #define LOG_WRAPPER(NAME, LEVEL)                                             \
@@ -184,31 +180,37 @@ LOG_WRAPPER(log_warnx, LOG_WARNING)
 LOG_WRAPPER(log_info, LOG_INFO)
 LOG_WRAPPER(log_debug, LOG_DEBUG)
 
+/* The message with ": strerror(saved)" appended. */
+__attribute__((format(printf, 3, 0))) static void
+log_verrno(int level, int saved, const char *fmt, va_list ap)
+{
+	char msg[4096];
+
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_line(level, msg, strerror(saved));
+}
+
 /* Like log_warnx, with ": strerror(errno)" appended. */
 void
 log_warn(const char *fmt, ...)
 {
-	char msg[4096];
 	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_verrno(LOG_WARNING, saved, fmt, ap);
 	va_end(ap);
-	log_warnx("%s: %s", msg, strerror(saved));
 }
 
 void
 fatal(const char *fmt, ...)
 {
-	char msg[4096];
 	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_verrno(LOG_ERR, saved, fmt, ap);
 	va_end(ap);
-	log_vlevel_str(LOG_ERR, msg, strerror(saved));
 	exit(1);
 }
 
@@ -221,22 +223,4 @@ fatalx(const char *fmt, ...)
 	log_vlevel(LOG_ERR, fmt, ap);
 	va_end(ap);
 	exit(1);
-}
-
-static void
-log_vlevel_str(int level, const char *raw, const char *err)
-{
-	char msg[4096];
-
-	log_escape(raw, msg, sizeof(msg));
-	if (log_state.foreground) {
-		char stamp[48];
-
-		log_timestamp(stamp, sizeof(stamp));
-		fprintf(stderr, "%sladderd[%ld]: %s: %s%s: %s\n", stamp,
-		    (long)getpid(), level_name(level), log_state.prefix, msg,
-		    err);
-		fflush(stderr);
-	} else
-		syslog(level, "%s%s: %s", log_state.prefix, msg, err);
 }

@@ -212,7 +212,7 @@ cmd_stage(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	log_init(1, verbose, "ladderd");
+	log_init(verbose);
 	if ((c = load_conf(file)) == NULL)
 		return 1;
 	if (ladderd_ctx_load(argv[idx + 1], &ctx) < 0) {
@@ -247,6 +247,14 @@ cmd_stage(int argc, char **argv)
 		fprintf(stderr, "ladderd: %s\n", reg ? err : "out of memory");
 		code = 1;
 		goto out;
+	}
+	/* A rung's lines name it, as in a rung worker. */
+	if (ladderd_ctx_str(ctx, "rung.name", NULL) != NULL) {
+		char prefix[96];
+
+		(void)snprintf(prefix, sizeof(prefix), "rendition=%s: ",
+		    ladderd_ctx_str(ctx, "rung.name", ""));
+		log_set_prefix(prefix);
 	}
 	rc = ladderd_host_run_stage(p, ref ? ref->args : NULL, ctx,
 	    ladderd_ctx_str(ctx, "rung.name", NULL),
@@ -304,11 +312,11 @@ main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "notify") == 0)
 		return cmd_notify(argv);
 	if (argc >= 4 && strcmp(argv[1], "group") == 0) {
-		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
+		log_init(getenv("LADDERD_VERBOSE") != NULL);
 		return ladderd_rung_group_main(argv[2], argc - 3, argv + 3);
 	}
 	if (argc == 4 && strcmp(argv[1], "rung") == 0) {
-		log_init(1, getenv("LADDERD_VERBOSE") != NULL, "ladderd");
+		log_init(getenv("LADDERD_VERBOSE") != NULL);
 		return ladderd_rung_main(argv[2], argv[3]);
 	}
 	if (argc >= 2 && strcmp(argv[1], "job") == 0) {

@@ -6,8 +6,15 @@
 
 #include "netpolicy_curl.h"
 
-curl_socket_t
-ladderd_netpolicy_opensocket(void *clientp, curlsocktype purpose,
+/*
+ * CURLOPT_OPENSOCKETFUNCTION with CURLOPT_OPENSOCKETDATA = a
+ * struct ladderd_netpolicy *: opens the socket (close-on-exec) when the
+ * address is allowed, else counts it in p->refused and returns
+ * CURL_SOCKET_BAD, which libcurl reports as CURLE_COULDNT_CONNECT after
+ * trying the host's other addresses.
+ */
+static curl_socket_t
+netpolicy_opensocket(void *clientp, curlsocktype purpose,
     struct curl_sockaddr *address)
 {
 	struct ladderd_netpolicy *p = clientp;
@@ -26,7 +33,7 @@ int
 ladderd_netpolicy_curl(CURL *curl, struct ladderd_netpolicy *p)
 {
 	if (curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION,
-		ladderd_netpolicy_opensocket) != CURLE_OK ||
+		netpolicy_opensocket) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, p) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK)
 		return -EINVAL;

@@ -11,16 +11,6 @@
 #include "netpolicy.h"
 
 /*
- * CURLOPT_OPENSOCKETFUNCTION with CURLOPT_OPENSOCKETDATA = a
- * struct ladderd_netpolicy *: opens the socket (close-on-exec) when the
- * address is allowed, else counts it in p->refused and returns
- * CURL_SOCKET_BAD, which libcurl reports as CURLE_COULDNT_CONNECT after
- * trying the host's other addresses.
- */
-curl_socket_t ladderd_netpolicy_opensocket(void *clientp,
-    curlsocktype purpose, struct curl_sockaddr *address);
-
-/*
  * Apply the policy to a libcurl easy handle: the socket callback, and no
  * proxy from the environment (the check would see the proxy's address,
  * not the server's). The caller restricts the schemes (CURLOPT_PROTOCOLS_STR

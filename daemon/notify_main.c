@@ -48,7 +48,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: ladderd notify [-c FILE] [-v]\n");
 		return 2;
 	}
-	log_init(1, verbose, "ladderd");
+	log_init(verbose);
 	if (ladderd_conf_load_cli(file, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ladderd: %s\n", err);
 		return 1;

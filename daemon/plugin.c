@@ -40,8 +40,8 @@ ladderd_plugins_new(const char *stage_path)
 	return reg;
 }
 
-void
-ladderd_plugin_release(struct ladderd_plugin *p)
+static void
+plugin_release(struct ladderd_plugin *p)
 {
 	if (p == NULL)
 		return;
@@ -62,7 +62,7 @@ ladderd_plugins_free(struct ladderd_plugins *reg)
 	if (reg == NULL)
 		return;
 	for (size_t i = 0; i < reg->n; i++)
-		ladderd_plugin_release(&reg->items[i]);
+		plugin_release(&reg->items[i]);
 	free(reg->stage_path);
 	free(reg);
 }
@@ -72,8 +72,8 @@ ladderd_plugins_free(struct ladderd_plugins *reg)
  * is the stage name the caller expects. Returns 0 or a negative errno with
  * a human-readable reason in err.
  */
-int
-ladderd_plugin_open(const char *path, const char *want_name,
+static int
+plugin_open(const char *path, const char *want_name,
     struct ladderd_plugin *ret, char *err, size_t errlen)
 {
 	void *h;
@@ -121,7 +121,7 @@ ladderd_plugin_open(const char *path, const char *want_name,
 	ret->name = strdup(d->name);
 	ret->path = strdup(path);
 	if (ret->name == NULL || ret->path == NULL) {
-		ladderd_plugin_release(ret);
+		plugin_release(ret);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -172,7 +172,7 @@ ladderd_plugins_get(struct ladderd_plugins *reg, const char *name,
 			continue;
 		if (access(path, F_OK) != 0)
 			continue;
-		rc = ladderd_plugin_open(path, name, &reg->items[reg->n], err,
+		rc = plugin_open(path, name, &reg->items[reg->n], err,
 		    errlen);
 		if (rc < 0)
 			return rc;

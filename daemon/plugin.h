@@ -22,8 +22,5 @@ struct ladderd_plugins *ladderd_plugins_new(const char *stage_path);
 void ladderd_plugins_free(struct ladderd_plugins *reg);
 int ladderd_plugins_get(struct ladderd_plugins *reg, const char *name,
     const struct ladderd_plugin **ret, char *err, size_t errlen);
-int ladderd_plugin_open(const char *path, const char *want_name,
-    struct ladderd_plugin *ret, char *err, size_t errlen);
-void ladderd_plugin_release(struct ladderd_plugin *p);
 
 #endif

@@ -253,7 +253,7 @@ ladderd_run_main(int argc, char **argv)
 			disp.feed = fdopen(fd, "w");
 		unsetenv("LADDERD_RUN_FEED");
 	}
-	log_init(1, verbose, "ladderd");
+	log_init(verbose);
 	if (conf_file)
 		ch = ladderd_conf_load(conf_file, &conf, err, sizeof(err));
 	else

@@ -186,6 +186,18 @@ ladderd_spool_list(const char *spool, const char *state,
 	return 0;
 }
 
+/* fsync spool/<state>/, so an entry renamed into or out of it is durable. */
+static int
+spool_fsync_state(const char *spool, const char *state)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	if ((rc = ladderd_spool_path(spool, state, NULL, dir, sizeof(dir))) < 0)
+		return rc;
+	return ladderd_fsutil_fsync_dir(dir);
+}
+
 int
 ladderd_spool_move(const char *spool, const char *from_state,
     const char *from_name, const char *to_state, const char *to_name)
@@ -200,7 +212,11 @@ ladderd_spool_move(const char *spool, const char *from_state,
 		return rc;
 	if (rename(a, b) < 0)
 		return -errno;
-	return ladderd_fsutil_fsync_dir(b[0] ? spool : ".");
+	/* The entries that changed are in the two state folders. */
+	if ((rc = spool_fsync_state(spool, to_state)) < 0 ||
+	    strcmp(from_state, to_state) == 0)
+		return rc;
+	return spool_fsync_state(spool, from_state);
 }
 
 int

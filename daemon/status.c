@@ -45,8 +45,8 @@ ladderd_status_wall_ms(void)
 }
 
 /* RFC 3339 UTC with milliseconds: latency can be measured from events. */
-int
-ladderd_status_stamp(uint64_t ms, char *buf, size_t size)
+static int
+status_stamp(uint64_t ms, char *buf, size_t size)
 {
 	time_t sec = (time_t)(ms / 1000u);
 	struct tm tm;
@@ -62,7 +62,7 @@ ladderd_status_stamp(uint64_t ms, char *buf, size_t size)
 int
 ladderd_status_now(char *buf, size_t size)
 {
-	return ladderd_status_stamp(ladderd_status_wall_ms(), buf, size);
+	return status_stamp(ladderd_status_wall_ms(), buf, size);
 }
 
 /*
@@ -80,7 +80,7 @@ ladderd_status_set_started(cJSON *obj)
 		return -ENOMEM;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "started_ms"))
 		return 0;
-	(void)ladderd_status_stamp(ms, now, sizeof(now));
+	(void)status_stamp(ms, now, sizeof(now));
 	if (cJSON_AddStringToObject(obj, "started", now) == NULL ||
 	    cJSON_AddNumberToObject(obj, "started_ms", (double)ms) == NULL)
 		return -ENOMEM;
@@ -112,8 +112,8 @@ status_add_timing(cJSON *ev, const cJSON *obj, const char *key_started,
 		0.0);
 }
 
-int
-ladderd_status_dir(const cJSON *ctx, char *buf, size_t size)
+static int
+status_dir(const cJSON *ctx, char *buf, size_t size)
 {
 	const char *root = ladderd_ctx_str(ctx, "task.status_root", NULL);
 	const char *id = ladderd_ctx_str(ctx, "task.id", NULL);
@@ -148,7 +148,7 @@ status_base_event(const cJSON *ctx, long seq)
 
 	if (ev == NULL)
 		return NULL;
-	(void)ladderd_status_stamp(now_ms, now, sizeof(now));
+	(void)status_stamp(now_ms, now, sizeof(now));
 	cJSON_AddStringToObject(ev, "task_id", id);
 	cJSON_AddStringToObject(ev, "main_task_id",
 	    ladderd_ctx_str(ctx, "task.main_task_id", id));
@@ -416,7 +416,7 @@ ladderd_status_last_state(const cJSON *ctx, char *buf, size_t size)
 	int lock = -1, rc;
 
 	buf[0] = '\0';
-	if ((rc = ladderd_status_dir(ctx, dir, sizeof(dir))) < 0)
+	if ((rc = status_dir(ctx, dir, sizeof(dir))) < 0)
 		return rc;
 	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
@@ -459,7 +459,7 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 
 	if (ret_event)
 		*ret_event = NULL;
-	if ((rc = ladderd_status_dir(ctx, dir, sizeof(dir))) < 0)
+	if ((rc = status_dir(ctx, dir, sizeof(dir))) < 0)
 		return rc;
 	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
 		return rc;
@@ -501,7 +501,7 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 	}
 	if (fields && (rc = ladderd_ctx_merge(ev, fields)) < 0)
 		goto out;
-	/* seq and task_id are ours, whatever the fields said. */
+	/* seq is ours, whatever the fields said. */
 	cJSON_ReplaceItemInObjectCaseSensitive(ev, "seq",
 	    cJSON_CreateNumber((double)seq));
 	if (status_goes_back(old, ev)) {

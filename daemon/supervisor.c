@@ -1254,7 +1254,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 	char err[1024];
 	int exit_code = 1, r;
 
-	log_init(1, verbose, "ladderd");
+	log_init(verbose);
 	if ((r = ladderd_sdnotify_init()) < 0)
 		log_warnx("systemd will get no notifications: %s",
 		    r == -ENOENT ? "cannot load libsystemd.so.0" :

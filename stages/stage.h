@@ -115,7 +115,7 @@ struct ladderd_call {
 	int (*cancelled)(struct ladderd_call *call);
 	/* Number of CPU threads this stage may use (the host's budget). */
 	int threads;
-	void *host; /* private to the host */
+	void *unused; /* was `host`, never set: kept for the layout */
 	/*
 	 * Create folder `path` and its parents (mkdir -p, mode 0755).
 	 * Returns 0 or a negative errno. (Appended in ABI 1, taking the

@@ -63,8 +63,9 @@ done
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p flaky "$T/src.mp4" -o "$T/out" --task-id "$FL" >/dev/null 2>"$T/fl.err"
 is "$?" 0 "a rung failing after reading the ring is retried and the task completes"
 like "$(cat "$T/fl.err")" 'rung 240p: t_flaky: flaky failure' "the first attempt failed"
-is "$(grep -c 'rendition=240p: stage=transcode rendition=240p: reading frames from the shared decoder' "$T/fl.err")" 1 \
+is "$(grep -c 'rendition=240p: stage=transcode: reading frames from the shared decoder' "$T/fl.err")" 1 \
 	"only the first attempt read the ring; the retry decoded on its own"
+ok "a stage's line names its rendition once" sh -c "! grep -q 'rendition=.*rendition=' '$T/fl.err'"
 is "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$T/out/$FL/240p/index.m3u8" | grep . | head -n 1)" \
 	75 "the retried rung has every frame"
 ok "no frame ring is left in /dev/shm" sh -c "! ls /dev/shm | grep -Eq '^ladderd-($SH|$AL|$FL)-'"

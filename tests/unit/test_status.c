@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_status.c - building and writing status events (DESIGN.md
- * section 6): the fields every event carries, seq growing by one per
+ * tests/unit/test_status.c - building and writing status events (README.md
+ * "Status format"): the fields every event carries, seq growing by one per
  * event, status.json as the latest event plus "rungs" and "schema", the
  * outbox file of each event, progress that would go back not written, and
  * a journal that a crash left ahead of status.json or with a torn line.
@@ -122,7 +122,7 @@ assert_matches(const char *text, const char *ere)
 	regfree(&re);
 }
 
-/* The first event: every field DESIGN.md names, with its type. */
+/* The first event: every field README.md "Status format" names. */
 static void
 test_first_event_fields(void **state)
 {

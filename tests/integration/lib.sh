@@ -63,6 +63,14 @@ skip_all() {
 	echo "1..0 # SKIP $1"
 	exit 0
 }
+# require TOOL...: skip the whole test, saying which, when a command it
+# runs is not installed. Call it before the first test line.
+require() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 || skip_all "$tool not installed"
+	done
+}
 done_testing() {
 	echo "1..$_n"
 	[ "$_failed" = 0 ]

@@ -47,7 +47,7 @@ like "$(cat "$T/recv2.out")" 'listening on http://127\.0\.0\.1:[0-9]+/ for 0\.5 
 wait "$RPID2" 2>/dev/null
 
 # --- ladderd run ---------------------------------------------------------
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require ffmpeg
 write_conf "$T/ladderd.conf" 'notify = { webhook = "http://127.0.0.1:9/hook"; };
 profiles = { tiny = { segment_duration = 1; dash = false;
 	ladder = ( { name = "90p"; height = 90; bitrate = 100; } ); };

@@ -10,9 +10,7 @@
 # fails a short clip with the stage's message and publishes a long enough one.
 . "$(dirname "$0")/lib.sh"
 
-command -v cc >/dev/null || skip_all "no C compiler"
-command -v pkg-config >/dev/null || skip_all "pkg-config not installed"
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require cc pkg-config ffmpeg
 README="$LADDERD_SRC/README.md"
 PC_DIR="$LADDERD_BUILD/stages"
 

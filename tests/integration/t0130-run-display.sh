@@ -5,7 +5,7 @@
 # pipe: plain lines, no control codes.
 . "$(dirname "$0")/lib.sh"
 
-command -v tmux >/dev/null 2>&1 || skip_all "tmux is not installed"
+require tmux
 write_conf "$T/ladderd.conf"
 mkclip "$T/in.mp4" || skip_all "ffmpeg cannot make a clip"
 SOCK="$T/tmux.sock"

@@ -6,7 +6,7 @@
 # do not mix.
 . "$(dirname "$0")/lib.sh"
 [ "${LADDERD_VALGRIND:-1}" = 0 ] && skip_all "LADDERD_VALGRIND=0"
-command -v valgrind >/dev/null 2>&1 || skip_all "valgrind not installed"
+require valgrind
 trap 'kill_all; _cleanup' EXIT
 VG="valgrind -q --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
 

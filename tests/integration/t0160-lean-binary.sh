@@ -2,7 +2,7 @@
 # The daemon's own binary stays lean: no libav (and so none of the X11,
 # VA-API, VDPAU, OpenCL stack libavutil brings), linked --as-needed.
 . "$(dirname "$0")/lib.sh"
-command -v readelf >/dev/null || skip_all "readelf (binutils) not found"
+require readelf
 
 needed=$(readelf -d "$LADDERD" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 ok "readelf lists the binary's libraries" test -n "$needed"

@@ -6,7 +6,7 @@
 # leave no file behind; a local source is taken as is.
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 HTTPD_PID=

@@ -9,7 +9,7 @@
 # CIDR in the config is refused with file and line.
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 HTTPD_PID=

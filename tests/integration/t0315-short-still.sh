@@ -4,7 +4,7 @@
 # TARGETDURATION:0 for it, which was refused); a still image is refused
 # with a message that says it is a still image.
 . "$(dirname "$0")/lib.sh"
-command -v ffmpeg >/dev/null 2>&1 || skip_all "ffmpeg not found"
+require ffmpeg ffprobe
 write_conf "$T/ladderd.conf" '
 profiles = { ts = { segment_type = "mpegts"; }; };'
 mkclip "$T/short.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=0.2 \

@@ -12,9 +12,7 @@
 # a video rendition.
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || skip_all "python3 not installed"
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
-command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
+require python3 ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 SEG=2

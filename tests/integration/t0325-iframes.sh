@@ -5,7 +5,7 @@
 # peak, the master lists each with EXT-X-I-FRAME-STREAM-INF; switched off
 # per profile, there are none.
 . "$(dirname "$0")/lib.sh"
-command -v ffprobe >/dev/null 2>&1 || skip_all "ffprobe not found"
+require ffmpeg ffprobe
 LADDER='ladder = ( { name = "360p"; height = 360; bitrate = 700; },
                    { name = "240p"; height = 240; bitrate = 300; } );'
 write_conf "$T/ladderd.conf" "

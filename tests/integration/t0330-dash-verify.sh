@@ -10,8 +10,7 @@
 # keyframes differ.
 . "$(dirname "$0")/lib.sh"
 
-command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 ||
-	skip_all "ffmpeg/ffprobe not installed"
+require ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 [ -f "$TEST_STAGES/t_fail.so" ] || skip_all "test stages not built (make check)"
 

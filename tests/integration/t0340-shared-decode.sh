@@ -4,6 +4,7 @@
 # frame, keyframes align, and a rung retried after a failure falls back to
 # decoding on its own.
 . "$(dirname "$0")/lib.sh"
+require ffmpeg ffprobe
 
 write_conf "$T/ladderd.conf" "
 profiles = {

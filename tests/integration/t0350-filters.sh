@@ -16,8 +16,7 @@
 #    interlace_source, hdr, loudness} and each rendition's filters.
 . "$(dirname "$0")/lib.sh"
 
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
-command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
+require ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 LADDER='ladder = ( { name = "240p"; height = 240; bitrate = 500; },

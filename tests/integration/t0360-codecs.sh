@@ -16,8 +16,7 @@
 #  * MPEG-TS refuses HEVC and AV1 at config time (check-config says why).
 . "$(dirname "$0")/lib.sh"
 
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
-command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
+require ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libsvtav1 ||
 	skip_all "libavcodec has no libsvtav1"

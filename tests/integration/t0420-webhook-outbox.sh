@@ -11,7 +11,7 @@
 # task still goes out; temporary names are left alone.
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 RECEIVER="$LADDERD_SRC/contrib/webhook-receiver/receiver.py"

@@ -5,6 +5,7 @@
 # job exits 0 in bounded time and the task resumes at the next start.
 . "$(dirname "$0")/lib.sh"
 trap 'kill_all; _cleanup' EXIT
+require ffmpeg
 
 write_conf "$T/ladderd.conf" "
 max_rungs = 1;

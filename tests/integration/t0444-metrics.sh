@@ -6,6 +6,7 @@
 # fails, a config reload refused, every event delivered to the webhook.
 . "$(dirname "$0")/lib.sh"
 trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
+require ffmpeg
 "$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
 	--port-file "$T/port" --port 0 --out "$T/hook.ndjson" --lifetime 120 \
 	>>"$T/receiver.log" 2>&1 &

@@ -15,6 +15,7 @@
 # LADDERD_CRASH_POINTS="a b" runs only those points; LADDERD_CRASH_JOBS sets
 # how many points run at once (default 3).
 . "$(dirname "$0")/lib.sh"
+require ffmpeg
 # xdev:POINT publishes to another file system (a folder in /dev/shm).
 SHM=/dev/shm/ladderd-t0450.$$
 trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; rm -rf "$SHM"; _cleanup' EXIT

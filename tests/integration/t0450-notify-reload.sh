@@ -8,7 +8,7 @@
 # URL is changed (and SIGHUP sent): the next task's events go to the new
 # receiver only.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 R1= R2=
 trap '[ -n "$R1" ] && kill "$R1" 2>/dev/null; [ -n "$R2" ] && kill "$R2" 2>/dev/null; kill_all; _cleanup' EXIT
 OLD="whsec_$(printf 'the old secret, rotated out' | base64)"

@@ -7,6 +7,7 @@
 # task completes by itself, exactly once.
 . "$(dirname "$0")/lib.sh"
 trap 'kill_all; umount "$T/disk" 2>/dev/null; _cleanup' EXIT
+require ffmpeg
 
 [ "$(id -u)" = 0 ] || skip_all "mounting a tmpfs needs root"
 mkdir -p "$T/disk"

@@ -10,7 +10,7 @@
 # is the journal (JOURNAL_STREAM names it).
 . "$(dirname "$0")/lib.sh"
 
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require ffmpeg
 write_conf "$T/ladderd.conf" '
 profiles = {
   default = { segment_duration = 1; dash = false;

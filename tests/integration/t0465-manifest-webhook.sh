@@ -7,7 +7,7 @@
 # request captured there is refused by the operator's receiver on
 # replay), and the operator's webhook still gets every event of the task.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 RA= RB=
 trap '[ -n "$RA" ] && kill "$RA" 2>/dev/null; [ -n "$RB" ] && kill "$RB" 2>/dev/null; kill_all; _cleanup' EXIT
 OPS="whsec_$(printf 'the operator secret 0123456' | base64)"

@@ -7,7 +7,7 @@
 # time, while the tarpit holds its connections: deliveries are concurrent,
 # at most notify.max_per_host at once to one destination.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 RA= TP=
 trap '[ -n "$RA" ] && kill "$RA" 2>/dev/null; [ -n "$TP" ] && kill "$TP" 2>/dev/null; kill_all; _cleanup' EXIT
 BOUND=$(awk -v m="$MULT" 'BEGIN { print 2 * m }') # seconds

@@ -6,7 +6,7 @@
 # and completes; a source that always answers 503 is retried max_retries
 # times (retry_delay apart, doubling) and then fails with a clear message.
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null || skip_all "python3 not installed"
+require python3
 HTTPD=
 trap '[ -n "$HTTPD" ] && kill "$HTTPD" 2>/dev/null; kill_all; _cleanup' EXIT
 

@@ -30,10 +30,9 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "${LADDERD_PLAYBACK:-1}" = 0 ] && skip_all "LADDERD_PLAYBACK=0"
-command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 ||
-	skip_all "ffmpeg/ffprobe not installed"
+require ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
-command -v node >/dev/null 2>&1 || skip_all "node not installed"
+require node
 PB="$LADDERD_SRC/tests/playback"
 
 # --- the browser and the players ---------------------------------------

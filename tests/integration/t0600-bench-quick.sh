@@ -7,9 +7,7 @@
 # threshold on any figure, only that they are there and sane (> 0).
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || skip_all "python3 not installed"
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
-command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
+require python3 ffmpeg ffprobe
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
 BENCH=$LADDERD_SRC/contrib/bench/ladder

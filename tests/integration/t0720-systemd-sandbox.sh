@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 trap 'kill_all; _cleanup' EXIT
 
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require ffmpeg
 SANDBOX="$LADDERD_BUILD/tests/tools/sandbox"
 [ -x "$SANDBOX" ] || skip_all "tests/tools/sandbox not built (make check builds it)"
 "$SANDBOX" --check >"$T/check" 2>&1

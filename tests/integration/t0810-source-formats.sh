@@ -6,7 +6,7 @@
 # refused with a clear error and nothing is published. probe, transcode
 # and decode all open the source that way.
 . "$(dirname "$0")/lib.sh"
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require ffmpeg
 trap 'kill_all; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "

@@ -6,7 +6,7 @@
 # aspect ratio, and the ratio itself (max_sar: 1/4..4). Each with a clear
 # refusal in the task's status; a picture inside the limits still passes.
 . "$(dirname "$0")/lib.sh"
-command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
+require ffmpeg
 trap 'kill_all; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "

@@ -19,7 +19,7 @@ for b in slurmctld slurmd munged srun sinfo squeue scancel scontrol; do
 	command -v $b >/dev/null 2>&1 ||
 		skip_all "$b not found (apt-get install slurmctld slurmd slurm-client munge)"
 done
-command -v ffmpeg >/dev/null 2>&1 || skip_all "ffmpeg not found"
+require ffmpeg
 SC="$T/slurm"
 stop_all() {
 	kill_all

@@ -49,6 +49,7 @@ struct cand {
 	int finished;	     /* close-write or moved-to seen */
 	int untrusted;	     /* found by a start-up/overflow scan */
 	int seen;	     /* present in the latest scan */
+	int said_waiting;    /* "still open for writing" was logged */
 };
 
 struct wfolder {
@@ -196,6 +197,24 @@ cand_drop(struct wfolder *f, size_t i)
 	f->c[i] = f->c[--f->n];
 }
 
+/*
+ * A writer finished `name` (close-write or moved-to): the next scan may
+ * take it. A temporary name never is; that is said here, once per
+ * finished write rather than at every scan (tests wait for the line).
+ */
+static void
+watch_finished(struct wfolder *f, const char *name)
+{
+	struct cand *c;
+
+	if (ladderd_ingest_is_temporary(name)) {
+		log_debug("'%s/%s': temporary name, ignored", f->path, name);
+		return;
+	}
+	if ((c = cand_get(f, name, 1)) != NULL)
+		c->finished = 1;
+}
+
 /* Drain the inotify queue; returns 1 if anything happened. */
 int
 ladderd_watch_read(struct ladderd_watchset *ws)
@@ -242,13 +261,8 @@ ladderd_watch_read(struct ladderd_watchset *ws)
 					f->scan = 1;
 					if (ev->len &&
 					    (ev->mask &
-						(IN_CLOSE_WRITE | IN_MOVED_TO))) {
-						struct cand *c = cand_get(f,
-						    ev->name, 1);
-
-						if (c)
-							c->finished = 1;
-					}
+						(IN_CLOSE_WRITE | IN_MOVED_TO)))
+						watch_finished(f, ev->name);
 				} else if (ev->wd == f->parent_wd && f->wd < 0 &&
 				    ev->len) {
 					const char *base = strrchr(f->path, '/');
@@ -356,6 +370,12 @@ ladderd_watch_collect(struct ladderd_watchset *ws, uint64_t now,
 				eligible = ws->settle_us > 0;
 			}
 			if (!eligible) {
+				if (!c->said_waiting)
+					log_debug("'%s/%s': still open for "
+						  "writing, waiting for its "
+						  "close",
+					    f->path, c->name);
+				c->said_waiting = 1;
 				k++;
 				continue;
 			}

@@ -127,14 +127,17 @@ CONF
 # --- the daemon --------------------------------------------------------
 ALLOW_ROOT=
 [ "$(id -u)" = 0 ] && ALLOW_ROOT=--allow-root
-# start_daemon CONF [LOG]: start `ladderd -c CONF` in the background (its own
-# session), wait until it wrote status/_daemon.json. DAEMON_PID is set.
+# start_daemon CONF [LOG [ARG...]]: start `ladderd -c CONF ARG...` (-v for
+# the debug lines) in the background (its own session), wait until it wrote
+# status/_daemon.json. DAEMON_PID is set.
 start_daemon() {
 	local conf=$1 log=${2:-$T/daemon.log}
+	shift
+	[ $# -gt 0 ] && shift
 	rm -f "$T/status/_daemon.json"
 	# The suite runs as root in CI: say it is meant (t0860 tests the
 	# refusal and the `user` setting).
-	setsid "$LADDERD" -c "$conf" $ALLOW_ROOT >>"$log" 2>&1 &
+	setsid "$LADDERD" -c "$conf" $ALLOW_ROOT "$@" >>"$log" 2>&1 &
 	DAEMON_PID=$!
 	wait_for 10 test -s "$T/status/_daemon.json"
 }

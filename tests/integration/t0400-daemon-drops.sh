@@ -17,7 +17,10 @@ watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 profiles = { $QUICK };"
 # A file present before the daemon starts.
 echo early >"$T/ingest/early.mov"
-start_daemon "$T/ladderd.conf"
+# -v: the debug lines that say a file was looked at and left alone.
+start_daemon "$T/ladderd.conf" "$T/daemon.log" -v
+# logged TEXT: the daemon's log has a line with TEXT.
+logged() { grep -qF -- "$1" "$T/daemon.log"; }
 ok "daemon started and wrote _daemon.json" test -s "$T/status/_daemon.json"
 is "$(json "$T/status/_daemon.json" 'd["state"]')" running "_daemon.json says running"
 
@@ -44,20 +47,22 @@ is "$(wc -l <"$T/status/$id/events.ndjson" | tr -d ' ')" "$seqs" "events.ndjson 
 like "$(head -n 1 "$T/status/$id/events.ndjson")" '"state":"queued"' "the first event is queued"
 ok "the ingest folder is empty afterwards" sh -c "[ -z \"\$(ls -A '$T/ingest')\" ]"
 
-# A file written slowly through one open descriptor is not taken early.
-(
-	exec 3>"$T/ingest/slow.mp4"
-	for i in 1 2 3 4 5 6; do
-		echo "chunk $i" >&3
-		sleep 0.5
-	done
-	exec 3>&-
-) &
-writer=$!
-sleep 2
+# A file written through one open descriptor is not taken before its
+# close: the daemon says it saw it and waits, and a later scan (another
+# drop taken meanwhile) still leaves it.
+exec 3>"$T/ingest/slow.mp4"
+echo "chunk 1" >&3
+wait_for 10 logged "'$T/ingest/slow.mp4': still open for writing"
+ok "the daemon saw the file still being written" \
+	logged "'$T/ingest/slow.mp4': still open for writing"
+echo "chunk 2" >&3
+cp "$T/one.mp4" "$T/ingest/meanwhile.mp4"
+wait_for 10 sh -c "ls '$T/publish' | grep -q '^meanwhile-'"
+ok "another drop is taken meanwhile" sh -c "ls '$T/publish' | grep -q '^meanwhile-'"
 ok "a file still being written is not taken" test -e "$T/ingest/slow.mp4"
 is "$(task_ids_for slow)" "" "no task exists for it yet"
-wait "$writer"
+echo "chunk 3" >&3
+exec 3>&-
 wait_for 10 sh -c "ls '$T/publish' | grep -q '^slow-'"
 id=$(task_ids_for slow)
 ok "it is taken once complete" test -n "$id"
@@ -65,13 +70,21 @@ is "$(cat "$T/publish/$id/renditions.json" >/dev/null && echo ok)" ok "and publi
 
 # A .part file is ignored until renamed, then taken once.
 echo partial >"$T/ingest/video.mp4.part"
-sleep 1
-ok "a .part file is ignored" test -e "$T/ingest/video.mp4.part"
+wait_for 10 logged "'$T/ingest/video.mp4.part': temporary name, ignored"
+ok "the daemon saw the .part file and ignored it" \
+	logged "'$T/ingest/video.mp4.part': temporary name, ignored"
+ok "a .part file is left in place" test -e "$T/ingest/video.mp4.part"
 mv "$T/ingest/video.mp4.part" "$T/ingest/video.mp4"
 wait_for 10 sh -c "ls '$T/publish' | grep -q '^video-'"
 is "$(task_ids_for video | wc -l | tr -d ' ')" 1 "the renamed file is taken exactly once"
 for f in .hidden x.tmp y~ z.crdownload; do echo t >"$T/ingest/$f"; done
-sleep 1
+all_ignored() {
+	for f in .hidden x.tmp y~ z.crdownload; do
+		logged "'$T/ingest/$f': temporary name, ignored" || return 1
+	done
+}
+wait_for 10 all_ignored
+ok "the daemon saw each temporary name and ignored it" all_ignored
 is "$(ls -A "$T/ingest" | sort | tr '\n' ' ')" ".hidden x.tmp y~ z.crdownload " "temporary names are left alone"
 rm -f "$T/ingest/.hidden" "$T/ingest/x.tmp" "$T/ingest/y~" "$T/ingest/z.crdownload"
 

@@ -96,6 +96,18 @@ static const struct key rung_keys[] = {
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
+/* Poster and seek-bar sprites (stage thumbnails). */
+static const struct key thumbnails_keys[] = {
+	{ "sprites", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	{ "poster", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	/* Seconds between tiles; tile width in px; tiles per sheet. */
+	{ "interval", K_FLOAT, "5", 0.5, 3600, NULL, NULL, 0 },
+	{ "width", K_INT, "160", 16, 1920, NULL, NULL, 0 },
+	{ "columns", K_INT, "5", 1, 50, NULL, NULL, 0 },
+	{ "rows", K_INT, "5", 1, 50, NULL, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
+};
+
 /* "workflow" inside a profile is handled apart (stage lists). */
 static const struct key profile_keys[] = {
 	{ "segment_duration", K_INT, "4", 1, 60, NULL, NULL, 0 },
@@ -116,6 +128,7 @@ static const struct key profile_keys[] = {
 	{ "runner", K_STRING, NULL, 0, 0, "local|slurm", NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
 	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
+	{ "thumbnails", K_GROUP, NULL, 0, 0, NULL, thumbnails_keys, 0 },
 	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
@@ -212,7 +225,8 @@ static const char *const default_workflow[LADDERD_PHASE__COUNT][8] = {
 	{ "download", "probe", "hls_header", NULL },
 	{ "target_size", "transcode", "chunk_hls", "hls_info", "iframes",
 	    "notify", NULL },
-	{ "hls_footer", "chunk_dash", "verify", "publish", NULL },
+	{ "thumbnails", "hls_footer", "chunk_dash", "verify", "publish",
+	    NULL },
 };
 
 struct parse {

@@ -2,8 +2,9 @@
  * stages/chunk_dash.c - the DASH manifest of the package (post stage).
  *
  * Reads ctx.profile.{dash, segment_type, segment_duration, audio},
- * ctx.probe.{audio, audio_index, video.fps_num, video.fps_den} and
- * ctx.renditions[] ({rung, status, transcode, chunk_hls, hls_info}).
+ * ctx.probe.{audio, audio_index, video.fps_num, video.fps_den},
+ * ctx.renditions[] ({rung, status, transcode, chunk_hls, hls_info}) and
+ * ctx.thumbnails (an image AdaptationSet of the sprite sheets).
  * Writes call->path(MPD) atomically (isoff-live, static, one Period, a video
  * AdaptationSet with one Representation per ok video rung, an audio one)
  * and adds ctx.chunk_dash = { mpd, segment_type, duration, representations:
@@ -769,6 +770,47 @@ dash_audio_track(const cJSON *ctx, const cJSON *r, struct dash_rep *rep)
 	    1;
 }
 
+/*
+ * Seek-bar thumbnails (ctx.thumbnails, thumbnails.c) as a DASH-IF IOP
+ * thumbnail AdaptationSet (6.2.6): one segment per sprite sheet of
+ * columns x rows tiles, each sheet lasting that many tile intervals; the
+ * Representation's size is the whole sheet's.
+ */
+static void
+dash_thumbnails(AVBPrint *bp, const cJSON *ctx, int id)
+{
+	const cJSON *t = ladderd_ctx_get(ctx, "thumbnails");
+	int cols = (int)ladderd_ctx_num(t, "columns", 0);
+	int rows = (int)ladderd_ctx_num(t, "rows", 0);
+	double interval = ladderd_ctx_num(t, "interval", 0);
+
+	const cJSON *first = cJSON_GetArrayItem(ladderd_ctx_get(t, "sprites"),
+	    0);
+	const char *slash;
+
+	/* The sheets are <dir>/sprite_<K>.jpg, K from 0. */
+	if (!cJSON_IsString(first) || cols <= 0 || rows <= 0 ||
+	    interval <= 0 ||
+	    (slash = strrchr(first->valuestring, '/')) == NULL)
+		return;
+	av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"image\" "
+		       "mimeType=\"image/jpeg\">\n", id);
+	av_bprintf(bp, "      <SegmentTemplate media=\"%.*s/"
+		       "sprite_$Number$.jpg\" timescale=\"1000\" "
+		       "duration=\"%.0f\" startNumber=\"0\"/>\n",
+	    (int)(slash - first->valuestring), first->valuestring,
+	    interval * cols * rows * 1000);
+	av_bprintf(bp, "      <Representation id=\"thumbnails\" "
+		       "bandwidth=\"%.0f\" width=\"%.0f\" height=\"%.0f\">\n",
+	    fmax(ladderd_ctx_num(t, "bandwidth", 0), 1),
+	    ladderd_ctx_num(t, "sprite_width", 0),
+	    ladderd_ctx_num(t, "sprite_height", 0));
+	av_bprintf(bp, "        <EssentialProperty schemeIdUri=\""
+		       "http://dashif.org/thumbnail_tile\" value=\"%dx%d\"/>\n",
+	    cols, rows);
+	av_bprintf(bp, "      </Representation>\n    </AdaptationSet>\n");
+}
+
 /* The whole MPD; returns its duration through ret_duration. */
 static int
 dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
@@ -778,7 +820,6 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 	int max_w = 0, max_h = 0, id = 0;
 	char fr[32];
 
-	(void)ctx;
 
 	for (size_t i = 0; i < n; i++) {
 		if (dash_end(&reps[i]) > duration)
@@ -861,6 +902,7 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		av_bprintf(bp, "      </Representation>\n");
 		av_bprintf(bp, "    </AdaptationSet>\n");
 	}
+	dash_thumbnails(bp, ctx, id++);
 	av_bprintf(bp, "  </Period>\n</MPD>\n");
 	*ret_duration = duration;
 	return av_bprint_is_complete(bp) ? 0 : -ENOMEM;

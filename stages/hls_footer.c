@@ -2,8 +2,9 @@
  * stages/hls_footer.c - the master playlist, written once, atomically.
  *
  * A post stage: reads ctx.hls_header.version, ctx.profile.segment_type,
- * ctx.probe (audio language) and ctx.renditions (ladder order; only
- * status "ok" entries count) with each rung's chunk_hls and hls_info.
+ * ctx.probe (audio language), ctx.renditions (ladder order; only
+ * status "ok" entries count) with each rung's chunk_hls, hls_info and
+ * iframes, and ctx.thumbnails (EXT-X-IMAGE-STREAM-INF).
  * Writes call->path(MASTER) with call->write_atomic and adds
  * ctx.hls_footer = { master, variants, audio }.
  *
@@ -180,6 +181,15 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			ladderd_ctx_str(r, "hls_info.codecs", "")),
 		    ladderd_ctx_str(r, "hls_info.resolution", ""), uri);
 	}
+	/* Seek-bar thumbnails (thumbnails.c): an image media playlist,
+	 * RESOLUTION of one tile, as Apple's and Roku's players read it. */
+	if (ladderd_ctx_str(call->ctx, "thumbnails.playlist", NULL) != NULL)
+		textbuf_printf(&b, "#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=%.0f,"
+		    "RESOLUTION=%.0fx%.0f,CODECS=\"jpeg\",URI=\"%s\"\n",
+		    ladderd_ctx_num(call->ctx, "thumbnails.bandwidth", 0),
+		    ladderd_ctx_num(call->ctx, "thumbnails.tile_width", 0),
+		    ladderd_ctx_num(call->ctx, "thumbnails.tile_height", 0),
+		    ladderd_ctx_str(call->ctx, "thumbnails.playlist", ""));
 	if (b.failed) {
 		call->fail(call, "out of memory");
 		goto out;

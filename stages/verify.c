@@ -383,7 +383,8 @@ verify_master_text(struct verify *v, const char *master_rel, char *text)
 			uri = verify_tag_uri(line, tag_uri, sizeof(tag_uri));
 			playlist = strncmp(line, "#EXT-X-MEDIA:", 13) == 0 ||
 			    strncmp(line, "#EXT-X-I-FRAME-STREAM-INF:",
-				26) == 0;
+				26) == 0 ||
+			    strncmp(line, "#EXT-X-IMAGE-STREAM-INF:", 24) == 0;
 		} else if (line[strspn(line, " \t")] != '\0') {
 			uri = line;
 			playlist = 1;

@@ -820,7 +820,6 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 	int max_w = 0, max_h = 0, id = 0;
 	char fr[32];
 
-
 	for (size_t i = 0; i < n; i++) {
 		if (dash_end(&reps[i]) > duration)
 			duration = dash_end(&reps[i]);

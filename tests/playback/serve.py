@@ -46,6 +46,7 @@ MIME = {
     '.html': 'text/html; charset=utf-8',
     '.css': 'text/css',
     '.png': 'image/png',
+    '.jpg': 'image/jpeg',
     '.vtt': 'text/vtt',
 }
 

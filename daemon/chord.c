@@ -39,7 +39,7 @@
 #include "../stages/framering.h"
 
 #include "chord.h"
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "chord.h"
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
 #include "fsutil.h"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "fsutil.h"
 
 static int
@@ -121,6 +121,29 @@ out:
 		close(fd);
 	(void)unlink(tmp);
 	return rc;
+}
+
+/*
+ * Make a finished file durable under its final name: fsync `tmp`, rename
+ * it to `path`, fsync the folder. On failure before the rename `tmp` is
+ * left for the caller.
+ */
+int
+ladderd_fsutil_commit(const char *tmp, const char *path)
+{
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	(void)close(fd);
+	if (rc < 0)
+		return rc;
+	if (rename(tmp, path) < 0)
+		return -errno;
+	return fsync_parent(path);
 }
 
 /* Append one record with a single write(2) on an O_APPEND descriptor. */

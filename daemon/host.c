@@ -135,6 +135,29 @@ host_mkdirs(struct ladderd_call *call, const char *path)
 }
 
 static int
+host_commit_file(struct ladderd_call *call, const char *tmp,
+    const char *path)
+{
+	(void)call;
+	return ladderd_fsutil_commit(tmp, path);
+}
+
+static int
+host_replace_dir(struct ladderd_call *call, const char *from, const char *to)
+{
+	(void)call;
+	return ladderd_fsutil_replace_dir(from, to);
+}
+
+static int
+host_chmod_tree(struct ladderd_call *call, const char *path, uint32_t dmode,
+    uint32_t fmode)
+{
+	(void)call;
+	return ladderd_fsutil_chmod_tree(path, (mode_t)dmode, (mode_t)fmode);
+}
+
+static int
 host_cancelled(struct ladderd_call *call)
 {
 	(void)call;
@@ -205,6 +228,9 @@ ladderd_host_run_stage(const struct ladderd_plugin *plugin, const cJSON *args,
 			.cancelled = host_cancelled,
 			.threads = threads,
 			.mkdirs = host_mkdirs,
+			.commit_file = host_commit_file,
+			.replace_dir = host_replace_dir,
+			.chmod_tree = host_chmod_tree,
 		},
 	};
 	void *state = NULL;

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "dropfs.h"
 #include "engine.h"

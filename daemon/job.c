@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "conf.h"
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
 #include "host.h"

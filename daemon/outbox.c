@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "amqp.h"
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "log.h"

@@ -23,7 +23,7 @@
 
 #include "../stages/framering.h"
 
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "chord.h"
 #include "ctx.h"
 #include "fsutil.h"

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "status.h"

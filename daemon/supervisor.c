@@ -40,7 +40,7 @@
 
 #include "chord.h"
 #include "conf.h"
-#include "crashpoint.h"
+#include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "ingest.h"

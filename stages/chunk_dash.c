@@ -34,7 +34,7 @@
 
 #include "avlog.h"
 #include "stage.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 
 #define DASH_MAX_REPS 32
 #define DASH_URI_MAX 512

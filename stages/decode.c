@@ -27,7 +27,7 @@
 #include "avlog.h"
 #include "framering.h"
 #include "graph.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 #include "source.h"
 #include "stage.h"
 

@@ -249,21 +249,6 @@ out:
 	curl_free(path);
 }
 
-/* Make a rename durable: fsync the directory that holds the entry. */
-static int
-download_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	(void)close(fd);
-	return rc;
-}
-
 /* CURLOPT_WRITEFUNCTION: append to the .part file, enforcing max_bytes. */
 static size_t
 download_write(char *data, size_t size, size_t nmemb, void *opaque)
@@ -593,11 +578,6 @@ download_url(struct ladderd_call *call, const char *source,
 		}
 	}
 
-	if (fsync(x.fd) < 0) {
-		call->fail(call, "cannot fsync '%s': %s", part, strerror(errno));
-		rc = download_errno_rc(errno);
-		goto out;
-	}
 	err = close(x.fd);
 	x.fd = -1;
 	if (err < 0) {
@@ -605,18 +585,14 @@ download_url(struct ladderd_call *call, const char *source,
 		rc = download_errno_rc(errno);
 		goto out;
 	}
-	if (rename(part, final) < 0) {
-		call->fail(call, "cannot rename '%s' to '%s': %s", part, final,
-		    strerror(errno));
-		rc = download_errno_rc(errno);
-		goto out;
-	}
-	have_part = false;
-	if ((err = download_fsync_dir(dir)) < 0) {
-		call->fail(call, "cannot fsync '%s': %s", dir, strerror(-err));
+	/* fsync, rename, fsync of the folder: the host's durable commit. */
+	if ((err = call->commit_file(call, part, final)) < 0) {
+		call->fail(call, "cannot commit '%s' as '%s': %s", part, final,
+		    strerror(-err));
 		rc = download_errno_rc(-err);
 		goto out;
 	}
+	have_part = false;
 	if (call->progress != NULL)
 		call->progress(call, 1.0);
 

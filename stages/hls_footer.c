@@ -24,7 +24,7 @@
 
 #include "stage.h"
 #include "textbuf.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 
 /* Name and kind of a rendition; its "rung" is {name, kind} or a name. */
 static const char *

@@ -32,7 +32,7 @@
 #include "graph.h"
 #include "source.h"
 #include "stage.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 
 /* How far the first-frame check reads before it gives up. */
 #define PROBE_MAX_VIDEO_PACKETS 300

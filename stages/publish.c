@@ -7,8 +7,8 @@
  * The daemon's umask (027) keeps its other folders private; a package is
  * for players and web servers, so it is made world-readable (folders
  * 0755, files 0644) unless the argument publish_world_readable is false.
- * Uses the daemon's fsutil.c, compiled into this module (not linked
- * against the daemon).
+ * The folder work (mkdir, modes, the atomic replace) is the host's
+ * (struct ladderd_call): this module has no daemon code in it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,8 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../daemon/fsutil.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 #include "stage.h"
 
 static enum ladderd_rc
@@ -49,19 +48,19 @@ publish_run(void *state, struct ladderd_call *call)
 		call->fail(call, "no package to publish in '%s'", pkg);
 		return LADDERD_FAIL;
 	}
-	if ((err = ladderd_fsutil_mkdir_p(root, 0755)) < 0) {
+	if ((err = call->mkdirs(call, root)) < 0) {
 		call->fail(call, "cannot create publish folder '%s': %s", root,
 		    strerror(-err));
 		return LADDERD_RETRY;
 	}
 	if (ladderd_ctx_bool(call->ctx, "publish_world_readable", 1) &&
-	    (err = ladderd_fsutil_chmod_tree(pkg, 0755, 0644)) < 0) {
+	    (err = call->chmod_tree(call, pkg, 0755, 0644)) < 0) {
 		call->fail(call, "cannot make '%s' readable: %s", pkg,
 		    strerror(-err));
 		return LADDERD_FAIL;
 	}
 	LADDERD_CRASH_POINT("publish.rename", NULL);
-	if ((err = ladderd_fsutil_replace_dir(pkg, dst)) < 0) {
+	if ((err = call->replace_dir(call, pkg, dst)) < 0) {
 		call->fail(call, "cannot move '%s' to '%s': %s", pkg, dst,
 		    strerror(-err));
 		return err == -ENOSPC || err == -EDQUOT ? LADDERD_RETRY :

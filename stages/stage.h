@@ -8,8 +8,8 @@
  * differs from its file name (stage "probe" lives in probe.so).
  *
  * Stages never link against daemon symbols: host services (fail, log,
- * progress, paths, status events) arrive as function pointers in struct
- * ladderd_call. cJSON is the system shared library in both (one allocator).
+ * progress, paths, status events, durable file and folder changes) arrive
+ * as function pointers in struct ladderd_call. cJSON is the system shared library in both (one allocator).
  *
  * The context (call->ctx) is a cJSON object owned by the host. A stage
  * borrows it for the duration of run(): it reads what it needs, adds its
@@ -119,10 +119,36 @@ struct ladderd_call {
 	/*
 	 * Create folder `path` and its parents (mkdir -p, mode 0755).
 	 * Returns 0 or a negative errno. (Appended in ABI 1, taking the
-	 * first reserved slot: hosts of ABI 1 all provide it.)
+	 * first reserved slot.)
 	 */
 	int (*mkdirs)(struct ladderd_call *call, const char *path);
-	void *reserved[3];
+	/*
+	 * The next three took the other reserved slots of ABI 1 (the size
+	 * is unchanged; a host built before them left the slots NULL).
+	 * Each returns 0 or a negative errno.
+	 *
+	 * Commit a finished file: fsync `tmp`, rename it to `path` (in the
+	 * same folder), fsync the folder, so after a crash `path` is whole
+	 * or absent. On failure before the rename `tmp` is still there, for
+	 * the caller to remove.
+	 */
+	int (*commit_file)(struct ladderd_call *call, const char *tmp,
+	    const char *path);
+	/*
+	 * Make folder `from` appear at `to` in one step, replacing an
+	 * existing `to` atomically: readers see the old tree or the new one,
+	 * never a mix. Across file systems the tree is first copied beside
+	 * `to`. `from` is gone on success.
+	 */
+	int (*replace_dir)(struct ladderd_call *call, const char *from,
+	    const char *to);
+	/*
+	 * Set the modes of the tree at `path`: folders `dmode`, regular
+	 * files `fmode`; anything else (a symlink) is left alone, never
+	 * followed.
+	 */
+	int (*chmod_tree)(struct ladderd_call *call, const char *path,
+	    uint32_t dmode, uint32_t fmode);
 };
 
 /* The descriptor a plugin exports as `ladderd_stage_entry`. */
@@ -154,9 +180,10 @@ struct ladderd_stage {
 _Static_assert(offsetof(struct ladderd_stage, abi) == 0, "abi first");
 _Static_assert(offsetof(struct ladderd_stage, size) == 4, "size second");
 _Static_assert(offsetof(struct ladderd_call, abi) == 0, "abi first");
-_Static_assert(offsetof(struct ladderd_call, reserved) ==
-	offsetof(struct ladderd_call, mkdirs) + sizeof(void *),
-    "mkdirs takes the first reserved slot");
+_Static_assert(offsetof(struct ladderd_call, chmod_tree) ==
+	offsetof(struct ladderd_call, mkdirs) + 3 * sizeof(void *),
+    "mkdirs, commit_file, replace_dir and chmod_tree fill the four slots "
+    "ABI 1 reserved: the size of struct ladderd_call is unchanged");
 
 #define LADDERD_STAGE_DEFINE(NAME, VERSION, STATE, INIT, RUN, FINI)          \
 	__attribute__((visibility("default"))) const struct ladderd_stage    \

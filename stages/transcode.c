@@ -63,7 +63,7 @@
 #include "graph.h"
 #include "source.h"
 #include "stage.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 
 #define TRANSCODE_VIDEO_HZ	  90000 /* video time base, 1/90000 s */
 #define TRANSCODE_PROGRESS_FRAMES 25	/* progress at most every 25 frames */
@@ -1457,24 +1457,15 @@ transcode_loop(struct transcode *st)
 	return 0;
 }
 
-/* fsync the finished file, then rename it into place. */
+/* fsync the finished file, rename it into place, fsync the folder. */
 static int
 transcode_commit(struct transcode *st)
 {
-	int fd = open(st->tmp, O_RDONLY | O_CLOEXEC);
+	int err = st->call->commit_file(st->call, st->tmp, st->path);
 
-	if (fd < 0 || fsync(fd) < 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			(void)close(fd);
-		return transcode_error(
-		    st, AVERROR(e), "cannot sync '%s'", st->tmp);
-	}
-	(void)close(fd);
-	if (rename(st->tmp, st->path) < 0)
-		return transcode_error(st, AVERROR(errno),
-		    "cannot rename '%s' to '%s'", st->tmp, st->path);
+	if (err < 0)
+		return transcode_error(st, AVERROR(-err),
+		    "cannot commit '%s' as '%s'", st->tmp, st->path);
 	st->tmp_exists = 0;
 	return 0;
 }

@@ -26,7 +26,7 @@
 
 #include "avlog.h"
 #include "stage.h"
-#include "../daemon/crashpoint.h"
+#include "crashpoint.h"
 
 #define VERIFY_MAX_PLAYLIST (16u << 20)
 #define VERIFY_MAX_PLAYLISTS 64

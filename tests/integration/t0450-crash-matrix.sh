@@ -10,7 +10,7 @@
 # drop is a media file, or for the points named manifest:POINT a manifest
 # whose source waits in a subfolder.
 #
-# The kill comes from the LADDERD_CRASH_AT hook (daemon/crashpoint.h),
+# The kill comes from the LADDERD_CRASH_AT hook (stages/crashpoint.h),
 # compiled only into test builds (configure --enable-crash-points).
 # LADDERD_CRASH_POINTS="a b" runs only those points; LADDERD_CRASH_JOBS sets
 # how many points run at once (default 3).

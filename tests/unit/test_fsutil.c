@@ -166,6 +166,45 @@ test_write_replaces_whole(void **state)
 	assert_int_equal(synced_after[nsynced - 1], 2);
 }
 
+/*
+ * A finished file committed under its final name (the stages' commit_file
+ * service): the file is fsync'd before the rename, its folder after it; a
+ * failed fsync leaves the temp in place and no final name.
+ */
+static void
+test_commit(void **state)
+{
+	char tmp[512], p[512], *got;
+	struct stat st, dst;
+	int fd;
+
+	(void)state;
+	reset_faults();
+	path_of(tmp, sizeof(tmp), "out.mp4.tmp");
+	path_of(p, sizeof(p), "out.mp4");
+	assert_true((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)) >= 0);
+	assert_int_equal(write(fd, "media", 5), 5);
+	close(fd);
+	fsync_fault = FAULT_FAIL;
+	assert_int_equal(ladderd_fsutil_commit(tmp, p), -EIO);
+	assert_int_equal(access(tmp, F_OK), 0);
+	assert_int_equal(access(p, F_OK), -1);
+	reset_faults();
+	assert_int_equal(ladderd_fsutil_commit(tmp, p), 0);
+	assert_int_equal(access(tmp, F_OK), -1);
+	got = slurp(p);
+	assert_string_equal(got, "media");
+	free(got);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(stat(root, &dst), 0);
+	assert_int_equal(nsynced, 2);
+	assert_int_equal(renames, 1);
+	assert_true(synced[0] == st.st_ino && !synced_dir[0]);
+	assert_int_equal(synced_after[0], 0);
+	assert_true(synced[1] == dst.st_ino && synced_dir[1]);
+	assert_int_equal(synced_after[1], 1);
+}
+
 static void
 test_write_mode(void **state)
 {
@@ -344,6 +383,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_replaces_whole),
 		cmocka_unit_test(test_write_mode),
+		cmocka_unit_test(test_commit),
 		cmocka_unit_test(test_write_failure_keeps_old),
 		cmocka_unit_test(test_write_killed_before_rename),
 		cmocka_unit_test(test_write_missing_folder),

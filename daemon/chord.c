@@ -40,6 +40,7 @@
 
 #include "chord.h"
 #include "../stages/crashpoint.h"
+#include "chunks.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -75,6 +76,13 @@ struct member {
 	int resumed;	    /* an earlier run of the task started it */
 	int transient;	   /* it last exited 75: a full disk, the network */
 	const char *group_dir; /* runs inside the group's process (remote) */
+	/* Chunks (chunks.h): a chunk knows its rung, a rung its chunks. */
+	int rung_of;	   /* a chunk: its rung's member index; else -1 */
+	int chunks;	   /* a chunked rung: its chunks ... */
+	int chunks_done;   /* ... and how many have finished */
+	cJSON *chunk_rung; /* a chunk: its ctx.rung (owned) */
+	cJSON *joined;	   /* a chunked rung: its chunks' results (owned) */
+	char unit[80];	   /* a chunk's unit name, <rung>.chunkNNN */
 	cJSON *result;
 	char message[1280];	/* for the log: "rung NAME: ..." */
 	char err_stage[80];	/* for ctx.error: the stage that failed */
@@ -126,7 +134,12 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	if (!cJSON_GetObjectItemCaseSensitive(rung, "kind"))
 		cJSON_AddStringToObject(rung, "kind", "video");
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "index");
-	cJSON_AddNumberToObject(rung, "index", index);
+	cJSON_AddNumberToObject(rung, "index", m->rung_of >= 0 ? m->rung_of :
+	    index);
+	/* A chunked rung joins its chunks' encodes (transcode's join). */
+	if (m->joined)
+		cJSON_AddItemToObject(rung, "chunks",
+		    cJSON_Duplicate(m->joined, 1));
 	/* This attempt's start: the rung's events carry its elapsed time. */
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started");
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started_ms");
@@ -158,6 +171,12 @@ chord_write_request(const struct ladderd_chord_opts *o,
 		cJSON_AddStringToObject(e, "name", s->name);
 		cJSON_AddItemToObject(e, "args", cJSON_Duplicate(s->args, 1));
 		cJSON_AddItemToArray(stages, e);
+		/*
+		 * A chunk is the encode of its time range: the stages up to
+		 * transcode. The rung's own unit packages the joined encode.
+		 */
+		if (m->rung_of >= 0 && strcmp(s->name, "transcode") == 0)
+			break;
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
@@ -320,8 +339,9 @@ chord_merge(cJSON *ctx, struct member *ms, int n, const char *runner_name)
 	for (int i = 0; i < n; i++) {
 		cJSON *r;
 
-		if (ms[i].own_rung)
-			continue; /* the shared decoder is not a rendition */
+		/* The shared decoder and chunks are not renditions. */
+		if (ms[i].own_rung || ms[i].rung_of >= 0)
+			continue;
 		r = ms[i].result ? cJSON_Duplicate(ms[i].result, 1) :
 				   cJSON_CreateObject();
 
@@ -484,6 +504,7 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	d->rung = own;
 	d->name = "_decode";
 	d->pid = -1;
+	d->rung_of = -1;
 	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, d->name, d->dir,
 		sizeof(d->dir)) < 0)
 		d->dir[0] = '\0'; /* no result: it only counts as optional */
@@ -513,6 +534,158 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 	if (ret_ring)
 		*ret_ring = r;
 	return 1;
+}
+
+/*
+ * Cut the video rungs into chunks (chunks.h) when the profile asks and the
+ * source is long enough: each video rung i of ms[0..*pn) gets its chunks
+ * appended as members (rung_of = i), and waits for them before its own
+ * unit runs. A chunk whose result.json an earlier run left is done
+ * already: resume never encodes it again. Returns the number of chunks
+ * per rung (0: not chunked), or -1 (out of memory).
+ */
+static int
+chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
+    int *finished)
+{
+	struct member *ms = *pms, *nm;
+	int n = *pn, len, count = ladderd_chunks_plan(ctx, &len), nv = 0, k;
+
+	if (count == 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		nv += strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
+		    "video") == 0 && ms[i].state == M_WAITING;
+	if (nv == 0)
+		return 0;
+	if ((nm = realloc(ms, (size_t)(n + nv * count) * sizeof(*ms))) == NULL)
+		return -1;
+	*pms = ms = nm;
+	k = n;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
+			"video") != 0 || ms[i].state != M_WAITING)
+			continue;
+		ms[i].chunks = count;
+		for (int c = 0; c < count; c++) {
+			struct member *m = &ms[k++];
+			cJSON *range = ladderd_chunks_range(c, count, len);
+
+			memset(m, 0, sizeof(*m));
+			m->rung_of = i;
+			m->pid = -1;
+			m->chunk_rung = cJSON_Duplicate(ms[i].rung, 1);
+			if (range == NULL || m->chunk_rung == NULL ||
+			    !cJSON_AddItemToObject(m->chunk_rung, "chunk",
+				range)) {
+				cJSON_Delete(range);
+				*pn = k;
+				return -1;
+			}
+			m->rung = m->chunk_rung;
+			if (ladderd_chunks_unit_name(ms[i].name, c, m->unit,
+				sizeof(m->unit)) < 0 ||
+			    ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE,
+				m->unit, m->dir, sizeof(m->dir)) < 0) {
+				*pn = k;
+				return -1;
+			}
+			if ((m->result = chord_load_result(ctx, m->unit))) {
+				log_info("rendition=%s: finished in an earlier "
+					 "run, reusing it", m->unit);
+				m->state = M_DONE;
+				(*finished)++;
+			}
+		}
+	}
+	/* Names last: the array moved while it grew. */
+	for (int i = n; i < k; i++)
+		ms[i].name = ms[i].unit;
+	*pn = k;
+	log_info("chunks: %d video rungs in %d chunks of %d s each", nv,
+	    count, len);
+	return count;
+}
+
+/* Whether member i waits for chunks that have not finished yet. */
+static int
+chord_blocked(const struct member *m)
+{
+	return m->chunks > 0 && (m->chunks_done < m->chunks ||
+	    m->joined == NULL);
+}
+
+/*
+ * Count each chunked rung's finished chunks; when all are done, gather
+ * their encodes (ctx.rung.chunks of the rung's unit, in chunk order); when
+ * one has failed for good, the rung fails with its reason. Says so in a
+ * rung event (chunks_done / chunks) when the count moved.
+ */
+static void
+chord_settle_chunks(const cJSON *ctx, struct member *ms, int n,
+    int *finished)
+{
+	for (int i = 0; i < n; i++) {
+		struct member *r = &ms[i];
+		int done = 0;
+		const struct member *bad = NULL;
+
+		if (r->chunks == 0 || r->state != M_WAITING)
+			continue;
+		for (int j = 0; j < n; j++) {
+			if (ms[j].rung_of != i)
+				continue;
+			done += ms[j].state == M_DONE;
+			if (ms[j].state == M_FAILED && bad == NULL)
+				bad = &ms[j];
+		}
+		if (bad) {
+			snprintf(r->err_stage, sizeof(r->err_stage), "%s",
+			    bad->err_stage);
+			/* The message names the chunk (its unit). */
+			snprintf(r->err_msg, sizeof(r->err_msg), "%s",
+			    bad->err_msg);
+			snprintf(r->message, sizeof(r->message), "%s",
+			    bad->message);
+			r->transient = bad->transient;
+			r->state = M_FAILED;
+			(*finished)++;
+			continue;
+		}
+		if (done != r->chunks_done) {
+			cJSON *f = cJSON_CreateObject();
+
+			r->chunks_done = done;
+			if (f) {
+				cJSON_AddStringToObject(f, "quality", r->name);
+				cJSON_AddStringToObject(f, "rung_state",
+				    "transcoding");
+				cJSON_AddNumberToObject(f, "progress",
+				    0.9 * done / r->chunks);
+				cJSON_AddNumberToObject(f, "chunks_done", done);
+				cJSON_AddNumberToObject(f, "chunks",
+				    r->chunks);
+				if (ladderd_status_emit(ctx, f, NULL) < 0)
+					log_debug("rendition=%s: cannot write "
+						  "the chunk event, ignoring",
+					    r->name);
+				cJSON_Delete(f);
+			}
+		}
+		if (done < r->chunks || r->joined)
+			continue;
+		if ((r->joined = cJSON_CreateArray()) == NULL)
+			continue; /* tried again at the next pass */
+		for (int j = 0; j < n; j++) {
+			const cJSON *t = ladderd_ctx_get(ms[j].result,
+			    "transcode");
+
+			if (ms[j].rung_of == i)
+				cJSON_AddItemToArray(r->joined, t ?
+				    cJSON_Duplicate(t, 1) :
+				    cJSON_CreateObject());
+		}
+	}
 }
 
 /*
@@ -714,7 +887,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	struct ladderd_runner *runner = NULL;
 	struct ladderd_tokens *tokens;
 	char ring_name[128] = "", err[512], group_dir[PATH_MAX] = "";
-	int group_waiting = 0, group_tokens = 0, group_video = 0;
+	int group_waiting = 0, group_tokens = 0, group_video = 0, chunked = 0;
 
 	if (!cJSON_IsArray(list) || n == 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "the ladder is empty");
@@ -754,6 +927,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		ms[i].rung = cJSON_GetArrayItem(list, i);
 		ms[i].name = ladderd_ctx_str(ms[i].rung, "name", "");
 		ms[i].pid = -1;
+		ms[i].rung_of = -1;
 		if (!ladderd_ctx_valid_name(ms[i].name) ||
 		    ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, ms[i].name,
 			ms[i].dir, sizeof(ms[i].dir)) < 0) {
@@ -768,6 +942,12 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			finished++;
 		}
 	}
+	/* Chunks share nothing: each decodes its own time range. */
+	if ((chunked = chord_plan_chunks(ctx, &ms, &n, &finished)) < 0) {
+		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
+		goto out;
+	}
+	chord_settle_chunks(ctx, ms, n, &finished);
 	for (int i = 0; i < n; i++)
 		ms[i].threads = threads;
 	/*
@@ -781,7 +961,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	 * The shared decode feeds rungs through one host's memory: this
 	 * host's, or the node that runs the whole group as one unit.
 	 */
-	if ((runner->shared_host || runner->ops->start_group) &&
+	if (!chunked && (runner->shared_host || runner->ops->start_group) &&
 	    chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
 		sizeof(ring_name), runner->shared_host ? &ring : NULL)) {
 		group_waiting = 1;
@@ -890,7 +1070,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		     i++) {
 			struct member *m = &ms[i];
 
-			if (m->state != M_WAITING)
+			if (m->state != M_WAITING || chord_blocked(m))
 				continue;
 			if (ladderd_tokens_take(tokens) <= 0)
 				break;
@@ -951,7 +1131,8 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		pfd[0].events = POLLIN;
 		/* Wait for a token only when a rung is waiting for one. */
 		for (int i = 0; i < n; i++) {
-			if (ms[i].state == M_WAITING && !ladderd_host_cancel) {
+			if (ms[i].state == M_WAITING && !chord_blocked(&ms[i]) &&
+			    !ladderd_host_cancel) {
 				pfd[1].fd = tokens->rfd;
 				pfd[1].events = POLLIN;
 				npfd = 2;
@@ -991,6 +1172,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				log_debug("reaped unknown child %ld",
 				    (long)pid);
 		}
+		chord_settle_chunks(ctx, ms, n, &finished);
 	}
 	if (ladderd_host_cancel) {
 		ladderd_ctx_set_error(ctx, "chord", NULL,
@@ -1012,8 +1194,8 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		 * reason is gone, reusing the rungs that finished.
 		 */
 		for (int i = 0; i < n; i++) {
-			if (!ms[i].optional && ms[i].state == M_FAILED &&
-			    ms[i].transient) {
+			if (!ms[i].optional && ms[i].rung_of < 0 &&
+			    ms[i].state == M_FAILED && ms[i].transient) {
 				ladderd_ctx_set_error(ctx, "chord", NULL,
 				    ms[i].message);
 				rc = LADDERD_RETRY;
@@ -1025,7 +1207,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
 			    "video");
 
-			if (ms[i].optional)
+			if (ms[i].optional || ms[i].rung_of >= 0)
 				continue;
 			if (ms[i].state == M_FAILED) {
 				failed++;
@@ -1061,6 +1243,8 @@ out:
 				ladderd_tokens_give(tokens);
 			cJSON_Delete(ms[i].result);
 			cJSON_Delete(ms[i].own_rung);
+			cJSON_Delete(ms[i].chunk_rung);
+			cJSON_Delete(ms[i].joined);
 		}
 	}
 	free(ms);

@@ -111,6 +111,10 @@ static const struct key thumbnails_keys[] = {
 /* "workflow" inside a profile is handled apart (stage lists). */
 static const struct key profile_keys[] = {
 	{ "segment_duration", K_INT, "4", 1, 60, NULL, NULL, 0 },
+	/* Chunked encoding (DESIGN 10): seconds per chunk, 0 = off; only
+	 * sources longer than chunk_min_source seconds are cut. */
+	{ "chunk_duration", K_INT, "0", 0, 86400, NULL, NULL, 0 },
+	{ "chunk_min_source", K_INT, "0", 0, 604800, NULL, NULL, 0 },
 	{ "segment_type", K_STRING, "fmp4", 0, 0, "fmp4|mpegts", NULL, 0 },
 	{ "dash", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
@@ -746,6 +750,27 @@ profile_codecs_check(struct parse *p, const config_setting_t *s,
 	return 0;
 }
 
+/*
+ * A chunk is whole segments: chunk_duration is 0 or a whole multiple of
+ * segment_duration, so chunk boundaries are segment boundaries.
+ */
+static int
+profile_chunks_check(struct parse *p, const config_setting_t *s,
+    const cJSON *settings)
+{
+	int chunk = (int)ladderd_ctx_num(settings, "chunk_duration", 0);
+	int seg = (int)ladderd_ctx_num(settings, "segment_duration", 4);
+
+	if (chunk != 0 && (seg <= 0 || chunk % seg != 0))
+		return conf_error(p, config_setting_get_member(s,
+				      "chunk_duration") ?
+			config_setting_get_member(s, "chunk_duration") : s,
+		    "profile '%s': chunk_duration %d is not a whole multiple "
+		    "of segment_duration %d", config_setting_name(s), chunk,
+		    seg);
+	return 0;
+}
+
 static int
 parse_profiles(struct parse *p, const config_setting_t *g,
     struct ladderd_conf *c)
@@ -773,7 +798,8 @@ parse_profiles(struct parse *p, const config_setting_t *g,
 		c->nprofiles++;
 		if ((rc = convert_group(p, s, profile_keys, extra,
 			 &pr->settings)) < 0 ||
-		    (rc = profile_codecs_check(p, s, pr->settings)) < 0)
+		    (rc = profile_codecs_check(p, s, pr->settings)) < 0 ||
+		    (rc = profile_chunks_check(p, s, pr->settings)) < 0)
 			return rc;
 		if ((w = config_setting_get_member(s, "workflow")) != NULL) {
 			if ((pr->workflow = calloc(1, sizeof(*pr->workflow))) ==

@@ -64,6 +64,7 @@
 #include "source.h"
 #include "stage.h"
 #include "crashpoint.h"
+#include "transcode_join.h"
 
 #define TRANSCODE_VIDEO_HZ	  90000 /* video time base, 1/90000 s */
 #define TRANSCODE_PROGRESS_FRAMES 25	/* progress at most every 25 frames */
@@ -148,6 +149,12 @@ struct transcode {
 	size_t ring_size;
 	int ring_idx;
 	int used_ring; /* frames came from the ring (for the result) */
+
+	/* A chunk (ctx.rung.chunk): only frames in [chunk_start, chunk_end)
+	 * of the rung's timeline, 1/90000; chunk_end 0 = to the end. */
+	int chunk;
+	int64_t chunk_start, chunk_end;
+	int chunk_past; /* a frame at or after chunk_end was decoded */
 };
 
 /*
@@ -252,11 +259,39 @@ transcode_settings(struct transcode *st)
 		    st, 0, "rung '%s' has unknown kind '%s'", rung, st->kind);
 	}
 
+	/*
+	 * A chunk encodes the video of its time range alone: the audio is
+	 * encoded once, by its own unit (fMP4: the audio rung; MPEG-TS: the
+	 * join muxes one audio encode into every rung), so no AAC priming
+	 * or encoder delay ever meets a chunk boundary.
+	 */
+	if (cJSON_IsObject(ladderd_ctx_get(ctx, "rung.chunk"))) {
+		double a = ladderd_ctx_num(ctx, "rung.chunk.start", 0);
+		double b = ladderd_ctx_num(ctx, "rung.chunk.end", 0);
+
+		if (!st->want_video || a < 0 || b < 0 || (b > 0 && b <= a))
+			return transcode_error(st, 0,
+			    "rung '%s' has a bad chunk (%g..%g s)", rung, a, b);
+		st->chunk = 1;
+		st->want_audio = 0;
+		st->chunk_start = llround(a * TRANSCODE_VIDEO_HZ);
+		st->chunk_end = llround(b * TRANSCODE_VIDEO_HZ);
+	}
+
 	st->est_duration = ladderd_ctx_num(ctx, "probe.duration", 0);
 	st->est_frames = ladderd_ctx_num(ctx, "probe.video.nb_frames", 0);
 	if (st->est_frames <= 0)
 		st->est_frames = st->est_duration *
 		    ladderd_ctx_num(ctx, "probe.video.avg_fps", 25);
+	if (st->chunk) {
+		double len = (st->chunk_end > 0 ? (double)st->chunk_end :
+			st->est_duration * TRANSCODE_VIDEO_HZ) -
+		    (double)st->chunk_start;
+
+		if (st->est_duration > 0)
+			st->est_frames *= len / TRANSCODE_VIDEO_HZ /
+			    st->est_duration;
+	}
 
 	if ((n = call->path(
 		 call, LADDERD_PATH_RUNG_STATE, rung, dir, sizeof(dir))) < 0 ||
@@ -392,6 +427,20 @@ transcode_open_input(struct transcode *st)
 	if (st->want_audio &&
 	    (err = transcode_open_decoder(st, st->ain, &st->adec)) < 0)
 		return err;
+	/* A chunk starts decoding at the keyframe at or before its start. */
+	if (st->chunk && st->chunk_start > 0) {
+		AVStream *vs = st->ifmt->streams[st->vin];
+		int64_t ts = av_rescale_q(st->chunk_start,
+				 (AVRational){ 1, TRANSCODE_VIDEO_HZ },
+				 vs->time_base) +
+		    av_rescale_q(st->start, st->start_tb, vs->time_base);
+
+		if ((err = avformat_seek_file(st->ifmt, st->vin, INT64_MIN, ts,
+			 ts, 0)) < 0)
+			return transcode_error(st, err,
+			    "cannot seek '%s' to %.3f s", st->src,
+			    (double)st->chunk_start / TRANSCODE_VIDEO_HZ);
+	}
 	return 0;
 }
 
@@ -852,6 +901,22 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	/* Rounding can put the first frame a tick before zero. */
 	if (pts < 0 && st->last_pts < 0 && pts > -st->fdur)
 		pts = 0;
+	/* A chunk keeps only its own time range: the frames before its start
+	 * were decoded only to reach it. */
+	if (st->chunk && st->chunk_end > 0 && pts >= st->chunk_end) {
+		st->chunk_past = 1;
+		return 0;
+	}
+	if (st->chunk && pts < st->chunk_start) {
+		/* The seek must land at or before the start, never after. */
+		return 0;
+	}
+	if (st->chunk && st->last_pts < 0 && st->chunk_start > 0 &&
+	    pts >= st->chunk_start + st->fdur)
+		return transcode_error(st, 0, "the seek in '%s' landed after "
+		    "the chunk's start (%.3f s, first frame %.3f s)", st->src,
+		    (double)st->chunk_start / TRANSCODE_VIDEO_HZ,
+		    (double)pts / TRANSCODE_VIDEO_HZ);
 	/* Frames before the start or with a repeated timestamp are dropped
 	 * (x264 needs strictly increasing pts). */
 	if (pts < 0 || pts <= st->last_pts) {
@@ -1391,6 +1456,9 @@ transcode_loop(struct transcode *st)
 	if (st->ring != NULL && (err = transcode_ring_loop(st)) < 0)
 		return err;
 	for (; st->ring == NULL || st->want_audio;) {
+		/* A chunk stops reading once its range is decoded. */
+		if (st->chunk_past)
+			break;
 		err = av_read_frame(st->ifmt, st->pkt);
 		if (err == AVERROR_EOF)
 			break;
@@ -1557,6 +1625,9 @@ transcode_result(struct transcode *st)
 	(void)cJSON_AddNumberToObject(out, "bad_packets", (double)st->bad);
 	(void)cJSON_AddNumberToObject(
 	    out, "dropped_frames", (double)st->dropped);
+	if (st->chunk)
+		(void)cJSON_AddNumberToObject(out, "chunk_start",
+		    (double)st->chunk_start / TRANSCODE_VIDEO_HZ);
 	return out;
 }
 
@@ -1617,6 +1688,9 @@ transcode_run(void *state, struct ladderd_call *call)
 	cJSON *out = NULL;
 
 	(void)state;
+	/* A chunked rung's unit joins its chunks' encodes. */
+	if (cJSON_IsArray(ladderd_ctx_get(call->ctx, "rung.chunks")))
+		return ladderd_transcode_join(call);
 	st.keyframes = cJSON_CreateArray();
 	st.frame = av_frame_alloc();
 	st.filtered = av_frame_alloc();

@@ -77,11 +77,13 @@ struct member {
 	int transient;	   /* it last exited 75: a full disk, the network */
 	const char *group_dir; /* runs inside the group's process (remote) */
 	/* Chunks (chunks.h): a chunk knows its rung, a rung its chunks. */
-	int rung_of;	   /* a chunk: its rung's member index; else -1 */
+	int rung_of;	   /* a chunk: its rung's member index; the chunked
+			      rungs' audio: -2; else -1 */
 	int chunks;	   /* a chunked rung: its chunks ... */
 	int chunks_done;   /* ... and how many have finished */
 	cJSON *chunk_rung; /* a chunk: its ctx.rung (owned) */
 	cJSON *joined;	   /* a chunked rung: its chunks' results (owned) */
+	cJSON *audio;	   /* and the audio it carries (MPEG-TS; owned) */
 	char unit[80];	   /* a chunk's unit name, <rung>.chunkNNN */
 	cJSON *result;
 	char message[1280];	/* for the log: "rung NAME: ..." */
@@ -140,6 +142,9 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	if (m->joined)
 		cJSON_AddItemToObject(rung, "chunks",
 		    cJSON_Duplicate(m->joined, 1));
+	if (m->audio)
+		cJSON_AddItemToObject(rung, "chunk_audio",
+		    cJSON_Duplicate(m->audio, 1));
 	/* This attempt's start: the rung's events carry its elapsed time. */
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started");
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started_ms");
@@ -175,7 +180,7 @@ chord_write_request(const struct ladderd_chord_opts *o,
 		 * A chunk is the encode of its time range: the stages up to
 		 * transcode. The rung's own unit packages the joined encode.
 		 */
-		if (m->rung_of >= 0 && strcmp(s->name, "transcode") == 0)
+		if (m->rung_of != -1 && strcmp(s->name, "transcode") == 0)
 			break;
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
@@ -340,7 +345,7 @@ chord_merge(cJSON *ctx, struct member *ms, int n, const char *runner_name)
 		cJSON *r;
 
 		/* The shared decoder and chunks are not renditions. */
-		if (ms[i].own_rung || ms[i].rung_of >= 0)
+		if (ms[i].own_rung || ms[i].rung_of != -1)
 			continue;
 		r = ms[i].result ? cJSON_Duplicate(ms[i].result, 1) :
 				   cJSON_CreateObject();
@@ -405,6 +410,8 @@ ladderd_chord_unit_label(const char *name)
 		return "shared decoder";
 	if (strcmp(name, "_group") == 0)
 		return "rung group";
+	if (strcmp(name, "_audio") == 0)
+		return "chunked rungs' audio";
 	return name;
 }
 
@@ -550,6 +557,10 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 {
 	struct member *ms = *pms, *nm;
 	int n = *pn, len, count = ladderd_chunks_plan(ctx, &len), nv = 0, k;
+	/* MPEG-TS rungs carry the audio: encoded once, for all of them. */
+	int audio = ladderd_ctx_bool(ctx, "probe.has_audio", 0) &&
+	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
+		"mpegts") == 0;
 
 	if (count == 0)
 		return 0;
@@ -558,10 +569,35 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 		    "video") == 0 && ms[i].state == M_WAITING;
 	if (nv == 0)
 		return 0;
-	if ((nm = realloc(ms, (size_t)(n + nv * count) * sizeof(*ms))) == NULL)
+	if ((nm = realloc(ms, (size_t)(n + nv * count + audio) *
+		 sizeof(*ms))) == NULL)
 		return -1;
 	*pms = ms = nm;
 	k = n;
+	/* The audio first: every rung's join waits for it. */
+	if (audio) {
+		struct member *m = &ms[k++];
+
+		memset(m, 0, sizeof(*m));
+		m->rung_of = -2;
+		m->pid = -1;
+		snprintf(m->unit, sizeof(m->unit), "_audio");
+		if ((m->chunk_rung = cJSON_CreateObject()) == NULL ||
+		    !cJSON_AddStringToObject(m->chunk_rung, "name", "_audio") ||
+		    !cJSON_AddStringToObject(m->chunk_rung, "kind", "audio") ||
+		    ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, m->unit,
+			m->dir, sizeof(m->dir)) < 0) {
+			*pn = k;
+			return -1;
+		}
+		m->rung = m->chunk_rung;
+		if ((m->result = chord_load_result(ctx, m->unit))) {
+			log_info("the chunked rungs' audio: finished in an "
+				 "earlier run, reusing it");
+			m->state = M_DONE;
+			(*finished)++;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		if (strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
 			"video") != 0 || ms[i].state != M_WAITING)
@@ -569,7 +605,8 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 		ms[i].chunks = count;
 		for (int c = 0; c < count; c++) {
 			struct member *m = &ms[k++];
-			cJSON *range = ladderd_chunks_range(c, count, len);
+			cJSON *range = ladderd_chunks_range(ctx, c, count,
+			    len);
 
 			memset(m, 0, sizeof(*m));
 			m->rung_of = i;
@@ -627,12 +664,23 @@ chord_settle_chunks(const cJSON *ctx, struct member *ms, int n,
 {
 	for (int i = 0; i < n; i++) {
 		struct member *r = &ms[i];
-		int done = 0;
-		const struct member *bad = NULL;
+		int done = 0, audio_wait = 0;
+		const struct member *bad = NULL, *audio = NULL;
 
 		if (r->chunks == 0 || r->state != M_WAITING)
 			continue;
 		for (int j = 0; j < n; j++) {
+			/* The audio the rung carries (MPEG-TS) is awaited
+			 * like a chunk, without counting as one. */
+			if (ms[j].rung_of == -2) {
+				if (ms[j].state == M_FAILED && bad == NULL)
+					bad = &ms[j];
+				if (ms[j].state != M_DONE)
+					audio_wait = 1;
+				else
+					audio = &ms[j];
+				continue;
+			}
 			if (ms[j].rung_of != i)
 				continue;
 			done += ms[j].state == M_DONE;
@@ -672,10 +720,14 @@ chord_settle_chunks(const cJSON *ctx, struct member *ms, int n,
 				cJSON_Delete(f);
 			}
 		}
-		if (done < r->chunks || r->joined)
+		if (done < r->chunks || audio_wait || r->joined)
 			continue;
-		if ((r->joined = cJSON_CreateArray()) == NULL)
+		if (audio && r->audio == NULL &&
+		    (r->audio = cJSON_Duplicate(ladderd_ctx_get(audio->result,
+			 "transcode"), 1)) == NULL)
 			continue; /* tried again at the next pass */
+		if ((r->joined = cJSON_CreateArray()) == NULL)
+			continue;
 		for (int j = 0; j < n; j++) {
 			const cJSON *t = ladderd_ctx_get(ms[j].result,
 			    "transcode");
@@ -1194,7 +1246,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		 * reason is gone, reusing the rungs that finished.
 		 */
 		for (int i = 0; i < n; i++) {
-			if (!ms[i].optional && ms[i].rung_of < 0 &&
+			if (!ms[i].optional && ms[i].rung_of == -1 &&
 			    ms[i].state == M_FAILED && ms[i].transient) {
 				ladderd_ctx_set_error(ctx, "chord", NULL,
 				    ms[i].message);
@@ -1207,7 +1259,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
 			    "video");
 
-			if (ms[i].optional || ms[i].rung_of >= 0)
+			if (ms[i].optional || ms[i].rung_of != -1)
 				continue;
 			if (ms[i].state == M_FAILED) {
 				failed++;
@@ -1245,6 +1297,7 @@ out:
 			cJSON_Delete(ms[i].own_rung);
 			cJSON_Delete(ms[i].chunk_rung);
 			cJSON_Delete(ms[i].joined);
+			cJSON_Delete(ms[i].audio);
 		}
 	}
 	free(ms);

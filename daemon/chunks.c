@@ -35,16 +35,19 @@ ladderd_chunks_plan(const cJSON *ctx, int *ret_len)
 }
 
 cJSON *
-ladderd_chunks_range(int index, int count, int len)
+ladderd_chunks_range(const cJSON *ctx, int index, int count, int len)
 {
 	cJSON *c = cJSON_CreateObject();
+	double preroll = ladderd_ctx_num(ctx, "profile.chunk_preroll_segments",
+	    1) * ladderd_ctx_num(ctx, "profile.segment_duration", 4);
 
 	if (c == NULL ||
 	    !cJSON_AddNumberToObject(c, "index", index) ||
 	    !cJSON_AddNumberToObject(c, "count", count) ||
 	    !cJSON_AddNumberToObject(c, "start", (double)index * len) ||
 	    !cJSON_AddNumberToObject(c, "end",
-		index + 1 < count ? (double)(index + 1) * len : 0)) {
+		index + 1 < count ? (double)(index + 1) * len : 0) ||
+	    !cJSON_AddNumberToObject(c, "preroll", index > 0 ? preroll : 0)) {
 		cJSON_Delete(c);
 		return NULL;
 	}

@@ -23,10 +23,13 @@ int ladderd_chunks_plan(const cJSON *ctx, int *ret_len);
 
 /*
  * Chunk `index` of `count` of `len` seconds, as ctx.rung.chunk for its
- * unit: { index, count, start, end } in seconds, end 0 for the last one
- * (to the end of the source). NULL when out of memory; the caller owns it.
+ * unit: { index, count, start, end, preroll } in seconds, end 0 for the
+ * last one (to the end of the source); preroll: how long before its start
+ * its encoder begins (profile.chunk_preroll_segments segments; their
+ * packets are dropped).
+ * NULL when out of memory; the caller owns it.
  */
-cJSON *ladderd_chunks_range(int index, int count, int len);
+cJSON *ladderd_chunks_range(const cJSON *ctx, int index, int count, int len);
 
 /* A chunk's unit name, "<rung>.chunkNNN"; 0, or -ENAMETOOLONG. */
 int ladderd_chunks_unit_name(const char *rung, int index, char *buf,

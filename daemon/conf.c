@@ -111,15 +111,18 @@ static const struct key thumbnails_keys[] = {
 /* "workflow" inside a profile is handled apart (stage lists). */
 static const struct key profile_keys[] = {
 	{ "segment_duration", K_INT, "4", 1, 60, NULL, NULL, 0 },
-	/* Chunked encoding (DESIGN 10): seconds per chunk, 0 = off; only
-	 * sources longer than chunk_min_source seconds are cut. */
-	{ "chunk_duration", K_INT, "0", 0, 86400, NULL, NULL, 0 },
-	{ "chunk_min_source", K_INT, "0", 0, 604800, NULL, NULL, 0 },
 	{ "segment_type", K_STRING, "fmp4", 0, 0, "fmp4|mpegts", NULL, 0 },
 	{ "dash", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "partial_ladder", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "shared_decode", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	/* Chunked encoding (DESIGN 10): seconds per chunk, 0 = off; only
+	 * sources longer than chunk_min_source seconds are cut. */
+	{ "chunk_duration", K_INT, "0", 0, 86400, NULL, NULL, 0 },
+	{ "chunk_min_source", K_INT, "0", 0, 604800, NULL, NULL, 0 },
+	/* Segments a chunk's encoder starts early so that its rate control
+	 * is warm at the chunk's start (those frames are encoded twice). */
+	{ "chunk_preroll_segments", K_INT, "1", 0, 10, NULL, NULL, 0 },
 	/* Picture limits the probe enforces (issue 9): 8K DCI pixels. */
 	{ "max_width", K_INT, "8192", 16, 65536, NULL, NULL, 0 },
 	{ "max_height", K_INT, "8192", 16, 65536, NULL, NULL, 0 },

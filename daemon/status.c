@@ -244,6 +244,17 @@ status_update_rungs(cJSON *status, const cJSON *old, const cJSON *ev)
 		if (cJSON_IsNumber(t))
 			cJSON_AddItemToObject(r, "frames",
 			    cJSON_Duplicate(t, 1));
+		/* A chunked rung: chunks finished / chunks (chord.c). */
+		for (int k = 0; k < 2; k++) {
+			const char *key = k ? "chunks" : "chunks_done";
+
+			t = cJSON_GetObjectItemCaseSensitive(ev, key);
+			if (!cJSON_IsNumber(t) && was)
+				t = cJSON_GetObjectItemCaseSensitive(was, key);
+			if (cJSON_IsNumber(t))
+				cJSON_AddItemToObject(r, key,
+				    cJSON_Duplicate(t, 1));
+		}
 		if (cJSON_IsObject(ladderd_ctx_get(ev, "unit")))
 			cJSON_AddItemToObject(r, "unit",
 			    cJSON_Duplicate(ladderd_ctx_get(ev, "unit"), 1));

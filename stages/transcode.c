@@ -154,6 +154,9 @@ struct transcode {
 	 * of the rung's timeline, 1/90000; chunk_end 0 = to the end. */
 	int chunk;
 	int64_t chunk_start, chunk_end;
+	/* Its encoder starts this much earlier (pre-roll: its rate control
+	 * warms up on frames whose packets are dropped). */
+	int64_t chunk_from;
 	int chunk_past; /* a frame at or after chunk_end was decoded */
 };
 
@@ -276,6 +279,10 @@ transcode_settings(struct transcode *st)
 		st->want_audio = 0;
 		st->chunk_start = llround(a * TRANSCODE_VIDEO_HZ);
 		st->chunk_end = llround(b * TRANSCODE_VIDEO_HZ);
+		st->chunk_from = st->chunk_start - llround(ladderd_ctx_num(ctx,
+		    "rung.chunk.preroll", 0) * TRANSCODE_VIDEO_HZ);
+		if (st->chunk_from < 0)
+			st->chunk_from = 0;
 	}
 
 	st->est_duration = ladderd_ctx_num(ctx, "probe.duration", 0);
@@ -428,9 +435,9 @@ transcode_open_input(struct transcode *st)
 	    (err = transcode_open_decoder(st, st->ain, &st->adec)) < 0)
 		return err;
 	/* A chunk starts decoding at the keyframe at or before its start. */
-	if (st->chunk && st->chunk_start > 0) {
+	if (st->chunk && st->chunk_from > 0) {
 		AVStream *vs = st->ifmt->streams[st->vin];
-		int64_t ts = av_rescale_q(st->chunk_start,
+		int64_t ts = av_rescale_q(st->chunk_from,
 				 (AVRational){ 1, TRANSCODE_VIDEO_HZ },
 				 vs->time_base) +
 		    av_rescale_q(st->start, st->start_tb, vs->time_base);
@@ -439,7 +446,7 @@ transcode_open_input(struct transcode *st)
 			 ts, 0)) < 0)
 			return transcode_error(st, err,
 			    "cannot seek '%s' to %.3f s", st->src,
-			    (double)st->chunk_start / TRANSCODE_VIDEO_HZ);
+			    (double)st->chunk_from / TRANSCODE_VIDEO_HZ);
 	}
 	return 0;
 }
@@ -795,6 +802,13 @@ transcode_write(struct transcode *st, AVCodecContext *enc, AVPacket *pkt)
 	if (video) {
 		if (pkt->duration <= 0)
 			pkt->duration = st->fdur;
+		pkt->pts += st->chunk_from;
+		pkt->dts += st->chunk_from;
+		/* The pre-roll's packets only warmed the rate control. */
+		if (pkt->pts < st->chunk_start) {
+			av_packet_unref(pkt);
+			return 0;
+		}
 		st->frames_out++;
 		st->vbytes += pkt->size;
 		if (pkt->flags & AV_PKT_FLAG_KEY) {
@@ -907,15 +921,14 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 		st->chunk_past = 1;
 		return 0;
 	}
-	if (st->chunk && pts < st->chunk_start) {
-		/* The seek must land at or before the start, never after. */
+	if (st->chunk && pts < st->chunk_from)
 		return 0;
-	}
-	if (st->chunk && st->last_pts < 0 && st->chunk_start > 0 &&
-	    pts >= st->chunk_start + st->fdur)
+	/* The seek must land at or before the start, never after. */
+	if (st->chunk && st->last_pts < 0 && st->chunk_from > 0 &&
+	    pts >= st->chunk_from + st->fdur)
 		return transcode_error(st, 0, "the seek in '%s' landed after "
 		    "the chunk's start (%.3f s, first frame %.3f s)", st->src,
-		    (double)st->chunk_start / TRANSCODE_VIDEO_HZ,
+		    (double)st->chunk_from / TRANSCODE_VIDEO_HZ,
 		    (double)pts / TRANSCODE_VIDEO_HZ);
 	/* Frames before the start or with a repeated timestamp are dropped
 	 * (x264 needs strictly increasing pts). */
@@ -966,7 +979,12 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	if (st->rotation)
 		transcode_rotate(st->scaled, st->vframe, st->rotation);
 
-	st->vframe->pts = pts;
+	/*
+	 * A chunk's encoder counts time from its own start, as a whole
+	 * rung's does from 0 (x264's rate control reads the first frame's
+	 * pts as time already spent); transcode_write puts it back.
+	 */
+	st->vframe->pts = pts - st->chunk_from;
 	st->vframe->pict_type = AV_PICTURE_TYPE_NONE;
 	if (pts >= st->next_idr) {
 		int64_t step = (int64_t)st->seg * TRANSCODE_VIDEO_HZ;

@@ -116,7 +116,7 @@ chord_write_request(const struct ladderd_chord_opts *o,
     int index)
 {
 	const cJSON *only = ladderd_ctx_get(m->rung, "stages");
-	char dir[PATH_MAX], path[PATH_MAX + 16];
+	char dir[PATH_MAX], path[PATH_MAX];
 	cJSON *req = cJSON_CreateObject(), *c = NULL, *rung, *stages;
 	const struct ladderd_workflow *wf = o->workflow;
 	int rc = -ENOMEM;
@@ -188,11 +188,16 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	cJSON_AddStringToObject(req, "runner", runner->ops->name);
 	cJSON_AddItemToObject(req, "context", c);
 	c = NULL;
-	(void)snprintf(path, sizeof(path), "%s/result.json", dir);
-	(void)unlink(path); /* a stale failed result must not count */
-	(void)snprintf(path, sizeof(path), "%s/running", dir);
-	(void)unlink(path);
-	snprintf(path, sizeof(path), "%s/request.json", dir);
+	/* A stale failed result must not count, nor a stale stage name. */
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, m->name, path,
+		sizeof(path)) == 0)
+		(void)unlink(path);
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RUNNING, m->name, path,
+		sizeof(path)) == 0)
+		(void)unlink(path);
+	if ((rc = ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_REQUEST, m->name,
+		 path, sizeof(path))) < 0)
+		goto out;
 	/* A request of an earlier run: its unit may still be out there. */
 	if (m->attempts == 0 && access(path, F_OK) == 0)
 		m->resumed = 1;
@@ -207,15 +212,13 @@ out:
 static cJSON *
 chord_load_result(const cJSON *ctx, const char *name)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	cJSON *res = NULL;
 	const char *st;
 
-	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, name, dir,
-		sizeof(dir)) < 0)
-		return NULL;
-	snprintf(path, sizeof(path), "%s/result.json", dir);
-	if (ladderd_ctx_load(path, &res) < 0)
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, name, path,
+		sizeof(path)) < 0 ||
+	    ladderd_ctx_load(path, &res) < 0)
 		return NULL;
 	st = ladderd_ctx_str(res, "status", "");
 	if (strcmp(st, "ok") != 0 && strcmp(st, "dropped") != 0) {
@@ -251,14 +254,12 @@ static void
 chord_running_stage(const cJSON *ctx, const char *name, char *buf,
     size_t size)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	FILE *f = NULL;
 
 	snprintf(buf, size, "chord");
-	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, name, dir,
-		sizeof(dir)) < 0 ||
-	    snprintf(path, sizeof(path), "%s/running", dir) >=
-		(int)sizeof(path) ||
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RUNNING, name, path,
+		sizeof(path)) < 0 ||
 	    (f = fopen(path, "r")) == NULL)
 		return;
 	if (fgets(buf, (int)size, f) == NULL ||
@@ -277,14 +278,15 @@ chord_collect(const struct ladderd_chord_opts *o,
     struct ladderd_runner *runner, const cJSON *ctx, struct member *m,
     int status)
 {
-	char path[PATH_MAX + 16], why[512] = "";
+	char path[PATH_MAX], why[512] = "";
 	struct ladderd_unit u;
 	cJSON *res = NULL;
 
 	m->transient = !m->timed_out && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 75;
-	snprintf(path, sizeof(path), "%s/result.json", m->dir);
-	(void)ladderd_ctx_load(path, &res);
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, m->name, path,
+		sizeof(path)) == 0)
+		(void)ladderd_ctx_load(path, &res);
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0 && res)) {
 		chord_unit(o, ctx, m, &u);
 		runner->ops->ended(runner, &u, status, why, sizeof(why));
@@ -852,15 +854,16 @@ chord_start_group(const struct ladderd_chord_opts *o,
 
 /* Whether m's result.json says it finished (ok or dropped). */
 static int
-chord_result_ok(const struct member *m)
+chord_result_ok(const cJSON *ctx, const struct member *m)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	cJSON *res = NULL;
 	const char *st;
 	int ok;
 
-	snprintf(path, sizeof(path), "%s/result.json", m->dir);
-	if (ladderd_ctx_load(path, &res) < 0)
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, m->name, path,
+		sizeof(path)) < 0 ||
+	    ladderd_ctx_load(path, &res) < 0)
 		return 0;
 	st = ladderd_ctx_str(res, "status", "");
 	ok = strcmp(st, "ok") == 0 || strcmp(st, "dropped") == 0;
@@ -893,7 +896,7 @@ chord_reaped(const struct ladderd_chord_opts *o,
 	 * In a group process each unit left its own result: a unit that
 	 * finished counts even if another one failed the group's status.
 	 */
-	if (m->group_dir && chord_result_ok(m))
+	if (m->group_dir && chord_result_ok(ctx, m))
 		status = 0;
 	if (chord_collect(o, runner, ctx, m, status) == 0) {
 		m->state = M_DONE;

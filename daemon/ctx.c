@@ -1,10 +1,13 @@
 /*
  * ctx.c - context merge, checkpoint and layout.
  *
- * Layout of a task (the only place that knows it):
+ * Layout of a task (the only place that knows it, `layout` below):
  *   <work>/context.json          checkpoint of the job context
+ *   <work>/claim.json            what ingest recorded of the drop
+ *   <work>/manifest.json         a dropped manifest
  *   <work>/source/               the source file
- *   <work>/rungs/<rung>/         request.json, result.json, transcoded.mp4
+ *   <work>/rungs/<rung>/         request.json, result.json, running,
+ *                                transcoded.mp4
  *   <work>/fragments/<rung>.m3u8 a rung's master-playlist entry
  *   <work>/package/              what is published: master.m3u8,
  *                                manifest.mpd, <rung>/index.m3u8 + segments
@@ -13,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,6 +108,89 @@ ladderd_ctx_valid_name(const char *name)
 			    "0123456789._-") == n;
 }
 
+/*
+ * The layout: each kind is root + `dir` + [name] + `file`, where root is the
+ * work folder or the publish root and name the rung or the task id.
+ */
+enum layout_root { IN_WORK, IN_PUBLISH };
+enum layout_name { NO_NAME, RUNG_NAME, TASK_ID };
+static const struct {
+	enum layout_root root;
+	const char *dir;
+	enum layout_name name;
+	const char *file;
+} layout[LADDERD_PATH__COUNT] = {
+	[LADDERD_PATH_WORK] = { IN_WORK, "", NO_NAME, "" },
+	[LADDERD_PATH_CONTEXT] = { IN_WORK, "/context.json", NO_NAME, "" },
+	[LADDERD_PATH_CLAIM] = { IN_WORK, "/claim.json", NO_NAME, "" },
+	[LADDERD_PATH_MANIFEST] = { IN_WORK, "/manifest.json", NO_NAME, "" },
+	[LADDERD_PATH_SOURCE_DIR] = { IN_WORK, "/source", NO_NAME, "" },
+	[LADDERD_PATH_RUNG_STATE] = { IN_WORK, "/rungs/", RUNG_NAME, "" },
+	[LADDERD_PATH_RUNG_REQUEST] = { IN_WORK, "/rungs/", RUNG_NAME,
+	    "/request.json" },
+	[LADDERD_PATH_RUNG_RESULT] = { IN_WORK, "/rungs/", RUNG_NAME,
+	    "/result.json" },
+	[LADDERD_PATH_RUNG_RUNNING] = { IN_WORK, "/rungs/", RUNG_NAME,
+	    "/running" },
+	[LADDERD_PATH_TRANSCODED] = { IN_WORK, "/rungs/", RUNG_NAME,
+	    "/transcoded.mp4" },
+	[LADDERD_PATH_FRAGMENTS_DIR] = { IN_WORK, "/fragments", NO_NAME, "" },
+	[LADDERD_PATH_HLS_FRAGMENT] = { IN_WORK, "/fragments/", RUNG_NAME,
+	    ".m3u8" },
+	[LADDERD_PATH_PACKAGE] = { IN_WORK, "/package", NO_NAME, "" },
+	[LADDERD_PATH_HLS_DIR] = { IN_WORK, "/package/", RUNG_NAME, "" },
+	[LADDERD_PATH_HLS_PLAYLIST] = { IN_WORK, "/package/", RUNG_NAME,
+	    "/index.m3u8" },
+	[LADDERD_PATH_MASTER] = { IN_WORK, "/package/master.m3u8", NO_NAME,
+	    "" },
+	[LADDERD_PATH_MPD] = { IN_WORK, "/package/manifest.mpd", NO_NAME, "" },
+	[LADDERD_PATH_DASH_DIR] = { IN_WORK, "/package/dash", NO_NAME, "" },
+	[LADDERD_PATH_PUBLISH_ROOT] = { IN_PUBLISH, "", NO_NAME, "" },
+	[LADDERD_PATH_PUBLISH] = { IN_PUBLISH, "/", TASK_ID, "" },
+	[LADDERD_PATH_PUBLISHED_MASTER] = { IN_PUBLISH, "/", TASK_ID,
+	    "/master.m3u8" },
+	[LADDERD_PATH_PUBLISHED_MPD] = { IN_PUBLISH, "/", TASK_ID,
+	    "/manifest.mpd" },
+};
+
+/*
+ * Write kind's path, below `root` (NULL: relative to it, without the
+ * leading '/'). `rung` must be a valid name for the per-rung kinds.
+ */
+static int
+layout_path(const char *root, const char *id, enum ladderd_path kind,
+    const char *rung, char *buf, size_t size)
+{
+	const char *name = "", *dir;
+	int n;
+
+	if ((unsigned)kind >= LADDERD_PATH__COUNT || layout[kind].dir == NULL)
+		return -EINVAL;
+	if (layout[kind].name == RUNG_NAME) {
+		if (!ladderd_ctx_valid_name(rung))
+			return -EINVAL;
+		name = rung;
+	} else if (layout[kind].name == TASK_ID) {
+		if (id == NULL)
+			return -EINVAL;
+		name = id;
+	}
+	dir = layout[kind].dir;
+	if (root == NULL) {
+		root = "";
+		dir += dir[0] == '/';
+	}
+	n = snprintf(buf, size, "%s%s%s%s", root, dir, name,
+	    layout[kind].file);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * The path of `kind` for the task of `ctx` (task.work_dir, task.id and,
+ * for the publish kinds, task.publish_root).
+ */
 int
 ladderd_ctx_path(const cJSON *ctx, enum ladderd_path kind, const char *rung,
     char *buf, size_t size)
@@ -111,77 +198,54 @@ ladderd_ctx_path(const cJSON *ctx, enum ladderd_path kind, const char *rung,
 	const char *work = ladderd_ctx_str(ctx, "task.work_dir", NULL);
 	const char *id = ladderd_ctx_str(ctx, "task.id", NULL);
 	const char *pub = ladderd_ctx_str(ctx, "task.publish_root", NULL);
-	int n;
 
-	if (work == NULL || id == NULL)
+	if (work == NULL || id == NULL || (unsigned)kind >= LADDERD_PATH__COUNT)
 		return -EINVAL;
-	switch (kind) {
-	case LADDERD_PATH_RUNG_STATE:
-	case LADDERD_PATH_TRANSCODED:
-	case LADDERD_PATH_HLS_DIR:
-	case LADDERD_PATH_HLS_PLAYLIST:
-	case LADDERD_PATH_HLS_FRAGMENT:
-		if (!ladderd_ctx_valid_name(rung))
-			return -EINVAL;
-		break;
-	case LADDERD_PATH_PUBLISH:
-	case LADDERD_PATH_PUBLISH_ROOT:
-		if (pub == NULL)
-			return -EINVAL;
-		break;
-	default:
-		break;
-	}
-	switch (kind) {
-	case LADDERD_PATH_WORK:
-		n = snprintf(buf, size, "%s", work);
-		break;
-	case LADDERD_PATH_SOURCE_DIR:
-		n = snprintf(buf, size, "%s/source", work);
-		break;
-	case LADDERD_PATH_PACKAGE:
-		n = snprintf(buf, size, "%s/package", work);
-		break;
-	case LADDERD_PATH_RUNG_STATE:
-		n = snprintf(buf, size, "%s/rungs/%s", work, rung);
-		break;
-	case LADDERD_PATH_TRANSCODED:
-		n = snprintf(buf, size, "%s/rungs/%s/transcoded.mp4", work,
-		    rung);
-		break;
-	case LADDERD_PATH_HLS_DIR:
-		n = snprintf(buf, size, "%s/package/%s", work, rung);
-		break;
-	case LADDERD_PATH_HLS_PLAYLIST:
-		n = snprintf(buf, size, "%s/package/%s/index.m3u8", work, rung);
-		break;
-	case LADDERD_PATH_HLS_FRAGMENT:
-		n = snprintf(buf, size, "%s/fragments/%s.m3u8", work, rung);
-		break;
-	case LADDERD_PATH_FRAGMENTS_DIR:
-		n = snprintf(buf, size, "%s/fragments", work);
-		break;
-	case LADDERD_PATH_MASTER:
-		n = snprintf(buf, size, "%s/package/master.m3u8", work);
-		break;
-	case LADDERD_PATH_MPD:
-		n = snprintf(buf, size, "%s/package/manifest.mpd", work);
-		break;
-	case LADDERD_PATH_DASH_DIR:
-		n = snprintf(buf, size, "%s/package/dash", work);
-		break;
-	case LADDERD_PATH_PUBLISH:
-		n = snprintf(buf, size, "%s/%s", pub, id);
-		break;
-	case LADDERD_PATH_PUBLISH_ROOT:
-		n = snprintf(buf, size, "%s", pub);
-		break;
-	default:
+	if (layout[kind].root == IN_PUBLISH && pub == NULL)
 		return -EINVAL;
-	}
-	if (n < 0 || (size_t)n >= size)
-		return -ENAMETOOLONG;
-	return 0;
+	return layout_path(layout[kind].root == IN_PUBLISH ? pub : work, id,
+	    kind, rung, buf, size);
+}
+
+/*
+ * The same relative to the root (the work folder or the publish root):
+ * "<task_id>/master.m3u8" for LADDERD_PATH_PUBLISHED_MASTER.
+ */
+int
+ladderd_ctx_rel_path(const cJSON *ctx, enum ladderd_path kind,
+    const char *rung, char *buf, size_t size)
+{
+	return layout_path(NULL, ladderd_ctx_str(ctx, "task.id", NULL), kind,
+	    rung, buf, size);
+}
+
+/*
+ * The path of a work-folder kind for the task folder `work`, when no
+ * context is at hand (the supervisor, a rung worker before it read its
+ * request). -EINVAL for the publish kinds.
+ */
+int
+ladderd_ctx_work_path(const char *work, enum ladderd_path kind,
+    const char *rung, char *buf, size_t size)
+{
+	if (work == NULL || (unsigned)kind >= LADDERD_PATH__COUNT ||
+	    layout[kind].root != IN_WORK)
+		return -EINVAL;
+	return layout_path(work, NULL, kind, rung, buf, size);
+}
+
+/* Load the checkpoint of the task whose folder is `work`. */
+int
+ladderd_ctx_load_task(const char *work, cJSON **ret_ctx)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	*ret_ctx = NULL;
+	if ((rc = ladderd_ctx_work_path(work, LADDERD_PATH_CONTEXT, NULL, path,
+		 sizeof(path))) < 0)
+		return rc;
+	return ladderd_ctx_load(path, ret_ctx);
 }
 
 /* ctx.error = {stage, rung?, message}; replaces an earlier error. */

@@ -20,6 +20,11 @@ int ladderd_ctx_save(const cJSON *ctx, const char *path);
 int ladderd_ctx_load(const char *path, cJSON **ret_ctx);
 int ladderd_ctx_path(const cJSON *ctx, enum ladderd_path kind,
     const char *rung, char *buf, size_t size);
+int ladderd_ctx_rel_path(const cJSON *ctx, enum ladderd_path kind,
+    const char *rung, char *buf, size_t size);
+int ladderd_ctx_work_path(const char *work, enum ladderd_path kind,
+    const char *rung, char *buf, size_t size);
+int ladderd_ctx_load_task(const char *work, cJSON **ret_ctx);
 int ladderd_ctx_valid_name(const char *name);
 int ladderd_ctx_derive_id(const char *file, unsigned suffix, char *buf,
     size_t size);

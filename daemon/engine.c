@@ -25,14 +25,6 @@
 #include "plugin.h"
 #include "status.h"
 
-int
-ladderd_engine_context_path(const char *work_dir, char *buf, size_t size)
-{
-	int n = snprintf(buf, size, "%s/context.json", work_dir);
-
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 /*
  * Build a new task context from the spec and the profile, create the work
  * folder and write the first checkpoint. The caller owns *ret_ctx.
@@ -101,8 +93,8 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 		    spec->work_dir, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = ladderd_engine_context_path(spec->work_dir, path,
-		 sizeof(path))) < 0 ||
+	if ((rc = ladderd_ctx_work_path(spec->work_dir, LADDERD_PATH_CONTEXT,
+		 NULL, path, sizeof(path))) < 0 ||
 	    (rc = ladderd_ctx_save(ctx, path)) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", path,
 		    strerror(-rc));
@@ -159,8 +151,8 @@ engine_checkpoint(cJSON *ctx, const char *step)
 	}
 	if (step)
 		cJSON_AddItemToArray(done, cJSON_CreateString(step));
-	if ((rc = ladderd_engine_context_path(ladderd_ctx_str(ctx,
-		  "task.work_dir", ""), path, sizeof(path))) < 0)
+	if ((rc = ladderd_ctx_path(ctx, LADDERD_PATH_CONTEXT, NULL, path,
+		 sizeof(path))) < 0)
 		return rc;
 	return ladderd_ctx_save(ctx, path);
 }

@@ -44,7 +44,6 @@ struct ladderd_engine_opts {
 int ladderd_engine_new_task(const struct ladderd_conf *conf,
     const struct ladderd_task_spec *spec, cJSON **ret_ctx, char *err,
     size_t errlen);
-int ladderd_engine_context_path(const char *work_dir, char *buf, size_t size);
 enum ladderd_rc ladderd_engine_run(const struct ladderd_engine_opts *opts,
     cJSON *ctx);
 

@@ -50,6 +50,9 @@
 /* snprintf into an array; true when the result did not fit. */
 #define PATH_TOO_LONG(buf, ...)                                              \
 	(snprintf((buf), sizeof(buf), __VA_ARGS__) >= (int)sizeof(buf))
+/* buf = the path of `kind` in the task folder `tdir` (ctx.c's layout). */
+#define TASK_PATH_BAD(buf, tdir, kind)                                       \
+	(ladderd_ctx_work_path((tdir), (kind), NULL, (buf), sizeof(buf)) < 0)
 
 int
 ladderd_ingest_is_temporary(const char *name)
@@ -378,13 +381,13 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 		cJSON_AddStringToObject(claim, "source", c->source);
 	text = cJSON_Print(claim);
 	if (text == NULL ||
-	    snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p)) {
+	    TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM)) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	if ((rc = ladderd_fsutil_write_atomic(p, text, strlen(text))) < 0)
 		goto fail;
-	if (snprintf(p, sizeof(p), "%s/source", tdir) >= (int)sizeof(p) ||
+	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) ||
 	    mkdir(p, 0755) < 0) {
 		rc = -errno;
 		goto fail;
@@ -868,11 +871,11 @@ ingest_keep_drop(const cJSON *claim, const char *task_dir, const char *dest)
 	if ((rc = ladderd_fsutil_mkdir_p(dest, 0755)) < 0)
 		return rc;
 	if (strcmp(ladderd_ctx_str(claim, "kind", "media"), "manifest") == 0 &&
-	    !PATH_TOO_LONG(p, "%s/manifest.json", task_dir) &&
+	    !TASK_PATH_BAD(p, task_dir, LADDERD_PATH_MANIFEST) &&
 	    !PATH_TOO_LONG(to, "%s/%s", dest, orig) &&
 	    (rc = ingest_move_path(p, to)) < 0 && rc != -ENOENT)
 		first = rc;
-	if (PATH_TOO_LONG(sdir, "%s/source", task_dir) ||
+	if (TASK_PATH_BAD(sdir, task_dir, LADDERD_PATH_SOURCE_DIR) ||
 	    (d = opendir(sdir)) == NULL)
 		return first;
 	while ((de = readdir(d)) != NULL) {
@@ -913,7 +916,7 @@ ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
 	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
 	    (int)sizeof(fdir))
 		return -ENAMETOOLONG;
-	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
+	if (!TASK_PATH_BAD(p, task_dir, LADDERD_PATH_CLAIM))
 		(void)ladderd_ctx_load(p, &claim);
 	(void)ingest_keep_drop(claim, task_dir, fdir);
 	(void)ingest_write_error(fdir, id, stage, message, NULL, claim);
@@ -938,7 +941,7 @@ ladderd_ingest_complete_task(const struct ladderd_conf *conf, const char *id,
 	cJSON *claim = NULL;
 	int rc = 0;
 
-	if (!PATH_TOO_LONG(p, "%s/claim.json", task_dir))
+	if (!TASK_PATH_BAD(p, task_dir, LADDERD_PATH_CLAIM))
 		(void)ladderd_ctx_load(p, &claim);
 	if (!conf->archive_sources) {
 		snprintf(what, size, "source '%s' deleted (keep_source = "
@@ -997,7 +1000,7 @@ ladderd_ingest_give_back(const char *task_dir)
 	struct stat st;
 	int rc = 0;
 
-	if (PATH_TOO_LONG(p, "%s/claim.json", task_dir) ||
+	if (TASK_PATH_BAD(p, task_dir, LADDERD_PATH_CLAIM) ||
 	    ladderd_ctx_load(p, &claim) < 0)
 		goto remove; /* claim.json comes before the rename */
 	watch = ladderd_ctx_str(claim, "watch", NULL);
@@ -1020,7 +1023,7 @@ ladderd_ingest_give_back(const char *task_dir)
 			rc = -EEXIST;
 			goto out;
 		}
-		if (PATH_TOO_LONG(p, "%s/manifest.json", task_dir)) {
+		if (TASK_PATH_BAD(p, task_dir, LADDERD_PATH_MANIFEST)) {
 			rc = -ENAMETOOLONG;
 			goto out;
 		}
@@ -1112,9 +1115,9 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 	ladderd_ctx_set(claim, "retried", cJSON_CreateNumber(retried));
 	ladderd_ctx_set(claim, "attempts", cJSON_CreateNumber(0));
 	ladderd_ctx_set(claim, "retries", cJSON_CreateNumber(0));
-	if (PATH_TOO_LONG(p, "%s/claim.json", tdir) ||
+	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM) ||
 	    (rc = ladderd_ctx_save(claim, p)) < 0 ||
-	    PATH_TOO_LONG(p, "%s/source", tdir) || mkdir(p, 0755) < 0) {
+	    TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) || mkdir(p, 0755) < 0) {
 		snprintf(err, errlen, "cannot write the claim of '%s'", id);
 		rc = rc < 0 ? rc : -EIO;
 		goto fail;
@@ -1127,7 +1130,7 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 			goto moves;
 		moved = 1;
 	} else {
-		if (PATH_TOO_LONG(p, "%s/manifest.json", tdir) ||
+		if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_MANIFEST) ||
 		    (rc = ingest_retry_move(fdir, name, p, 0)) < 0)
 			goto moves;
 		moved = 1;
@@ -1140,7 +1143,7 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 				goto moves;
 			moved = 2;
 		}
-		if (PATH_TOO_LONG(p, "%s/manifest.json", tdir) ||
+		if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_MANIFEST) ||
 		    ladderd_fsutil_read(p, MANIFEST_MAX_BYTES, &text, NULL) <
 			0 ||
 		    ladderd_ingest_parse_manifest(conf, text, &m, msg,

@@ -41,7 +41,7 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 	struct ladderd_conf *conf = NULL;
 	struct ladderd_tokens tokens = { -1, -1 };
 	struct sigaction sa = { .sa_handler = job_on_term };
-	char path[PATH_MAX], err[2048], prefix[128];
+	char err[2048], prefix[128];
 	cJSON *ctx = NULL;
 	enum ladderd_rc rc;
 	int exit_code = 75, r;
@@ -63,8 +63,7 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 		log_warnx("%s", err);
 		goto out;
 	}
-	if (ladderd_engine_context_path(task_dir, path, sizeof(path)) < 0 ||
-	    (r = ladderd_ctx_load(path, &ctx)) < 0) {
+	if ((r = ladderd_ctx_load_task(task_dir, &ctx)) < 0) {
 		log_warnx("cannot load the checkpoint of '%s': %s", task_dir,
 		    strerror(-r));
 		goto out;

@@ -122,13 +122,25 @@ run_tick(void *arg, const cJSON *ctx)
  * The summary for the display: per rung its size, codec and the bit rates
  * measured on its segments (peak as RFC 8216 defines it), and the package.
  */
+/* The published package's manifests; mpd is "" without DASH. */
 static void
-run_send_summary(struct run_display *d, const cJSON *ctx, const char *outabs,
-    const char *task_id, enum ladderd_rc rc)
+run_package_paths(const cJSON *ctx, char *master, char *mpd, size_t size)
+{
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_PUBLISHED_MASTER, NULL, master,
+		size) < 0)
+		master[0] = '\0';
+	if (!ladderd_ctx_bool(ctx, "profile.dash", 1) ||
+	    ladderd_ctx_path(ctx, LADDERD_PATH_PUBLISHED_MPD, NULL, mpd,
+		size) < 0)
+		mpd[0] = '\0';
+}
+
+static void
+run_send_summary(struct run_display *d, const cJSON *ctx, enum ladderd_rc rc)
 {
 	cJSON *sum = cJSON_CreateObject(), *rungs, *pk;
 	const cJSON *r;
-	char path[PATH_MAX + 100];
+	char master[PATH_MAX], mpd[PATH_MAX];
 
 	if (sum == NULL || (rungs = cJSON_AddArrayToObject(sum, "rungs")) ==
 		NULL ||
@@ -168,14 +180,11 @@ run_send_summary(struct run_display *d, const cJSON *ctx, const char *outabs,
 		cJSON_AddItemToArray(rungs, o);
 	}
 	if (rc == LADDERD_OK) {
-		snprintf(path, sizeof(path), "%s/%s/master.m3u8", outabs,
-		    task_id);
-		cJSON_AddItemToArray(pk, cJSON_CreateString(path));
-		if (ladderd_ctx_bool(ctx, "profile.dash", 1)) {
-			snprintf(path, sizeof(path), "%s/%s/manifest.mpd",
-			    outabs, task_id);
-			cJSON_AddItemToArray(pk, cJSON_CreateString(path));
-		}
+		run_package_paths(ctx, master, mpd, sizeof(master));
+		if (master[0])
+			cJSON_AddItemToArray(pk, cJSON_CreateString(master));
+		if (mpd[0])
+			cJSON_AddItemToArray(pk, cJSON_CreateString(mpd));
 	}
 	run_feed(d, "summary", sum);
 }
@@ -376,15 +385,17 @@ ladderd_run_main(int argc, char **argv)
 	}
 	log_set_prefix("");
 	if (disp.feed)
-		run_send_summary(&disp, ctx, outabs, task_id, rc);
+		run_send_summary(&disp, ctx, rc);
 	switch (rc) {
 	case LADDERD_OK:
 		/* With a display, it prints the paths (in its table). */
 		if (disp.feed == NULL) {
-			printf("%s/%s/master.m3u8\n", outabs, task_id);
-			if (ladderd_ctx_bool(ctx, "profile.dash", 1))
-				printf("%s/%s/manifest.mpd\n", outabs,
-				    task_id);
+			char master[PATH_MAX], mpd[PATH_MAX];
+
+			run_package_paths(ctx, master, mpd, sizeof(master));
+			printf("%s\n", master);
+			if (mpd[0])
+				printf("%s\n", mpd);
 		}
 		(void)ladderd_fsutil_rmtree(work);
 		exit_code = 0;

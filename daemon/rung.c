@@ -72,7 +72,7 @@ rung_unit_detail(const cJSON *req)
 int
 ladderd_rung_main(const char *work_dir, const char *rung)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], prefix[160];
+	char path[PATH_MAX], running[PATH_MAX], result[PATH_MAX], prefix[160];
 	cJSON *req = NULL, *ctx = NULL, *orig = NULL, *res = NULL;
 	const cJSON *stages, *it;
 	struct ladderd_plugins *reg = NULL;
@@ -85,13 +85,15 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
-	if (!ladderd_ctx_valid_name(rung) ||
-	    snprintf(dir, sizeof(dir), "%s/rungs/%s", work_dir, rung) >=
-		(int)sizeof(dir)) {
+	if (ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_RUNNING, rung,
+		running, sizeof(running)) < 0 ||
+	    ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_RESULT, rung,
+		result, sizeof(result)) < 0 ||
+	    ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_REQUEST, rung,
+		path, sizeof(path)) < 0) {
 		log_warnx("invalid rung '%s'", rung);
 		return 1;
 	}
-	snprintf(path, sizeof(path), "%s/request.json", dir);
 	if (ladderd_ctx_load(path, &req) < 0) {
 		log_warnx("cannot read '%s'", path);
 		return 1;
@@ -131,8 +133,7 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		}
 		log_debug("stage %s", name);
 		/* Which stage died, should this process die in it. */
-		snprintf(path, sizeof(path), "%s/running", dir);
-		if ((f = fopen(path, "w")) != NULL) {
+		if ((f = fopen(running, "w")) != NULL) {
 			fputs(name, f);
 			fclose(f);
 		}
@@ -178,9 +179,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		if (ladderd_ctx_set(res, "timing", t) < 0)
 			cJSON_Delete(t);
 	}
-	snprintf(path, sizeof(path), "%s/result.json", dir);
-	if (ladderd_ctx_save(res, path) < 0) {
-		log_warn("cannot write '%s'", path);
+	if (ladderd_ctx_save(res, result) < 0) {
+		log_warn("cannot write '%s'", result);
 		goto out;
 	}
 	LADDERD_CRASH_POINT("rung.result", rung);
@@ -242,8 +242,8 @@ ladderd_rung_group_main(const char *work_dir, int n, char **names)
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
 	/* Every unit's request carries the same shared_decode. */
-	if (snprintf(path, sizeof(path), "%s/rungs/%s/request.json", work_dir,
-		names[0]) < (int)sizeof(path) &&
+	if (ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_REQUEST, names[0],
+		path, sizeof(path)) == 0 &&
 	    ladderd_ctx_load(path, &req) == 0) {
 		ring_name = ladderd_ctx_str(req, "context.shared_decode.ring",
 		    NULL);

@@ -180,12 +180,13 @@ status_base_event(const cJSON *ctx, long seq)
 	/* A failed task publishes nothing: no outputs to point at. */
 	if (strcmp(ladderd_ctx_str(ctx, "task.state", ""), "failed") != 0) {
 		outputs = cJSON_AddObjectToObject(ev, "outputs");
-		if (snprintf(path, sizeof(path), "%s/master.m3u8", id) <
-		    (int)sizeof(path))
+		/* Relative to the publish folder: "<task_id>/master.m3u8". */
+		if (ladderd_ctx_rel_path(ctx, LADDERD_PATH_PUBLISHED_MASTER,
+			NULL, path, sizeof(path)) == 0)
 			cJSON_AddStringToObject(outputs, "hls", path);
 		if (ladderd_ctx_bool(ctx, "profile.dash", 1) &&
-		    snprintf(path, sizeof(path), "%s/manifest.mpd", id) <
-			(int)sizeof(path))
+		    ladderd_ctx_rel_path(ctx, LADDERD_PATH_PUBLISHED_MPD, NULL,
+			path, sizeof(path)) == 0)
 			cJSON_AddStringToObject(outputs, "dash", path);
 	}
 	/*

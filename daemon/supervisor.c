@@ -367,7 +367,8 @@ sup_needs_fetch(const char *tdir)
 	cJSON *c = NULL;
 	int needs;
 
-	if (snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p) ||
+	if (ladderd_ctx_work_path(tdir, LADDERD_PATH_CLAIM, NULL, p,
+		sizeof(p)) < 0 ||
 	    ladderd_ctx_load(p, &c) < 0)
 		return 0;
 	needs = strstr(ladderd_ctx_str(c, "source", ""), "://") != NULL;
@@ -375,8 +376,7 @@ sup_needs_fetch(const char *tdir)
 	c = NULL;
 	if (!needs)
 		return 0;
-	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
-	    ladderd_ctx_load(p, &c) < 0)
+	if (ladderd_ctx_load_task(tdir, &c) < 0)
 		return 1;
 	needs = !ladderd_ctx_bool(c, "fetched", 0);
 	cJSON_Delete(c);
@@ -521,7 +521,8 @@ sup_bump_attempts(const char *tdir, const char *key)
 	cJSON *c = NULL;
 	int n;
 
-	if (snprintf(p, sizeof(p), "%s/claim.json", tdir) >= (int)sizeof(p) ||
+	if (ladderd_ctx_work_path(tdir, LADDERD_PATH_CLAIM, NULL, p,
+		sizeof(p)) < 0 ||
 	    ladderd_ctx_load(p, &c) < 0)
 		return 1;
 	n = (int)ladderd_ctx_num(c, key, 0) + 1;
@@ -540,12 +541,10 @@ static void
 sup_fail(struct sup *s, const char *task_id, const char *tdir,
     const char *stage, const char *why, const cJSON *fields)
 {
-	char p[PATH_MAX];
 	cJSON *ctx = NULL;
 	const char *msg = why;
 
-	if (snprintf(p, sizeof(p), "%s/context.json", tdir) < (int)sizeof(p))
-		(void)ladderd_ctx_load(p, &ctx);
+	(void)ladderd_ctx_load_task(tdir, &ctx);
 	if (ctx && why) {
 		/* The job died without saying so: tell the status. */
 		ladderd_ctx_set_error(ctx, stage, NULL, why);
@@ -597,7 +596,9 @@ sup_defer_status(const char *tdir, uint64_t delay_ms)
 	time_t at = time(NULL) + (time_t)(delay_ms / 1000u);
 	struct tm tm;
 
-	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
+	/* Loaded and saved back: the path is needed. */
+	if (ladderd_ctx_work_path(tdir, LADDERD_PATH_CONTEXT, NULL, p,
+		sizeof(p)) < 0 ||
 	    ladderd_ctx_load(p, &ctx) < 0)
 		return;
 	gmtime_r(&at, &tm);
@@ -621,11 +622,10 @@ sup_defer_status(const char *tdir, uint64_t delay_ms)
 static void
 sup_remove_ring(const char *tdir)
 {
-	char p[PATH_MAX], name[160];
+	char name[160];
 	cJSON *ctx = NULL;
 
-	if (snprintf(p, sizeof(p), "%s/context.json", tdir) >= (int)sizeof(p) ||
-	    ladderd_ctx_load(p, &ctx) < 0)
+	if (ladderd_ctx_load_task(tdir, &ctx) < 0)
 		return;
 	if (ladderd_chord_ring_name(ctx, name, sizeof(name)) == 0)
 		(void)shm_unlink(name);
@@ -636,12 +636,10 @@ sup_remove_ring(const char *tdir)
 static void
 sup_last_error(const char *tdir, char *buf, size_t size)
 {
-	char p[PATH_MAX];
 	cJSON *ctx = NULL;
 
 	snprintf(buf, size, "a transient failure");
-	if (snprintf(p, sizeof(p), "%s/context.json", tdir) < (int)sizeof(p) &&
-	    ladderd_ctx_load(p, &ctx) == 0)
+	if (ladderd_ctx_load_task(tdir, &ctx) == 0)
 		snprintf(buf, size, "%s",
 		    ladderd_ctx_str(ctx, "error.message", "a transient failure"));
 	cJSON_Delete(ctx);
@@ -1116,8 +1114,8 @@ sup_recover_tasks(struct sup *s)
 			continue;
 		if (snprintf(tdir, sizeof(tdir), "%s/%s", tasks, de->d_name) >=
 			(int)sizeof(tdir) ||
-		    snprintf(p, sizeof(p), "%s/context.json", tdir) >=
-			(int)sizeof(p))
+		    ladderd_ctx_work_path(tdir, LADDERD_PATH_CONTEXT, NULL, p,
+			sizeof(p)) < 0)
 			continue;
 		if (stat(p, &st) == 0) {
 			log_info("job=%s: claim was interrupted, queueing it",

@@ -23,7 +23,7 @@
 static enum ladderd_rc
 publish_run(void *state, struct ladderd_call *call)
 {
-	char pkg[PATH_MAX], dst[PATH_MAX], root[PATH_MAX], file[PATH_MAX + 16];
+	char pkg[PATH_MAX], dst[PATH_MAX], root[PATH_MAX], file[PATH_MAX];
 	cJSON *out = NULL;
 	struct stat st;
 	int err;
@@ -73,11 +73,13 @@ published:
 		return LADDERD_FAIL;
 	}
 	cJSON_AddStringToObject(out, "path", dst);
-	snprintf(file, sizeof(file), "%s/master.m3u8", dst);
-	if (access(file, F_OK) == 0)
+	if (call->path(call, LADDERD_PATH_PUBLISHED_MASTER, NULL, file,
+		sizeof(file)) == 0 &&
+	    access(file, F_OK) == 0)
 		cJSON_AddStringToObject(out, "hls", file);
-	snprintf(file, sizeof(file), "%s/manifest.mpd", dst);
-	if (access(file, F_OK) == 0)
+	if (call->path(call, LADDERD_PATH_PUBLISHED_MPD, NULL, file,
+		sizeof(file)) == 0 &&
+	    access(file, F_OK) == 0)
 		cJSON_AddStringToObject(out, "dash", file);
 	if (ladderd_ctx_set(call->ctx, "publish", out) < 0) {
 		cJSON_Delete(out);

@@ -72,6 +72,15 @@ enum ladderd_path {
 	LADDERD_PATH_PUBLISH,	    /* publish/<task_id> */
 	LADDERD_PATH_PUBLISH_ROOT,  /* the publish folder */
 	LADDERD_PATH_FRAGMENTS_DIR, /* all master-playlist fragments */
+	/* Appended in ABI 1 (the host's own files, readable by stages too): */
+	LADDERD_PATH_CONTEXT,	     /* the task's checkpoint (context.json) */
+	LADDERD_PATH_CLAIM,	     /* what ingest recorded of the drop */
+	LADDERD_PATH_MANIFEST,	     /* a dropped manifest, as claimed */
+	LADDERD_PATH_RUNG_REQUEST,   /* a rung's request (host to worker) */
+	LADDERD_PATH_RUNG_RESULT,    /* a rung's result (worker to host) */
+	LADDERD_PATH_RUNG_RUNNING,   /* the stage a rung worker is in */
+	LADDERD_PATH_PUBLISHED_MASTER, /* publish/<task_id>/master.m3u8 */
+	LADDERD_PATH_PUBLISHED_MPD,    /* publish/<task_id>/manifest.mpd */
 	LADDERD_PATH__COUNT
 };
 

@@ -102,6 +102,32 @@ test_paths(void **state)
 	    sizeof(buf)), -EINVAL);
 	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH_MASTER, NULL, tiny,
 	    sizeof(tiny)), -ENAMETOOLONG);
+	/* The host's own files, by context, by folder, and relative. */
+	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH_CONTEXT, NULL, buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "/w/t1/context.json");
+	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, "720p",
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/w/t1/rungs/720p/result.json");
+	assert_int_equal(ladderd_ctx_work_path("/s/t2", LADDERD_PATH_RUNG_REQUEST,
+	    "_group", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/s/t2/rungs/_group/request.json");
+	assert_int_equal(ladderd_ctx_work_path("/s/t2", LADDERD_PATH_CLAIM, NULL,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/s/t2/claim.json");
+	assert_int_equal(ladderd_ctx_work_path("/s/t2", LADDERD_PATH_PUBLISH,
+	    NULL, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH_PUBLISHED_MPD, NULL,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/pub/t1/manifest.mpd");
+	assert_int_equal(ladderd_ctx_rel_path(ctx,
+	    LADDERD_PATH_PUBLISHED_MASTER, NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "t1/master.m3u8");
+	assert_int_equal(ladderd_ctx_rel_path(ctx, LADDERD_PATH_HLS_PLAYLIST,
+	    "720p", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "package/720p/index.m3u8");
+	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH__COUNT, NULL, buf,
+	    sizeof(buf)), -EINVAL);
 	cJSON_Delete(ctx);
 	ctx = cJSON_Parse("{\"task\":{\"id\":\"t1\"}}");
 	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH_WORK, NULL, buf,

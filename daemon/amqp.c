@@ -32,6 +32,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "amqp.h"
+#include "clock.h"
 #include "ctx.h"
 #include "log.h"
 
@@ -74,15 +75,6 @@ struct amqp {
 	struct amqp_result *done;
 	size_t ndone, donecap;
 };
-
-static uint64_t
-amqp_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* Queue a result for next(). Memory failure: the cookie is lost, the
  * entry is not (it stays in the outbox; a restart sends it). */
@@ -168,7 +160,7 @@ amqp_down(struct amqp *a, const char *why)
 		    why);
 	a->npend = 0;
 	(void)snprintf(a->last_error, sizeof(a->last_error), "%s", why);
-	a->retry_at = amqp_mono() + a->backoff;
+	a->retry_at = ladderd_clock_mono_us() + a->backoff;
 	a->backoff = a->backoff * 2 > AMQP_MAX_BACKOFF_US ?
 	    AMQP_MAX_BACKOFF_US : a->backoff * 2;
 }
@@ -184,7 +176,7 @@ amqp_connect(struct amqp *a)
 	int st;
 
 	if ((a->conn = amqp_new_connection()) == NULL) {
-		a->retry_at = amqp_mono() + a->backoff;
+		a->retry_at = ladderd_clock_mono_us() + a->backoff;
 		return;
 	}
 	sock = a->info.ssl ? amqp_ssl_socket_new(a->conn) :
@@ -253,7 +245,7 @@ fail:
 	log_warnx("amqp: %s: %s; retrying in %.1f s", a->where, why,
 	    (double)a->backoff / 1e6);
 	(void)snprintf(a->last_error, sizeof(a->last_error), "%s", why);
-	a->retry_at = amqp_mono() + a->backoff;
+	a->retry_at = ladderd_clock_mono_us() + a->backoff;
 	a->backoff = a->backoff * 2 > AMQP_MAX_BACKOFF_US ?
 	    AMQP_MAX_BACKOFF_US : a->backoff * 2;
 }
@@ -421,7 +413,7 @@ amqp_drive(void *state)
 	char why[AMQP_REASON_MAX];
 
 	if (a->conn == NULL) {
-		if (a->retry_at <= amqp_mono())
+		if (a->retry_at <= ladderd_clock_mono_us())
 			amqp_connect(a);
 		return;
 	}

@@ -41,6 +41,7 @@
 #include "chord.h"
 #include "../stages/crashpoint.h"
 #include "chunks.h"
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -91,15 +92,6 @@ struct member {
 	char err_msg[1024];	/* and why, without the rung's name */
 	char dir[PATH_MAX];	/* rungs/<name>: request, result, runner log */
 };
-
-static uint64_t
-chord_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static const cJSON *
 chord_members(const cJSON *ctx)
@@ -799,7 +791,7 @@ chord_launched(const struct ladderd_chord_opts *o,
 		return -1;
 	}
 	m->state = M_RUNNING;
-	m->deadline_us = chord_now_us() +
+	m->deadline_us = ladderd_clock_mono_us() +
 	    (uint64_t)o->conf->rung_timeout * 1000000u;
 	log_debug("rendition=%s: started worker pid %ld (%s runner, attempt "
 		  "%d)", ladderd_chord_unit_label(m->name), (long)m->pid, runner->ops->name, m->attempts);
@@ -1036,7 +1028,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	while (finished < n) {
 		struct pollfd pfd[2];
 		int npfd = 1, timeout_ms;
-		uint64_t now = chord_now_us(), wake = now + 3600000000u;
+		uint64_t now = ladderd_clock_mono_us(), wake = now + 3600000000u;
 
 		/*
 		 * The shared decoder's group starts at once (its rungs read
@@ -1145,7 +1137,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			break;
 		LADDERD_CRASH_POINT("chord.started", NULL);
 		/* Enforce time limits: SIGTERM, then SIGKILL after a grace. */
-		now = chord_now_us();
+		now = ladderd_clock_mono_us();
 		for (int i = 0; i < n; i++) {
 			struct member *m = &ms[i];
 

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -30,15 +31,6 @@ struct host_call {
 	uint64_t last_progress_us;
 	double last_progress;
 };
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 __attribute__((format(printf, 2, 3))) static void
 host_fail(struct ladderd_call *call, const char *fmt, ...)
@@ -82,7 +74,7 @@ static void
 host_progress(struct ladderd_call *call, double fraction)
 {
 	struct host_call *hc = (struct host_call *)call;
-	uint64_t now = now_us();
+	uint64_t now = ladderd_clock_mono_us();
 	cJSON *fields;
 
 	if (fraction < 0)

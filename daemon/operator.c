@@ -19,13 +19,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -492,6 +489,22 @@ ladderd_operator_status(int argc, char **argv)
 	return rc;
 }
 
+struct state_wait {
+	const struct ladderd_conf *c;
+	const char *id, *state;
+};
+
+static int
+op_check_state(void *arg)
+{
+	struct state_wait *w = arg;
+	cJSON *st = op_load_status(w->c, w->id);
+	int is = strcmp(ladderd_ctx_str(st, "state", ""), w->state) == 0;
+
+	cJSON_Delete(st);
+	return is ? 0 : -EAGAIN;
+}
+
 /*
  * Wait (inotify on status/<id>/, bounded) until the task's status says
  * `state`: a cancelled running task fails once its job has stopped.
@@ -500,41 +513,14 @@ static int
 op_wait_state(const struct ladderd_conf *c, const char *id, const char *state,
     int timeout_ms)
 {
+	struct state_wait w = { c, id, state };
 	char dir[PATH_MAX];
-	struct timespec ts;
-	long long deadline;
-	int fd, rc = -ETIMEDOUT;
 
 	if (snprintf(dir, sizeof(dir), "%s/%s", c->status, id) >=
-		(int)sizeof(dir) ||
-	    (fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
+	    (int)sizeof(dir))
 		return -EINVAL;
-	(void)inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-	    timeout_ms;
-	for (;;) {
-		cJSON *st = op_load_status(c, id);
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		char buf[4096];
-		long long now;
-		int is = strcmp(ladderd_ctx_str(st, "state", ""), state) == 0;
-
-		cJSON_Delete(st);
-		if (is) {
-			rc = 0;
-			break;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		if (now >= deadline)
-			break;
-		(void)poll(&pf, 1, (int)(deadline - now));
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-	}
-	close(fd);
-	return rc;
+	return ladderd_request_wait_folder(dir, timeout_ms, op_check_state,
+	    &w);
 }
 
 /* `ladderd cancel ID`, `ladderd retry ID`: a request to the daemon. */

@@ -47,6 +47,7 @@
 
 #include "amqp.h"
 #include "../stages/crashpoint.h"
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "log.h"
@@ -133,24 +134,6 @@ struct outbox {
 	int stop;	   /* the signal that asked us to stop */
 	bool reload;
 };
-
-static uint64_t
-outbox_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t
-outbox_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* xorshift64: jitter needs no quality, only no shared state. */
 static uint64_t
@@ -430,7 +413,7 @@ out:
 		closedir(d);
 	free(fresh);
 	if (rc < 0)
-		w->scan_due = outbox_now() + OUTBOX_RESCAN_US;
+		w->scan_due = ladderd_clock_mono_us() + OUTBOX_RESCAN_US;
 	return rc;
 }
 
@@ -476,7 +459,7 @@ outbox_failed(struct outbox *w, struct outbox_task *t, const char *why)
 		delay = OUTBOX_MAX_BACKOFF_US;
 	/* +-20%: entries that failed together must not retry in lockstep. */
 	delay = delay * (80 + outbox_random(w) % 41) / 100;
-	t->due = outbox_now() + delay;
+	t->due = ladderd_clock_mono_us() + delay;
 	log_warnx("task=%s seq=%ld: %s delivery failed: %s; attempt %u, "
 		  "next in %.1f s",
 	    t->task, t->seq, outbox_label[t->kind], why, t->attempts,
@@ -501,7 +484,7 @@ outbox_delivered(struct outbox *w, struct outbox_task *t, const char *how,
 {
 	char path[PATH_MAX], why[PATH_MAX + 64];
 	struct outbox_stats *st;
-	uint64_t now = outbox_wall_ms();
+	uint64_t now = ladderd_clock_wall_ms();
 	double ms = created_ms > 0 && now >= created_ms ?
 	    (double)(now - created_ms) : -1;
 
@@ -713,7 +696,7 @@ outbox_read_events(struct outbox *w)
 static void
 outbox_run_due(struct outbox *w)
 {
-	uint64_t now = outbox_now();
+	uint64_t now = ladderd_clock_mono_us();
 
 	for (size_t i = 0; i < w->ntasks && !w->stop; i++) {
 		struct outbox_task *t = &w->tasks[i];
@@ -728,7 +711,7 @@ static uint64_t
 outbox_next_due(struct outbox *w)
 {
 	uint64_t next = w->scan_due ? w->scan_due : UINT64_MAX;
-	uint64_t now = outbox_now();
+	uint64_t now = ladderd_clock_mono_us();
 
 	if (w->need_scan || w->reload)
 		return 0;
@@ -780,7 +763,7 @@ outbox_write_stats(struct outbox *w, bool force)
 {
 	cJSON *o = NULL, *trs;
 	char *text = NULL;
-	uint64_t now = outbox_now();
+	uint64_t now = ladderd_clock_mono_us();
 
 	if (w->statfile[0] == '\0' || (!w->stats_dirty && !force) ||
 	    (!force && now < w->stats_at + OUTBOX_STATS_US))
@@ -940,7 +923,7 @@ outbox_setup(struct outbox *w, const struct ladderd_conf *conf)
 	w->tell_parent = env != NULL && strcmp(env, "1") == 0 &&
 	    getppid() != 1;
 	w->max_age = (long)ladderd_ctx_num(conf->notify, "max_age", 86400);
-	w->rng = outbox_now() ^ ((uint64_t)getpid() << 32) ^
+	w->rng = ladderd_clock_mono_us() ^ ((uint64_t)getpid() << 32) ^
 	    (uint64_t)time(NULL);
 	if (w->rng == 0)
 		w->rng = 1; /* xorshift's one fixed point */
@@ -1041,7 +1024,7 @@ ladderd_outbox_worker(const struct ladderd_conf *conf, const char *conf_file)
 		if (w.reload)
 			outbox_reload(&w);
 		if (w.need_scan ||
-		    (w.scan_due != 0 && w.scan_due <= outbox_now())) {
+		    (w.scan_due != 0 && w.scan_due <= ladderd_clock_mono_us())) {
 			w.need_scan = false;
 			if ((rc = outbox_scan(&w)) < 0)
 				log_warnx("cannot scan the outbox '%s': %s, "
@@ -1052,7 +1035,7 @@ ladderd_outbox_worker(const struct ladderd_conf *conf, const char *conf_file)
 		outbox_run_due(&w);
 		outbox_write_stats(&w, false);
 		next = outbox_next_due(&w);
-		now = outbox_now();
+		now = ladderd_clock_mono_us();
 		if (next != UINT64_MAX) {
 			uint64_t d = next > now ? next - now : 0;
 

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "request.h"
@@ -91,6 +92,60 @@ request_take_reply(const char *spool, const char *name, cJSON **ret_reply)
 }
 
 /*
+ * Watch folder `dir` with inotify (no polling) until check(arg) returns
+ * anything but -EAGAIN, for at most timeout_ms (then -ETIMEDOUT). The
+ * check runs once the watch is set, so a change made in between still
+ * wakes the wait. -errno when the folder cannot be watched.
+ */
+int
+ladderd_request_wait_folder(const char *dir, int timeout_ms,
+    int (*check)(void *arg), void *arg)
+{
+	uint64_t deadline = ladderd_clock_mono_ms() + (uint64_t)timeout_ms;
+	int fd, rc;
+
+	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
+		return -errno;
+	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while ((rc = check(arg)) == -EAGAIN) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		uint64_t now = ladderd_clock_mono_ms();
+		char buf[4096];
+
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pf, 1, (int)(deadline - now)) < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+struct reply_wait {
+	const char *spool, *name;
+	cJSON **ret_reply;
+};
+
+static int
+request_check_reply(void *arg)
+{
+	struct reply_wait *w = arg;
+	int rc = request_take_reply(w->spool, w->name, w->ret_reply);
+
+	return rc == -ENOENT ? -EAGAIN : rc;
+}
+
+/*
  * Wait up to timeout_ms for the reply to request `name` (inotify on
  * spool/replies, no polling). 0 and *ret_reply (the caller's), -ETIMEDOUT,
  * or another negative errno.
@@ -99,47 +154,15 @@ int
 ladderd_request_wait(const char *spool, const char *name, int timeout_ms,
     cJSON **ret_reply)
 {
+	struct reply_wait w = { spool, name, ret_reply };
 	char dir[PATH_MAX];
-	struct timespec ts;
-	long long deadline;
-	int fd = -1, rc;
+	int rc;
 
 	if ((rc = ladderd_spool_path(spool, "replies", NULL, dir,
 		 sizeof(dir))) < 0)
 		return rc;
-	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
-		return -errno;
-	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-	    timeout_ms;
-	for (;;) {
-		char buf[4096];
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		long long now;
-
-		/* The watch is set: a reply from now on wakes the poll. */
-		if ((rc = request_take_reply(spool, name, ret_reply)) != -ENOENT)
-			goto out;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		if (now >= deadline) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		if (poll(&pf, 1, (int)(deadline - now)) < 0 && errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-	}
-out:
-	close(fd);
-	return rc;
+	return ladderd_request_wait_folder(dir, timeout_ms,
+	    request_check_reply, &w);
 }
 
 /* Remove a request not taken yet: 0 if it was still there. */

@@ -26,6 +26,8 @@ int ladderd_request_submit(const char *spool, const char *verb,
 int ladderd_request_wait(const char *spool, const char *name, int timeout_ms,
     cJSON **ret_reply);
 int ladderd_request_withdraw(const char *spool, const char *name);
+int ladderd_request_wait_folder(const char *dir, int timeout_ms,
+    int (*check)(void *arg), void *arg);
 
 /* Daemon side. */
 int ladderd_request_watch(const char *spool);

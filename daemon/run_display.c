@@ -33,6 +33,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "run_display.h"
@@ -75,13 +76,11 @@ rd_forward(int sig)
 		(void)kill(rd_child, sig);
 }
 
+/* Seconds on the monotonic clock. */
 static double
 rd_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)ladderd_clock_mono_us() / 1e6;
 }
 
 static void

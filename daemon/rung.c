@@ -25,6 +25,7 @@
 
 #include "../stages/crashpoint.h"
 #include "chord.h"
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "host.h"
@@ -170,7 +171,7 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	if (ladderd_ctx_get(ctx, "rung.started_ms")) {
 		cJSON *t = cJSON_CreateObject();
 		double ms = ladderd_ctx_num(ctx, "rung.started_ms", 0);
-		uint64_t now = ladderd_status_wall_ms();
+		uint64_t now = ladderd_clock_wall_ms();
 
 		cJSON_AddStringToObject(t, "started",
 		    ladderd_ctx_str(ctx, "rung.started", ""));

@@ -41,6 +41,7 @@
 
 #include "../stages/framering.h"
 
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "runner.h"
@@ -411,7 +412,7 @@ slurm_partitions(const char *sinfo, char *out, size_t len, int timeout_s,
 	int p[2], st = 0;
 	size_t got = 0;
 	pid_t pid;
-	struct timespec t0, t;
+	uint64_t t0;
 
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -428,15 +429,13 @@ slurm_partitions(const char *sinfo, char *out, size_t len, int timeout_s,
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = ladderd_clock_mono_ms();
 	for (;;) {
 		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
 		ssize_t n;
 		int left;
 
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = timeout_s * 1000 - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-		    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = timeout_s * 1000 - (int)(ladderd_clock_mono_ms() - t0);
 		if (left <= 0 || poll(&pfd, 1, left) <= 0) {
 			(void)kill(pid, SIGKILL);
 			(void)waitpid(pid, NULL, 0);

@@ -30,19 +30,10 @@
 #include <unistd.h>
 
 #include "../stages/crashpoint.h"
+#include "clock.h"
 #include "ctx.h"
 #include "fsutil.h"
 #include "status.h"
-
-/* Wall-clock milliseconds since the epoch. */
-uint64_t
-ladderd_status_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* RFC 3339 UTC with milliseconds: latency can be measured from events. */
 static int
@@ -62,7 +53,7 @@ status_stamp(uint64_t ms, char *buf, size_t size)
 int
 ladderd_status_now(char *buf, size_t size)
 {
-	return status_stamp(ladderd_status_wall_ms(), buf, size);
+	return status_stamp(ladderd_clock_wall_ms(), buf, size);
 }
 
 /*
@@ -73,7 +64,7 @@ ladderd_status_now(char *buf, size_t size)
 int
 ladderd_status_set_started(cJSON *obj)
 {
-	uint64_t ms = ladderd_status_wall_ms();
+	uint64_t ms = ladderd_clock_wall_ms();
 	char now[32];
 
 	if (obj == NULL)
@@ -144,7 +135,7 @@ status_base_event(const cJSON *ctx, long seq)
 	char now[32], path[PATH_MAX];
 	cJSON *outputs;
 
-	uint64_t now_ms = ladderd_status_wall_ms();
+	uint64_t now_ms = ladderd_clock_wall_ms();
 
 	if (ev == NULL)
 		return NULL;
@@ -326,7 +317,7 @@ status_outbox_entry(const char *dir, const char *dest, const char *url,
 	cJSON_AddNumberToObject(entry, "created", (double)time(NULL));
 	/* For the write-to-delivery delay (debug log, contrib/bench). */
 	cJSON_AddNumberToObject(entry, "created_ms",
-	    (double)ladderd_status_wall_ms());
+	    (double)ladderd_clock_wall_ms());
 	cJSON_AddStringToObject(entry, "body", body);
 	if ((text = cJSON_PrintUnformatted(entry)) == NULL)
 		goto out;

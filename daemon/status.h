@@ -17,7 +17,6 @@
 int ladderd_status_emit(const cJSON *ctx, const cJSON *fields,
     cJSON **ret_event);
 int ladderd_status_now(char *buf, size_t size);
-uint64_t ladderd_status_wall_ms(void);
 int ladderd_status_set_started(cJSON *obj);
 int ladderd_status_last_state(const cJSON *ctx, char *buf, size_t size);
 

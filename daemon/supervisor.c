@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "chord.h"
+#include "clock.h"
 #include "conf.h"
 #include "../stages/crashpoint.h"
 #include "ctx.h"
@@ -104,24 +105,6 @@ struct sup {
 	uint64_t metrics_at; /* monotonic us of the last _metrics.prom */
 	uint64_t watch_next;
 };
-
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Refill the jobserver: only when no job runs, so every token is home. */
 static void
@@ -256,7 +239,7 @@ sup_write_metrics(struct sup *s)
 		    s->conf->status, strerror(-rc));
 	cJSON_Delete(notify);
 	s->metrics_dirty = 0;
-	s->metrics_at = mono_us();
+	s->metrics_at = ladderd_clock_mono_us();
 }
 
 static int
@@ -351,7 +334,7 @@ sup_start_notify(struct sup *s)
 	if ((s->notify_pid = sup_spawn(s, "notify", NULL, NULL)) < 0) {
 		log_warn("cannot start the webhook worker");
 		s->notify_pid = 0;
-		s->notify_restart_at = mono_us() + NOTIFY_RESTART_US;
+		s->notify_restart_at = ladderd_clock_mono_us() + NOTIFY_RESTART_US;
 	}
 }
 
@@ -729,7 +712,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		if (delay > DEFER_MAX_MS)
 			delay = DEFER_MAX_MS;
 		snprintf(name, sizeof(name), "%013llu-%s",
-		    (unsigned long long)(wall_ms() + delay), j->marker);
+		    (unsigned long long)(ladderd_clock_wall_ms() + delay), j->marker);
 		(void)ladderd_spool_move(sp, "active", j->marker, "deferred",
 		    name);
 		s->metrics.deferred++;
@@ -888,7 +871,7 @@ sup_reap(struct sup *s)
 				log_warnx("webhook worker ended (status %d), "
 					  "restarting it",
 				    status);
-				s->notify_restart_at = mono_us() +
+				s->notify_restart_at = ladderd_clock_mono_us() +
 				    NOTIFY_RESTART_US;
 			}
 			continue;
@@ -908,7 +891,7 @@ sup_release_deferred(struct sup *s)
 {
 	struct ladderd_marker *v = NULL;
 	size_t n = 0;
-	uint64_t now = wall_ms(), next = 0;
+	uint64_t now = ladderd_clock_wall_ms(), next = 0;
 
 	if (ladderd_spool_list(s->conf->spool, "deferred", &v, &n) < 0)
 		return 0;
@@ -925,7 +908,7 @@ sup_release_deferred(struct sup *s)
 			s->dirty = 1;
 	}
 	free(v);
-	return next ? mono_us() + (next - now) * 1000u : 0;
+	return next ? ladderd_clock_mono_us() + (next - now) * 1000u : 0;
 }
 
 /*
@@ -1029,7 +1012,7 @@ sup_stop(struct sup *s)
 		return;
 	s->stopping = 1;
 	ladderd_sdnotify_stopping();
-	s->stop_deadline = mono_us() +
+	s->stop_deadline = ladderd_clock_mono_us() +
 	    (uint64_t)s->conf->shutdown_timeout * 1000000u;
 	log_info("stopping: %d job(s) to stop", s->njobs);
 	for (int i = 0; i < s->njobs; i++)
@@ -1043,7 +1026,7 @@ static void
 sup_arm_timer(struct sup *s, uint64_t at)
 {
 	struct itimerspec its = { 0 };
-	uint64_t now = mono_us();
+	uint64_t now = ladderd_clock_mono_us();
 
 	if (at) {
 		uint64_t d = at > now ? at - now : 1;
@@ -1291,7 +1274,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		uint64_t wake = 0, now;
 		int n;
 
-		now = mono_us();
+		now = ladderd_clock_mono_us();
 		if (!s.stopping)
 			s.watch_next = ladderd_watch_collect(s.ws, now, sup_take,
 			    &s);

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "ctx.h"
 #include "log.h"
 #include "netpolicy.h"
@@ -44,15 +45,6 @@ struct webhook {
 	struct webhook_settings *set;
 	struct ladderd_sender *sender;
 };
-
-static uint64_t
-webhook_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void
 webhook_settings_free(struct webhook_settings *set)
@@ -190,7 +182,7 @@ webhook_start(void *state, const struct ladderd_outbox_event *ev,
 		return webhook_now_result(LADDERD_DELIVERY_GIVE_UP, ret_res,
 		    reason, rsize, why);
 	}
-	if (!ladderd_sender_may_start(w->sender, dest, webhook_mono(), &due))
+	if (!ladderd_sender_may_start(w->sender, dest, ladderd_clock_mono_us(), &due))
 		return -EAGAIN;
 	{
 		struct ladderd_send_req req = {

@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "netpolicy_curl.h"
 #include "sign.h"
 #include "webhook_send.h"
@@ -60,15 +61,6 @@ struct ladderd_sender {
 	size_t ndests;
 	struct sender_xfer *xfers; /* in flight */
 };
-
-static uint64_t
-sender_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 struct ladderd_sender *
 ladderd_sender_new(unsigned per_dest, unsigned total, uint64_t backoff_us)
@@ -268,7 +260,7 @@ ladderd_sender_start(struct ladderd_sender *s,
 		rc = -EINVAL;
 		goto out;
 	}
-	if (!ladderd_sender_may_start(s, x->dest, sender_now(), &due)) {
+	if (!ladderd_sender_may_start(s, x->dest, ladderd_clock_mono_us(), &due)) {
 		rc = -EAGAIN;
 		goto out;
 	}
@@ -452,7 +444,7 @@ ladderd_sender_next(struct ladderd_sender *s, void **ret_cookie,
 			d->failures++;
 			if (delay > SENDER_MAX_BACKOFF_US)
 				delay = SENDER_MAX_BACKOFF_US;
-			d->due = sender_now() + delay;
+			d->due = ladderd_clock_mono_us() + delay;
 		}
 	}
 	sender_drop(s, x);

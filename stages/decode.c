@@ -4,10 +4,11 @@
  * Run by the chord as its own process when several video rungs read one
  * source: decodes ctx.input.path's video stream (ctx.probe.video.index)
  * once and writes every frame into the ring named ctx.shared_decode.ring,
- * in the decoder's own pixel format and size (each rung scales for
- * itself, in parallel). It waits for every reader named in the ring to
- * attach or to be marked gone before the first frame, and while the
- * slowest attached reader is a whole ring behind. Adds ctx.decode =
+ * in the pixel format and size the task's filters leave (graph.c:
+ * deinterlaced, tone mapped, turned upright, once for all rungs; each
+ * rung scales for itself, in parallel). It waits for every reader named
+ * in the ring to attach or to be marked gone before the first frame, and
+ * while the slowest attached reader is a whole ring behind. Adds ctx.decode =
  * { frames, width, height, pix_fmt }.
  *
  * Fails when the source cannot be decoded or its frame size changes
@@ -216,6 +217,9 @@ decode_filter(struct decode *d, AVFrame *f)
 		if ((err = ladderd_graph_new(&d->graph, d->plan, f, tb, msg,
 			 sizeof(msg))) < 0)
 			return decode_error(d, err, "%s", msg);
+		/* Once for every rung (t0355 counts these lines). */
+		d->call->log(d->call, LADDERD_LOG_DEBUG, "filters: %s",
+		    d->plan);
 	}
 	if (f != NULL)
 		f->pts = f->best_effort_timestamp;
@@ -347,9 +351,11 @@ decode_run(void *state, struct ladderd_call *call)
 		call->fail(call, "out of memory");
 		goto out;
 	}
-	if (ladderd_graph_video_plan(call->ctx, d.plan, sizeof(d.plan),
-		&sdr) < 0) {
-		call->fail(call, "the filter plan is too long");
+	if ((err = ladderd_graph_video_plan(call->ctx, d.plan,
+		 sizeof(d.plan), &sdr)) < 0) {
+		call->fail(call, "%s", err == -EINVAL
+		    ? "unsupported rotation (not a multiple of 90)"
+		    : "the filter plan is too long");
 		goto out;
 	}
 	if ((err = decode_open(&d, src)) < 0)

@@ -200,6 +200,10 @@ ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n, int *ret_sdr)
 	const char *trc = ladderd_ctx_str(ctx, "probe.video.color_transfer",
 	    "");
 	int interlaced = ladderd_ctx_bool(ctx, "probe.video.interlaced", 0);
+	int rotation =
+	    (((int)ladderd_ctx_num(ctx, "probe.video.rotation", 0) % 360) +
+		360) % 360;
+	const char *rot = NULL;
 	static const char *const prims[] = { "bt709", "bt2020", "smpte432",
 		"bt470bg", "smpte170m", NULL };
 	static const char *const matrices[] = { "bt709", "bt2020nc",
@@ -211,6 +215,8 @@ ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n, int *ret_sdr)
 	if (n == 0)
 		return -ENAMETOOLONG;
 	buf[0] = '\0';
+	if (rotation % 90 != 0)
+		return -EINVAL;
 	/*
 	 * bwdif, one frame out per frame in (send_frame): the frame rate,
 	 * the frame count and the keyframe grid stay the source's. Parity
@@ -258,6 +264,27 @@ ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n, int *ret_sdr)
 			return err;
 		*ret_sdr = 1;
 	}
+	/*
+	 * The display matrix's quarter turn (probe: clockwise), done on the
+	 * pixels so players that ignore the matrix show the picture upright
+	 * too; the encoders write no matrix. Last, so bwdif sees the fields
+	 * as they were coded. A turned picture is what target_size sized.
+	 */
+	switch (rotation) {
+	case 90:
+		rot = "transpose=clock";
+		break;
+	case 180:
+		rot = "hflip,vflip";
+		break;
+	case 270:
+		rot = "transpose=cclock";
+		break;
+	}
+	if (rot != NULL &&
+	    (err = graph_append(buf, n, &len, "%s%s", len ? "," : "", rot)) <
+		0)
+		return err;
 	return 0;
 }
 

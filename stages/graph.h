@@ -46,11 +46,13 @@ void ladderd_graph_free(struct ladderd_graph **g);
 
 /*
  * The picture filters a task needs, from ctx.probe.video (interlaced,
- * field_order, transfer, primaries, matrix) and ctx.profile.video
- * (deinterlace: auto|on|off): "" when none (frames then skip the graph,
- * so a plain source is encoded exactly as before). *ret_sdr is set when
- * the chain tone maps HDR to BT.709 SDR (the encoder must tag BT.709).
- * 0, or -ENAMETOOLONG.
+ * field_order, transfer, primaries, matrix, rotation) and
+ * ctx.profile.video (deinterlace: auto|on|off), in this order:
+ * deinterlace, tone map, turn upright (transpose / hflip,vflip). "" when
+ * none (frames then skip the graph, so a plain source is encoded exactly
+ * as before). *ret_sdr is set when the chain tone maps HDR to BT.709 SDR
+ * (the encoder must tag BT.709). 0, -ENAMETOOLONG, or -EINVAL for a
+ * rotation that is not a multiple of 90 degrees.
  */
 int ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n,
     int *ret_sdr);

@@ -10,8 +10,10 @@
  * has_video, has_audio, keyframes [s], bitrate (measured, bits/s),
  * codec_profile, codec_level, codecs, audio_codecs, bad_packets }.
  *
- * Video: decode, scale (swscale bicubic, any pix_fmt to yuv420p), rotate the
- * planes by hand per probe rotation, H.264 with libx264: ABR at the rung's
+ * Video: decode, filter (graph.c: deinterlace, tone map, and the probe's
+ * rotation turned into the pixels with transpose / hflip,vflip, so the
+ * output carries no display matrix), scale (swscale bicubic, any pix_fmt
+ * to yuv420p), H.264 with libx264: ABR at the rung's
  * bitrate, VBV maxrate = bitrate * video.maxrate_factor (default 1.07, so
  * the peak segment rate stays close to the advertised BANDWIDTH) and bufsize
  * = bitrate * video.bufsize_factor (default 1.5, i.e. 1.5 s of buffer: room
@@ -92,9 +94,7 @@ struct transcode {
 
 	int want_video, want_audio;
 	int seg;	      /* segment duration, seconds */
-	int rotation;	      /* clockwise display rotation: 0/90/180/270 */
 	int width, height;    /* output (displayed) size */
-	int scale_w, scale_h; /* scaled size, before rotation */
 	int64_t start;	      /* source time that becomes 0 ... */
 	AVRational start_tb;  /* ... in this time base */
 	double est_frames;    /* progress denominator (video) */
@@ -125,7 +125,6 @@ struct transcode {
 	struct ladderd_graph *vgraph, *agraph;
 	AVFrame *filtered; /* graph output */
 	AVFrame *frame;	 /* decoder output */
-	AVFrame *scaled; /* scaled, before rotation (rotation only) */
 	AVFrame *vframe; /* video encoder input */
 	AVFrame *aframe; /* audio encoder input */
 	AVPacket *pkt;	 /* demuxer output */
@@ -246,17 +245,6 @@ transcode_settings(struct transcode *st)
 			return transcode_error(st, 0,
 			    "rung '%s' has no valid target_size (%dx%d)", rung,
 			    st->width, st->height);
-		st->rotation =
-		    (int)ladderd_ctx_num(ctx, "probe.video.rotation", 0);
-		st->rotation = ((st->rotation % 360) + 360) % 360;
-		if (st->rotation % 90 != 0)
-			return transcode_error(st, 0,
-			    "unsupported rotation %d (not a multiple of 90)",
-			    st->rotation);
-		/* Scale to the stored orientation, then rotate: target_size
-		 * is the displayed size. */
-		st->scale_w = st->rotation % 180 ? st->height : st->width;
-		st->scale_h = st->rotation % 180 ? st->width : st->height;
 	} else {
 		return transcode_error(
 		    st, 0, "rung '%s' has unknown kind '%s'", rung, st->kind);
@@ -314,11 +302,17 @@ transcode_settings(struct transcode *st)
 	if (n < 0 || (size_t)n >= sizeof(st->tmp))
 		return transcode_error(
 		    st, 0, "path too long: '%s.part'", st->path);
-	if ((st->want_video && ladderd_graph_video_plan(ctx, st->vplan,
-				   sizeof(st->vplan), &st->to_sdr) < 0) ||
-	    (st->want_audio && transcode_measured_track(ctx) &&
-		ladderd_graph_audio_plan(ctx, st->aplan, sizeof(st->aplan)) <
-		    0))
+	/* target_size is the displayed size: the plan turns the picture
+	 * upright before the scaler. */
+	if (st->want_video && (err = ladderd_graph_video_plan(ctx, st->vplan,
+				   sizeof(st->vplan), &st->to_sdr)) < 0)
+		return err == -EINVAL
+		    ? transcode_error(st, 0,
+			  "unsupported rotation %.0f (not a multiple of 90)",
+			  ladderd_ctx_num(ctx, "probe.video.rotation", 0))
+		    : transcode_error(st, 0, "the filter plan is too long");
+	if (st->want_audio && transcode_measured_track(ctx) &&
+	    ladderd_graph_audio_plan(ctx, st->aplan, sizeof(st->aplan)) < 0)
 		return transcode_error(st, 0, "the filter plan is too long");
 	return 0;
 }
@@ -663,8 +657,7 @@ transcode_open_video_encoder(struct transcode *st)
 	st->fdur = av_rescale_q(1, av_inv_q(st->fps), enc->time_base);
 	if (st->fdur <= 0)
 		st->fdur = 1;
-	if ((st->vframe = av_frame_alloc()) == NULL ||
-	    (st->rotation && (st->scaled = av_frame_alloc()) == NULL))
+	if ((st->vframe = av_frame_alloc()) == NULL)
 		return transcode_error(
 		    st, AVERROR(ENOMEM), "cannot allocate frames");
 	st->vframe->format = AV_PIX_FMT_YUV420P;
@@ -673,15 +666,6 @@ transcode_open_video_encoder(struct transcode *st)
 	if ((err = av_frame_get_buffer(st->vframe, 0)) < 0)
 		return transcode_error(st, err, "cannot allocate a %dx%d frame",
 		    st->width, st->height);
-	if (st->scaled) {
-		st->scaled->format = AV_PIX_FMT_YUV420P;
-		st->scaled->width = st->scale_w;
-		st->scaled->height = st->scale_h;
-		if ((err = av_frame_get_buffer(st->scaled, 0)) < 0)
-			return transcode_error(st, err,
-			    "cannot allocate a %dx%d frame", st->scale_w,
-			    st->scale_h);
-	}
 	return 0;
 }
 
@@ -857,45 +841,7 @@ transcode_encode(struct transcode *st, AVCodecContext *enc, const AVFrame *fr)
 	}
 }
 
-/*
- * Rotate a yuv420p picture clockwise by 90/180/270 degrees into dst, whose
- * size is already the rotated one. Cheap next to the encode.
- */
-static void
-transcode_rotate(const AVFrame *src, AVFrame *dst, int rotation)
-{
-	for (int p = 0; p < 3; p++) {
-		int sw = p ? AV_CEIL_RSHIFT(src->width, 1) : src->width;
-		int sh = p ? AV_CEIL_RSHIFT(src->height, 1) : src->height;
-		const uint8_t *s = src->data[p];
-		uint8_t *d = dst->data[p];
-		ptrdiff_t ss = src->linesize[p], ds = dst->linesize[p];
-
-		switch (rotation) {
-		case 90: /* out(r, c) = in(sh - 1 - c, r) */
-			for (int r = 0; r < sw; r++)
-				for (int c = 0; c < sh; c++)
-					d[r * ds + c] =
-					    s[(sh - 1 - c) * ss + r];
-			break;
-		case 180:
-			for (int r = 0; r < sh; r++) {
-				const uint8_t *in = s + (sh - 1 - r) * ss;
-
-				for (int c = 0; c < sw; c++)
-					d[r * ds + c] = in[sw - 1 - c];
-			}
-			break;
-		case 270: /* out(r, c) = in(c, sw - 1 - r) */
-			for (int r = 0; r < sw; r++)
-				for (int c = 0; c < sh; c++)
-					d[r * ds + c] = s[c * ss + sw - 1 - r];
-			break;
-		}
-	}
-}
-
-/* Scale, rotate, stamp and encode one decoded (and filtered) frame. */
+/* Scale, stamp and encode one decoded (and filtered) frame. */
 static int
 transcode_video_out(struct transcode *st, const AVFrame *fr)
 {
@@ -903,7 +849,6 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	AVRational tb = st->venc->time_base;
 	int64_t ts = fr->best_effort_timestamp;
 	int64_t pts, dur;
-	AVFrame *dst;
 	int err;
 
 	st->frames_in++;
@@ -941,7 +886,7 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	    : st->fdur;
 
 	st->sws = sws_getCachedContext(st->sws, fr->width, fr->height,
-	    fr->format, st->scale_w, st->scale_h, AV_PIX_FMT_YUV420P,
+	    fr->format, st->width, st->height, AV_PIX_FMT_YUV420P,
 	    SWS_BICUBIC, NULL, NULL, NULL);
 	if (st->sws == NULL)
 		return transcode_error(st, 0, "cannot scale %dx%d %s to %dx%d",
@@ -949,7 +894,7 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 		    av_get_pix_fmt_name(fr->format)
 			? av_get_pix_fmt_name(fr->format)
 			: "?",
-		    st->scale_w, st->scale_h);
+		    st->width, st->height);
 	/* Full-range YUV flagged on the frame (not by a yuvj format) is
 	 * squeezed to limited range, which is what we signal. */
 	if (st->sws != st->sws_ranged ||
@@ -973,11 +918,8 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	/* The encoder may still hold a reference to the last buffer. */
 	if ((err = av_frame_make_writable(st->vframe)) < 0)
 		return transcode_error(st, err, "cannot get a frame buffer");
-	dst = st->rotation ? st->scaled : st->vframe;
-	if ((err = sws_scale_frame(st->sws, dst, fr)) < 0)
+	if ((err = sws_scale_frame(st->sws, st->vframe, fr)) < 0)
 		return transcode_error(st, err, "cannot scale a frame");
-	if (st->rotation)
-		transcode_rotate(st->scaled, st->vframe, st->rotation);
 
 	/*
 	 * A chunk's encoder counts time from its own start, as a whole
@@ -1677,7 +1619,6 @@ transcode_free(struct transcode *st)
 	ladderd_graph_free(&st->agraph);
 	av_frame_free(&st->filtered);
 	av_frame_free(&st->frame);
-	av_frame_free(&st->scaled);
 	av_frame_free(&st->vframe);
 	av_frame_free(&st->aframe);
 	av_packet_free(&st->pkt);

@@ -632,7 +632,13 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 		seg = i;
 		break;
 	}
-	if (thumbs_in_open(call, &in, j->pkg, j->poster_rung, seg, seg + 1) <
+	/*
+	 * And the next one: `at` may fall after the segment's last frame
+	 * (29.97 fps: the segment holding 6.0 s ends with the frame at
+	 * 5.972 s, the next starts at 6.006 s), and the tile thumbs_pass
+	 * scored is the first frame at or after `at`.
+	 */
+	if (thumbs_in_open(call, &in, j->pkg, j->poster_rung, seg, seg + 2) <
 	    0)
 		goto out;
 	while ((err = thumbs_in_next(&in, &t)) == 1 &&

@@ -621,6 +621,17 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 				*pn = k;
 				return -1;
 			}
+			/*
+			 * Its events are the chunk's own (status.json rungs:
+			 * progress, where it ran); the rung's say chunks done.
+			 */
+			if (ladderd_ctx_set(m->chunk_rung, "name",
+				cJSON_CreateString(m->unit)) < 0 ||
+			    !cJSON_AddStringToObject(m->chunk_rung, "chunk_of",
+				ms[i].name)) {
+				*pn = k;
+				return -1;
+			}
 			if ((m->result = chord_load_result(ctx, m->unit))) {
 				log_info("rendition=%s: finished in an earlier "
 					 "run, reusing it", m->unit);

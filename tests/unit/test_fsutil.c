@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
+#include "scratch.h"
 
 int __real_rename(const char *from, const char *to);
 int __wrap_rename(const char *from, const char *to);
@@ -72,8 +73,6 @@ __wrap_fsync(int fd)
 	return __real_fsync(fd);
 }
 
-static char root[] = "/tmp/ladderd-test-fsutil.XXXXXX";
-
 static void
 reset_faults(void)
 {
@@ -83,26 +82,6 @@ reset_faults(void)
 	renames = 0;
 }
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return mkdtemp(root) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	reset_faults();
-	return ladderd_fsutil_rmtree(root) == 0 ? 0 : -1;
-}
-
-static void
-path_of(char *buf, size_t size, const char *name)
-{
-	assert_true(snprintf(buf, size, "%s/%s", root, name) < (int)size);
-}
 
 /* The whole content of `path` (caller frees), or NULL. */
 static char *
@@ -139,7 +118,7 @@ test_write_replaces_whole(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "state.json");
+	scratch_path(p, sizeof(p), "state.json");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "first", 5), 0);
 	got = slurp(p);
 	assert_string_equal(got, "first");
@@ -149,13 +128,13 @@ test_write_replaces_whole(void **state)
 	got = slurp(p);
 	assert_string_equal(got, "second, longer");
 	free(got);
-	assert_int_equal(count_names(root, ".tmp."), 0);
+	assert_int_equal(count_names(scratch, ".tmp."), 0);
 	/*
 	 * The file's data was fsync'd before the rename and its folder after
 	 * it (else the new name may be lost in a power cut).
 	 */
 	assert_int_equal(stat(p, &st), 0);
-	assert_int_equal(stat(root, &dst), 0);
+	assert_int_equal(stat(scratch, &dst), 0);
 	assert_true(nsynced >= 4);
 	assert_int_equal(synced_dir[nsynced - 1], 1);
 	assert_true(synced[nsynced - 1] == dst.st_ino);
@@ -180,8 +159,8 @@ test_commit(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(tmp, sizeof(tmp), "out.mp4.tmp");
-	path_of(p, sizeof(p), "out.mp4");
+	scratch_path(tmp, sizeof(tmp), "out.mp4.tmp");
+	scratch_path(p, sizeof(p), "out.mp4");
 	assert_true((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)) >= 0);
 	assert_int_equal(write(fd, "media", 5), 5);
 	close(fd);
@@ -196,7 +175,7 @@ test_commit(void **state)
 	assert_string_equal(got, "media");
 	free(got);
 	assert_int_equal(stat(p, &st), 0);
-	assert_int_equal(stat(root, &dst), 0);
+	assert_int_equal(stat(scratch, &dst), 0);
 	assert_int_equal(nsynced, 2);
 	assert_int_equal(renames, 1);
 	assert_true(synced[0] == st.st_ino && !synced_dir[0]);
@@ -214,7 +193,7 @@ test_write_mode(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "secret");
+	scratch_path(p, sizeof(p), "secret");
 	assert_int_equal(ladderd_fsutil_write_atomic_mode(p, "k", 1, 0600), 0);
 	umask(old);
 	assert_int_equal(stat(p, &st), 0);
@@ -229,7 +208,7 @@ test_write_failure_keeps_old(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "keep.json");
+	scratch_path(p, sizeof(p), "keep.json");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "old", 3), 0);
 
 	rename_fault = FAULT_FAIL;
@@ -238,7 +217,7 @@ test_write_failure_keeps_old(void **state)
 	got = slurp(p);
 	assert_string_equal(got, "old");
 	free(got);
-	assert_int_equal(count_names(root, "keep.json.tmp."), 0);
+	assert_int_equal(count_names(scratch, "keep.json.tmp."), 0);
 
 	reset_faults();
 	fsync_fault = FAULT_FAIL;
@@ -246,7 +225,7 @@ test_write_failure_keeps_old(void **state)
 	got = slurp(p);
 	assert_string_equal(got, "old");
 	free(got);
-	assert_int_equal(count_names(root, "keep.json.tmp."), 0);
+	assert_int_equal(count_names(scratch, "keep.json.tmp."), 0);
 	reset_faults();
 }
 
@@ -264,7 +243,7 @@ test_write_killed_before_rename(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "killed.json");
+	scratch_path(p, sizeof(p), "killed.json");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "old", 3), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -297,7 +276,7 @@ test_write_missing_folder(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "no/such/folder/x");
+	scratch_path(p, sizeof(p), "no/such/folder/x");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "x", 1), -ENOENT);
 }
 
@@ -309,7 +288,7 @@ test_append_and_read_limit(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "journal");
+	scratch_path(p, sizeof(p), "journal");
 	assert_int_equal(ladderd_fsutil_append(p, "a\n", 2), 0);
 	assert_int_equal(ladderd_fsutil_append(p, "b\n", 2), 0);
 	assert_int_equal(ladderd_fsutil_read(p, 4, &got, &len), 0);
@@ -329,21 +308,21 @@ test_mkdir_rmtree(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(p, sizeof(p), "tree/a/b");
+	scratch_path(p, sizeof(p), "tree/a/b");
 	assert_int_equal(ladderd_fsutil_mkdir_p(p, 0755), 0);
 	assert_int_equal(ladderd_fsutil_mkdir_p(p, 0755), 0); /* exists: ok */
 	snprintf(f, sizeof(f), "%s/file", p);
 	assert_int_equal(ladderd_fsutil_write_atomic(f, "x", 1), 0);
 	/* A symlink inside is removed, its target is not. */
 	snprintf(l, sizeof(l), "%s/link", p);
-	path_of(p, sizeof(p), "outside");
+	scratch_path(p, sizeof(p), "outside");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "keep", 4), 0);
 	assert_int_equal(symlink(p, l), 0);
-	path_of(p, sizeof(p), "tree");
+	scratch_path(p, sizeof(p), "tree");
 	assert_int_equal(ladderd_fsutil_rmtree(p), 0);
 	assert_int_equal(lstat(p, &st), -1);
 	assert_int_equal(errno, ENOENT);
-	path_of(p, sizeof(p), "outside");
+	scratch_path(p, sizeof(p), "outside");
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(ladderd_fsutil_rmtree(p), 0);
 	assert_int_equal(ladderd_fsutil_rmtree(p), 0); /* gone: still 0 */
@@ -358,8 +337,8 @@ test_replace_dir(void **state)
 
 	(void)state;
 	reset_faults();
-	path_of(from, sizeof(from), "pkg.new");
-	path_of(to, sizeof(to), "pkg");
+	scratch_path(from, sizeof(from), "pkg.new");
+	scratch_path(to, sizeof(to), "pkg");
 	assert_int_equal(ladderd_fsutil_mkdir_p(to, 0755), 0);
 	snprintf(f, sizeof(f), "%s/old.m3u8", to);
 	assert_int_equal(ladderd_fsutil_write_atomic(f, "old", 3), 0);
@@ -393,5 +372,5 @@ main(void)
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

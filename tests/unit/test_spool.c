@@ -23,32 +23,16 @@
 
 #include "fsutil.h"
 #include "spool.h"
+#include "scratch.h"
 
-static char root[] = "/tmp/ladderd-test-spool.XXXXXX";
 static char spool[600];
-
-static int
-setup(void **state)
-{
-	(void)state;
-	if (mkdtemp(root) == NULL)
-		return -1;
-	snprintf(spool, sizeof(spool), "%s/spool", root);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	return ladderd_fsutil_rmtree(root) == 0 ? 0 : -1;
-}
 
 /* Each test starts from an empty, initialised spool. */
 static int
 fresh(void **state)
 {
 	(void)state;
+	scratch_path(spool, sizeof(spool), "spool");
 	if (ladderd_fsutil_rmtree(spool) < 0)
 		return -1;
 	return ladderd_spool_init(spool) == 0 ? 0 : -1;
@@ -255,5 +239,5 @@ main(void)
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

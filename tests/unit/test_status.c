@@ -24,33 +24,17 @@
 #include "ctx.h"
 #include "fsutil.h"
 #include "status.h"
+#include "scratch.h"
 
-static char root[] = "/tmp/ladderd-test-status.XXXXXX";
 static char sdir[600], odir[600];
-
-static int
-setup(void **state)
-{
-	(void)state;
-	if (mkdtemp(root) == NULL)
-		return -1;
-	snprintf(sdir, sizeof(sdir), "%s/status", root);
-	snprintf(odir, sizeof(odir), "%s/outbox", root);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	return ladderd_fsutil_rmtree(root) == 0 ? 0 : -1;
-}
 
 /* A fresh status and outbox folder for each test. */
 static int
 fresh(void **state)
 {
 	(void)state;
+	scratch_path(sdir, sizeof(sdir), "status");
+	scratch_path(odir, sizeof(odir), "outbox");
 	return ladderd_fsutil_rmtree(sdir) == 0 &&
 		       ladderd_fsutil_rmtree(odir) == 0 ?
 	    0 :
@@ -399,5 +383,5 @@ main(void)
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

@@ -1,13 +1,9 @@
 # tests/integration/lib.sh - TAP helpers for integration tests (git t/ style).
 #
-# Each test sources this file, gets a fresh trash directory $T (removed at
-# exit unless LADDERD_TEST_LEAVE=1), and uses:
-#   $LADDERD            the built binary
-#   write_conf FILE [PROFILE_SNIPPET...]   a config whose folders live in $T
-#   mkclip OUT ARGS...  make a short clip with the ffmpeg CLI (lavfi sources)
-#   ok COND_CMD... / is A B NAME / like TEXT REGEX NAME / done_testing
-#   wait_for SECONDS CMD...  bounded wait for a condition (polls every 0.1 s)
-# Timeouts are scaled by LADDERD_TEST_TIMEOUT_MULT (sanitizer builds are slow).
+# Each test sources this file and gets a fresh trash directory $T (removed
+# at exit unless LADDERD_TEST_LEAVE=1); every helper is listed, one line
+# each, in tests/README.md. Timeouts are scaled by LADDERD_TEST_TIMEOUT_MULT
+# (sanitizer builds are slow).
 set -u
 LADDERD_SRC=${LADDERD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 LADDERD_BUILD=${LADDERD_BUILD:-$LADDERD_SRC/_build}
@@ -19,7 +15,13 @@ MULT=${LADDERD_TEST_TIMEOUT_MULT:-1}
 T=$(mktemp -d "${TMPDIR:-/tmp}/ladderd-test.XXXXXX")
 _n=0
 _failed=0
+_servers=
 _cleanup() {
+	# The test servers (start_httpd, start_receiver) go with the test.
+	local pid
+	for pid in $_servers; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
 	if [ "${LADDERD_TEST_LEAVE:-0}" = 1 ]; then
 		echo "# trash directory kept: $T"
 	else
@@ -64,15 +66,31 @@ skip_all() {
 	exit 0
 }
 # require TOOL...: skip the whole test, saying which, when a command it
-# runs is not installed. Call it before the first test line.
+# runs is not installed ("ladderd": when the binary is not built). Call it
+# before the first test line.
 require() {
 	local tool
 	for tool in "$@"; do
-		command -v "$tool" >/dev/null 2>&1 || skip_all "$tool not installed"
+		if [ "$tool" = ladderd ]; then
+			[ -x "$LADDERD" ] || skip_all "ladderd not built"
+		else
+			command -v "$tool" >/dev/null 2>&1 ||
+				skip_all "$tool not installed"
+		fi
 	done
+}
+# bail_out MSG: stop the whole test at once (TAP "Bail out!").
+bail_out() {
+	echo "Bail out! $1"
+	exit 1
 }
 done_testing() {
 	echo "1..$_n"
+	if [ "$_failed" != 0 ] && [ "${LADDERD_TEST_CATLOG:-0}" = 1 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] && sed "s|^|# ${f##*/}: |" "$f"
+		done
+	fi
 	[ "$_failed" = 0 ]
 	exit $?
 }
@@ -96,16 +114,22 @@ json() {
 	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"
 }
 # mkclip OUT [ffmpeg args before OUT]: short clips from lavfi sources.
-# With no extra args: 3 s of 640x360 testsrc2 at 25 fps with a 440 Hz tone.
+# With no extra args: mkclip_av OUT 640x360 3.
 mkclip() {
 	local out=$1
 	shift
 	if [ $# -eq 0 ]; then
-		set -- -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
-			-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
-			-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+		mkclip_av "$out" 640x360 3
+		return
 	fi
 	ffmpeg -nostdin -hide_banner -loglevel error -y "$@" "$out"
+}
+# mkclip_av OUT SIZE SECONDS: testsrc2 at SIZE and 25 fps with a 440 Hz
+# tone, H.264 (ultrafast, yuv420p) and AAC.
+mkclip_av() {
+	mkclip "$1" -f lavfi -i "testsrc2=size=$2:rate=25:duration=$3" \
+		-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$3" \
+		-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
 }
 # write_conf FILE [EXTRA]: a config with every folder under $T and the
 # build tree's stages (and the test-only stages) on the stage path. EXTRA is
@@ -122,6 +146,81 @@ failed = "$T/failed";
 stage_dir = "$BUILD_STAGES:$TEST_STAGES";
 $extra
 CONF
+}
+
+# quick_profile [PRE_STAGE]: the libconfig text of a profile "quick" that
+# does no media work (t_record stands in for the rendition and post
+# stages), for tests about the daemon rather than the media; PRE_STAGE
+# (download) is its pre phase. Use inside `profiles = { ... };`.
+quick_profile() {
+	local pre=
+	[ -n "${1:-}" ] && pre="\"$1\""
+	printf '%s\n' "quick = {
+    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
+    workflow = { pre = ( $pre ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
+                 post = ( \"t_record\", \"publish\" ); };
+  };"
+}
+
+# --- test servers on 127.0.0.1 (a free port each; stopped at exit) -------
+# _serve NAME CMD...: start CMD --port-file $T/NAME.port in the background,
+# its output in $T/NAME.log; bounded wait for the port. Sets SERVER_PID and
+# PORT; returns 1 when it did not start.
+_serve() {
+	local name=$1
+	shift
+	rm -f "$T/$name.port"
+	"$@" --port-file "$T/$name.port" >>"$T/$name.log" 2>&1 &
+	SERVER_PID=$!
+	_servers="$_servers $SERVER_PID"
+	wait_for 10 test -s "$T/$name.port" || return 1
+	PORT=$(cat "$T/$name.port")
+}
+# start_httpd NAME [ARG...]: tests/tools/httpd.py serving $T/www (ARGs: -v
+# logs each request, --slow-bytes N trickles /slow, ...).
+start_httpd() {
+	local name=$1
+	shift
+	mkdir -p "$T/www"
+	_serve "$name" "$PY" "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" \
+		--lifetime 600 "$@"
+}
+# start_receiver NAME [ARG...]: contrib/webhook-receiver/receiver.py; the
+# events it accepts in $T/NAME.jsonl (ARGs: --secret S, --quiet, --port P).
+start_receiver() {
+	local name=$1
+	shift
+	_serve "$name" "$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" \
+		--out "$T/$name.jsonl" --lifetime 600 "$@"
+}
+# stop_server PID: stop a test server before the end (a receiver that goes
+# down in the middle of a test).
+stop_server() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	_servers=$(echo " $_servers " | sed "s/ $1 / /")
+}
+# received FILE ID: the seqs a receiver accepted for task ID (FILE is its
+# NAME.jsonl), sorted, each once.
+received() {
+	"$PY" - "$1" "$2" <<'PY'
+import json, sys
+seqs = set()
+try:
+    for line in open(sys.argv[1]):
+        r = json.loads(line)
+        if r["body"]["task_id"] == sys.argv[2]:
+            seqs.add(r["body"]["seq"])
+except FileNotFoundError:
+    pass
+print(" ".join(map(str, sorted(seqs))))
+PY
+}
+# all_delivered FILE ID: the receiver has every seq of task ID's status.
+all_delivered() {
+	local n
+	n=$(json "$T/status/$2/status.json" 'd["seq"]' 2>/dev/null) || return 1
+	[ "$(received "$1" "$2")" = "$(seq -s ' ' 1 "$n")" ]
 }
 
 # --- the daemon --------------------------------------------------------
@@ -175,6 +274,12 @@ kill_all() {
 	[ -n "$pid" ] && wait "$pid" 2>/dev/null
 	DAEMON_PID=
 	return 0
+}
+# drop NAME CONTENT: a file appears whole in the ingest folder (written
+# beside it, then renamed in).
+drop() {
+	printf '%s' "$2" >"$T/$1.tmp"
+	mv "$T/$1.tmp" "$T/ingest/$1"
 }
 # state_of ID: the task's latest state ("" if none yet).
 state_of() {

@@ -54,7 +54,7 @@ profiles = { tiny = { segment_duration = 1; dash = false;
 	other = { }; };'
 mkclip "$T/in.mp4" -f lavfi -i testsrc2=size=160x90:rate=25:duration=1 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p ||
-	{ echo "Bail out! cannot make a clip"; exit 1; }
+	bail_out "cannot make a clip"
 run() { # NAME ARGS...: ladderd run, output in $T/NAME.{out,err}, rc in $rc
 	local name=$1
 	shift

@@ -6,34 +6,15 @@
 # leave no file behind; a local source is taken as is.
 . "$(dirname "$0")/lib.sh"
 
-require python3
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
-
-HTTPD_PID=
-_stop_httpd() {
-	if [ -n "$HTTPD_PID" ]; then
-		kill "$HTTPD_PID" 2>/dev/null
-		wait "$HTTPD_PID" 2>/dev/null
-		HTTPD_PID=
-	fi
-}
-# lib.sh installed `trap _cleanup EXIT`: replace it with one that stops the
-# server first, then still runs the lib's cleanup.
-trap '_stop_httpd; _cleanup' EXIT
+require python3 ladderd
 
 mkdir -p "$T/www/dir"
 head -c 3000000 /dev/urandom >"$T/www/clip.mp4"
 head -c 200000 /dev/urandom >"$T/www/big"
 head -c 1000 /dev/urandom >"$T/www/dir/we ird;.mp4"
 
-python3 "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" \
-	--port-file "$T/port" --lifetime 120 >"$T/httpd.log" 2>&1 &
-HTTPD_PID=$!
-if ! wait_for 10 test -s "$T/port"; then
-	echo "Bail out! httpd.py did not start: $(cat "$T/httpd.log")"
-	exit 1
-fi
-PORT=$(cat "$T/port")
+start_httpd httpd ||
+	bail_out "httpd.py did not start: $(cat "$T/httpd.log")"
 BASE="http://127.0.0.1:$PORT"
 write_conf "$T/ladderd.conf"
 

@@ -9,29 +9,12 @@
 # CIDR in the config is refused with file and line.
 . "$(dirname "$0")/lib.sh"
 
-require python3
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
-
-HTTPD_PID=
-_stop_httpd() {
-	if [ -n "$HTTPD_PID" ]; then
-		kill "$HTTPD_PID" 2>/dev/null
-		wait "$HTTPD_PID" 2>/dev/null
-		HTTPD_PID=
-	fi
-}
-trap '_stop_httpd; _cleanup' EXIT
+require python3 ladderd
 
 mkdir -p "$T/www"
 head -c 100000 /dev/urandom >"$T/www/clip.mp4"
-python3 "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" -v \
-	--port-file "$T/port" --lifetime 120 >"$T/httpd.log" 2>&1 &
-HTTPD_PID=$!
-if ! wait_for 10 test -s "$T/port"; then
-	echo "Bail out! httpd.py did not start: $(cat "$T/httpd.log")"
-	exit 1
-fi
-PORT=$(cat "$T/port")
+start_httpd httpd -v ||
+	bail_out "httpd.py did not start: $(cat "$T/httpd.log")"
 BASE="http://127.0.0.1:$PORT"
 write_conf "$T/ladderd.conf"
 

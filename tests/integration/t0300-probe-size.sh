@@ -9,8 +9,7 @@
 # video, no decoder.
 . "$(dirname "$0")/lib.sh"
 
-require python3 ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require python3 ffmpeg ffprobe ladderd
 
 write_conf "$T/ladderd.conf"
 
@@ -31,7 +30,7 @@ mkclip "$T/fs.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=2 \
 mkclip "$T/audio.m4a" -f lavfi -i sine=duration=1 -c:a aac &&
 mkclip "$T/nodec.nut" -f lavfi -i testsrc=size=320x200:rate=25:duration=1 \
 	-c:v a64multi -f nut ||
-	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+	bail_out "cannot make test clips with ffmpeg"
 : >"$T/empty.mp4"
 echo "just some text, not a video" >"$T/x.mp4"
 # Cut upload: the moov (at the front) survives, 70% of the samples do not.

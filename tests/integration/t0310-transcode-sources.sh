@@ -9,8 +9,7 @@
 # error; a non-media input fails with a clear message and leaves no file.
 . "$(dirname "$0")/lib.sh"
 
-require python3 ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require python3 ffmpeg ffprobe ladderd
 
 write_conf "$T/ladderd.conf"
 
@@ -36,7 +35,7 @@ mkclip "$T/ntsc.mp4" -f lavfi \
 mkclip "$T/odd.mp4" -f lavfi -i "$SRC" -vf scale=641:361 \
 	$V -pix_fmt yuv444p &&
 mkclip "$T/rot.mp4" -i "$T/noaudio.mp4" -c copy -metadata:s:v:0 rotate=90 ||
-	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+	bail_out "cannot make test clips with ffmpeg"
 echo "just some text, not a video" >"$T/text.mp4"
 
 # --- helpers -----------------------------------------------------------

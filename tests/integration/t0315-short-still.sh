@@ -7,9 +7,7 @@
 require ffmpeg ffprobe
 write_conf "$T/ladderd.conf" '
 profiles = { ts = { segment_type = "mpegts"; }; };'
-mkclip "$T/short.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=0.2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=0.2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/short.mp4" 640x360 0.2
 for p in default ts; do
 	"$LADDERD" run -c "$T/ladderd.conf" -p $p "$T/short.mp4" -o "$T/out" \
 		--task-id "short-$p" >"$T/$p.out" 2>&1

@@ -12,8 +12,7 @@
 # a video rendition.
 . "$(dirname "$0")/lib.sh"
 
-require python3 ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require python3 ffmpeg ffprobe ladderd
 
 SEG=2
 DUR=5
@@ -28,7 +27,7 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=$DUR \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=$DUR \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest \
 	-metadata:s:a:0 language=eng ||
-	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+	bail_out "cannot make test clips with ffmpeg"
 
 cat >"$T/hls.py" <<'PY'
 import json, math, os, re, struct, subprocess, sys

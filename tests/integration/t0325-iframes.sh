@@ -14,9 +14,7 @@ profiles = {
   ts = { segment_duration = 2; segment_type = \"mpegts\"; $LADDER };
   off = { segment_duration = 2; iframe_playlists = false; $LADDER };
 };"
-mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=6 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=6 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/src.mp4" 640x360 6
 
 # check PKG RUNG: prints "entries keyframes_alone extinf_sum media_sum
 # peak_bps" for the rung's I-frame playlist.

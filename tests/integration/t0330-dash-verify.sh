@@ -10,8 +10,7 @@
 # keyframes differ.
 . "$(dirname "$0")/lib.sh"
 
-require ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require ffmpeg ffprobe ladderd
 [ -f "$TEST_STAGES/t_fail.so" ] || skip_all "test stages not built (make check)"
 
 LADDER='segment_duration = 4; dash = true;

@@ -33,9 +33,7 @@ profiles = {
         \"chunk_hls\", \"hls_info\", \"notify\" ); };
   };
 };"
-mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/src.mp4" 640x360 3
 # Task ids of this run only: /dev/shm is shared with whatever else runs.
 SH=sh$$ AL=al$$ FL=fl$$
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"

@@ -16,8 +16,7 @@
 #    interlace_source, hdr, loudness} and each rendition's filters.
 . "$(dirname "$0")/lib.sh"
 
-require ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require ffmpeg ffprobe ladderd
 
 LADDER='ladder = ( { name = "240p"; height = 240; bitrate = 500; },
                    { name = "180p"; height = 180; bitrate = 300; } );'
@@ -59,7 +58,7 @@ for l in quiet:-13.2 loud:13.8; do
 		-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=2,volume=${l#*:}dB" \
 		-ac 2 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
 		-c:a aac -b:a 192k -shortest || exit 1
-done || { echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+done || bail_out "cannot make test clips with ffmpeg"
 
 # run PROFILE SRC ID: ladderd run; $T/ID.err is its log, $S its status.
 run() {

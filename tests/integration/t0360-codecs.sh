@@ -16,8 +16,7 @@
 #  * MPEG-TS refuses HEVC and AV1 at config time (check-config says why).
 . "$(dirname "$0")/lib.sh"
 
-require ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require ffmpeg ffprobe ladderd
 ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libsvtav1 ||
 	skip_all "libavcodec has no libsvtav1"
 ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx265 ||
@@ -38,9 +37,7 @@ profiles = {
     ladder = ( { name = \"240p\"; height = 240; bitrate = 300; },
                { name = \"180p\"; height = 180; bitrate = 200; } ); };
 };"
-mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest &&
+mkclip_av "$T/src.mp4" 320x240 2 &&
 mkclip "$T/ntsc.mp4" -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p &&
 mkclip "$T/2997.mp4" -f lavfi \
@@ -50,7 +47,7 @@ mkclip "$T/hard.mp4" -f lavfi -i testsrc2=size=320x180:rate=30000/1001:duration=
 	-f lavfi -i testsrc2=size=320x180:rate=30000/1001:duration=6,noise=alls=30:allf=t+u \
 	-filter_complex '[0][1]concat=n=2:v=1' \
 	-c:v libx264 -preset ultrafast -crf 5 -pix_fmt yuv420p ||
-	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+	bail_out "cannot make test clips with ffmpeg"
 
 run() {
 	"$LADDERD" run -c "$T/ladderd.conf" -p "$1" "$T/$2" -o "$T/out" \

@@ -6,15 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 trap 'kill_all; _cleanup' EXIT
 
-QUICK='quick = {
-    ladder = ( { name = "only"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = "t_record"; args = { record_sleep_ms = 10; }; } );
-                 post = ( "t_record", "publish" ); };
-  };'
 write_conf "$T/ladderd.conf" "
 max_jobs = 2;
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = { $QUICK };"
+profiles = { $(quick_profile) };"
 # A file present before the daemon starts.
 echo early >"$T/ingest/early.mov"
 # -v: the debug lines that say a file was looked at and left alone.

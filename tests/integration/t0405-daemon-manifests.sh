@@ -3,31 +3,17 @@
 # source, metadata passed through, and every kind of bad manifest refused
 # with its reason, moved to the failed folder with an error.json.
 . "$(dirname "$0")/lib.sh"
-trap 'kill_all; [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null; _cleanup' EXIT
+trap 'kill_all; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "
 max_jobs = 2;
 download = { allow_networks = [ \"127.0.0.0/8\" ]; };  # the test server
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( \"download\" ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile download) };"
 mkdir -p "$T/www"
 head -c 100000 /dev/urandom >"$T/www/clip.mp4"
-"$PY" "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" --port-file "$T/port" --lifetime 120 >"$T/httpd.log" 2>&1 &
-HTTPD=$!
-wait_for 10 test -s "$T/port"
-PORT=$(cat "$T/port")
+start_httpd httpd || bail_out "httpd.py did not start"
 start_daemon "$T/ladderd.conf"
-
-drop() { # NAME JSON
-	printf '%s' "$2" >"$T/$1.tmp"
-	mv "$T/$1.tmp" "$T/ingest/$1"
-}
 
 # A good manifest with a URL source and metadata.
 drop url.json "{\"task_id\": \"from-url\", \"source\": \"http://127.0.0.1:$PORT/clip.mp4\",

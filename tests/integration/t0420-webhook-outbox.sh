@@ -11,8 +11,7 @@
 # task still goes out; temporary names are left alone.
 . "$(dirname "$0")/lib.sh"
 
-require python3
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require python3 ladderd
 
 RECEIVER="$LADDERD_SRC/contrib/webhook-receiver/receiver.py"
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
@@ -21,15 +20,7 @@ OB="$T/spool/outbox"
 LADDERD_WEBHOOK_BACKOFF_MS=100
 export LADDERD_WEBHOOK_BACKOFF_MS
 
-RECV_PID=
 WORKER_PID=
-_stop_receiver() {
-	if [ -n "$RECV_PID" ]; then
-		kill "$RECV_PID" 2>/dev/null
-		wait "$RECV_PID" 2>/dev/null
-		RECV_PID=
-	fi
-}
 _stop_worker() {
 	if [ -n "$WORKER_PID" ]; then
 		kill "$WORKER_PID" 2>/dev/null
@@ -38,24 +29,17 @@ _stop_worker() {
 	fi
 }
 # lib.sh installed `trap _cleanup EXIT`: stop our processes first.
-trap '_stop_worker; _stop_receiver; _cleanup' EXIT
+trap '_stop_worker; _cleanup' EXIT
 
-# start_receiver NAME [ARGS...]: receiver.py with the secret, recording
-# into $T/NAME.jsonl, on $PORT once the first one has picked a port.
-start_receiver() {
-	_name=$1
+# recv NAME [ARGS...]: a receiver checking $SECRET, recording into
+# $T/NAME.jsonl, on the port the first one picked (put's URL stays valid).
+recv() {
+	local name=$1
 	shift
-	rm -f "$T/$_name.port"
-	: >>"$T/$_name.jsonl"
-	"$PY" "$RECEIVER" --secret "$SECRET" --out "$T/$_name.jsonl" \
-		--port-file "$T/$_name.port" --port "${PORT:-0}" \
-		--lifetime 120 "$@" >>"$T/receiver.log" 2>&1 &
-	RECV_PID=$!
-	if ! wait_for 10 test -s "$T/$_name.port"; then
-		echo "Bail out! receiver.py did not start: $(cat "$T/receiver.log")"
-		exit 1
-	fi
-	PORT=$(cat "$T/$_name.port")
+	: >>"$T/$name.jsonl"
+	start_receiver "$name" --secret "$SECRET" --port "${PORT:-0}" "$@" ||
+		bail_out "receiver.py did not start: $(cat "$T/$name.log")"
+	RECV_PID=$SERVER_PID
 }
 start_worker() {
 	"$LADDERD" notify -c "$T/ladderd.conf" >>"$T/worker.log" 2>&1 &
@@ -115,7 +99,7 @@ write_conf "$T/ladderd.conf" \
 mkdir -p "$OB"
 
 # --- delivery: entries of an earlier run, then new ones -----------------
-start_receiver r1
+recv r1
 put t1 1 5
 put t2 1 3
 # A writer's temporary file: not an entry, never touched.
@@ -128,7 +112,7 @@ is "$(wc -l <"$T/r1.jsonl" | tr -d ' ')" 10 \
 is "$(seqs "$T/r1.jsonl" t1)" "1 2 3 4 5" "task t1 in seq order"
 is "$(seqs "$T/r1.jsonl" t2)" "1 2 3 4 5" \
 	"task t2 in seq order, late entries too"
-is "$(grep -c 'rejected' "$T/receiver.log")" 0 "receiver rejected no signature"
+is "$(grep -c 'rejected' "$T/r1.log")" 0 "receiver rejected no signature"
 ok "temporary name left alone" test -f "$OB/t9.0000000001.json.tmp.4242"
 
 # The receiver does check: a wrong signature and a stale timestamp get 401.
@@ -165,10 +149,10 @@ is "$(probe 'v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' "$now")" 401 \
 	"receiver: bad signature refused"
 is "$(probe "$(sign "$old")" "$old")" 401 \
 	"receiver: good signature with a 10-minute-old timestamp refused"
-_stop_receiver
+stop_server "$RECV_PID"
 
 # --- a receiver that fails first: retries ------------------------------
-start_receiver r2 --fail-first 3
+recv r2 --fail-first 3
 put t3 1 3
 ok "503 x3: delivered after retries" wait_for 15 outbox_empty
 is "$(seqs "$T/r2.jsonl" t3)" "1 2 3" "503 x3: task t3 in seq order"
@@ -177,7 +161,7 @@ is "$(grep -c "$fail503" "$T/worker.log")" 3 \
 	"503 x3: one log line per failure"
 like "$(cat "$T/worker.log")" "$fail503; attempt 1, next in [0-9.]+ s" \
 	"503: the log line says the reason and the next attempt"
-_stop_receiver
+stop_server "$RECV_PID"
 
 # --- receiver down: kept, stop, restart, delivered -----------------------
 put t4 1 2
@@ -196,7 +180,7 @@ limit=$(awk -v m="$MULT" 'BEGIN { printf "%d", 3000 * m }')
 ok "SIGTERM: worker exits within 3 s" test $(((t1 - t0) / 1000000)) -lt "$limit"
 is "$(pending)" 2 "after stop: entries still in the outbox"
 like "$(cat "$T/worker.log")" 'stopping on signal 15' "SIGTERM: logged"
-start_receiver r3
+recv r3
 start_worker
 ok "restart: delivered" wait_for 15 outbox_empty
 is "$(seqs "$T/r3.jsonl" t4)" "1 2" "restart: task t4 in seq order"
@@ -216,8 +200,4 @@ kill -TERM "$WORKER_PID"
 wait "$WORKER_PID"
 is "$?" 0 "final SIGTERM: exit 0"
 WORKER_PID=
-if [ "$_failed" != 0 ] && [ "${LADDERD_TEST_CATLOG:-0}" = 1 ]; then
-	sed 's/^/# worker: /' "$T/worker.log"
-	sed 's/^/# receiver: /' "$T/receiver.log"
-fi
 done_testing

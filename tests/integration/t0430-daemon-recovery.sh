@@ -21,9 +21,7 @@ profiles = {
                { name = \"180p\"; height = 180; bitrate = 200; } );
   };
 };"
-mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=8 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=8 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/src.mp4" 640x360 8
 start_daemon "$T/ladderd.conf"
 cp "$T/src.mp4" "$T/ingest/crash.mp4"
 wait_for 10 sh -c "ls '$T/status' | grep -q '^crash-'"

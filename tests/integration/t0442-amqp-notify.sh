@@ -15,10 +15,8 @@
 . "$(dirname "$0")/lib.sh"
 R="$T/rabbit"
 CONSUMER=
-RECV=
 cleanup_all() {
 	[ -n "$CONSUMER" ] && kill "$CONSUMER" 2>/dev/null
-	[ -n "$RECV" ] && kill "$RECV" 2>/dev/null
 	kill_all
 	sh "$LADDERD_SRC/tests/tools/rabbitmq.sh" stop "$R" 2>/dev/null
 	sh "$LADDERD_SRC/tests/tools/rabbitmq.sh" stop-epmd "$R" 2>/dev/null
@@ -44,12 +42,8 @@ APORT=$(cat "$R/amqp_port")
 CONSUMER=$!
 wait_for 15 test -s "$T/consumer.ready"
 
-"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
-	--port-file "$T/port" --port 0 --out "$T/hook.ndjson" --lifetime 300 \
-	>>"$T/receiver.log" 2>&1 &
-RECV=$!
-wait_for 10 test -s "$T/port"
-HPORT=$(cat "$T/port")
+start_receiver hook --quiet || bail_out "no webhook receiver"
+HPORT=$PORT
 
 conf() { # EXCHANGE ROUTING_KEY
 	write_conf "$T/ladderd.conf" "
@@ -125,9 +119,9 @@ printf '{"task_id": "refused-one", "source": "x.mov", "colour": "red"}' >"$T/ing
 wait_for 10 sh -c "ls '$T/status' | grep -q '^bad-'"
 bad=$(task_ids_for bad)
 wait_state "$bad" failed 10
-wait_for 10 sh -c "grep -q '\"task_id\": \"$bad\"' '$T/hook.ndjson'"
+wait_for 10 sh -c "grep -q '\"task_id\": \"$bad\"' '$T/hook.jsonl'"
 ok "the refusal's failed event reached the webhook" \
-	sh -c "grep '\"task_id\": \"$bad\"' '$T/hook.ndjson' | grep -q '\"failed\"'"
+	sh -c "grep '\"task_id\": \"$bad\"' '$T/hook.jsonl' | grep -q '\"failed\"'"
 wait_for 10 delivered "$bad"
 is "$(check "$bad")" "" "and the queue"
 like "$(json "$T/status/$bad/status.json" 'd["error"]["message"]')" "colour" "(refused for its unknown key)"

@@ -5,16 +5,12 @@
 # (its rung's encode seconds and fps), a refused manifest, a junk drop that
 # fails, a config reload refused, every event delivered to the webhook.
 . "$(dirname "$0")/lib.sh"
-trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
+trap 'kill_all; _cleanup' EXIT
 require ffmpeg
-"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
-	--port-file "$T/port" --port 0 --out "$T/hook.ndjson" --lifetime 120 \
-	>>"$T/receiver.log" 2>&1 &
-RECV=$!
-wait_for 10 test -s "$T/port"
+start_receiver hook --quiet || bail_out "no webhook receiver"
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"tiny\"; } );
-notify = { webhook = \"http://127.0.0.1:$(cat "$T/port")/hook\"; timeout = 2; };
+notify = { webhook = \"http://127.0.0.1:$PORT/hook\"; timeout = 2; };
 profiles = { tiny = { ladder = ( { name = \"p90\"; height = 90; bitrate = 100; } ); }; };"
 cp "$T/ladderd.conf" "$T/good.conf"
 mkclip "$T/clip.mp4" -f lavfi -i testsrc2=size=160x120:rate=25:duration=2 \

@@ -18,7 +18,7 @@
 require ffmpeg
 # xdev:POINT publishes to another file system (a folder in /dev/shm).
 SHM=/dev/shm/ladderd-t0450.$$
-trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; rm -rf "$SHM"; _cleanup' EXIT
+trap 'kill_all; rm -rf "$SHM"; _cleanup' EXIT
 
 grep -q LADDERD_CRASH_AT "$LADDERD" ||
 	skip_all "not a test build (configure --enable-crash-points)"
@@ -38,15 +38,9 @@ xdev:stage.after/publish"}
 JOBS=${LADDERD_CRASH_JOBS:-3}
 export LADDERD_WEBHOOK_BACKOFF_MS=200
 
-"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
-	--port-file "$T/port" --port 0 --out "$T/received.ndjson" \
-	--lifetime 600 >>"$T/receiver.log" 2>&1 &
-RECV=$!
-wait_for 10 test -s "$T/port" || skip_all "the webhook receiver did not start"
-PORT=$(cat "$T/port")
-mkclip "$T/clip.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+start_receiver receiver --quiet ||
+	skip_all "the webhook receiver did not start"
+mkclip_av "$T/clip.mp4" 320x180 2
 
 # conf DIR: a config with every folder under DIR.
 conf() {
@@ -113,8 +107,8 @@ stop() {
 
 # delivered ID: the seqs the receiver got for task ID, unique, sorted.
 delivered() {
-	[ -s "$T/received.ndjson" ] || return 0
-	grep "\"task_id\": *\"$1\"" "$T/received.ndjson" |
+	[ -s "$T/receiver.jsonl" ] || return 0
+	grep "\"task_id\": *\"$1\"" "$T/receiver.jsonl" |
 		"$PY" -c 'import json,sys
 print(" ".join(str(s) for s in sorted({json.loads(l)["body"]["seq"] for l in sys.stdin})))'
 }

@@ -9,33 +9,20 @@
 # receiver only.
 . "$(dirname "$0")/lib.sh"
 require python3
-R1= R2=
-trap '[ -n "$R1" ] && kill "$R1" 2>/dev/null; [ -n "$R2" ] && kill "$R2" 2>/dev/null; kill_all; _cleanup' EXIT
+trap 'kill_all; _cleanup' EXIT
 OLD="whsec_$(printf 'the old secret, rotated out' | base64)"
 NEW="whsec_$(printf 'the new secret, rotated in!' | base64)"
 
-start_receiver() { # NAME -> sets $PORT and $R1/$R2 by the caller
-	rm -f "$T/$1.port"
-	"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" \
-		--port-file "$T/$1.port" --secret "$NEW" --out "$T/$1.jsonl" \
-		--lifetime 120 >>"$T/$1.log" 2>&1 &
-	RPID=$!
-	wait_for 10 test -s "$T/$1.port" || { echo "Bail out! receiver"; exit 1; }
-}
-start_receiver r1; R1=$RPID; P1=$(cat "$T/r1.port")
-start_receiver r2; R2=$RPID; P2=$(cat "$T/r2.port")
+start_receiver r1 --secret "$NEW" || bail_out "receiver"
+P1=$PORT
+start_receiver r2 --secret "$NEW" || bail_out "receiver"
+P2=$PORT
 
 conf() { # URL SECRET: (re)write the config atomically
 	write_conf "$T/ladderd.conf.tmp" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 notify = { webhook = \"$1\"; secret = \"$2\"; timeout = 2; };
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile) };"
 	mv "$T/ladderd.conf.tmp" "$T/ladderd.conf"
 }
 export LADDERD_WEBHOOK_BACKOFF_MS=200
@@ -44,25 +31,6 @@ start_daemon "$T/ladderd.conf"
 notify_pid() { pgrep -f "ladderd notify -c $T/" | head -n 1; }
 wait_for 10 test -n "$(notify_pid)"
 WORKER=$(notify_pid)
-
-received() { # FILE ID: the seqs accepted for task ID, sorted, unique
-	"$PY" - "$1" "$2" <<'PY'
-import json, sys
-seqs = set()
-try:
-    for line in open(sys.argv[1]):
-        r = json.loads(line)
-        if r["body"]["task_id"] == sys.argv[2]:
-            seqs.add(r["body"]["seq"])
-except FileNotFoundError:
-    pass
-print(" ".join(map(str, sorted(seqs))))
-PY
-}
-all_delivered() { # FILE ID
-	n=$(json "$T/status/$2/status.json" 'd["seq"]' 2>/dev/null) || return 1
-	[ "$(received "$1" "$2")" = "$(seq -s ' ' 1 "$n")" ]
-}
 
 echo one >"$T/a.mp4"
 mv "$T/a.mp4" "$T/ingest/a.mp4"

@@ -29,9 +29,7 @@ profiles = {
 sed -i "s|^spool = .*|spool = \"$T/disk/spool\";|; s|^publish = .*|publish = \"$T/disk/publish\";|" \
 	"$T/ladderd.conf"
 mkdir -p "$T/disk/ingest"
-mkclip "$T/clip.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=4 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=4 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/clip.mp4" 640x360 4
 start_daemon "$T/ladderd.conf"
 ok "the daemon runs with its spool on the small file system" \
 	test -d "$T/disk/spool/tasks"

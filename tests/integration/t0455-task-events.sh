@@ -26,10 +26,8 @@ profiles = {
       rendition = ( { stage = "t_crash"; args = { crash_rung = "b"; }; } ); }; };
   prefail = { workflow = { pre = ( { stage = "t_fail"; args = { fail_message = "no"; }; } ); }; };
 };'
-mkclip "$T/in.mp4" -f lavfi -i testsrc2=size=160x90:rate=25:duration=2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest ||
-	{ echo "Bail out! cannot make a clip"; exit 1; }
+mkclip_av "$T/in.mp4" 160x90 2 ||
+	bail_out "cannot make a clip"
 ST="$T/out/.ladderd/status"
 run() { # ID [ARGS...]
 	local id=$1

@@ -9,20 +9,13 @@
 . "$(dirname "$0")/lib.sh"
 trap 'kill_all; _cleanup' EXIT
 
-profiles='profiles = {
-  quick = { ladder = ( { name = "only"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( "download" );
-      rendition = ( { stage = "t_record"; args = { record_sleep_ms = 10; }; } );
-      post = ( "t_record", "publish" ); }; };
-  failing = { workflow = { pre = ( "download", { stage = "t_fail"; args = { fail_message = "refused"; }; } ); }; };
-};'
+profiles="profiles = {
+  $(quick_profile download)
+  failing = { workflow = { pre = ( \"download\", { stage = \"t_fail\"; args = { fail_message = \"refused\"; }; } ); }; };
+};"
 write_conf "$T/ladderd.conf" "watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 $profiles"
 start_daemon "$T/ladderd.conf"
-drop() { # NAME CONTENT
-	printf '%s' "$2" >"$T/$1.tmp"
-	mv "$T/$1.tmp" "$T/ingest/$1"
-}
 mkdir -p "$T/ingest/sub"
 head -c 5000 /dev/urandom >"$T/orig-a.bin"
 head -c 6000 /dev/urandom >"$T/orig-bad.bin"

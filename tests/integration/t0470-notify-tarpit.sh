@@ -8,14 +8,12 @@
 # at most notify.max_per_host at once to one destination.
 . "$(dirname "$0")/lib.sh"
 require python3
-RA= TP=
-trap '[ -n "$RA" ] && kill "$RA" 2>/dev/null; [ -n "$TP" ] && kill "$TP" 2>/dev/null; kill_all; _cleanup' EXIT
+TP=
+trap '[ -n "$TP" ] && kill "$TP" 2>/dev/null; kill_all; _cleanup' EXIT
 BOUND=$(awk -v m="$MULT" 'BEGIN { print 2 * m }') # seconds
 
-"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
-	--port-file "$T/op.port" --out "$T/op.jsonl" --lifetime 120 \
-	>>"$T/op.log" 2>&1 &
-RA=$!
+start_receiver op --quiet || bail_out "receiver"
+PA=$PORT
 # The tarpit: accept, read, never answer; count connections at once.
 "$PY" - "$T/tarpit.port" "$T/tarpit.max" <<'PY' >>"$T/tarpit.log" 2>&1 &
 import os, socket, sys, threading, time
@@ -45,9 +43,7 @@ while True:
     threading.Thread(target=hold, args=(c,), daemon=True).start()
 PY
 TP=$!
-wait_for 10 test -s "$T/op.port" || { echo "Bail out! receiver"; exit 1; }
-wait_for 10 test -s "$T/tarpit.port" || { echo "Bail out! tarpit"; exit 1; }
-PA=$(cat "$T/op.port")
+wait_for 10 test -s "$T/tarpit.port" || bail_out "tarpit"
 PT=$(cat "$T/tarpit.port")
 
 write_conf "$T/ladderd.conf" "
@@ -56,13 +52,7 @@ watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 notify = { webhook = \"http://127.0.0.1:$PA/hook\"; timeout = 4; max_per_host = 2;
 	allow_manifest_webhook = true; manifest_webhook_hosts = [ \"127.0.0.1\" ];
 	allow_networks = [ \"127.0.0.1/32\" ]; };
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile) };"
 start_daemon "$T/ladderd.conf"
 
 mkdir -p "$T/ingest/media"

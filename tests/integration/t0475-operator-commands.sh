@@ -9,17 +9,13 @@
 # unit names never show.
 . "$(dirname "$0")/lib.sh"
 
-trap '[ -n "${RECV:-}" ] && kill "$RECV" 2>/dev/null; kill_all; _cleanup' EXIT
-"$PY" "$LADDERD_SRC/contrib/webhook-receiver/receiver.py" --quiet \
-	--port-file "$T/port" --port 0 --out "$T/received.ndjson" \
-	--lifetime 120 >>"$T/receiver.log" 2>&1 &
-RECV=$!
-wait_for 10 test -s "$T/port" || { echo "Bail out! no webhook receiver"; exit 1; }
+trap 'kill_all; _cleanup' EXIT
+start_receiver receiver --quiet || bail_out "no webhook receiver"
 write_conf "$T/ladderd.conf" "
 max_jobs = 1;
 watch = ( { path = \"$T/ingest\"; profile = \"wait\"; },
           { path = \"$T/ingest2\"; profile = \"once\"; } );
-notify = { webhook = \"http://127.0.0.1:$(cat "$T/port")/hook\"; timeout = 2; };
+notify = { webhook = \"http://127.0.0.1:$PORT/hook\"; timeout = 2; };
 profiles = {
   wait = { ladder = ( { name = \"a\"; height = 90; bitrate = 100; } );
     workflow = { pre = (); post = ( \"t_record\", \"publish\" );
@@ -29,7 +25,7 @@ profiles = {
       rendition = ( \"t_record\" ); post = ( \"t_record\", \"publish\" ); }; };
 };"
 mkdir -p "$T/ingest2"
-start_daemon "$T/ladderd.conf" || { echo "Bail out! daemon did not start"; exit 1; }
+start_daemon "$T/ladderd.conf" || bail_out "daemon did not start"
 L() { "$LADDERD" "$@" -c "$T/ladderd.conf"; }
 
 # A running task (its rung waits until cancelled) and a queued one (max_jobs 1).
@@ -89,7 +85,7 @@ ok "no worker of the task left" sh -c "! pgrep -f 'ladderd (job|rung|group).*/$R
 ok "the running task's source is in failed/" test -s "$T/failed/$RUN/run.bin"
 # delivered() ID: the receiver got the task's failed event with reason cancelled.
 delivered() {
-	"$PY" - "$T/received.ndjson" "$1" <<'PY'
+	"$PY" - "$T/receiver.jsonl" "$1" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)

@@ -7,15 +7,9 @@
 # times (retry_delay apart, doubling) and then fails with a clear message.
 . "$(dirname "$0")/lib.sh"
 require python3
-HTTPD=
-trap '[ -n "$HTTPD" ] && kill "$HTTPD" 2>/dev/null; kill_all; _cleanup' EXIT
+trap 'kill_all; _cleanup' EXIT
 
-mkdir -p "$T/www"
-"$PY" "$LADDERD_SRC/tests/tools/httpd.py" --root "$T/www" -v --slow-bytes 120 \
-	--port-file "$T/port" --lifetime 120 >"$T/httpd.log" 2>&1 &
-HTTPD=$!
-wait_for 10 test -s "$T/port" || { echo "Bail out! httpd"; exit 1; }
-PORT=$(cat "$T/port")
+start_httpd httpd -v --slow-bytes 120 || bail_out "httpd"
 write_conf "$T/ladderd.conf" "
 max_jobs = 1;
 max_downloads = 2;
@@ -23,18 +17,8 @@ max_retries = 2;
 retry_delay = 1;
 download = { allow_networks = [ \"127.0.0.0/8\" ]; low_speed_limit = 1; };
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( \"download\" ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile download) };"
 start_daemon "$T/ladderd.conf"
-drop() { # NAME JSON
-	printf '%s' "$2" >"$T/$1.tmp"
-	mv "$T/$1.tmp" "$T/ingest/$1"
-}
 
 drop slow.json "{\"task_id\": \"slow\", \"source\": \"http://127.0.0.1:$PORT/slow\"}"
 wait_for 10 sh -c "grep -q '\"GET /slow ' '$T/httpd.log'"

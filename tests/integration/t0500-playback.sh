@@ -30,8 +30,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "${LADDERD_PLAYBACK:-1}" = 0 ] && skip_all "LADDERD_PLAYBACK=0"
-require ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require ffmpeg ffprobe ladderd
 require node
 PB="$LADDERD_SRC/tests/playback"
 

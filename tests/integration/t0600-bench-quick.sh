@@ -7,8 +7,7 @@
 # threshold on any figure, only that they are there and sane (> 0).
 . "$(dirname "$0")/lib.sh"
 
-require python3 ffmpeg ffprobe
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
+require python3 ffmpeg ffprobe ladderd
 
 BENCH=$LADDERD_SRC/contrib/bench/ladder
 ok "contrib/bench/ladder is executable" test -x "$BENCH"

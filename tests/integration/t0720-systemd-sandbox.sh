@@ -45,10 +45,8 @@ profiles = { default = {
 	segment_duration = 1;
 	ladder = ( { name = \"360p\"; height = 360; bitrate = 500; },
 		   { name = \"240p\"; height = 240; bitrate = 300; } ); }; };"
-mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest ||
-	{ echo "Bail out! cannot make test clips with ffmpeg"; exit 1; }
+mkclip_av "$T/src.mp4" 640x360 2 ||
+	bail_out "cannot make test clips with ffmpeg"
 # Leak checking off under the filters (sanitizer builds): LeakSanitizer
 # stops the world with ptrace, which @system-service does not allow. Leaks
 # are not what this test is about; the other tests check them.

@@ -20,7 +20,7 @@ mkclip "$T/elsewhere/secret.ts" -f lavfi -i testsrc2=size=320x240:rate=25:durati
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -f mpegts &&
 mkclip "$T/good.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p ||
-	{ echo "Bail out! cannot make test clips"; exit 1; }
+	bail_out "cannot make test clips"
 chmod 600 "$T/elsewhere/secret.ts"
 printf '#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n%s\n#EXT-X-ENDLIST\n' \
 	"$T/elsewhere/secret.ts" >"$T/evil.m3u8"

@@ -29,7 +29,7 @@ mkclip "$T/wide.mkv" -f lavfi -i color=size=9000x64:rate=25:duration=0.12 $F &&
 mkclip "$T/sar.mkv" -f lavfi -i testsrc2=size=320x240:rate=25:duration=0.12 -vf setsar=10 $F &&
 mkclip "$T/anamorphic.mkv" -f lavfi -i color=size=4000x1000:rate=25:duration=0.12 -vf setsar=3 $F &&
 mkclip "$T/ok.mkv" -f lavfi -i testsrc2=size=640x360:rate=25:duration=0.12 $F ||
-	{ echo "Bail out! cannot make test clips"; exit 1; }
+	bail_out "cannot make test clips"
 
 # --- the stage alone, default limits -------------------------------------
 probe() { printf '{ "input": { "path": "%s" } }\n' "$2" >"$T/$1.json"; stage probe "$1"; }

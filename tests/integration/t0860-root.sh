@@ -11,14 +11,9 @@
 id nobody >/dev/null 2>&1 || skip_all "no user 'nobody'"
 trap 'kill_all; _cleanup' EXIT
 
-QUICK='quick = {
-    ladder = ( { name = "only"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = "t_record"; args = { record_sleep_ms = 10; }; } );
-                 post = ( "t_record", "publish" ); };
-  };'
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = { $QUICK };"
+profiles = { $(quick_profile) };"
 
 # As root, told nothing: refused, nothing set up.
 rm -rf "$T/spool"

@@ -52,9 +52,7 @@ profiles = {
   onlocal = { runner = \"local\"; $PROFILE };
   onslurm = { runner = \"slurm\"; $PROFILE };
 };"
-mkclip "$T/clip.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=2 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=2 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/clip.mp4" 640x360 2
 "$LADDERD" run -c "$T/media.conf" -p onlocal "$T/clip.mp4" -o "$T/outL" \
 	--task-id same >"$T/L.out" 2>&1
 is "$?" 0 "the local runner's run completes"
@@ -163,9 +161,7 @@ is "$(live_jobs ladderd-hx-)" "" "no Slurm job of the failed task is left"
 
 # --- 4. the daemon drains a burst on Slurm ----------------------------------
 mkdir -p "$T/ingest" "$T/drops"
-mkclip "$T/short.mp4" -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 \
-	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1 \
-	-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest
+mkclip_av "$T/short.mp4" 320x240 1
 for i in 0 1 2 3 4 5 6 7 8 9; do cp "$T/short.mp4" "$T/drops/burst$i.mp4"; done
 start_daemon "$T/media.conf"
 for f in "$T"/drops/*.mp4; do mv "$f" "$T/ingest/"; done

@@ -1243,7 +1243,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		goto out;
 	}
 	{
-		int ok_video = 0, failed = 0;
+		int ok_video = 0, ok_audio = 0, failed = 0;
 		const struct member *first_failure = NULL;
 
 		/*
@@ -1271,10 +1271,11 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				failed++;
 				if (!first_failure)
 					first_failure = &ms[i];
-			} else if (strcmp(kind, "video") == 0 &&
-			    strcmp(ladderd_ctx_str(ms[i].result, "status", ""),
-				"ok") == 0)
-				ok_video++;
+			} else if (strcmp(ladderd_ctx_str(ms[i].result,
+					"status", ""), "ok") == 0) {
+				ok_video += strcmp(kind, "video") == 0;
+				ok_audio += strcmp(kind, "audio") == 0;
+			}
 		}
 		/* The error names the stage that failed and the rung. */
 		if (first_failure && (ok_video == 0 ||
@@ -1283,7 +1284,9 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 			    first_failure->name, first_failure->err_msg);
 			goto out;
 		}
-		if (ok_video == 0) {
+		/* A source without video (probe.audio_only): its audio. */
+		if (ok_video == 0 && (ok_audio == 0 ||
+		    !ladderd_ctx_bool(ctx, "probe.audio_only", 0))) {
 			ladderd_ctx_set_error(ctx, "chord", NULL,
 			    "no video rung was produced");
 			goto out;

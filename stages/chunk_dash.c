@@ -818,6 +818,7 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 {
 	double duration = 0, max_seg = 0;
 	int max_w = 0, max_h = 0, id = 0;
+	size_t nb_video = 0;
 	char fr[32];
 
 	for (size_t i = 0; i < n; i++) {
@@ -842,10 +843,15 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		       "minBufferTime=\"PT%dS\">\n",
 	    duration, max_seg, 2 * segdur);
 	av_bprintf(bp, "  <Period id=\"0\" start=\"PT0S\">\n");
-	av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"video\" "
-		       "mimeType=\"video/mp4\" segmentAlignment=\"true\" "
-		       "startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\">\n",
-	    id++, max_w, max_h);
+	for (size_t i = 0; i < n; i++)
+		nb_video += !reps[i].audio;
+	/* An audio-only package (probe.audio_only) has no video set. */
+	if (nb_video > 0)
+		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
+			       "contentType=\"video\" mimeType=\"video/mp4\" "
+			       "segmentAlignment=\"true\" startWithSAP=\"1\" "
+			       "maxWidth=\"%d\" maxHeight=\"%d\">\n",
+		    id++, max_w, max_h);
 	for (size_t i = 0; i < n; i++) {
 		if (reps[i].audio)
 			continue;
@@ -865,7 +871,8 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		dash_template_xml(bp, &reps[i]);
 		av_bprintf(bp, "      </Representation>\n");
 	}
-	av_bprintf(bp, "    </AdaptationSet>\n");
+	if (nb_video > 0)
+		av_bprintf(bp, "    </AdaptationSet>\n");
 	/* One AdaptationSet per audio track, with its language. */
 	for (size_t i = 0; i < n; i++) {
 		if (!reps[i].audio)
@@ -1079,7 +1086,8 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 			audio_src = src;
 		call->progress(call, (double)++done / (double)(nb_ok + 1));
 	}
-	if (nb_video == 0) {
+	if (nb_video == 0 && (nb_reps == 0 ||
+	    !ladderd_ctx_bool(call->ctx, "probe.audio_only", 0))) {
 		call->fail(call, "no video rendition to put in the MPD "
 		    "(%zu ok of %d)", nb_ok, cJSON_GetArraySize(renditions));
 		goto out;

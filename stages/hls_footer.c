@@ -14,8 +14,11 @@
  * AVERAGE-BANDWIDTH are the sums of the video's and the largest audio's
  * (RFC 8216 4.3.4.2: the largest sum of peak rates of any playable
  * combination of renditions), its CODECS name both.
- * Fails when no video rung succeeded, or when an audio rendition of the
- * ladder did not (a package without sound is never published).
+ * A source without video (ctx.probe.audio_only) gets one audio-only variant
+ * (CODECS "mp4a...") on its default audio track, naming the audio group
+ * when there are several tracks. Fails when no video rung succeeded (and
+ * the source has video), or when an audio rendition of the ladder did not
+ * (a package without sound is never published).
  */
 #include <errno.h>
 #include <math.h>
@@ -67,10 +70,11 @@ hls_footer_run(void *state, struct ladderd_call *call)
 	struct textbuf b = { 0 };
 	char master[4096], pkg[4096];
 	double a_peak = 0, a_avg = 0;
-	const char *a_codec = NULL;
+	const char *a_codec = NULL, *a_uri = NULL;
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	int variants = 0, err;
+	int variants = 0, n_audio = 0, err;
+	int audio_only = ladderd_ctx_bool(call->ctx, "probe.audio_only", 0);
 
 	(void)state;
 	if (!cJSON_IsArray(rends)) {
@@ -84,6 +88,12 @@ hls_footer_run(void *state, struct ladderd_call *call)
 	 */
 	textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
 	    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+	cJSON_ArrayForEach(r, rends) {
+		const char *kind;
+
+		(void)hls_footer_rung(r, &kind);
+		n_audio += strcmp(kind, "audio") == 0 && hls_footer_ok(r);
+	}
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
 		const char *name = hls_footer_rung(r, &kind);
@@ -123,6 +133,11 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			a_codec = codec;
 		}
 		audio = r;
+		if (a_uri == NULL || ladderd_ctx_bool(r, "hls_info.default", 0))
+			a_uri = uri;
+		/* One track and no video: the variant itself, no group. */
+		if (audio_only && n_audio == 1)
+			continue;
 		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
 		    "GROUP-ID=\"audio\",NAME=\"%s\"",
 		    ladderd_ctx_str(r, "hls_info.label", "audio"));
@@ -163,6 +178,18 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		if (audio != NULL)
 			textbuf_printf(&b, ",AUDIO=\"audio\"");
 		textbuf_printf(&b, "\n%s\n", uri);
+		variants++;
+	}
+	/*
+	 * A source without video (probe.audio_only): one audio-only variant,
+	 * CODECS mp4a only, on the default track's playlist; with several
+	 * tracks it names the group, whose other members a player may pick.
+	 */
+	if (audio_only && variants == 0 && audio != NULL) {
+		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
+		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\"%s\n%s\n",
+		    ceil(a_peak), ceil(a_avg), a_codec,
+		    n_audio > 1 ? ",AUDIO=\"audio\"" : "", a_uri);
 		variants++;
 	}
 	/* Trick play: each video rung's I-frame playlist (iframes.c). */

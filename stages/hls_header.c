@@ -10,7 +10,9 @@
  *     kind "audio", bitrate profile.audio.bitrate, stream (source index),
  *     language, label (the title tag, made safe), default } (audio is
  *     encoded once per track, as its own rendition; in MPEG-TS mode every
- *     video rung carries the default track).
+ *     video rung carries the default track). With ctx.probe.audio_only
+ *     (a source without video: music, a podcast) the audio members alone,
+ *     fMP4 only (an mpegts profile fails, saying so).
  *   ctx.hls_header = { version, independent_segments, segment_type }.
  * It writes no file: hls_footer assembles master.m3u8 atomically once the
  * rungs are done, so a half-built package never has a master.
@@ -301,6 +303,7 @@ hls_header_run(void *state, struct ladderd_call *call)
 	const char *seg = ladderd_ctx_str(call->ctx, "profile.segment_type",
 	    NULL);
 	int has_audio = ladderd_ctx_bool(call->ctx, "probe.has_audio", 0);
+	int audio_only = ladderd_ctx_bool(call->ctx, "probe.audio_only", 0);
 	cJSON *ladder = NULL, *header = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	const cJSON *it;
@@ -323,8 +326,16 @@ hls_header_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot build the ladder: out of memory");
 		goto out;
 	}
+	/* Music, a podcast: the audio renditions alone, which need fMP4. */
+	if (audio_only && !fmp4) {
+		call->fail(call, "the source has no video: an audio-only "
+		    "package needs segment_type = \"fmp4\", this profile is "
+		    "\"mpegts\"");
+		goto out;
+	}
 	cJSON_ArrayForEach(it, in) {
-		if (hls_header_add_video(call, ladder, it, ++pos) < 0)
+		if (!audio_only &&
+		    hls_header_add_video(call, ladder, it, ++pos) < 0)
 			goto out;
 	}
 	if (fmp4 && has_audio && hls_header_add_audio(call, ladder) < 0)

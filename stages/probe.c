@@ -11,7 +11,9 @@
  * whitelisted single-file container, no further opens: a playlist is
  * refused). It is not trusted to be what its name says: the stage fails
  * (LADDERD_FAIL, the task goes to failed/) on an empty file, a file
- * libavformat cannot read, no video stream, a video codec without a decoder,
+ * libavformat cannot read, neither a video nor an audio stream (audio
+ * alone gives probe.audio_only: an audio-only package), a video codec
+ * without a decoder,
  * a container whose index points past the end of the file (a cut upload), or
  * a video stream none of whose first packets decodes. Passing here means the
  * transcode stage will at least get started.
@@ -576,6 +578,40 @@ out:
 }
 
 /*
+ * ctx.probe of a source without video: format, duration (the container's,
+ * else the chosen audio stream's), bit_rate, size, audio [...], audio_index,
+ * has_audio, audio_only: true, cover_art (an attached picture: listed, not
+ * used). NULL on allocation failure.
+ */
+static cJSON *
+probe_audio_only_json(AVFormatContext *fmt, int64_t file_size)
+{
+	cJSON *out = cJSON_CreateObject();
+	int aidx, cover = 0;
+	unsigned i;
+
+	for (i = 0; i < fmt->nb_streams; i++)
+		if (fmt->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC)
+			cover = 1;
+	if (out == NULL ||
+	    !cJSON_AddStringToObject(out, "format", fmt->iformat->name) ||
+	    !cJSON_AddNumberToObject(out, "bit_rate", (double)fmt->bit_rate) ||
+	    !cJSON_AddNumberToObject(out, "size", (double)file_size) ||
+	    !cJSON_AddBoolToObject(out, "audio_only", 1) ||
+	    !cJSON_AddBoolToObject(out, "cover_art", cover) ||
+	    probe_audio_json(fmt, out) < 0)
+		goto fail;
+	aidx = (int)ladderd_ctx_num(out, "audio_index", -1);
+	if (!cJSON_AddNumberToObject(out, "duration", aidx < 0 ? 0 :
+		probe_duration(fmt, fmt->streams[aidx])))
+		goto fail;
+	return out;
+fail:
+	cJSON_Delete(out);
+	return NULL;
+}
+
+/*
  * The profile's picture limits (profile.max_width, max_height, max_pixels,
  * max_sar). The fallbacks are ladderd.conf's defaults, for a context
  * built by hand: 8192 x 8192, 8192 x 4320 pixels (8K DCI), 1:4..4:1.
@@ -894,44 +930,67 @@ probe_run(void *state, struct ladderd_call *call)
 	}
 	LADDERD_CRASH_POINT("probe.opened", NULL);
 	call->progress(call, 0.3);
+	/*
+	 * No video (a cover picture is no video): music, a podcast. With
+	 * audio, an audio-only package (hls_header plans no video rung).
+	 */
 	if ((vidx = probe_pick_video(fmt)) < 0) {
-		call->fail(call, "no video stream in '%s' (%s, %u streams)",
-		    path, fmt->iformat->name, fmt->nb_streams);
-		goto out;
-	}
-	par = fmt->streams[vidx]->codecpar;
-	if ((dec = avcodec_find_decoder(par->codec_id)) == NULL) {
-		/* An unknown codec has no name, only its container tag. */
-		if (par->codec_id == AV_CODEC_ID_NONE)
-			call->fail(call, "no decoder for the video codec of "
-			    "'%s' (stream %d, unknown tag '%s')", path, vidx,
-			    av_fourcc2str(par->codec_tag));
-		else
-			call->fail(call, "no decoder for video codec '%s' "
-			    "in '%s' (stream %d)",
-			    avcodec_get_name(par->codec_id), path, vidx);
-		goto out;
-	}
-	if (probe_truncated(fmt, sb.st_size, &needed)) {
-		call->fail(call, "source file is truncated: its index needs %"
-		    PRId64 " bytes, '%s' has %jd", needed, path,
-		    (intmax_t)sb.st_size);
-		goto out;
-	}
-	if (probe_check_picture(call, &limits, par->width, par->height) < 0)
-		goto out;
-	if ((rc = probe_decode_first(call, fmt, vidx, dec, limits.pixels,
-		 &first)) != LADDERD_OK)
-		goto out;
-	rc = LADDERD_FAIL; /* what is left can only fail */
-	if (probe_check_display(call, fmt, vidx, &first, &limits) < 0)
-		goto out;
-	call->progress(call, 0.9);
+		if ((out = probe_audio_only_json(fmt, sb.st_size)) == NULL) {
+			call->fail(call, "cannot store probe results: %s",
+			    strerror(ENOMEM));
+			goto out;
+		}
+		if (!ladderd_ctx_bool(out, "has_audio", 0)) {
+			call->fail(call, "no video or audio stream in '%s' (%s, "
+			    "%u streams)", path, fmt->iformat->name,
+			    fmt->nb_streams);
+			goto out;
+		}
+		if (probe_truncated(fmt, sb.st_size, &needed)) {
+			call->fail(call, "source file is truncated: its index "
+			    "needs %" PRId64 " bytes, '%s' has %jd", needed,
+			    path, (intmax_t)sb.st_size);
+			goto out;
+		}
+	} else {
+		par = fmt->streams[vidx]->codecpar;
+		if ((dec = avcodec_find_decoder(par->codec_id)) == NULL) {
+			/* An unknown codec has no name, only its tag. */
+			if (par->codec_id == AV_CODEC_ID_NONE)
+				call->fail(call, "no decoder for the video "
+				    "codec of '%s' (stream %d, unknown tag "
+				    "'%s')", path, vidx,
+				    av_fourcc2str(par->codec_tag));
+			else
+				call->fail(call, "no decoder for video codec "
+				    "'%s' in '%s' (stream %d)",
+				    avcodec_get_name(par->codec_id), path,
+				    vidx);
+			goto out;
+		}
+		if (probe_truncated(fmt, sb.st_size, &needed)) {
+			call->fail(call, "source file is truncated: its index "
+			    "needs %" PRId64 " bytes, '%s' has %jd", needed,
+			    path, (intmax_t)sb.st_size);
+			goto out;
+		}
+		if (probe_check_picture(call, &limits, par->width,
+			par->height) < 0)
+			goto out;
+		if ((rc = probe_decode_first(call, fmt, vidx, dec,
+			 limits.pixels, &first)) != LADDERD_OK)
+			goto out;
+		rc = LADDERD_FAIL; /* what is left can only fail */
+		if (probe_check_display(call, fmt, vidx, &first, &limits) < 0)
+			goto out;
+		call->progress(call, 0.9);
 
-	if ((out = probe_json(fmt, vidx, &first, sb.st_size)) == NULL) {
-		call->fail(call, "cannot store probe results: %s",
-		    strerror(ENOMEM));
-		goto out;
+		if ((out = probe_json(fmt, vidx, &first, sb.st_size)) ==
+		    NULL) {
+			call->fail(call, "cannot store probe results: %s",
+			    strerror(ENOMEM));
+			goto out;
+		}
 	}
 	if (ladderd_ctx_num(call->ctx, "profile.audio.loudness", 0) != 0 &&
 	    ladderd_ctx_bool(out, "has_audio", 0) &&

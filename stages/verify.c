@@ -132,6 +132,12 @@ verify_keyframes(struct verify *v, const cJSON *ctx, int segdur)
 		}
 		rungs++;
 	}
+	/* A source without video: its audio renditions alone are checked
+	 * below (durations, playlists, the MPD). */
+	if (rungs == 0 && ladderd_ctx_bool(ctx, "probe.audio_only", 0)) {
+		verify_checked(v, "keyframes: no video (audio-only source)");
+		return LADDERD_OK;
+	}
 	if (rungs == 0) {
 		call->fail(call, "no ok video rendition to publish");
 		return LADDERD_FAIL;

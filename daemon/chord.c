@@ -43,6 +43,7 @@
 #include "chunks.h"
 #include "clock.h"
 #include "ctx.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
@@ -275,7 +276,7 @@ chord_collect(const struct ladderd_chord_opts *o,
 	cJSON *res = NULL;
 
 	m->transient = !m->timed_out && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 75;
+	    WEXITSTATUS(status) == LADDERD_EXIT_TEMPFAIL;
 	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RESULT, m->name, path,
 		sizeof(path)) == 0)
 		(void)ladderd_ctx_load(path, &res);

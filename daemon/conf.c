@@ -1111,7 +1111,8 @@ ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf, char *err,
 /*
  * Like ladderd_conf_load, with relative paths resolved against `base_dir`
  * instead of the file's own folder (a snapshot of a config file kept
- * elsewhere, see supervisor.c). base_dir NULL: the file's folder.
+ * elsewhere, see supervisor.c). base_dir NULL: the file's folder. file
+ * NULL: no file, the built-in defaults (the one place that says so).
  */
 int
 ladderd_conf_load_as(const char *file, const char *base_dir,
@@ -1123,6 +1124,8 @@ ladderd_conf_load_as(const char *file, const char *base_dir,
 	FILE *f;
 	int rc;
 
+	if (file == NULL)
+		return ladderd_conf_load_string("", NULL, ret_conf, err, errlen);
 	err[0] = '\0';
 	if ((f = fopen(file, "r")) == NULL) {
 		snprintf(err, errlen, "cannot open config '%s': %s", file,
@@ -1360,14 +1363,18 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 	}
 }
 
+const char *
+ladderd_conf_cli_file(const char *file)
+{
+	if (file == NULL && access(SYSCONFDIR "/ladderd.conf", R_OK) == 0)
+		file = SYSCONFDIR "/ladderd.conf";
+	return file;
+}
+
 int
 ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
     char *err, size_t errlen)
 {
-	if (file == NULL && access(SYSCONFDIR "/ladderd.conf", R_OK) == 0)
-		file = SYSCONFDIR "/ladderd.conf";
-	if (file)
-		return ladderd_conf_load_as(file, getenv("LADDERD_CONF_DIR"),
-		    ret_conf, err, errlen);
-	return ladderd_conf_load_string("", NULL, ret_conf, err, errlen);
+	return ladderd_conf_load_as(ladderd_conf_cli_file(file),
+	    getenv("LADDERD_CONF_DIR"), ret_conf, err, errlen);
 }

@@ -76,11 +76,12 @@ int ladderd_conf_load_string(const char *text, const char *dir,
 /*
  * The command line's rule, shared by every program: FILE, else the
  * installed default (SYSCONFDIR/ladderd.conf) when it exists, else the
- * built-in defaults. Workers of the daemon get its config snapshot as FILE
+ * built-in defaults (ladderd_conf_cli_file says which file, or NULL). Workers of the daemon get its config snapshot as FILE
  * and, in LADDERD_CONF_DIR, the folder relative paths are relative to.
  */
 int ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
     char *err, size_t errlen);
+const char *ladderd_conf_cli_file(const char *file);
 void ladderd_conf_free(struct ladderd_conf *conf);
 const struct ladderd_profile *ladderd_conf_profile(
     const struct ladderd_conf *conf, const char *name);

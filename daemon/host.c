@@ -174,6 +174,17 @@ ladderd_host_rc_name(enum ladderd_rc rc)
 	return "unknown";
 }
 
+/* ctx.error for a log line: "STAGE[ rendition=RUNG]: MESSAGE". */
+void
+ladderd_host_error_text(const cJSON *ctx, char *buf, size_t size)
+{
+	(void)snprintf(buf, size, "%s%s%s: %s",
+	    ladderd_ctx_str(ctx, "error.stage", "?"),
+	    ladderd_ctx_get(ctx, "error.rung") ? " rendition=" : "",
+	    ladderd_ctx_str(ctx, "error.rung", ""),
+	    ladderd_ctx_str(ctx, "error.message", "?"));
+}
+
 /* ctx.task.state = state; returns 1 when it changed, 0 if not, <0 error. */
 int
 ladderd_host_set_state(cJSON *ctx, const char *state)

@@ -17,5 +17,6 @@ enum ladderd_rc ladderd_host_run_stage(const struct ladderd_plugin *plugin,
     const cJSON *args, cJSON *ctx, const char *rung, int threads);
 int ladderd_host_set_state(cJSON *ctx, const char *state);
 const char *ladderd_host_rc_name(enum ladderd_rc rc);
+void ladderd_host_error_text(const cJSON *ctx, char *buf, size_t size);
 
 #endif

@@ -22,6 +22,7 @@
 #include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "engine.h"
+#include "exitcode.h"
 #include "host.h"
 #include "log.h"
 #include "supervisor.h"
@@ -44,7 +45,7 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 	char err[2048], prefix[128];
 	cJSON *ctx = NULL;
 	enum ladderd_rc rc;
-	int exit_code = 75, r;
+	int exit_code = LADDERD_EXIT_TEMPFAIL, r;
 
 	log_init(verbose);
 	sigemptyset(&sa.sa_mask);
@@ -55,10 +56,8 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 	 * that it refused never reaches a job) and the original folder for
 	 * relative paths in LADDERD_CONF_DIR.
 	 */
-	r = conf_file ? ladderd_conf_load_as(conf_file, getenv("LADDERD_CONF_DIR"),
-			    &conf, err, sizeof(err)) :
-			ladderd_conf_load_string("", NULL, &conf, err,
-			    sizeof(err));
+	r = ladderd_conf_load_as(conf_file, getenv("LADDERD_CONF_DIR"), &conf,
+	    err, sizeof(err));
 	if (r < 0) {
 		log_warnx("%s", err);
 		goto out;
@@ -89,21 +88,16 @@ ladderd_job_main(const char *conf_file, const char *task_dir, int verbose,
 	switch (rc) {
 	case LADDERD_OK:
 		log_info(fetch ? "source fetched" : "complete");
-		exit_code = 0;
 		break;
 	case LADDERD_FAIL:
-		log_warnx("failed: %s%s%s: %s",
-		    ladderd_ctx_str(ctx, "error.stage", "?"),
-		    ladderd_ctx_get(ctx, "error.rung") ? " rendition=" : "",
-		    ladderd_ctx_str(ctx, "error.rung", ""),
-		    ladderd_ctx_str(ctx, "error.message", "?"));
-		exit_code = 1;
+		ladderd_host_error_text(ctx, err, sizeof(err));
+		log_warnx("failed: %s", err);
 		break;
 	default:
 		log_info("stopped, will resume: %s",
 		    ladderd_ctx_str(ctx, "error.message", "interrupted"));
-		exit_code = 75;
 	}
+	exit_code = ladderd_exit_of(rc);
 out:
 	ladderd_tokens_release(&tokens);
 	cJSON_Delete(ctx);

@@ -22,8 +22,10 @@
 #include <unistd.h>
 
 #include "chord.h"
+#include "cli.h"
 #include "conf.h"
 #include "ctx.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
@@ -34,7 +36,6 @@
 #include "rung.h"
 #include "supervisor.h"
 
-#define DEFAULT_CONF SYSCONFDIR "/ladderd.conf"
 
 static void
 usage(void)
@@ -50,42 +51,6 @@ usage(void)
 	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
 	    "       ladderd notify [-c FILE] [-v]\n"
 	    "       ladderd --version\n");
-}
-
-/* The config the command line names (ladderd_conf_load_cli), or NULL. */
-static struct ladderd_conf *
-load_conf(const char *file)
-{
-	struct ladderd_conf *c = NULL;
-	char err[2048];
-
-	if (ladderd_conf_load_cli(file, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ladderd: %s\n", err);
-		return NULL;
-	}
-	return c;
-}
-
-/* Parse "-c FILE" (and -v) before a subcommand's positional arguments. */
-static int
-parse_common(int argc, char **argv, const char **conf_file, int *verbose)
-{
-	int ch;
-
-	optind = 1;
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			*conf_file = optarg;
-			break;
-		case 'v':
-			(*verbose)++;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return optind;
 }
 
 /*
@@ -129,16 +94,16 @@ check_runners(const struct ladderd_conf *c)
 static int
 cmd_check_config(int argc, char **argv)
 {
-	const char *file = NULL;
-	int verbose = 0, bad = 0;
+	struct ladderd_cli o;
+	int bad = 0;
 	struct ladderd_conf *c;
 	struct ladderd_plugins *reg;
 
-	if (parse_common(argc, argv, &file, &verbose) != argc) {
+	if (ladderd_cli_parse(argc, argv, LADDERD_CLI_VERBOSE, &o) != argc) {
 		usage();
 		return 2;
 	}
-	if ((c = load_conf(file)) == NULL)
+	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
 		return 1;
 	ladderd_conf_print(c, stdout);
 	if ((reg = ladderd_plugins_new(c->stage_path)) == NULL) {
@@ -195,8 +160,8 @@ cmd_check_config(int argc, char **argv)
 static int
 cmd_stage(int argc, char **argv)
 {
-	const char *file = NULL;
-	int verbose = 0, idx, code;
+	struct ladderd_cli o;
+	int idx, code;
 	struct ladderd_conf *c = NULL;
 	struct ladderd_plugins *reg = NULL;
 	const struct ladderd_plugin *p;
@@ -207,13 +172,13 @@ cmd_stage(int argc, char **argv)
 	char err[1024], *text;
 	enum ladderd_rc rc;
 
-	idx = parse_common(argc, argv, &file, &verbose);
+	idx = ladderd_cli_parse(argc, argv, LADDERD_CLI_VERBOSE, &o);
 	if (idx < 0 || argc - idx != 2) {
 		usage();
 		return 2;
 	}
-	log_init(verbose);
-	if ((c = load_conf(file)) == NULL)
+	log_init(o.verbose);
+	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
 		return 1;
 	if (ladderd_ctx_load(argv[idx + 1], &ctx) < 0) {
 		fprintf(stderr, "ladderd: cannot read context '%s'\n",
@@ -267,7 +232,7 @@ cmd_stage(int argc, char **argv)
 	if (text)
 		puts(text);
 	cJSON_free(text);
-	code = rc == LADDERD_FAIL ? 1 : rc == LADDERD_RETRY ? 75 : 0;
+	code = ladderd_exit_of(rc);
 out:
 	ladderd_plugins_free(reg);
 	cJSON_Delete(ctx);
@@ -320,9 +285,9 @@ main(int argc, char **argv)
 		return ladderd_rung_main(argv[2], argv[3]);
 	}
 	if (argc >= 2 && strcmp(argv[1], "job") == 0) {
-		const char *file = NULL;
-		int verbose = 0, idx = parse_common(argc - 1, argv + 1, &file,
-		    &verbose);
+		struct ladderd_cli o;
+		int idx = ladderd_cli_parse(argc - 1, argv + 1,
+		    LADDERD_CLI_VERBOSE, &o);
 
 		/* TASKDIR, or TASKDIR fetch (a download slot's job) */
 		if (idx < 0 || argc - 1 - idx < 1 || argc - 1 - idx > 2 ||
@@ -331,7 +296,7 @@ main(int argc, char **argv)
 			usage();
 			return 2;
 		}
-		return ladderd_job_main(file, argv[1 + idx], verbose,
+		return ladderd_job_main(o.conf_file, argv[1 + idx], o.verbose,
 		    argc - 1 - idx == 2);
 	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
@@ -344,8 +309,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	{
-		const char *file = NULL;
-		int verbose = 0, allow_root = 0;
+		struct ladderd_cli o;
+		int allow_root = 0;
 
 		/* --allow-root is the daemon's alone; take it out of argv. */
 		for (int i = 1; i < argc; i++) {
@@ -357,12 +322,12 @@ main(int argc, char **argv)
 			argc--;
 			i--;
 		}
-		if (parse_common(argc, argv, &file, &verbose) != argc) {
+		if (ladderd_cli_parse(argc, argv, LADDERD_CLI_VERBOSE, &o) !=
+		    argc) {
 			usage();
 			return 2;
 		}
-		if (file == NULL && access(DEFAULT_CONF, R_OK) == 0)
-			file = DEFAULT_CONF;
-		return ladderd_supervisor_main(file, verbose, allow_root);
+		return ladderd_supervisor_main(
+		    ladderd_conf_cli_file(o.conf_file), o.verbose, allow_root);
 	}
 }

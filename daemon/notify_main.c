@@ -10,10 +10,10 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "log.h"
 #include "outbox.h"
@@ -21,39 +21,23 @@
 int
 main(int argc, char **argv)
 {
-	const char *file = NULL;
+	struct ladderd_cli o;
 	struct ladderd_conf *c = NULL;
-	char err[2048];
-	int ch, verbose = 0, rc;
+	int rc;
 
 	/* Called as `ladderd notify ...`: skip the command word. */
 	if (argc >= 2 && strcmp(argv[1], "notify") == 0) {
 		argc--;
 		argv++;
 	}
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		default:
-			fprintf(stderr, "usage: ladderd notify [-c FILE] [-v]\n");
-			return 2;
-		}
-	}
-	if (optind != argc) {
+	if (ladderd_cli_parse(argc, argv, LADDERD_CLI_VERBOSE, &o) != argc) {
 		fprintf(stderr, "usage: ladderd notify [-c FILE] [-v]\n");
 		return 2;
 	}
-	log_init(verbose);
-	if (ladderd_conf_load_cli(file, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ladderd: %s\n", err);
+	log_init(o.verbose);
+	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
 		return 1;
-	}
-	rc = ladderd_outbox_worker(c, file);
+	rc = ladderd_outbox_worker(c, o.conf_file);
 	ladderd_conf_free(c);
 	return rc < 0 ? 1 : 0;
 }

@@ -17,7 +17,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,8 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "ctx.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "operator.h"
 #include "request.h"
@@ -413,71 +414,29 @@ op_usage(const char *cmd)
 		fprintf(stderr, "usage: ladderd %s [-c FILE] ID\n", cmd);
 }
 
-/* Parse [-c FILE] [--json] and positional ids; optind is the first id. */
-static int
-op_parse(int argc, char **argv, const char **file, int *json)
-{
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			*file = optarg;
-			break;
-		case 'j':
-			if (json == NULL)
-				return -1;
-			*json = 1;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return optind;
-}
-
-static struct ladderd_conf *
-op_conf(const char *file)
-{
-	struct ladderd_conf *c = NULL;
-	char err[2048];
-
-	if (ladderd_conf_load_cli(file, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ladderd: %s\n", err);
-		return NULL;
-	}
-	return c;
-}
-
 int
 ladderd_operator_status(int argc, char **argv)
 {
-	const char *file = NULL;
-	int json = 0, idx, rc = 0;
+	struct ladderd_cli o;
+	int idx, rc = 0;
 	struct ladderd_conf *c;
 	cJSON *arr = NULL;
 
-	if ((idx = op_parse(argc, argv, &file, &json)) < 0) {
+	if ((idx = ladderd_cli_parse(argc, argv, LADDERD_CLI_JSON, &o)) < 0) {
 		op_usage("status");
 		return 2;
 	}
-	if ((c = op_conf(file)) == NULL)
+	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
 		return 1;
 	if (idx == argc) {
-		rc = op_list(c, json);
+		rc = op_list(c, o.json);
 		ladderd_conf_free(c);
 		return rc;
 	}
 	arr = cJSON_CreateArray();
 	for (int i = idx; i < argc; i++)
-		rc |= op_show(c, argv[i], json, arr);
-	if (json) {
+		rc |= op_show(c, argv[i], o.json, arr);
+	if (o.json) {
 		char *text = cJSON_Print(arr);
 
 		if (text)
@@ -527,13 +486,14 @@ op_wait_state(const struct ladderd_conf *c, const char *id, const char *state,
 int
 ladderd_operator_request(const char *verb, int argc, char **argv)
 {
-	const char *file = NULL, *id;
+	struct ladderd_cli o;
+	const char *id;
 	struct ladderd_conf *c = NULL;
 	char name[80];
 	cJSON *reply = NULL;
 	int idx, rc, code = 1;
 
-	if ((idx = op_parse(argc, argv, &file, NULL)) < 0 ||
+	if ((idx = ladderd_cli_parse(argc, argv, 0, &o)) < 0 ||
 	    argc - idx != 1) {
 		op_usage(verb);
 		return 2;
@@ -543,7 +503,7 @@ ladderd_operator_request(const char *verb, int argc, char **argv)
 		fprintf(stderr, "ladderd: invalid task id '%s'\n", id);
 		return 2;
 	}
-	if ((c = op_conf(file)) == NULL)
+	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
 		return 1;
 	if ((rc = ladderd_request_submit(c->spool, verb, id, name,
 		 sizeof(name))) < 0) {
@@ -557,7 +517,7 @@ ladderd_operator_request(const char *verb, int argc, char **argv)
 		printf("the daemon is not running: the request waits in "
 		       "'%s/requests/%s' and is carried out when it starts\n",
 		    c->spool, name);
-		code = 75;
+		code = LADDERD_EXIT_TEMPFAIL;
 		goto out;
 	}
 	if ((rc = ladderd_request_wait(c->spool, name, OP_REPLY_MS, &reply)) <
@@ -568,16 +528,17 @@ ladderd_operator_request(const char *verb, int argc, char **argv)
 				"%s\n", OP_REPLY_MS / 1000,
 		    taken ? " (it took the request: see `ladderd status`)" :
 			    "; request withdrawn");
-		code = 75;
+		code = LADDERD_EXIT_TEMPFAIL;
 		goto out;
 	}
 	printf("%s\n", ladderd_ctx_str(reply, "message", ""));
-	code = ladderd_ctx_bool(reply, "ok", 0) ? 0 : 1;
+	code = ladderd_ctx_bool(reply, "ok", 0) ? LADDERD_EXIT_OK :
+						    LADDERD_EXIT_FAIL;
 	/* A running task is failed by the daemon once its job stopped. */
 	if (code == 0 && strcmp(verb, "cancel") == 0 &&
 	    op_wait_state(c, id, "failed", OP_REPLY_MS) < 0) {
 		fprintf(stderr, "ladderd: task '%s' has not stopped yet\n", id);
-		code = 75;
+		code = LADDERD_EXIT_TEMPFAIL;
 	}
 out:
 	cJSON_Delete(reply);

@@ -30,6 +30,7 @@
 #include "conf.h"
 #include "ctx.h"
 #include "engine.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
@@ -263,11 +264,7 @@ ladderd_run_main(int argc, char **argv)
 		unsetenv("LADDERD_RUN_FEED");
 	}
 	log_init(verbose);
-	if (conf_file)
-		ch = ladderd_conf_load(conf_file, &conf, err, sizeof(err));
-	else
-		ch = ladderd_conf_load_string("", NULL, &conf, err, sizeof(err));
-	if (ch < 0) {
+	if (ladderd_conf_load(conf_file, &conf, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return 1;
 	}
@@ -398,23 +395,19 @@ ladderd_run_main(int argc, char **argv)
 				printf("%s\n", mpd);
 		}
 		(void)ladderd_fsutil_rmtree(work);
-		exit_code = 0;
 		break;
 	case LADDERD_RETRY:
 		log_warnx("job=%s: interrupted or transient failure: %s: %s "
 			  "(work kept in '%s')", task_id,
 		    ladderd_ctx_str(ctx, "error.stage", "?"),
 		    ladderd_ctx_str(ctx, "error.message", "?"), work);
-		exit_code = 75;
 		break;
 	default:
-		log_warnx("job=%s: failed: %s%s%s: %s (work kept in '%s')",
-		    task_id, ladderd_ctx_str(ctx, "error.stage", "?"),
-		    ladderd_ctx_get(ctx, "error.rung") ? " rendition=" : "",
-		    ladderd_ctx_str(ctx, "error.rung", ""),
-		    ladderd_ctx_str(ctx, "error.message", "?"), work);
-		exit_code = 1;
+		ladderd_host_error_text(ctx, err, sizeof(err));
+		log_warnx("job=%s: failed: %s (work kept in '%s')", task_id,
+		    err, work);
 	}
+	exit_code = ladderd_exit_of(rc);
 out:
 	if (disp.feed)
 		fclose(disp.feed);

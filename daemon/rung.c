@@ -27,6 +27,7 @@
 #include "chord.h"
 #include "clock.h"
 #include "ctx.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
@@ -188,7 +189,7 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
 		log_warnx("%s: %s", ladderd_ctx_str(ctx, "error.stage", "?"),
 		    ladderd_ctx_str(ctx, "error.message", ""));
-	exit_code = rc == LADDERD_RETRY ? 75 : rc == LADDERD_FAIL ? 1 : 0;
+	exit_code = ladderd_exit_of(rc);
 out:
 	ladderd_plugins_free(reg);
 	cJSON_Delete(res);

@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "../stages/crashpoint.h"
 #include "ctx.h"
+#include "exitcode.h"
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
@@ -310,7 +311,7 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg, const char *arg2)
 		return pid;
 	sup_child_setup(&none);
 	if (getppid() == 1)
-		_exit(75); /* the daemon died before PDEATHSIG was set */
+		_exit(LADDERD_EXIT_TEMPFAIL); /* the daemon died before PDEATHSIG */
 	if (ladderd_tokens_export(&s->tokens) < 0 ||
 	    (s->conf_file && setenv("LADDERD_CONF_DIR", s->conf_dir, 1) < 0))
 		_exit(127);
@@ -640,20 +641,20 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		return;
 	if (code != 0 || j->cancelled)
 		sup_remove_ring(tdir);
-	if (j->cancelled && !(code == 0 && !j->fetch)) {
+	if (j->cancelled && !(code == LADDERD_EXIT_OK && !j->fetch)) {
 		/* Stopped on `ladderd cancel` (or it ended on its own). */
 		sup_fail_cancelled(s, j->task_id, tdir);
 		sup_count_end(s, j->task_id, "cancelled");
 		(void)ladderd_spool_remove(sp, "active", j->marker);
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
-	} else if (code == 0 && j->fetch) {
+	} else if (code == LADDERD_EXIT_OK && j->fetch) {
 		/* Fetched: on to an encoding slot, keeping its place. */
 		(void)ladderd_spool_move(sp, "active", j->marker, "queue",
 		    j->marker);
 		sup_hint_update(s, j->task_id, 1);
 		log_info("job=%s: source fetched, queued for encoding",
 		    j->task_id);
-	} else if (code == 0) {
+	} else if (code == LADDERD_EXIT_OK) {
 		char what[PATH_MAX * 2 + 256], gone[PATH_MAX];
 
 		LADDERD_CRASH_POINT("supervisor.job_complete", NULL);
@@ -679,7 +680,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		}
 		sup_count_end(s, j->task_id, "complete");
 		sup_hint_update(s, j->task_id, 0); /* gone for good */
-	} else if (code == 1) {
+	} else if (code == LADDERD_EXIT_FAIL) {
 		sup_fail_task(s, j, tdir, NULL);
 		sup_count_end(s, j->task_id, "failed");
 		(void)ladderd_spool_remove(sp, "active", j->marker);
@@ -691,7 +692,7 @@ sup_job_ended(struct sup *s, struct running_job *j, int status)
 		    j->marker);
 		log_info("job=%s: stopped, resumes at the next start",
 		    j->task_id);
-	} else if (code == 75) {
+	} else if (code == LADDERD_EXIT_TEMPFAIL) {
 		int n = sup_bump_attempts(tdir, "retries");
 		uint64_t delay = (uint64_t)s->conf->retry_delay * 1000u
 		    << (n < 7 ? n - 1 : 6);
@@ -1240,10 +1241,7 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		log_warnx("systemd will get no notifications: %s",
 		    r == -ENOENT ? "cannot load libsystemd.so.0" :
 				   strerror(-r));
-	r = conf_file ? ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) :
-			ladderd_conf_load_string("", NULL, &s.conf, err,
-			    sizeof(err));
-	if (r < 0) {
+	if (ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return 1;
 	}

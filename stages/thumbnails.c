@@ -39,14 +39,19 @@
  * segment_type, duration}, hls_info.resolution). Adds ctx.thumbnails =
  * { poster: { uri, time, rung, mean_luma, entropy }, vtt, playlist,
  * sprites: [uri...], rung, interval, tile_width, tile_height, columns,
- * rows, count, sprite_width, sprite_height, bandwidth }. Skips when both are
- * off or there is no video rendition (an audio-only package). Fails when a
+ * rows, count, sprite_width, sprite_height, bandwidth, cpu_seconds }; logs
+ * one info line with the count, the poster's time and the CPU it took
+ * (getrusage of the job process). Skips when both are
+ * off or there is no video rendition; then (probe.audio_only, a song) the
+ * source's cover art, an attached picture, becomes poster.jpg (poster.from
+ * "cover_art"). Fails when a
  * rung cannot be decoded; a full disk is a retry.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -55,6 +60,7 @@
 #include <libswscale/swscale.h>
 
 #include "avlog.h"
+#include "source.h"
 #include "stage.h"
 #include "textbuf.h"
 
@@ -612,7 +618,7 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 	const cJSON *s;
 	struct thumbs_in in;
 	struct SwsContext *sws = NULL;
-	AVFrame *pic = NULL;
+	AVFrame *pic = NULL, *last = NULL;
 	double start = 0, t = 0;
 	int seg = 0, i = 0, err, w, h;
 	enum ladderd_rc rc = LADDERD_FAIL;
@@ -641,19 +647,29 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 	if (thumbs_in_open(call, &in, j->pkg, j->poster_rung, seg, seg + 2) <
 	    0)
 		goto out;
-	while ((err = thumbs_in_next(&in, &t)) == 1 &&
-	    start + t < at - 5e-4)
-		;
-	if (err < 0 || (err == 0 && in.frame->data[0] == NULL)) {
+	/* The first frame at or after `at`; past the end, the last one (as
+	 * thumbs_pass fills tiles past the last frame). */
+	if ((last = av_frame_alloc()) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	while ((err = thumbs_in_next(&in, &t)) == 1) {
+		av_frame_unref(last);
+		if ((err = av_frame_ref(last, in.frame)) < 0)
+			break;
+		if (start + t >= at - 5e-4)
+			break;
+	}
+	if (err < 0 || last->data[0] == NULL) {
 		call->fail(call, "cannot decode the poster frame of rung '%s': "
 		    "%s", ladderd_rendition(j->poster_rung, NULL),
 		    err < 0 ? av_err2str(err) : "no frame");
 		goto out;
 	}
-	w = in.frame->width & ~1;
-	h = in.frame->height & ~1;
+	w = last->width & ~1;
+	h = last->height & ~1;
 	if ((pic = thumbs_canvas(w, h)) == NULL ||
-	    thumbs_place(&sws, in.frame, pic, 0, 0, w, h) < 0) {
+	    thumbs_place(&sws, last, pic, 0, 0, w, h) < 0) {
 		call->fail(call, "cannot convert the poster frame");
 		goto out;
 	}
@@ -685,7 +701,99 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 out:
 	sws_freeContext(sws);
 	av_frame_free(&pic);
+	av_frame_free(&last);
 	thumbs_in_close(&in);
+	return rc;
+}
+
+/*
+ * A source without video (probe.audio_only) with cover art: the attached
+ * picture, decoded (at most profile.max_pixels) and written as
+ * poster.jpg. The source is read through source.c like every media stage.
+ */
+static enum ladderd_rc
+thumbs_cover(struct ladderd_call *call, const char *pkg, cJSON *out)
+{
+	struct ladderd_source src = LADDERD_SOURCE_INIT;
+	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	const AVStream *st = NULL;
+	const AVCodec *codec;
+	AVCodecContext *dec = NULL;
+	struct SwsContext *sws = NULL;
+	AVFrame *f = NULL, *pic = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	char msg[1024], poster[4200];
+	cJSON *p;
+	int err;
+
+	if (path == NULL) {
+		call->fail(call, "context has no input.path");
+		goto out;
+	}
+	if (ladderd_source_open(&src, path, NULL, NULL, msg, sizeof(msg)) <
+	    0) {
+		call->fail(call, "%s", msg);
+		goto out;
+	}
+	for (unsigned i = 0; i < src.fmt->nb_streams && st == NULL; i++)
+		if (src.fmt->streams[i]->disposition &
+		    AV_DISPOSITION_ATTACHED_PIC)
+			st = src.fmt->streams[i];
+	if (st == NULL || st->attached_pic.size <= 0 ||
+	    (codec = avcodec_find_decoder(st->codecpar->codec_id)) == NULL) {
+		rc = LADDERD_SKIP; /* none, or nothing decodes it */
+		goto out;
+	}
+	if ((dec = avcodec_alloc_context3(codec)) == NULL ||
+	    (f = av_frame_alloc()) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	/* The picture is the drop's: no larger than the profile allows. */
+	dec->max_pixels = (int64_t)ladderd_ctx_num(call->ctx,
+	    "profile.max_pixels", LADDERD_SOURCE_MAX_PIXELS);
+	if ((err = avcodec_parameters_to_context(dec, st->codecpar)) < 0 ||
+	    (err = avcodec_open2(dec, codec, NULL)) < 0 ||
+	    (err = avcodec_send_packet(dec, &st->attached_pic)) < 0 ||
+	    (err = avcodec_send_packet(dec, NULL)) < 0 ||
+	    (err = avcodec_receive_frame(dec, f)) < 0 || f->width < 2 ||
+	    f->height < 2) {
+		/* A cover that does not decode is no reason to fail. */
+		call->log(call, LADDERD_LOG_WARN, "cover art of '%s' does not "
+		    "decode (%s), no poster", path,
+		    err < 0 ? av_err2str(err) : "too small");
+		rc = LADDERD_SKIP;
+		goto out;
+	}
+	if ((pic = thumbs_canvas(f->width & ~1, f->height & ~1)) == NULL ||
+	    thumbs_place(&sws, f, pic, 0, 0, pic->width, pic->height) < 0) {
+		call->fail(call, "cannot convert the cover art");
+		goto out;
+	}
+	(void)snprintf(poster, sizeof(poster), "%s/poster.jpg", pkg);
+	if ((err = call->mkdirs(call, pkg)) < 0)
+		call->fail(call, "cannot create '%s': %s", pkg, strerror(-err));
+	else
+		err = thumbs_jpeg(call, pic, 2, poster); /* fails the call */
+	if (err < 0) {
+		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+		goto out;
+	}
+	if ((p = cJSON_AddObjectToObject(out, "poster")) == NULL ||
+	    cJSON_AddStringToObject(p, "uri", "poster.jpg") == NULL ||
+	    cJSON_AddStringToObject(p, "from", "cover_art") == NULL ||
+	    cJSON_AddNumberToObject(p, "width", pic->width) == NULL ||
+	    cJSON_AddNumberToObject(p, "height", pic->height) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	rc = LADDERD_OK;
+out:
+	sws_freeContext(sws);
+	av_frame_free(&pic);
+	av_frame_free(&f);
+	avcodec_free_context(&dec);
+	ladderd_source_close(&src);
 	return rc;
 }
 
@@ -756,6 +864,18 @@ out:
 	return rc;
 }
 
+/* CPU seconds (user + system) this process, its threads included, used. */
+static double
+thumbs_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 /* The sprite rung (smallest at least tw wide) and the poster rung (top). */
 static int
 thumbs_rungs(struct thumbs_job *j)
@@ -798,6 +918,7 @@ static enum ladderd_rc
 thumbnails_run(void *state, struct ladderd_call *call)
 {
 	struct thumbs_job j = { .call = call, .best = -1 };
+	double cpu0 = thumbs_cpu();
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
 	int err;
@@ -821,8 +942,28 @@ thumbnails_run(void *state, struct ladderd_call *call)
 		call->fail(call, "bad profile.thumbnails settings");
 		return LADDERD_FAIL;
 	}
-	if (!thumbs_rungs(&j))
-		return LADDERD_SKIP; /* audio only: no picture */
+	if (!thumbs_rungs(&j)) {
+		/* No video rendition: at most the cover art of a song. */
+		if (!j.poster ||
+		    !ladderd_ctx_bool(call->ctx, "probe.cover_art", 0))
+			return LADDERD_SKIP;
+		if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j.pkg,
+			sizeof(j.pkg)) < 0) {
+			call->fail(call, "cannot name the package folder");
+			return LADDERD_FAIL;
+		}
+		if ((out = cJSON_CreateObject()) == NULL) {
+			call->fail(call, "out of memory");
+			return LADDERD_FAIL;
+		}
+		if ((rc = thumbs_cover(call, j.pkg, out)) == LADDERD_OK &&
+		    ladderd_ctx_set(call->ctx, "thumbnails", out) == 0)
+			return LADDERD_OK; /* the context owns `out` now */
+		cJSON_Delete(out);
+		if (rc == LADDERD_OK)
+			call->fail(call, "out of memory");
+		return rc == LADDERD_OK ? LADDERD_FAIL : rc;
+	}
 	j.duration = ladderd_ctx_num(j.sprite_rung, "chunk_hls.duration",
 	    ladderd_ctx_num(call->ctx, "probe.duration", 0));
 	if (!(j.duration > 0)) {
@@ -892,6 +1033,16 @@ thumbnails_run(void *state, struct ladderd_call *call)
 			goto out;
 		rc = LADDERD_FAIL;
 	}
+	/* What the stage costs, for the operator (README: a few % of the
+	 * ladder's CPU): the job process runs nothing else meanwhile. */
+	cJSON_AddNumberToObject(out, "cpu_seconds",
+	    round((thumbs_cpu() - cpu0) * 1000) / 1000);
+	call->log(call, LADDERD_LOG_INFO, "%d thumbnails from rung '%s' in %d "
+	    "sheet(s), poster at %.3f s: %.2f s CPU", j.count,
+	    ladderd_rendition(j.sprite_rung, NULL),
+	    j.sprites ? cJSON_GetArraySize(ladderd_ctx_get(out, "sprites")) :
+	    0, ladderd_ctx_num(out, "poster.time", -1),
+	    ladderd_ctx_num(out, "cpu_seconds", 0));
 	if (ladderd_ctx_set(call->ctx, "thumbnails", out) < 0) {
 		call->fail(call, "out of memory");
 		goto out;

@@ -4,7 +4,8 @@
 #   * an MP3 with embedded cover art (an attached picture, not video): the
 #     master has one variant, CODECS "mp4a.40.2" only, no RESOLUTION, no
 #     EXT-X-MEDIA; the MPD one audio AdaptationSet and no video one; the
-#     playlist lasts as long as the source; no poster or thumbnails;
+#     playlist lasts as long as the source; no thumbnails; the cover art is
+#     poster.jpg;
 #   * an M4A with two languages: both are EXT-X-MEDIA of the audio group
 #     (one DEFAULT=YES), the one variant names the group; two audio
 #     AdaptationSets with their lang;
@@ -53,8 +54,15 @@ is "$(grep -c 'contentType="audio"' "$T/out/song/manifest.mpd") $(grep -c 'conte
 	"1 0" "song: the MPD has one audio AdaptationSet, no video or image one"
 d=$(awk -F'[:,]' '/^#EXTINF/ { s += $2 } END { printf "%.1f", s }' "$T/out/song/$(sed -n '/^#EXT-X-STREAM-INF/{n;p}' "$M")")
 is "$d" "6.0" "song: the audio playlist lasts as long as the source (6 s)"
-ok "song: no poster, no thumbnails, no video folder" \
-	sh -c "! ls '$T/out/song/poster.jpg' '$T/out/song/thumbs' '$T/out/song/360p' 2>/dev/null"
+ok "song: no thumbnails, no video folder" \
+	sh -c "! ls '$T/out/song/thumbs' '$T/out/song/360p' 2>/dev/null"
+# The cover (300x300 orange: Y about 173) is the poster.
+is "$(ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 \
+	"$T/out/song/poster.jpg" 2>&1)" "mjpeg,300,300" "song: poster.jpg is the cover art (300x300 JPEG)"
+y=$(ffmpeg -nostdin -v error -i "$T/out/song/poster.jpg" -vf signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=- \
+	-f null - 2>/dev/null | sed -n 's/.*YAVG=\([0-9]*\).*/\1/p')
+ok "song: the poster shows the orange cover (YAVG $y, want 160..185)" \
+	sh -c "[ ${y:-0} -ge 160 ] && [ ${y:-0} -le 185 ]"
 
 run talk f "$T/talk.m4a"
 is "$?" 0 "an M4A with two languages gives a package"
@@ -63,6 +71,7 @@ is "$(grep -c '^#EXT-X-MEDIA:TYPE=AUDIO' "$M") $(grep -c 'DEFAULT=YES' "$M") $(g
 	"2 1 1" "talk: two EXT-X-MEDIA (one default), one variant naming the group"
 is "$(grep -o 'contentType="audio"[^>]*lang="[a-z]*"' "$T/out/talk/manifest.mpd" | grep -o 'lang="[a-z]*"' | tr '\n' ' ')" \
 	'lang="eng" lang="fra" ' "talk: two audio AdaptationSets with their lang"
+ok "talk: no cover, no poster" sh -c "! ls '$T/out/talk/poster.jpg' 2>/dev/null"
 
 run song-ts t "$T/song.mp3"
 is "$?" 1 "an mpegts profile refuses an audio-only source"

@@ -148,19 +148,25 @@ $extra
 CONF
 }
 
-# quick_profile [PRE_STAGE]: the libconfig text of a profile "quick" that
-# does no media work (t_record stands in for the rendition and post
-# stages), for tests about the daemon rather than the media; PRE_STAGE
+# quick_profile [PRE_STAGE [SLEEP_MS [STAGE]]]: the libconfig text of a
+# profile "quick" that does no media work, for tests about the daemon
+# rather than the media: t_record (sleeping SLEEP_MS, default 10) stands in
+# for the rendition stages, then STAGE (notify) if given; PRE_STAGE
 # (download) is its pre phase. Use inside `profiles = { ... };`.
 quick_profile() {
-	local pre=
+	local pre= more=
 	[ -n "${1:-}" ] && pre="\"$1\""
+	[ -n "${3:-}" ] && more=", \"$3\""
 	printf '%s\n' "quick = {
     ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( $pre ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; } );
+    workflow = { pre = ( $pre ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = ${2:-10}; }; }$more );
                  post = ( \"t_record\", \"publish\" ); };
   };"
 }
+# LADDER3: three small rungs (360p, 240p, 180p), for profiles that encode.
+LADDER3='ladder = ( { name = "360p"; height = 360; bitrate = 600; },
+               { name = "240p"; height = 240; bitrate = 300; },
+               { name = "180p"; height = 180; bitrate = 200; } );'
 
 # --- test servers on 127.0.0.1 (a free port each; stopped at exit) -------
 # _serve NAME CMD...: start CMD --port-file $T/NAME.port in the background,

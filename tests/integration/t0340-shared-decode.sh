@@ -11,17 +11,13 @@ profiles = {
   shared = {
     segment_duration = 1;
     video = { preset = \"ultrafast\"; };
-    ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
-               { name = \"240p\"; height = 240; bitrate = 300; },
-               { name = \"180p\"; height = 180; bitrate = 200; } );
+    $LADDER3
   };
   alone = {
     segment_duration = 1;
     shared_decode = false;
     video = { preset = \"ultrafast\"; };
-    ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
-               { name = \"240p\"; height = 240; bitrate = 300; },
-               { name = \"180p\"; height = 180; bitrate = 200; } );
+    $LADDER3
   };
   flaky = {
     segment_duration = 1;

@@ -9,7 +9,7 @@
 # audio.languages picks tracks, audio.max_tracks caps them; MPEG-TS keeps
 # the default track muxed into every rung.
 . "$(dirname "$0")/lib.sh"
-command -v ffmpeg >/dev/null 2>&1 || skip_all "ffmpeg not found"
+require ffmpeg ffprobe
 
 mkclip "$T/two.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=4 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=4 \

@@ -9,13 +9,7 @@ N=${LADDERD_BURST:-1000}
 write_conf "$T/ladderd.conf" "
 max_jobs = 4;
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 0; }; } );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile "" 0) };"
 mkdir -p "$T/ingest/media" "$T/stage"
 "$PY" - "$T" "$N" <<'PY'
 import json, os, sys

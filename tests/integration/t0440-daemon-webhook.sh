@@ -12,13 +12,7 @@ RECV=$SERVER_PID
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
 notify = { webhook = \"http://127.0.0.1:$PORT/hook\"; secret = \"$SECRET\"; timeout = 2; };
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 50; }; }, \"notify\" );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile "" 50 notify) };"
 export LADDERD_WEBHOOK_BACKOFF_MS=200
 start_daemon "$T/ladderd.conf"
 

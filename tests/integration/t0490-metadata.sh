@@ -10,13 +10,7 @@ trap 'kill_all; _cleanup' EXIT
 write_conf "$T/ladderd.conf" "
 max_metadata = 256;
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = {
-  quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( \"download\" ); rendition = ( { stage = \"t_record\"; args = { record_sleep_ms = 10; }; }, \"notify\" );
-                 post = ( \"t_record\", \"publish\" ); };
-  };
-};"
+profiles = { $(quick_profile download 10 notify) };"
 start_daemon "$T/ladderd.conf"
 mkdir -p "$T/ingest/media"
 drop() { # NAME JSON

@@ -17,7 +17,7 @@
 #     same for the MPD; hls.js (no thumbnail API) loads the master. The
 #     players part skips like t0500 when they cannot be installed.
 . "$(dirname "$0")/lib.sh"
-command -v ffprobe >/dev/null 2>&1 || skip_all "ffprobe not found"
+require ffmpeg ffprobe
 
 LADDER='segment_duration = 2;
     ladder = ( { name = "360p"; height = 360; bitrate = 700; },

@@ -11,14 +11,9 @@ trap 'kill_all; [ -n "${LPID:-}" ] && kill "$LPID" 2>/dev/null; _cleanup' EXIT
 grep -q '^#define HAVE_SYSTEMD 1' "$LADDERD_BUILD/config.h" ||
 	skip_all "built without libsystemd (configure --with-systemd)"
 
-QUICK='quick = {
-    ladder = ( { name = "only"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( { stage = "t_record"; args = { record_sleep_ms = 1500; }; } );
-                 post = ( "t_record", "publish" ); };
-  };'
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = { $QUICK };"
+profiles = { $(quick_profile "" 1500) };"
 N="$T/notify.log"
 : >"$N"
 "$PY" "$LADDERD_SRC/tests/tools/sd_notify_listener.py" "$T/notify.sock" "$N" \

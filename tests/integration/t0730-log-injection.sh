@@ -8,10 +8,7 @@ trap 'kill_all; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = { quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = (); rendition = ( \"t_record\" ); post = ( \"t_record\", \"publish\" ); };
-}; };"
+profiles = { $(quick_profile "" 300) };"
 start_daemon "$T/ladderd.conf"
 
 nl='

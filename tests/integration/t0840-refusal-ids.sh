@@ -9,10 +9,7 @@ trap 'kill_all; _cleanup' EXIT
 
 write_conf "$T/ladderd.conf" "
 watch = ( { path = \"$T/ingest\"; profile = \"quick\"; } );
-profiles = { quick = {
-    ladder = ( { name = \"only\"; height = 360; bitrate = 500; } );
-    workflow = { pre = ( \"download\" ); rendition = ( \"t_record\" ); post = ( \"t_record\", \"publish\" ); };
-}; };"
+profiles = { $(quick_profile download 300) };"
 mkdir -p "$T/ingest/media" "$T/elsewhere"
 echo data >"$T/elsewhere/x.mov"
 ln -s "$T/elsewhere" "$T/ingest/media/out"

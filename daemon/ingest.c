@@ -39,6 +39,7 @@
 #include "ctx.h"
 #include "dropfs.h"
 #include "engine.h"
+#include "failed.h"
 #include "fsutil.h"
 #include "ingest.h"
 #include "netpolicy.h"
@@ -176,42 +177,6 @@ ingest_emit(const struct ladderd_conf *conf, const char *id,
 }
 
 /*
- * failed/<id>/error.json: what failed and why; with the task's claim (what
- * was dropped, its profile), so `ladderd retry` can queue it again.
- */
-static int
-ingest_write_error(const char *dir, const char *id, const char *stage,
-    const char *message, const char *link_target, const cJSON *claim)
-{
-	char p[PATH_MAX], now[32];
-	cJSON *e = cJSON_CreateObject();
-	char *text;
-	int rc;
-
-	if (e == NULL)
-		return -ENOMEM;
-	(void)ladderd_status_now(now, sizeof(now));
-	cJSON_AddStringToObject(e, "task_id", id);
-	cJSON_AddStringToObject(e, "stage", stage);
-	cJSON_AddStringToObject(e, "message", message);
-	cJSON_AddStringToObject(e, "time", now);
-	if (link_target && link_target[0])
-		cJSON_AddStringToObject(e, "link_target", link_target);
-	if (claim)
-		cJSON_AddItemToObject(e, "claim", cJSON_Duplicate(claim, 1));
-	text = cJSON_Print(e);
-	cJSON_Delete(e);
-	if (text == NULL)
-		return -ENOMEM;
-	if (snprintf(p, sizeof(p), "%s/error.json", dir) >= (int)sizeof(p))
-		rc = -ENAMETOOLONG;
-	else
-		rc = ladderd_fsutil_write_atomic(p, text, strlen(text));
-	cJSON_free(text);
-	return rc;
-}
-
-/*
  * Refuse the drop `name` of the ingest folder `rootfd` (st: what lstat
  * saw): move it to failed/<id>/<name> with an error.json and write a
  * "failed" status for id. A regular file is renamed or copied; anything
@@ -229,9 +194,8 @@ ingest_refuse(const struct ladderd_conf *conf, int rootfd, const char *name,
 	snprintf(res->task_id, sizeof(res->task_id), "%s", id);
 	snprintf(res->error, sizeof(res->error), "%s", message);
 	res->queued = 0;
-	if (PATH_TOO_LONG(fdir, "%s/%s", conf->failed, id))
-		return -ENAMETOOLONG;
-	if ((rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
+	if ((rc = ladderd_failed_dir(conf, id, fdir, sizeof(fdir))) < 0 ||
+	    (rc = ladderd_fsutil_mkdir_p(fdir, 0755)) < 0)
 		return rc;
 	if ((ffd = ladderd_dropfs_open_dir(fdir)) < 0)
 		return ffd;
@@ -245,7 +209,7 @@ ingest_refuse(const struct ladderd_conf *conf, int rootfd, const char *name,
 	/* -ESTALE: swapped while moving; what was moved is in failed/. */
 	if (rc < 0 && rc != -ENOENT && rc != -ESTALE)
 		return rc;
-	(void)ingest_write_error(fdir, id, "ingest", message, target,
+	(void)ladderd_failed_write_error(fdir, id, "ingest", message, target,
 	    NULL);
 	/* The operator hears of refusals too (never a manifest's URL). */
 	ingest_emit(conf, id, "failed", message,
@@ -479,7 +443,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 	goto out;
 fail_claimed:
 	/* The drop is ours now: it goes to the failed folder, not away. */
-	(void)ladderd_ingest_fail_task(conf, c->id, tdir, "ingest", res->error);
+	(void)ladderd_failed_task(conf, c->id, tdir, "ingest", res->error);
 	ingest_emit(conf, c->id, "failed", res->error, c->webhook);
 	snprintf(res->task_id, sizeof(res->task_id), "%s", c->id);
 	goto out;
@@ -859,8 +823,9 @@ ingest_original_name(const cJSON *claim, const char *entry)
  * front). Returns 0 or the first negative errno (the rest is still
  * tried).
  */
-static int
-ingest_keep_drop(const cJSON *claim, const char *task_dir, const char *dest)
+int
+ladderd_ingest_keep_drop(const cJSON *claim, const char *task_dir,
+    const char *dest)
 {
 	char p[PATH_MAX], to[PATH_MAX], sdir[PATH_MAX];
 	const char *orig = ladderd_ctx_str(claim, "name", "source");
@@ -902,29 +867,6 @@ ingest_keep_drop(const cJSON *claim, const char *task_dir, const char *dest)
 }
 
 /*
- * A task failed: its drop (the media file, or the manifest and its
- * source) goes to failed/<id>/ under its original names with an
- * error.json, then the task folder is removed.
- */
-int
-ladderd_ingest_fail_task(const struct ladderd_conf *conf, const char *id,
-    const char *task_dir, const char *stage, const char *message)
-{
-	char fdir[PATH_MAX], p[PATH_MAX];
-	cJSON *claim = NULL;
-
-	if (snprintf(fdir, sizeof(fdir), "%s/%s", conf->failed, id) >=
-	    (int)sizeof(fdir))
-		return -ENAMETOOLONG;
-	if (!TASK_PATH_BAD(p, task_dir, LADDERD_PATH_CLAIM))
-		(void)ladderd_ctx_load(p, &claim);
-	(void)ingest_keep_drop(claim, task_dir, fdir);
-	(void)ingest_write_error(fdir, id, stage, message, NULL, claim);
-	cJSON_Delete(claim);
-	return ladderd_fsutil_rmtree(task_dir);
-}
-
-/*
  * A task completed: keep_source says what happens to what the user
  * dropped. "delete": nothing to do here (the caller removes the task
  * folder, and the drop with it). "archive": the drop goes to
@@ -952,7 +894,7 @@ ladderd_ingest_complete_task(const struct ladderd_conf *conf, const char *id,
 		snprintf(what, size, "cannot archive source '%s': path too "
 		    "long; it stays in '%s'", ladderd_ctx_str(claim, "name",
 		    "?"), task_dir);
-	} else if ((rc = ingest_keep_drop(claim, task_dir, adir)) < 0) {
+	} else if ((rc = ladderd_ingest_keep_drop(claim, task_dir, adir)) < 0) {
 		snprintf(what, size, "cannot archive source '%s' in '%s': %s; "
 		    "it stays in '%s'", ladderd_ctx_str(claim, "name", "?"),
 		    adir, strerror(-rc), task_dir);
@@ -1080,7 +1022,7 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 	const char *hook = ladderd_ctx_str(conf->notify, "webhook", "");
 	int rc, moved = 0, media, retried;
 
-	if (PATH_TOO_LONG(fdir, "%s/%s", conf->failed, id) ||
+	if (ladderd_failed_dir(conf, id, fdir, sizeof(fdir)) < 0 ||
 	    PATH_TOO_LONG(p, "%s/error.json", fdir) ||
 	    (rc = ladderd_spool_path(conf->spool, "tasks", id, tdir,
 		 sizeof(tdir))) < 0 ||

@@ -23,9 +23,8 @@ struct ladderd_ingest_result {
 int ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
     const char *name, const char *profile,
     struct ladderd_ingest_result *res);
-int ladderd_ingest_fail_task(const struct ladderd_conf *conf,
-    const char *task_id, const char *task_dir, const char *stage,
-    const char *message);
+int ladderd_ingest_keep_drop(const cJSON *claim, const char *task_dir,
+    const char *dest);
 int ladderd_ingest_complete_task(const struct ladderd_conf *conf,
     const char *task_id, const char *task_dir, char *what, size_t size);
 int ladderd_ingest_give_back(const char *task_dir);

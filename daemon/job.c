@@ -24,8 +24,8 @@
 #include "engine.h"
 #include "exitcode.h"
 #include "host.h"
+#include "job.h"
 #include "log.h"
-#include "supervisor.h"
 #include "tokens.h"
 
 static void

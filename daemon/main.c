@@ -28,6 +28,7 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
+#include "job.h"
 #include "log.h"
 #include "operator.h"
 #include "plugin.h"

@@ -44,6 +44,7 @@
 #include "../stages/crashpoint.h"
 #include "ctx.h"
 #include "exitcode.h"
+#include "failed.h"
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
@@ -540,7 +541,7 @@ sup_fail(struct sup *s, const char *task_id, const char *tdir,
 		stage = ladderd_ctx_str(ctx, "error.stage", "engine");
 		msg = ladderd_ctx_str(ctx, "error.message", "failed");
 	}
-	if (ladderd_ingest_fail_task(s->conf, task_id, tdir, stage,
+	if (ladderd_failed_task(s->conf, task_id, tdir, stage,
 		msg ? msg : "failed") < 0)
 		log_warnx("job=%s: cannot move the task to the failed folder",
 		    task_id);
@@ -1118,7 +1119,7 @@ sup_recover_tasks(struct sup *s)
 			log_warnx("job=%s: incomplete claim, moving it to the "
 				  "failed folder",
 			    de->d_name);
-			(void)ladderd_ingest_fail_task(s->conf, de->d_name, tdir,
+			(void)ladderd_failed_task(s->conf, de->d_name, tdir,
 			    "ingest", "the daemon stopped while claiming this "
 				      "drop; drop it again");
 		}

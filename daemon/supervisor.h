@@ -9,11 +9,5 @@
 
 int ladderd_supervisor_main(const char *conf_file, int verbose,
     int allow_root);
-/*
- * The job worker. `fetch`: only fetch the source (engine fetch_only) and
- * exit 0, for a download slot.
- */
-int ladderd_job_main(const char *conf_file, const char *task_dir,
-    int verbose, int fetch);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "ctx.h"
+#include "exe.h"
 #include "fsutil.h"
 #include "netpolicy.h"
 
@@ -932,7 +933,7 @@ default_stage_path(void)
 	char exe[PATH_MAX], path[PATH_MAX + 32];
 	char *slash;
 
-	if (realpath(ladderd_fsutil_exe(), exe) != NULL) {
+	if (realpath(ladderd_exe_path(), exe) != NULL) {
 		if ((slash = strrchr(exe, '/')) != NULL) {
 			*slash = '\0';
 			snprintf(path, sizeof(path), "%s/stages/.libs", exe);

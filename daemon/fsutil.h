@@ -24,13 +24,5 @@ int ladderd_fsutil_chmod_tree(const char *path, mode_t dmode, mode_t fmode);
 int ladderd_fsutil_fsync_dir(const char *dir);
 int ladderd_fsutil_copy_file(const char *from, const char *to);
 int ladderd_fsutil_replace_dir(const char *from, const char *to);
-void ladderd_fsutil_set_exe(const char *argv0);
-const char *ladderd_fsutil_exe(void);
-/*
- * The path of the helper program NAME (ladderd-notify): next to our own
- * binary when it is there (a build tree, or a bin/ install), else in the
- * installed PKGLIBEXECDIR. Returns a static buffer.
- */
-const char *ladderd_fsutil_helper(const char *name);
 
 #endif

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "conf.h"
 #include "ctx.h"
+#include "exe.h"
 #include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
@@ -87,7 +88,7 @@ check_runners(const struct ladderd_conf *c)
 			       "publish (%s), status and ingest folders, the "
 			       "stage folders and %s must be on file systems "
 			       "every node mounts at the same paths\n",
-			    c->spool, c->publish, ladderd_fsutil_exe());
+			    c->spool, c->publish, ladderd_exe_path());
 	}
 	return bad;
 }
@@ -248,7 +249,7 @@ out:
 static int
 cmd_notify(char **argv)
 {
-	const char *helper = ladderd_fsutil_helper("ladderd-notify");
+	const char *helper = ladderd_exe_helper("ladderd-notify");
 
 	execv(helper, argv);
 	fprintf(stderr, "ladderd: cannot run '%s': %s\n", helper,
@@ -259,7 +260,7 @@ cmd_notify(char **argv)
 int
 main(int argc, char **argv)
 {
-	ladderd_fsutil_set_exe(argv[0]);
+	ladderd_exe_set(argv[0]);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("ladderd %s\n", PACKAGE_VERSION);
 		return 0;

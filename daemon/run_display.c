@@ -35,6 +35,7 @@
 
 #include "clock.h"
 #include "ctx.h"
+#include "exe.h"
 #include "fsutil.h"
 #include "run_display.h"
 
@@ -373,7 +374,7 @@ ladderd_run_display(int argc, char **argv, int verbose)
 		    setenv("LADDERD_RUN_FEED", "3", 1) < 0 ||
 		    (!verbose && setenv("LADDERD_QUIET", "1", 1) < 0))
 			_exit(127);
-		execv(ladderd_fsutil_exe(), cargv);
+		execv(ladderd_exe_path(), cargv);
 		_exit(127);
 	}
 	rd_child = pid;

@@ -27,6 +27,7 @@
 #include "chord.h"
 #include "clock.h"
 #include "ctx.h"
+#include "exe.h"
 #include "exitcode.h"
 #include "fsutil.h"
 #include "host.h"
@@ -263,7 +264,7 @@ ladderd_rung_group_main(const char *work_dir, int n, char **names)
 
 		if (pid == 0) {
 			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-			execl(ladderd_fsutil_exe(), "ladderd", "rung", work_dir,
+			execl(ladderd_exe_path(), "ladderd", "rung", work_dir,
 			    names[i], (char *)NULL);
 			_exit(127);
 		}

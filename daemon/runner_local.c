@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "exe.h"
 #include "fsutil.h"
 #include "runner.h"
 
@@ -30,7 +31,7 @@ local_start(struct ladderd_runner *r, const struct ladderd_unit *u,
 	(void)setpgid(0, 0);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	(void)sigprocmask(SIG_SETMASK, child_mask, NULL);
-	execl(ladderd_fsutil_exe(), "ladderd", "rung", u->work_dir, u->name,
+	execl(ladderd_exe_path(), "ladderd", "rung", u->work_dir, u->name,
 	    (char *)NULL);
 	fprintf(stderr, "ladderd: cannot exec rung worker: %s\n",
 	    strerror(errno));

@@ -43,6 +43,7 @@
 
 #include "clock.h"
 #include "ctx.h"
+#include "exe.h"
 #include "fsutil.h"
 #include "runner.h"
 
@@ -366,7 +367,7 @@ ladderd_runner_slurm_new(const cJSON *settings, char *err, size_t errlen)
 		goto fail;
 	}
 	/* Not /proc/self/exe: that names nothing on another node. */
-	if (realpath(ladderd_fsutil_exe(), s->exe) == NULL) {
+	if (realpath(ladderd_exe_path(), s->exe) == NULL) {
 		snprintf(err, errlen, "cannot resolve the path of ladderd: %s",
 		    strerror(errno));
 		goto fail;

@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "../stages/crashpoint.h"
 #include "ctx.h"
+#include "exe.h"
 #include "exitcode.h"
 #include "failed.h"
 #include "fsutil.h"
@@ -322,8 +323,8 @@ sup_spawn(struct sup *s, const char *cmd, const char *arg, const char *arg2)
 		_exit(127);
 	/* The webhook worker is its own, separately linked program. */
 	execv(strcmp(cmd, "notify") == 0 ?
-		ladderd_fsutil_helper("ladderd-notify") :
-		ladderd_fsutil_exe(),
+		ladderd_exe_helper("ladderd-notify") :
+		ladderd_exe_path(),
 	    argv);
 	_exit(127);
 }

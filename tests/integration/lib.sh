@@ -301,11 +301,17 @@ task_ids_for() {
 	ls "$T/status" 2>/dev/null | grep "^$1-[0-9a-f]\{6\}$" || true
 }
 
-# stage STAGE NAME: `ladderd stage STAGE $T/NAME.json` with $T/ladderd.conf;
-# sets $rc, $out (the printed context, $T/NAME.out) and $msg
-# (ctx.error.message, else stderr).
+# stage [-v] STAGE NAME: `ladderd stage STAGE $T/NAME.json` with
+# $T/ladderd.conf (-v: its debug lines too, in $T/NAME.err); sets $rc (0
+# ok/skip, 1 fail, 75 retry), $out (the printed context, $T/NAME.out) and
+# $msg (ctx.error.message, else stderr).
 stage() {
-	"$LADDERD" stage -c "$T/ladderd.conf" "$1" "$T/$2.json" \
+	local v=
+	if [ "$1" = -v ]; then
+		v=-v
+		shift
+	fi
+	"$LADDERD" stage $v -c "$T/ladderd.conf" "$1" "$T/$2.json" \
 		>"$T/$2.out" 2>"$T/$2.err"
 	rc=$?
 	out="$T/$2.out"

@@ -43,16 +43,6 @@ mkctx() {
 }
 JSON
 }
-# stage NAME: run the download stage on $T/NAME.json; sets $rc (0 ok/skip,
-# 1 fail, 75 retry: `ladderd stage` exit codes), $msg
-# (ctx.error.message) and $out (the printed context, $T/NAME.out).
-stage() {
-	"$LADDERD" stage -c "$T/ladderd.conf" download "$T/$1.json" \
-		>"$T/$1.out" 2>"$T/$1.err"
-	rc=$?
-	out="$T/$1.out"
-	msg=$(json "$out" 'd.get("error", {}).get("message", "")' 2>/dev/null)
-}
 # nothing_left NAME: the source folder holds no file at all (no .part, no
 # file with the final name).
 nothing_left() {
@@ -61,7 +51,7 @@ nothing_left() {
 
 # --- success -----------------------------------------------------------
 mkctx ok "$BASE/clip.mp4"
-stage ok
+stage download ok
 is "$rc" 0 "download: exit 0"
 is "$(json "$out" 'd["input"]["path"]')" "$T/ok/source/clip.mp4" \
 	"download: input.path in the source folder"
@@ -75,83 +65,83 @@ is "$(json "$out" '"error" in d')" false "download: no ctx.error"
 
 # --- chunked (no Content-Length) ----------------------------------------
 mkctx chunked "$BASE/chunked/clip.mp4"
-stage chunked
+stage download chunked
 is "$rc" 0 "chunked: exit 0"
 ok "chunked: bytes identical" cmp "$T/www/clip.mp4" "$T/chunked/source/clip.mp4"
 
 # --- name sanitised -----------------------------------------------------
 mkctx name "$BASE/dir/we%20ird%3B.mp4"
-stage name
+stage download name
 is "$rc" 0 "odd name: exit 0"
 is "$(ls "$T/name/source")" "we_ird_.mp4" "odd name: sanitised to [A-Za-z0-9._-]"
 
 # --- HTTP errors --------------------------------------------------------
 mkctx e404 "$BASE/missing.mp4"
-stage e404
+stage download e404
 is "$rc" 1 "404: exit 1 (fail)"
 is "$msg" "GET $BASE/missing.mp4: HTTP 404" "404: message"
 ok "404: no file left" nothing_left e404
 
 mkctx e503 "$BASE/status/503"
-stage e503
+stage download e503
 is "$rc" 75 "503: exit 75 (retry)"
 like "$msg" "HTTP 503" "503: message"
 ok "503: no file left" nothing_left e503
 
 # --- size limit -----------------------------------------------------------
 mkctx big "$BASE/clip.mp4" '{ "max_bytes": 100000 }'
-stage big
+stage download big
 is "$rc" 1 "max_bytes: exit 1 (fail)"
 like "$msg" "max_bytes.*100000" "max_bytes: message names the limit"
 ok "max_bytes: no file left" nothing_left big
 
 mkctx bigchunk "$BASE/chunked/clip.mp4" '{ "max_bytes": 100000 }'
-stage bigchunk
+stage download bigchunk
 is "$rc" 1 "max_bytes chunked: exit 1 (fail)"
 like "$msg" "max_bytes.*100000" "max_bytes chunked: message names the limit"
 ok "max_bytes chunked: no file left" nothing_left bigchunk
 
 # --- schemes ----------------------------------------------------------------
 mkctx file "file://$T/www/clip.mp4"
-stage file
+stage download file
 is "$rc" 1 "file://: exit 1 (fail)"
 is "$msg" "URL scheme 'file' is not allowed (allowed: http, https)" \
 	"file://: message"
 ok "file://: no file left" nothing_left file
 
 mkctx httpsonly "$BASE/clip.mp4" '{ "protocols": ["https"] }'
-stage httpsonly
+stage download httpsonly
 is "$rc" 1 "protocols [https]: http refused, exit 1"
 is "$msg" "URL scheme 'http' is not allowed (allowed: https)" \
 	"protocols [https]: message"
 
 mkctx escape "$BASE/location?to=file://$T/www/clip.mp4"
-stage escape
+stage download escape
 is "$rc" 1 "redirect to file://: exit 1 (fail)"
 like "$msg" "^GET $BASE/location.*: .*file" "redirect to file://: message"
 ok "redirect to file://: no file left" nothing_left escape
 
 # --- redirects --------------------------------------------------------------
 mkctx redir "$BASE/redirect/3"
-stage redir
+stage download redir
 is "$rc" 0 "3 redirects: exit 0"
 ok "3 redirects: bytes of /big" cmp "$T/www/big" "$T/redir/source/3"
 is "$(json "$out" 'd["input"].get("effective_url")')" "$BASE/big" \
 	"3 redirects: input.effective_url"
 
 mkctx redir6 "$BASE/redirect/6"
-stage redir6
+stage download redir6
 is "$rc" 1 "6 redirects (default max 5): exit 1 (fail)"
 like "$msg" "^GET $BASE/redirect/6: .*[Rr]edirect" "6 redirects: message"
 ok "6 redirects: no file left" nothing_left redir6
 
 mkctx redir2 "$BASE/redirect/3" '{ "max_redirects": 2 }'
-stage redir2
+stage download redir2
 is "$rc" 1 "max_redirects 2: 3 redirects fail, exit 1"
 
 # --- network errors and timeouts ---------------------------------------------
 mkctx slow "$BASE/slow" '{ "timeout": 1 }'
-stage slow
+stage download slow
 is "$rc" 75 "timeout: exit 75 (retry)"
 like "$msg" "^GET $BASE/slow: .*[Tt]imed? ?out" "timeout: message"
 ok "timeout: no file left" nothing_left slow
@@ -159,14 +149,14 @@ ok "timeout: no file left" nothing_left slow
 # A port nobody listens on: the server's port after it has gone is racy,
 # so take port 1 (privileged, never ours).
 mkctx refused "http://127.0.0.1:1/x.mp4"
-stage refused
+stage download refused
 is "$rc" 75 "connection refused: exit 75 (retry)"
 is "$msg" "GET http://127.0.0.1:1/x.mp4: cannot connect to the server" \
 	"connection refused: message"
 
 # --- local source -------------------------------------------------------------
 mkctx local "$T/www/clip.mp4"
-stage local
+stage download local
 is "$rc" 0 "local: exit 0"
 like "$(cat "$T/local.err")" "stage download: skip" "local: skipped (nothing fetched)"
 is "$(json "$out" 'd["input"]["path"]')" "$T/www/clip.mp4" \
@@ -174,13 +164,13 @@ is "$(json "$out" 'd["input"]["path"]')" "$T/www/clip.mp4" \
 ok "local: nothing copied" nothing_left local
 
 mkctx claimed "$T/www/clip.mp4" '{}' "{ \"path\": \"$T/spool/claimed.mp4\" }"
-stage claimed
+stage download claimed
 is "$rc" 0 "claimed: exit 0"
 is "$(json "$out" 'd["input"]["path"]')" "$T/spool/claimed.mp4" \
 	"claimed: input.path kept"
 
 mkctx nolocal "$T/www/nope.mp4"
-stage nolocal
+stage download nolocal
 is "$rc" 1 "missing local: exit 1 (fail)"
 is "$msg" "source '$T/www/nope.mp4' not found" "missing local: message"
 

@@ -31,15 +31,6 @@ mkctx() {
 }
 JSON
 }
-# stage NAME: run the download stage (-v: debug lines on stderr); sets
-# $rc, $msg (ctx.error.message), $out.
-stage() {
-	"$LADDERD" stage -v -c "$T/ladderd.conf" download "$T/$1.json" \
-		>"$T/$1.out" 2>"$T/$1.err"
-	rc=$?
-	out="$T/$1.out"
-	msg=$(json "$out" 'd.get("error", {}).get("message", "")' 2>/dev/null)
-}
 nothing_left() {
 	[ -z "$(ls -A "$T/$1/source" 2>/dev/null)" ]
 }
@@ -49,7 +40,7 @@ requests() { # PATH: how many requests for PATH the server saw
 
 # --- the default refuses loopback, before sending anything ---------------
 mkctx deflt "$BASE/clip.mp4"
-stage deflt
+stage -v download deflt
 is "$rc" 1 "default policy: 127.0.0.1 refused, exit 1 (fail)"
 is "$msg" "GET $BASE/clip.mp4: cannot connect to the server" \
 	"default policy: the message does not say why"
@@ -62,7 +53,7 @@ for url in "http://localhost:$PORT/clip.mp4" "http://[::1]:$PORT/clip.mp4" \
 	"http://[::ffff:127.0.0.1]:$PORT/clip.mp4" "http://2130706433:$PORT/clip.mp4" \
 	"http://169.254.169.254/latest/meta-data/" "http://0.0.0.0:$PORT/clip.mp4"; do
 	mkctx other "$url"
-	stage other
+	stage -v download other
 	is "$rc" 1 "default policy: $url refused"
 	like "$(cat "$T/other.err")" "refused by download.allow_networks" \
 		"default policy: $url refused by the policy"
@@ -71,7 +62,7 @@ is "$(requests /clip.mp4)" 0 "no form of loopback reached the server"
 
 # --- allow_networks opens a range; the body is 0600 ------------------------
 mkctx allowed "$BASE/clip.mp4" '{ "allow_networks": ["127.0.0.1/32"] }'
-stage allowed
+stage -v download allowed
 is "$rc" 0 "allow_networks 127.0.0.1/32: exit 0"
 ok "allow_networks: bytes identical" cmp "$T/www/clip.mp4" "$T/allowed/source/clip.mp4"
 is "$(stat -c %a "$T/allowed/source/clip.mp4")" 600 "the downloaded body is 0600"
@@ -80,7 +71,7 @@ is "$(stat -c %a "$T/allowed/source/clip.mp4")" 600 "the downloaded body is 0600
 # 127.0.0.2 is loopback too, outside the opened /32.
 mkctx hop "$BASE/location?to=http://127.0.0.2:$PORT/clip.mp4" \
 	'{ "allow_networks": ["127.0.0.1/32"] }'
-stage hop
+stage -v download hop
 is "$rc" 1 "302 to 127.0.0.2: refused, exit 1 (fail, not retried)"
 is "$msg" "GET $BASE/location?to=http://127.0.0.2:$PORT/clip.mp4: cannot connect to the server" \
 	"302 to 127.0.0.2: message"
@@ -91,14 +82,14 @@ ok "302 to 127.0.0.2: no file left" nothing_left hop
 
 mkctx hopmeta "$BASE/location?to=http://169.254.169.254/latest/meta-data/" \
 	'{ "allow_networks": ["127.0.0.1/32"] }'
-stage hopmeta
+stage -v download hopmeta
 is "$rc" 1 "302 to 169.254.169.254: refused"
 like "$(cat "$T/hopmeta.err")" "refused by download.allow_networks" \
 	"302 to 169.254.169.254: refused by the policy"
 
 mkctx hopv6 "$BASE/location?to=http://%5B::ffff:127.0.0.2%5D:$PORT/clip.mp4" \
 	'{ "allow_networks": ["127.0.0.1/32"] }'
-stage hopv6
+stage -v download hopv6
 is "$rc" 1 "302 to [::ffff:127.0.0.2]: refused"
 
 # --- refused and unreachable read the same ----------------------------------
@@ -106,14 +97,14 @@ is "$rc" 1 "302 to [::ffff:127.0.0.2]: refused"
 # listens there): a transient failure, with the same words.
 mkctx unreach "$BASE/location?to=http://127.0.0.2:$PORT/clip.mp4" \
 	'{ "allow_networks": ["127.0.0.0/8"] }'
-stage unreach
+stage -v download unreach
 is "$rc" 75 "unreachable: exit 75 (retry)"
 is "$msg" "GET $BASE/location?to=http://127.0.0.2:$PORT/clip.mp4: cannot connect to the server" \
 	"unreachable: the same message as refused"
 
 # --- the operator's own URL (ladderd run) is trusted --------------------------
 mkctx trusted "$BASE/clip.mp4" '{}' true
-stage trusted
+stage -v download trusted
 is "$rc" 0 "task.source_trusted: loopback allowed"
 
 # --- the config refuses what is not a network ---------------------------------

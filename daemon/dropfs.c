@@ -26,6 +26,7 @@
 #endif
 
 #include "dropfs.h"
+#include "fsutil.h"
 
 /* Set by unit tests to exercise the walk used where openat2 is missing. */
 static int dropfs_no_openat2;
@@ -196,28 +197,11 @@ ladderd_dropfs_open_regular(int dirfd, const char *leaf,
 	return fd;
 }
 
-static int
-dropfs_write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Copy `in` (a checked regular file) to `toname` in `tofd`, fsync'd. */
 static int
 dropfs_copy(int in, int tofd, const char *toname, mode_t mode)
 {
-	char tmp[NAME_MAX + 1], buf[1 << 16];
+	char tmp[NAME_MAX + 1];
 	int out = -1, rc = 0;
 
 	if (snprintf(tmp, sizeof(tmp), ".copy.%ld.tmp", (long)getpid()) >=
@@ -228,20 +212,8 @@ dropfs_copy(int in, int tofd, const char *toname, mode_t mode)
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (out < 0)
 		return -errno;
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = dropfs_write_all(out, buf, (size_t)n)) < 0)
-			goto out;
-	}
+	if ((rc = ladderd_fsutil_copy_fd(in, out)) < 0)
+		goto out;
 	if (fsync(out) < 0) {
 		rc = -errno;
 		goto out;

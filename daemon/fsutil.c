@@ -19,8 +19,9 @@
 #include "../stages/crashpoint.h"
 #include "fsutil.h"
 
-static int
-write_all(int fd, const void *data, size_t len)
+/* write(2) until all of `data` is written; 0 or a negative errno. */
+int
+ladderd_fsutil_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -99,7 +100,7 @@ ladderd_fsutil_write_atomic_mode(const char *path, const void *data,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	if ((rc = write_all(fd, data, len)) < 0)
+	if ((rc = ladderd_fsutil_write_all(fd, data, len)) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		rc = -errno;
@@ -146,6 +147,28 @@ ladderd_fsutil_commit(const char *tmp, const char *path)
 	return fsync_parent(path);
 }
 
+/* Copy what is left to read of `in` to `out`; 0 or a negative errno. */
+int
+ladderd_fsutil_copy_fd(int in, int out)
+{
+	char buf[1 << 16];
+
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		int rc;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		if ((rc = ladderd_fsutil_write_all(out, buf, (size_t)n)) < 0)
+			return rc;
+	}
+}
+
 /* Append one record with a single write(2) on an O_APPEND descriptor. */
 int
 ladderd_fsutil_append(const char *path, const void *data, size_t len)
@@ -155,7 +178,7 @@ ladderd_fsutil_append(const char *path, const void *data, size_t len)
 
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, data, len);
+	rc = ladderd_fsutil_write_all(fd, data, len);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	close(fd);
@@ -248,40 +271,72 @@ ladderd_fsutil_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Remove a tree; symlinks are removed, never followed. */
-int
-ladderd_fsutil_rmtree(const char *path)
+/*
+ * Call fn(child, name, arg) for each entry of folder `dir` but "." and
+ * "..", with child = dir/name. Returns 0 or a negative errno: the last
+ * one, the walk going on (keep_going), or the first, ending it.
+ */
+static int
+for_each_child(const char *dir, int keep_going,
+    int (*fn)(const char *child, const char *name, void *arg), void *arg)
 {
-	struct stat st;
-	DIR *d;
 	struct dirent *de;
+	DIR *d;
 	int rc = 0;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	if ((d = opendir(path)) == NULL)
+	if ((d = opendir(dir)) == NULL)
 		return -errno;
-	while ((de = readdir(d)) != NULL) {
+	while ((keep_going || rc == 0) && (de = readdir(d)) != NULL) {
 		char child[PATH_MAX];
 		int r;
 
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (snprintf(child, sizeof(child), "%s/%s", path,
-			de->d_name) >= (int)sizeof(child)) {
-			rc = -ENAMETOOLONG;
-			continue;
-		}
-		if ((r = ladderd_fsutil_rmtree(child)) < 0)
+		if (snprintf(child, sizeof(child), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(child))
+			r = -ENAMETOOLONG;
+		else
+			r = fn(child, de->d_name, arg);
+		if (r < 0)
 			rc = r;
 	}
 	closedir(d);
+	return rc;
+}
+
+static int
+rmtree_child(const char *child, const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return ladderd_fsutil_rmtree(child);
+}
+
+/* Remove a tree; symlinks are removed, never followed. */
+int
+ladderd_fsutil_rmtree(const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 ? -errno : 0;
+	rc = for_each_child(path, 1, rmtree_child, NULL);
 	if (rmdir(path) < 0 && rc == 0)
 		rc = -errno;
 	return rc;
+}
+
+static int
+chmod_child(const char *child, const char *name, void *arg)
+{
+	const mode_t *modes = arg;
+
+	(void)name;
+	return ladderd_fsutil_chmod_tree(child, modes[0], modes[1]);
 }
 
 /*
@@ -291,10 +346,8 @@ ladderd_fsutil_rmtree(const char *path)
 int
 ladderd_fsutil_chmod_tree(const char *path, mode_t dmode, mode_t fmode)
 {
+	mode_t modes[2] = { dmode, fmode };
 	struct stat st;
-	DIR *d;
-	struct dirent *de;
-	int rc = 0;
 
 	if (lstat(path, &st) < 0)
 		return -errno;
@@ -304,25 +357,7 @@ ladderd_fsutil_chmod_tree(const char *path, mode_t dmode, mode_t fmode)
 		return 0;
 	if (chmod(path, dmode) < 0)
 		return -errno;
-	if ((d = opendir(path)) == NULL)
-		return -errno;
-	while ((de = readdir(d)) != NULL) {
-		char child[PATH_MAX];
-		int r;
-
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (snprintf(child, sizeof(child), "%s/%s", path,
-			de->d_name) >= (int)sizeof(child)) {
-			rc = -ENAMETOOLONG;
-			continue;
-		}
-		if ((r = ladderd_fsutil_chmod_tree(child, dmode, fmode)) < 0)
-			rc = r;
-	}
-	closedir(d);
-	return rc;
+	return for_each_child(path, 1, chmod_child, modes);
 }
 
 /*
@@ -334,7 +369,6 @@ ladderd_fsutil_chmod_tree(const char *path, mode_t dmode, mode_t fmode)
 int
 ladderd_fsutil_copy_file(const char *from, const char *to)
 {
-	char buf[1 << 16];
 	struct stat st;
 	int in = -1, out = -1, rc = 0;
 
@@ -354,20 +388,8 @@ ladderd_fsutil_copy_file(const char *from, const char *to)
 		rc = -errno;
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = write_all(out, buf, (size_t)n)) < 0)
-			goto out;
-	}
+	if ((rc = ladderd_fsutil_copy_fd(in, out)) < 0)
+		goto out;
 	if (fsync(out) < 0)
 		rc = -errno;
 out:
@@ -380,6 +402,20 @@ out:
 	return rc;
 }
 
+static int copy_tree(const char *from, const char *to);
+
+static int
+copy_child(const char *child, const char *name, void *arg)
+{
+	const char *const *dest = arg;
+	char to[PATH_MAX];
+
+	if (snprintf(to, sizeof(to), "%s/%s", *dest, name) >=
+	    (int)sizeof(to))
+		return -ENAMETOOLONG;
+	return copy_tree(child, to);
+}
+
 /*
  * Copy a tree of regular files and directories; anything else (symlinks,
  * FIFOs, devices) is skipped, never followed nor read.
@@ -388,9 +424,7 @@ static int
 copy_tree(const char *from, const char *to)
 {
 	struct stat st;
-	DIR *d;
-	struct dirent *de;
-	int rc = 0;
+	int rc;
 
 	if (lstat(from, &st) < 0)
 		return -errno;
@@ -400,27 +434,10 @@ copy_tree(const char *from, const char *to)
 		return 0;
 	if (mkdir(to, 0755) < 0)
 		return -errno;
-	if ((d = opendir(from)) == NULL)
-		return -errno;
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		char a[PATH_MAX], b[PATH_MAX];
-
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (snprintf(a, sizeof(a), "%s/%s", from, de->d_name) >=
-			(int)sizeof(a) ||
-		    snprintf(b, sizeof(b), "%s/%s", to, de->d_name) >=
-			(int)sizeof(b)) {
-			rc = -ENAMETOOLONG;
-			break;
-		}
-		rc = copy_tree(a, b);
-	}
-	closedir(d);
-	if (rc == 0)
-		rc = ladderd_fsutil_fsync_dir(to);
-	return rc;
+	/* The first error ends the copy. */
+	if ((rc = for_each_child(from, 0, copy_child, &to)) < 0)
+		return rc;
+	return ladderd_fsutil_fsync_dir(to);
 }
 
 /*

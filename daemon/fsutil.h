@@ -13,6 +13,8 @@ int ladderd_fsutil_write_atomic(const char *path, const void *data, size_t len);
 int ladderd_fsutil_write_atomic_mode(const char *path, const void *data,
     size_t len, mode_t mode);
 int ladderd_fsutil_commit(const char *tmp, const char *path);
+int ladderd_fsutil_write_all(int fd, const void *data, size_t len);
+int ladderd_fsutil_copy_fd(int in, int out);
 int ladderd_fsutil_append(const char *path, const void *data, size_t len);
 int ladderd_fsutil_read(const char *path, size_t max, char **ret_data,
     size_t *ret_len);

@@ -132,6 +132,8 @@ static const struct key profile_keys[] = {
 	{ "max_sar", K_FLOAT, "4", 1, 100, NULL, NULL, 0 },
 	/* EXT-X-I-FRAME-STREAM-INF per video rung (stage iframes). */
 	{ "iframe_playlists", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
+	/* Text subtitle tracks as WebVTT renditions (stage subtitles). */
+	{ "subtitles", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	/* Absent: the top-level runner. */
 	{ "runner", K_STRING, NULL, 0, 0, "local|slurm", NULL, 0 },
 	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
@@ -233,8 +235,8 @@ static const char *const default_workflow[LADDERD_PHASE__COUNT][8] = {
 	{ "download", "probe", "hls_header", NULL },
 	{ "target_size", "transcode", "chunk_hls", "hls_info", "iframes",
 	    "notify", NULL },
-	{ "thumbnails", "hls_footer", "chunk_dash", "verify", "publish",
-	    NULL },
+	{ "thumbnails", "subtitles", "hls_footer", "chunk_dash", "verify",
+	    "publish", NULL },
 };
 
 struct parse {

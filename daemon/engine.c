@@ -213,6 +213,40 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 }
 
 /*
+ * ctx.subtitles for the terminal event: { tracks: [ { name, language,
+ * forced, default, origin, cues } ], skipped: [ { index, codec, language,
+ * reason } ] }.
+ */
+static cJSON *
+engine_subtitles(const cJSON *ctx)
+{
+	cJSON *o = cJSON_CreateObject(), *tracks;
+	const cJSON *t;
+
+	if (o == NULL || (tracks = cJSON_AddArrayToObject(o, "tracks")) == NULL)
+		return o;
+	cJSON_ArrayForEach(t, ladderd_ctx_get(ctx, "subtitles.tracks")) {
+		cJSON *e = cJSON_CreateObject();
+		static const char *const keys[] = { "name", "language",
+			"forced", "default", "origin", "cues", NULL };
+
+		for (int i = 0; e != NULL && keys[i] != NULL; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(t,
+			    keys[i]);
+
+			if (v != NULL)
+				cJSON_AddItemToObject(e, keys[i],
+				    cJSON_Duplicate(v, 1));
+		}
+		if (e != NULL)
+			cJSON_AddItemToArray(tracks, e);
+	}
+	cJSON_AddItemToObject(o, "skipped", cJSON_Duplicate(
+	    ladderd_ctx_get(ctx, "subtitles.skipped"), 1));
+	return o;
+}
+
+/*
  * A short summary of every rung for the terminal event: name, kind,
  * status, size, measured bandwidth, why a rung was dropped or failed, and
  * where it ran.
@@ -403,6 +437,10 @@ done:
 			    engine_summary(ctx));
 		if (ladderd_ctx_get(ctx, "probe.video"))
 			cJSON_AddItemToObject(f, "source", engine_source(ctx));
+		/* Subtitle tracks made, and those skipped (bitmap) and why. */
+		if (ladderd_ctx_get(ctx, "subtitles"))
+			cJSON_AddItemToObject(f, "subtitles",
+			    engine_subtitles(ctx));
 		if (ladderd_status_emit(ctx, f, NULL) < 0)
 			log_warnx("cannot write status event, ignoring");
 		cJSON_Delete(f);

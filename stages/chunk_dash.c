@@ -6,7 +6,9 @@
  * ctx.renditions[] ({rung, status, transcode, chunk_hls, hls_info}) and
  * ctx.thumbnails (an image AdaptationSet of the sprite sheets).
  * Writes call->path(MPD) atomically (isoff-live, static, one Period, a video
- * AdaptationSet with one Representation per ok video rung, an audio one)
+ * AdaptationSet with one Representation per ok video rung, one audio
+ * AdaptationSet per audio track with its lang, and one text AdaptationSet
+ * per subtitle track of ctx.subtitles: a sidecar WebVTT Representation)
  * and adds ctx.chunk_dash = { mpd, segment_type, duration, representations:
  * [ { id, kind, timescale, init, media, start_number, bandwidth, segments:
  * [ { uri, start, length, bytes } ] } ] } (paths relative to the package).
@@ -819,6 +821,7 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 	double duration = 0, max_seg = 0;
 	int max_w = 0, max_h = 0, id = 0;
 	size_t nb_video = 0;
+	const cJSON *t;
 	char fr[32];
 
 	for (size_t i = 0; i < n; i++) {
@@ -907,6 +910,36 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		dash_template_xml(bp, &reps[i]);
 		av_bprintf(bp, "      </Representation>\n");
 		av_bprintf(bp, "    </AdaptationSet>\n");
+	}
+	/*
+	 * Subtitles (stage subtitles): each track a sidecar WebVTT file, one
+	 * Representation with a BaseURL (Shaka and dash.js read it whole).
+	 */
+	cJSON_ArrayForEach(t, ladderd_ctx_get(ctx, "subtitles.tracks")) {
+		const char *vtt = ladderd_ctx_str(t, "vtt", NULL);
+		const char *lang = ladderd_ctx_str(t, "language", NULL);
+
+		if (vtt == NULL)
+			continue;
+		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
+			       "contentType=\"text\" mimeType=\"text/vtt\"",
+		    id++);
+		if (lang != NULL)
+			dash_attr(bp, "lang", lang);
+		av_bprintf(bp, ">\n      <Label>");
+		dash_text(bp, ladderd_ctx_str(t, "label", ""));
+		av_bprintf(bp, "</Label>\n");
+		av_bprintf(bp, "      <Role "
+			       "schemeIdUri=\"urn:mpeg:dash:role:2011\" "
+			       "value=\"%s\"/>\n",
+		    ladderd_ctx_bool(t, "forced", 0) ? "forced-subtitle" :
+		    "subtitle");
+		av_bprintf(bp, "      <Representation");
+		dash_attr(bp, "id", ladderd_ctx_str(t, "name", "sub"));
+		av_bprintf(bp, " bandwidth=\"1000\">\n        <BaseURL>");
+		dash_text(bp, vtt);
+		av_bprintf(bp, "</BaseURL>\n      </Representation>\n"
+			       "    </AdaptationSet>\n");
 	}
 	dash_thumbnails(bp, ctx, id++);
 	av_bprintf(bp, "  </Period>\n</MPD>\n");

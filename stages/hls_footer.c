@@ -4,7 +4,8 @@
  * A post stage: reads ctx.hls_header.version, ctx.profile.segment_type,
  * ctx.probe (audio language), ctx.renditions (ladder order; only
  * status "ok" entries count) with each rung's chunk_hls, hls_info and
- * iframes, and ctx.thumbnails (EXT-X-IMAGE-STREAM-INF).
+ * iframes, ctx.subtitles (EXT-X-MEDIA TYPE=SUBTITLES) and ctx.thumbnails
+ * (EXT-X-IMAGE-STREAM-INF).
  * Writes call->path(MASTER) with call->write_atomic and adds
  * ctx.hls_footer = { master, variants, audio }.
  *
@@ -14,6 +15,9 @@
  * AVERAGE-BANDWIDTH are the sums of the video's and the largest audio's
  * (RFC 8216 4.3.4.2: the largest sum of peak rates of any playable
  * combination of renditions), its CODECS name both.
+ * Text subtitle tracks (ctx.subtitles.tracks, the subtitles stage) are
+ * EXT-X-MEDIA TYPE=SUBTITLES of the "subs" group (NAME, LANGUAGE, DEFAULT,
+ * AUTOSELECT, FORCED), and every variant names the group.
  * A source without video (ctx.probe.audio_only) gets one audio-only variant
  * (CODECS "mp4a...") on its default audio track, naming the audio group
  * when there are several tracks. Fails when no video rung succeeded (and
@@ -73,7 +77,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 	const char *a_codec = NULL, *a_uri = NULL;
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	int variants = 0, n_audio = 0, err;
+	int variants = 0, n_audio = 0, subs = 0, err;
 	int audio_only = ladderd_ctx_bool(call->ctx, "probe.audio_only", 0);
 
 	(void)state;
@@ -149,6 +153,25 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		    ch, uri);
 	}
 
+	/* Subtitle renditions (stage subtitles): one group, "subs". */
+	cJSON_ArrayForEach(r, ladderd_ctx_get(call->ctx, "subtitles.tracks")) {
+		const char *uri = ladderd_ctx_str(r, "playlist", NULL);
+		const char *lang = ladderd_ctx_str(r, "language", NULL);
+
+		if (uri == NULL)
+			continue;
+		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,"
+		    "GROUP-ID=\"subs\",NAME=\"%s\"",
+		    ladderd_ctx_str(r, "label", "subtitles"));
+		if (lang != NULL)
+			textbuf_printf(&b, ",LANGUAGE=\"%s\"", lang);
+		textbuf_printf(&b, ",DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,"
+		    "URI=\"%s\"\n",
+		    ladderd_ctx_bool(r, "default", 0) ? "YES" : "NO",
+		    ladderd_ctx_bool(r, "forced", 0) ? "YES" : "NO", uri);
+		subs++;
+	}
+
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
 		const char *name = hls_footer_rung(r, &kind);
@@ -177,6 +200,8 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			textbuf_printf(&b, ",FRAME-RATE=%.3f", fps);
 		if (audio != NULL)
 			textbuf_printf(&b, ",AUDIO=\"audio\"");
+		if (subs > 0)
+			textbuf_printf(&b, ",SUBTITLES=\"subs\"");
 		textbuf_printf(&b, "\n%s\n", uri);
 		variants++;
 	}
@@ -187,9 +212,10 @@ hls_footer_run(void *state, struct ladderd_call *call)
 	 */
 	if (audio_only && variants == 0 && audio != NULL) {
 		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
-		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\"%s\n%s\n",
+		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\"%s%s\n%s\n",
 		    ceil(a_peak), ceil(a_avg), a_codec,
-		    n_audio > 1 ? ",AUDIO=\"audio\"" : "", a_uri);
+		    n_audio > 1 ? ",AUDIO=\"audio\"" : "",
+		    subs > 0 ? ",SUBTITLES=\"subs\"" : "", a_uri);
 		variants++;
 	}
 	/* Trick play: each video rung's I-frame playlist (iframes.c). */

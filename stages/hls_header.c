@@ -33,6 +33,7 @@
 #include <strings.h>
 
 #include "stage.h"
+#include "tracklabel.h"
 
 #define HLS_HEADER_NAME_MAX 64
 #define HLS_HEADER_MAX_AUDIO 16 /* audio renditions at most */
@@ -123,56 +124,12 @@ hls_header_add_video(struct ladderd_call *call, cJSON *ladder,
 	return 0;
 }
 
-/*
- * `in` made safe for a quoted HLS attribute and an XML attribute: valid
- * UTF-8 only, no control characters, no '"', '\\', '<', '>', '&', at most
- * `n` - 1 bytes, cut on a character boundary. A stream title is the
- * source's text: hostile until here.
- */
-static void
-hls_header_label(const char *in, char *out, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)in;
-	size_t o = 0;
-
-	while (*p != '\0') {
-		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		size_t k;
-
-		for (k = 1; len > 1 && k < len; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				break;
-		if (len == 0 || k < len || (len == 2 && *p < 0xc2)) {
-			p++; /* not UTF-8: drop the byte */
-			continue;
-		}
-		if (len == 1 && (*p < 0x20 || *p == 0x7f || *p == '"' ||
-		    *p == '\\' || *p == '<' || *p == '>' || *p == '&')) {
-			p++;
-			continue;
-		}
-		if (o + len >= n)
-			break;
-		memcpy(out + o, p, len);
-		o += len;
-		p += len;
-	}
-	out[o] = '\0';
-}
-
-/* A language tag fit for LANGUAGE= and lang=, or NULL ("und" is none). */
+/* A stream's language tag, or NULL (tracklabel.h). */
 static const char *
 hls_header_language(const cJSON *stream)
 {
-	const char *lang = ladderd_ctx_str(stream, "language", NULL);
-	size_t n = lang != NULL ? strlen(lang) : 0;
-
-	if (n == 0 || n > 35 || strcmp(lang, "und") == 0 ||
-	    strspn(lang, "abcdefghijklmnopqrstuvwxyz"
-			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
-		return NULL;
-	return lang;
+	return ladderd_track_language(ladderd_ctx_str(stream, "language",
+	    NULL));
 }
 
 /* Whether profile.audio.languages (empty: all) lets `lang` in. */
@@ -218,7 +175,7 @@ hls_header_audio_member(struct ladderd_call *call, cJSON *ladder,
 		if (strcmp(ladderd_ctx_str(other, "name", ""), name) == 0)
 			(void)snprintf(name, sizeof(name), "audio-%d", idx);
 	}
-	hls_header_label(ladderd_ctx_str(st, "title", ""), label,
+	ladderd_track_label(ladderd_ctx_str(st, "title", ""), label,
 	    sizeof(label));
 	if (label[0] == '\0' && lang != NULL)
 		(void)snprintf(label, sizeof(label), "%s", lang);

@@ -2,7 +2,8 @@
  * stages/probe.c - "get video size": what the source is (libavformat).
  *
  * Reads ctx.input.path. Adds ctx.probe = { format, duration, bit_rate, size,
- * video {...}, audio [...], audio_index, has_audio } as the context contract
+ * video {...}, audio [...], audio_index, has_audio, subtitles [...] } as the
+ * context contract
  * in notes/HELPERS.md describes; display_width/height are the picture as
  * shown: coded size widened by the sample aspect ratio, then turned by the
  * display matrix (rotation is clockwise, one of 0/90/180/270).
@@ -342,7 +343,31 @@ probe_duration(const AVFormatContext *fmt, const AVStream *vst)
 {
 	unsigned i;
 	double best = 0;
+	int subs = 0;
 
+	/*
+	 * A subtitle event may last past the picture (credits), and Matroska
+	 * writes the longest track as the file's duration: with subtitle
+	 * streams, the video stream's own duration (or its DURATION tag)
+	 * comes first, so the package is not held to a length no rung has.
+	 */
+	for (i = 0; i < fmt->nb_streams; i++)
+		subs |= fmt->streams[i]->codecpar->codec_type ==
+		    AVMEDIA_TYPE_SUBTITLE;
+	if (subs) {
+		const AVDictionaryEntry *tag =
+		    av_dict_get(vst->metadata, "DURATION", NULL, 0);
+		unsigned h, m;
+		double sec;
+
+		if (vst->duration != AV_NOPTS_VALUE && vst->duration > 0)
+			return vst->duration * av_q2d(vst->time_base);
+		if (tag != NULL &&
+		    sscanf(tag->value, "%u:%u:%lf", &h, &m, &sec) == 3 &&
+		    h < 100000 && m < 60 && sec >= 0 && sec < 60 &&
+		    h * 3600.0 + m * 60.0 + sec > 0)
+			return h * 3600.0 + m * 60.0 + sec;
+	}
 	if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
 		return fmt->duration / (double)AV_TIME_BASE;
 	if (vst->duration != AV_NOPTS_VALUE && vst->duration > 0)
@@ -548,6 +573,54 @@ probe_audio_json(const AVFormatContext *fmt, cJSON *probe)
 	return 0;
 }
 
+/*
+ * ctx.probe.subtitles: every subtitle stream, { index, codec, language,
+ * title, default, forced, text } (text: a codec the subtitles stage can turn
+ * into WebVTT; bitmap ones, PGS and DVB, are listed and skipped there).
+ * Returns 0 or -ENOMEM.
+ */
+static int
+probe_subtitles_json(const AVFormatContext *fmt, cJSON *probe)
+{
+	cJSON *list = cJSON_AddArrayToObject(probe, "subtitles");
+
+	if (list == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		const AVStream *st = fmt->streams[i];
+		const AVCodecDescriptor *d =
+		    avcodec_descriptor_get(st->codecpar->codec_id);
+		const AVDictionaryEntry *lang, *title;
+		cJSON *a;
+
+		if (st->codecpar->codec_type != AVMEDIA_TYPE_SUBTITLE)
+			continue;
+		lang = av_dict_get(st->metadata, "language", NULL, 0);
+		title = probe_title(st);
+		if ((a = cJSON_CreateObject()) == NULL)
+			return -ENOMEM;
+		if (!cJSON_AddItemToArray(list, a)) {
+			cJSON_Delete(a);
+			return -ENOMEM;
+		}
+		if (!cJSON_AddNumberToObject(a, "index", i) ||
+		    !cJSON_AddStringToObject(a, "codec",
+			avcodec_get_name(st->codecpar->codec_id)) ||
+		    (lang != NULL &&
+			!cJSON_AddStringToObject(a, "language", lang->value)) ||
+		    (title != NULL &&
+			!cJSON_AddStringToObject(a, "title", title->value)) ||
+		    !cJSON_AddBoolToObject(a, "default",
+			(st->disposition & AV_DISPOSITION_DEFAULT) != 0) ||
+		    !cJSON_AddBoolToObject(a, "forced",
+			(st->disposition & AV_DISPOSITION_FORCED) != 0) ||
+		    !cJSON_AddBoolToObject(a, "text", d != NULL &&
+			(d->props & AV_CODEC_PROP_TEXT_SUB) != 0))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* The whole ctx.probe object; NULL on allocation failure. */
 static cJSON *
 probe_json(AVFormatContext *fmt, int vidx, const struct probe_frame *first,
@@ -568,7 +641,8 @@ probe_json(AVFormatContext *fmt, int vidx, const struct probe_frame *first,
 		cJSON_Delete(video);
 		goto out;
 	}
-	if (probe_audio_json(fmt, out) < 0)
+	if (probe_audio_json(fmt, out) < 0 ||
+	    probe_subtitles_json(fmt, out) < 0)
 		goto out;
 	ret = out;
 	out = NULL; /* the caller owns it now */

@@ -71,15 +71,15 @@ source_short_name(const char *names, char *buf, size_t size)
 }
 
 static int
-source_allowed(const AVInputFormat *ifmt)
+source_allowed(const AVInputFormat *ifmt, const char *list)
 {
-	return ifmt != NULL &&
-	    av_match_list(ifmt->name, LADDERD_SOURCE_FORMATS, ',') > 0;
+	return ifmt != NULL && av_match_list(ifmt->name, list, ',') > 0;
 }
 
-int
-ladderd_source_open(struct ladderd_source *src, const char *path,
-    const char *format, const AVIOInterruptCB *cb, char *err, size_t errlen)
+/* ladderd_source_open with the container whitelist `list`. */
+static int
+source_open(struct ladderd_source *src, const char *path, const char *format,
+    const AVIOInterruptCB *cb, const char *list, char *err, size_t errlen)
 {
 	const AVInputFormat *ifmt = NULL;
 	AVDictionary *opts = NULL;
@@ -139,13 +139,13 @@ ladderd_source_open(struct ladderd_source *src, const char *path,
 		    "or audio source: nothing to package", path, name);
 		return AVERROR(EPERM);
 	}
-	if (!source_allowed(ifmt)) {
+	if (!source_allowed(ifmt, list)) {
 		source_short_name(ifmt ? ifmt->name : format, name,
 		    sizeof(name));
 		snprintf(err, errlen, "container '%s' is not accepted as a "
 		    "source: '%s' may name further files to open (playlists, "
 		    "concat scripts, image sequences are refused; accepted: "
-		    "%s)", name, path, LADDERD_SOURCE_FORMATS);
+		    "%s)", name, path, list);
 		return AVERROR(EPERM);
 	}
 	if ((src->fmt = avformat_alloc_context()) == NULL) {
@@ -175,6 +175,22 @@ ladderd_source_open(struct ladderd_source *src, const char *path,
 		snprintf(err, errlen, "cannot open '%s': %s", path,
 		    av_err2str(rc));
 	return rc < 0 ? rc : 0;
+}
+
+int
+ladderd_source_open(struct ladderd_source *src, const char *path,
+    const char *format, const AVIOInterruptCB *cb, char *err, size_t errlen)
+{
+	return source_open(src, path, format, cb, LADDERD_SOURCE_FORMATS, err,
+	    errlen);
+}
+
+int
+ladderd_source_open_subtitles(struct ladderd_source *src, const char *path,
+    char *err, size_t errlen)
+{
+	return source_open(src, path, NULL, NULL,
+	    LADDERD_SOURCE_SUBTITLE_FORMATS, err, errlen);
 }
 
 void

@@ -27,6 +27,9 @@
 	"mxf,ogg,nut,dv,yuv4mpegpipe,ivf,gxf,wav,w64,aiff,caf,mp3,aac,ac3,"  \
 	"eac3,flac"
 
+/* Sidecar subtitle files (a manifest's "subtitles"): text formats only. */
+#define LADDERD_SOURCE_SUBTITLE_FORMATS "srt,webvtt,ass"
+
 /* profile.max_pixels when the context has none (ladderd.conf's default). */
 #define LADDERD_SOURCE_MAX_PIXELS (8192.0 * 4320.0)
 
@@ -46,6 +49,12 @@ struct ladderd_source {
  */
 int ladderd_source_open(struct ladderd_source *src, const char *path,
     const char *format, const AVIOInterruptCB *cb, char *err, size_t errlen);
+/*
+ * The same for a sidecar subtitle file: probed, and only a format of
+ * LADDERD_SOURCE_SUBTITLE_FORMATS is accepted.
+ */
+int ladderd_source_open_subtitles(struct ladderd_source *src,
+    const char *path, char *err, size_t errlen);
 void ladderd_source_close(struct ladderd_source *src);
 
 #define LADDERD_SOURCE_INIT { .fmt = NULL, .pb = NULL, .fd = -1 }

@@ -505,6 +505,8 @@ verify_mpd(struct verify *v, const cJSON *ctx, const char *mpd, int segdur)
 	double src = ladderd_ctx_num(ctx, "probe.duration", -1);
 	double d = ladderd_ctx_num(ctx, "chunk_dash.duration", -1);
 	int err, files = v->files;
+	int subs = cJSON_GetArraySize(ladderd_ctx_get(ctx, "subtitles.tracks"));
+	AVDictionary *opts = NULL;
 
 	if (dash == NULL) {
 		call->fail(call, "cannot check '%s': libavformat has no dash "
@@ -534,7 +536,10 @@ verify_mpd(struct verify *v, const cJSON *ctx, const char *mpd, int segdur)
 		    mpd_rel, d, src);
 		goto out;
 	}
-	if ((err = avformat_open_input(&fmt, mpd, dash, NULL)) < 0) {
+	/* Subtitle tracks are sidecar WebVTT files (chunk_dash, subtitles). */
+	if ((err = av_dict_set(&opts, "allowed_extensions",
+		 "aac,m4a,m4s,m4v,mov,mp4,webm,ts,vtt", 0)) < 0 ||
+	    (err = avformat_open_input(&fmt, mpd, dash, &opts)) < 0) {
 		call->fail(call, "cannot open '%s' as DASH: %s", mpd_rel,
 		    av_err2str(err));
 		goto out;
@@ -545,16 +550,18 @@ verify_mpd(struct verify *v, const cJSON *ctx, const char *mpd, int segdur)
 		goto out;
 	}
 	if (cJSON_IsArray(reps) &&
-	    (int)fmt->nb_streams != cJSON_GetArraySize(reps)) {
+	    (int)fmt->nb_streams != cJSON_GetArraySize(reps) + subs) {
 		call->fail(call, "%s: the dash demuxer sees %u streams, "
-		    "chunk_dash wrote %d representations", mpd_rel,
-		    fmt->nb_streams, cJSON_GetArraySize(reps));
+		    "chunk_dash wrote %d representations and %d subtitle "
+		    "tracks", mpd_rel, fmt->nb_streams,
+		    cJSON_GetArraySize(reps), subs);
 		goto out;
 	}
 	verify_checked(v, "%s: opens with %u stream(s), %d file(s) present",
 	    mpd_rel, fmt->nb_streams, v->files - files);
 	rc = LADDERD_OK;
 out:
+	av_dict_free(&opts);
 	avformat_close_input(&fmt);
 	return rc;
 }

@@ -21,6 +21,10 @@
 //                             buffered ranges, rung, errors
 //   LP.frames                 [{ mt, w, h }] every presented frame
 //                             (requestVideoFrameCallback), newest last
+//   LP.tracks                 subtitle and audio tracks (tracks.mjs):
+//                             text() / setText(id) / cues(), audio() /
+//                             setAudio(id) / currentAudio(), audioTap()
+//                             then peakHz(ms) (WebAudio analyser)
 // Every wait has a time limit and ends early, with the player's own error
 // object, when the player reports a fatal error.
 (function () {
@@ -267,8 +271,137 @@
 		},
 	};
 
+	// --- tracks: subtitles and audio languages (t0510) -------------------
+	// Each returns / takes plain data: text and audio tracks as
+	// { id, lang, label } in the player's own order.
+	const trackApi = {
+		hls: {
+			text: () => state.player.subtitleTracks.map((t, i) => ({ id: i, lang: t.lang, label: t.name, forced: !!t.forced })),
+			setText(id) {
+				state.player.subtitleDisplay = true;
+				state.player.subtitleTrack = id;
+			},
+			currentText: () => state.player.subtitleTrack,
+			audio: () => state.player.audioTracks.map((t, i) => ({ id: i, lang: t.lang, label: t.name })),
+			setAudio(id) {
+				state.player.audioTrack = id;
+			},
+			currentAudio: () => state.player.audioTrack,
+		},
+		dash: {
+			text: () => state.player.getTracksFor('text').map((t) => ({
+				id: t.index, lang: t.lang, label: (t.labels && t.labels[0] && t.labels[0].text) || '',
+				forced: (t.roles || []).some((r) => (r.value || r) === 'forced-subtitle'),
+			})),
+			setText(id) {
+				const p = state.player;
+				p.enableText(true);
+				const all = p.getTracksFor('text');
+				p.setTextTrack(all.findIndex((t) => t.index === id));
+			},
+			currentText: () => {
+				const t = state.player.getCurrentTrackFor('text');
+				return t ? t.index : null;
+			},
+			audio: () => state.player.getTracksFor('audio').map((t) => ({ id: t.index, lang: t.lang, label: (t.labels && t.labels[0] && t.labels[0].text) || '' })),
+			setAudio(id) {
+				const p = state.player;
+				p.setCurrentTrack(p.getTracksFor('audio').find((t) => t.index === id));
+			},
+			currentAudio: () => {
+				const t = state.player.getCurrentTrackFor('audio');
+				return t ? t.index : null;
+			},
+		},
+		shaka: {
+			text: () => state.player.getTextTracks().map((t) => ({ id: t.id, lang: t.language, label: t.label || '', forced: !!t.forced })),
+			setText(id) {
+				// Shaka 5: selecting a text track shows it.
+				const p = state.player;
+				p.selectTextTrack(p.getTextTracks().find((t) => t.id === id));
+			},
+			currentText: () => {
+				const t = state.player.getTextTracks().find((x) => x.active);
+				return t ? t.id : null;
+			},
+			audio: () => state.player.getAudioTracks().map((t, i) => ({ id: i, lang: t.language, label: t.label || '' })),
+			setAudio(id) {
+				const p = state.player;
+				p.selectAudioTrack(p.getAudioTracks()[id]);
+			},
+			currentAudio: () => state.player.getAudioTracks().findIndex((t) => t.active),
+		},
+	};
+
+	// Cues of the page's text tracks in language `lang` (ISO 639-1 or -2,
+	// compared as normalised by norm()), those showing first, else any with
+	// cues: [{ start, end, text }].
+	const ISO1 = { eng: 'en', fra: 'fr', fre: 'fr', deu: 'de', ger: 'de', spa: 'es' };
+	const norm = (l) => {
+		const x = String(l || '').toLowerCase().split('-')[0];
+		return ISO1[x] || x;
+	};
+	function shownCues(lang) {
+		const tts = [...video.textTracks].filter((t) => !lang || norm(t.language) === norm(lang));
+		let pick = tts.filter((t) => t.mode === 'showing' && t.cues && t.cues.length);
+		if (!pick.length) pick = tts.filter((t) => t.cues && t.cues.length);
+		const out = [];
+		for (const t of pick)
+			for (const c of t.cues)
+				out.push({ start: c.startTime, end: c.endTime, text: c.text, track: t.label, lang: t.language, mode: t.mode });
+		return out;
+	}
+
+	// WebAudio: the element's sound goes through an analyser (and not to
+	// the speakers); peakHz() is the strongest frequency over `ms`.
+	let audioCtx = null;
+	let analyser = null;
+	async function audioTap() {
+		if (analyser) return;
+		audioCtx = new AudioContext();
+		const src = audioCtx.createMediaElementSource(video);
+		analyser = audioCtx.createAnalyser();
+		analyser.fftSize = 8192;
+		analyser.smoothingTimeConstant = 0;
+		const sink = audioCtx.createGain();
+		sink.gain.value = 0;
+		src.connect(analyser);
+		analyser.connect(sink);
+		sink.connect(audioCtx.destination);
+		await audioCtx.resume();
+		video.muted = false;
+	}
+	async function peakHz(ms) {
+		const bins = new Float32Array(analyser.frequencyBinCount);
+		const sum = new Float32Array(analyser.frequencyBinCount);
+		const end = performance.now() + ms;
+		let n = 0;
+		while (performance.now() < end) {
+			analyser.getFloatFrequencyData(bins);
+			for (let i = 0; i < bins.length; i++) sum[i] += Math.pow(10, bins[i] / 10);
+			n++;
+			await sleep(50);
+		}
+		let best = 1;
+		for (let i = 2; i < sum.length; i++) if (sum[i] > sum[best]) best = i;
+		const hz = (best * audioCtx.sampleRate) / analyser.fftSize;
+		return { hz, level: sum[best] / Math.max(n, 1), frames: n, ctxState: audioCtx.state };
+	}
+
 	const LP = {
 		state,
+		tracks: {
+			text: () => trackApi[state.kind].text(),
+			setText: (id) => trackApi[state.kind].setText(id),
+			currentText: () => trackApi[state.kind].currentText(),
+			audio: () => trackApi[state.kind].audio(),
+			setAudio: (id) => trackApi[state.kind].setAudio(id),
+			currentAudio: () => trackApi[state.kind].currentAudio(),
+			cues: shownCues,
+			all: () => [...video.textTracks].map((t) => ({ label: t.label, lang: t.language, kind: t.kind, mode: t.mode, cues: t.cues ? t.cues.length : null })),
+			audioTap,
+			peakHz,
+		},
 		frames,
 		safe,
 		async load(kind, url) {

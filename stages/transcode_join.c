@@ -124,6 +124,12 @@ join_read(struct join *j, struct join_in *in)
 	}
 	is = in->fmt->streams[in->idx];
 	av_packet_rescale_ts(in->pkt, is->time_base, in->otb);
+	/* The mp4 demuxer may leave a frame's duration 0: one frame. */
+	if (in->pkt->duration <= 0 &&
+	    is->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+	    is->avg_frame_rate.num > 0 && is->avg_frame_rate.den > 0)
+		in->pkt->duration = av_rescale_q(1,
+		    av_inv_q(is->avg_frame_rate), in->otb);
 	if (in->pkt->pts != AV_NOPTS_VALUE)
 		in->pkt->pts += in->shift;
 	if (in->pkt->dts != AV_NOPTS_VALUE)

@@ -7,7 +7,9 @@
  * files under call->path(PACKAGE). Checks, in this order: the video rungs'
  * keyframes are identical (1 ms) and on segment_duration boundaries (one
  * frame); every ok rung lasts as long as the source (one segment_duration,
- * from chunk_hls and from its playlist's EXTINFs); master.m3u8 and every
+ * from chunk_hls and from its playlist's EXTINFs); a chunked rung's
+ * chunks join without gap or overlap, each starting with a keyframe on the
+ * grid; master.m3u8 and every
  * media playlist it names parse (#EXTM3U, media ones end with
  * #EXT-X-ENDLIST) and every URI in them is an existing, non-empty file
  * inside the package; every ok rung's playlist is in the master; the MPD
@@ -144,6 +146,71 @@ verify_keyframes(struct verify *v, const cJSON *ctx, int segdur)
 	}
 	verify_checked(v, "keyframes: %d video rung(s) aligned, %d keyframes "
 	    "every %d s", rungs, n, segdur);
+	return LADDERD_OK;
+}
+
+/*
+ * Chunked rungs (transcode.chunk_boundaries, from the join): every chunk
+ * after the first starts where the one before ended (no gap, no overlap:
+ * within half a frame), with a keyframe of the rung, on the segment grid
+ * (one frame), and the rung holds as many boundaries as chunks.
+ */
+static enum ladderd_rc
+verify_chunks(struct verify *v, const cJSON *ctx, int segdur)
+{
+	struct ladderd_call *call = v->call;
+	double fps = ladderd_ctx_num(ctx, "probe.video.avg_fps", 0);
+	double frame = fps > 0 ? 1.0 / fps : 0.04;
+	const cJSON *r;
+	int rungs = 0, bounds = 0;
+
+	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "renditions")) {
+		const char *kind, *name = ladderd_rendition(r, &kind);
+		const cJSON *b = ladderd_ctx_get(r, "transcode.chunk_boundaries");
+		const cJSON *kf = ladderd_ctx_get(r, "transcode.keyframes");
+		const cJSON *it;
+		int n = (int)ladderd_ctx_num(r, "transcode.chunks", 0);
+
+		if (!verify_ok_rendition(r) || strcmp(kind, "video") != 0 ||
+		    b == NULL)
+			continue;
+		/* An empty last chunk (past the video's end) has none. */
+		if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) < n - 1 ||
+		    cJSON_GetArraySize(b) > n) {
+			call->fail(call, "rung %s: %d chunk boundaries recorded "
+			    "for %d chunks", name, cJSON_GetArraySize(b), n);
+			return LADDERD_FAIL;
+		}
+		cJSON_ArrayForEach(it, b) {
+			double t = ladderd_ctx_num(it, "start", -1);
+			double gap = ladderd_ctx_num(it, "gap", 0);
+			int k = (int)ladderd_ctx_num(it, "index", 0), found = 0;
+			const cJSON *x;
+
+			if (fabs(gap) > frame / 2 + 0.0005) {
+				call->fail(call, "rung %s: chunk %d starts %.3f s "
+				    "%s the end of chunk %d", name, k,
+				    fabs(gap), gap > 0 ? "after" : "before",
+				    k - 1);
+				return LADDERD_FAIL;
+			}
+			cJSON_ArrayForEach(x, kf)
+				found |= cJSON_IsNumber(x) &&
+				    fabs(x->valuedouble - t) < 0.001;
+			if (!found || fabs(t - segdur * round(t / segdur)) >
+				frame + 0.001) {
+				call->fail(call, "rung %s: chunk %d starts at "
+				    "%.3f s, not a keyframe on the %d s segment "
+				    "grid", name, k, t, segdur);
+				return LADDERD_FAIL;
+			}
+			bounds += k > 0;
+		}
+		rungs++;
+	}
+	if (rungs > 0)
+		verify_checked(v, "chunks: %d chunked rung(s), %d joins between "
+		    "chunks continuous, each at a keyframe on the grid", rungs, bounds);
 	return LADDERD_OK;
 }
 
@@ -609,7 +676,8 @@ verify_run(void *state, struct ladderd_call *call)
 		call->fail(call, "out of memory");
 		goto out;
 	}
-	if ((rc = verify_keyframes(&v, ctx, segdur)) != LADDERD_OK)
+	if ((rc = verify_keyframes(&v, ctx, segdur)) != LADDERD_OK ||
+	    (rc = verify_chunks(&v, ctx, segdur)) != LADDERD_OK)
 		goto out;
 	call->progress(call, 0.2);
 	if ((rc = verify_master(&v, master)) != LADDERD_OK)

@@ -11,12 +11,14 @@
 # segments; per rung, PSNR against the source within 0.1 dB of the
 # unchunked package's and the bytes of its segments within 3 %; the audio
 # (encoded once, not chunked) decodes to the source's sample count within
-# one AAC frame.
+# one AAC frame. verify checked the chunk boundaries (and, run again on
+# the kept context, fails on a gap, an overlap or a start off the grid).
 . "$(dirname "$0")/lib.sh"
 
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 ||
 	skip_all "ffmpeg/ffprobe not installed"
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
+[ -f "$TEST_STAGES/t_fail.so" ] || skip_all "test stages not built (make check)"
 
 write_conf "$T/ladderd.conf" '
 max_rungs = 2;
@@ -26,7 +28,8 @@ profiles = {
                     { name = "120p"; height = 120; bitrate = 150; } ); };
   ch = { segment_duration = 2; chunk_duration = 10;
          ladder = ( { name = "180p"; height = 180; bitrate = 300; },
-                    { name = "120p"; height = 120; bitrate = 150; } ); };
+                    { name = "120p"; height = 120; bitrate = 150; } );
+         workflow = { post = ( "hls_footer", "chunk_dash", "verify", "t_fail" ); }; };
   tun = { segment_duration = 2; segment_type = "mpegts";
           ladder = ( { name = "180p"; height = 180; bitrate = 300; } ); };
   tch = { segment_duration = 2; segment_type = "mpegts"; chunk_duration = 10;
@@ -40,7 +43,11 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=60 \
 for p in un ch tun tch; do
 	"$LADDERD" run -v -c "$T/ladderd.conf" -p $p "$T/src.mp4" -o "$T/out" \
 		--task-id $p >"$T/$p.out" 2>"$T/$p.err"
-	is "$?" 0 "$p: ladderd run packages and verifies the source"
+	rc=$?
+	# ch ends at the t_fail stage: its work folder (context, package) stays.
+	[ $p = ch ] && rc=$(json "$T/out/.ladderd/work/ch/context.json" \
+		'0 if d["verify"]["ok"] else 1' 2>&1)
+	is "$rc" 0 "$p: ladderd run packages and verifies the source"
 done
 
 # chk.py: the checks on the packages, one line of facts per check.
@@ -137,7 +144,10 @@ elif what == 'samples':
     sys.exit(0 if abs(got - want) <= 1024 else 1)
 PY
 
-U=$T/out/un C=$T/out/ch
+U=$T/out/un C=$T/out/.ladderd/work/ch/package
+like "$(json "$T/out/.ladderd/work/ch/context.json" 'd["verify"]["checked"]')" \
+	"chunks: 2 chunked rung\(s\), 10 joins between chunks continuous" \
+	"verify checked the 10 chunk boundaries of the 2 rungs"
 for r in 180p 120p; do
 	like "$(cat "$T/ch.err")" "rendition=$r\\.chunk005: ok" \
 		"ch: rung $r ran as chunk units (the sixth is $r.chunk005)"
@@ -154,6 +164,37 @@ for r in 180p 120p; do
 done
 out=$("$PY" "$T/chk.py" samples "$C/audio" "$T/a.mp4" "$T/src.mp4")
 _report $? "fmp4 audio: the source's sample count within one AAC frame" "$out"
+
+# verify on the kept context, with a chunk boundary made wrong.
+# vstage NAME PYTHON: verify on the edited context; sets $rc and $msg.
+vstage() {
+	"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d.pop("error", None)
+d.pop("verify", None)
+exec(sys.argv[3])
+json.dump(d, open(sys.argv[2], "w"))' "$T/out/.ladderd/work/ch/context.json" \
+		"$T/$1.json" "$2"
+	"$LADDERD" stage -c "$T/ladderd.conf" verify "$T/$1.json" \
+		>"$T/$1.out" 2>"$T/$1.err"
+	rc=$?
+	msg=$(json "$T/$1.out" 'd.get("error", {}).get("message", "")' 2>/dev/null)
+}
+EDIT='b = [r for r in d["renditions"] if r["rung"]["name"] == "120p"][0]["transcode"]'
+vstage v-ok "pass"
+is "$rc/$msg" "0/" "verify passes on the intact chunked package"
+vstage v-gap "$EDIT
+b[\"chunk_boundaries\"][3][\"gap\"] = 0.08"
+like "$rc/$msg" "^[1-9][0-9]*/rung 120p: chunk 3 starts 0\.080 s after the end of chunk 2$" \
+	"verify fails on a gap between chunks, naming rung and chunk"
+vstage v-overlap "$EDIT
+b[\"chunk_boundaries\"][2][\"gap\"] = -0.04"
+like "$rc/$msg" "^[1-9][0-9]*/rung 120p: chunk 2 starts 0\.040 s before the end of chunk 1$" \
+	"verify fails on an overlap"
+vstage v-grid "$EDIT
+b[\"chunk_boundaries\"][1][\"start\"] = 11.0"
+like "$rc/$msg" "^[1-9][0-9]*/rung 120p: chunk 1 starts at 11\.000 s, not a keyframe" \
+	"verify fails on a chunk start off the keyframes"
 
 U=$T/out/tun C=$T/out/tch
 like "$(cat "$T/tch.err")" "chunked rungs' audio: ok" \

@@ -728,6 +728,27 @@ chord_settle_chunks(const cJSON *ctx, struct member *ms, int n,
 		}
 		if (done < r->chunks || audio_wait || r->joined)
 			continue;
+		/* Chunks of a rung above the source: the rung is dropped. */
+		for (int j = 0; j < n && r->result == NULL; j++) {
+			cJSON *res;
+
+			if (ms[j].rung_of != i ||
+			    strcmp(ladderd_ctx_str(ms[j].result, "status", ""),
+				"dropped") != 0 ||
+			    (res = cJSON_Duplicate(ms[j].result, 1)) == NULL)
+				continue;
+			if (ladderd_ctx_set(res, "rung",
+				cJSON_Duplicate(r->rung, 1)) < 0) {
+				cJSON_Delete(res);
+				continue;
+			}
+			r->result = res;
+			r->state = M_DONE;
+			(*finished)++;
+			log_info("rendition=%s: dropped", r->name);
+		}
+		if (r->state == M_DONE)
+			continue;
 		if (audio && r->audio == NULL &&
 		    (r->audio = cJSON_Duplicate(ladderd_ctx_get(audio->result,
 			 "transcode"), 1)) == NULL)

@@ -143,8 +143,9 @@ target_size_run(void *state, struct ladderd_call *call)
 
 	short_side = target_size_even(height);
 	if (!upscale && height > src_short) {
-		if (!target_size_is_lowest(ladder, name, height, src_short,
-			&all_above) ||
+		/* A chunk's unit (chunk_of) is its rung in the ladder. */
+		if (!target_size_is_lowest(ladder, ladderd_ctx_str(rung,
+			"chunk_of", name), height, src_short, &all_above) ||
 		    !all_above) {
 			if (snprintf(why, sizeof(why), "%s is above the source "
 			    "(%ld lines)", name, src_short) >= (int)sizeof(why))

@@ -11,6 +11,7 @@
 #  3. Restart, kill -9 as the rung's join unit starts: every chunk is done,
 #     and the records of chunk 0 (result.json bytes, the encode's inode
 #     and mtime) are exactly as run 1 left them: nothing encoded it again.
+#  The rung 360p, above the source, is dropped (its chunks say so).
 #  4. Restart: the task completes once (one complete event, one package
 #     that verified), status.json says chunks_done 3 of 3, the log says
 #     each earlier chunk was reused and no chunk ran twice.
@@ -29,7 +30,8 @@ watch = ( { path = \"$T/ingest\"; profile = \"ch\"; } );
 profiles = {
   ch = { segment_duration = 2; chunk_duration = 10;
          video = { preset = \"ultrafast\"; };
-         ladder = ( { name = \"180p\"; height = 180; bitrate = 300; } ); };
+         ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
+                    { name = \"180p\"; height = 180; bitrate = 300; } ); };
 };"
 mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=30 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=30 \
@@ -125,5 +127,9 @@ is "$(grep -c "rendition=180p.chunk002: ok" "$T/daemon.log")" 1 \
 	"chunk 2 was encoded once"
 is "$(grep -c "rendition=180p: ok" "$T/daemon.log")" 1 \
 	"the rung's join ran to the end once"
+like "$log" "rendition=360p: dropped" \
+	"the rung above the source is dropped once its chunks say so"
+ok "its chunks were dropped, not encoded" sh -c \
+	"! grep -q 'rendition=360p.chunk00[0-9]: ok' '$T/daemon.log'"
 [ "$_failed" = 0 ] || sed 's/^/#   /' "$T/daemon.log" | grep -v debug | tail -n 40
 done_testing

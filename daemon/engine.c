@@ -78,6 +78,9 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 	if (spec->metadata)
 		cJSON_AddItemToObject(task, "metadata",
 		    cJSON_Duplicate(spec->metadata, 1));
+	if (spec->subtitles)
+		cJSON_AddItemToObject(task, "subtitles",
+		    cJSON_Duplicate(spec->subtitles, 1));
 	if (spec->input_path) {
 		cJSON *in = cJSON_AddObjectToObject(ctx, "input");
 

@@ -25,6 +25,10 @@ struct ladderd_task_spec {
 	bool amqp;		/* notify.amqp is configured: queue to it too */
 	const char *outbox_dir; /* deliveries; NULL: none */
 	const cJSON *metadata;	/* NULL: none */
+	/* A manifest's sidecar subtitle files, claimed: [ { path, file,
+	 * language, name, default, forced } ] (ctx.task.subtitles); NULL:
+	 * none. */
+	const cJSON *subtitles;
 };
 
 struct ladderd_engine_opts {

@@ -47,6 +47,7 @@
 #include "status.h"
 
 #define MANIFEST_MAX_BYTES (1u << 20)
+#define INGEST_MAX_SIDECARS 16 /* a manifest's subtitle files */
 
 /* snprintf into an array; true when the result did not fit. */
 #define PATH_TOO_LONG(buf, ...)                                              \
@@ -242,17 +243,20 @@ struct claim {
 	const char *webhook;	      /* the operator's */
 	const char *manifest_webhook; /* the manifest's, checked */
 	const cJSON *metadata;
+	const cJSON *subtitles; /* the manifest's sidecar files, checked */
 };
 
 /*
- * Find a manifest's local source `source` (relative to the ingest folder
- * rootfd): a regular file reached without any symbolic link. 0 with its
- * folder open in *ret_pfd (the caller closes it), its name in *ret_leaf
- * and its lstat in *ret_st; or a negative errno with the reason in err.
+ * Find a file a manifest names, `source` (relative to the ingest folder
+ * rootfd; `what` names it in messages: "source", "subtitle file"): a
+ * regular file reached without any symbolic link. 0 with its folder open
+ * in *ret_pfd (the caller closes it), its name in *ret_leaf and its lstat
+ * in *ret_st; or a negative errno with the reason in err.
  */
 static int
-ingest_find_source(int rootfd, const char *source, int *ret_pfd,
-    const char **ret_leaf, struct stat *ret_st, char *err, size_t errlen)
+ingest_find_file(int rootfd, const char *what, const char *source,
+    int *ret_pfd, const char **ret_leaf, struct stat *ret_st, char *err,
+    size_t errlen)
 {
 	int pfd = -1, rc;
 
@@ -260,17 +264,18 @@ ingest_find_source(int rootfd, const char *source, int *ret_pfd,
 	if (rc == 0)
 		rc = ladderd_dropfs_stat(pfd, *ret_leaf, ret_st);
 	if (rc == -ELOOP || (rc == 0 && S_ISLNK(ret_st->st_mode)))
-		snprintf(err, errlen, "source '%.300s' is or is reached "
-		    "through a symbolic link: drop the file itself", source);
-	else if (rc == -EXDEV || rc == -EINVAL)
-		snprintf(err, errlen, "source '%.300s' must be a file name "
-		    "relative to the ingest folder, inside it", source);
-	else if (rc < 0)
-		snprintf(err, errlen, "source '%.300s' not found in the ingest "
-		    "folder: %s", source, strerror(-rc));
-	else if (!S_ISREG(ret_st->st_mode))
-		snprintf(err, errlen, "source '%.300s' is not a regular file",
+		snprintf(err, errlen, "%s '%.300s' is or is reached "
+		    "through a symbolic link: drop the file itself", what,
 		    source);
+	else if (rc == -EXDEV || rc == -EINVAL)
+		snprintf(err, errlen, "%s '%.300s' must be a file name "
+		    "relative to the ingest folder, inside it", what, source);
+	else if (rc < 0)
+		snprintf(err, errlen, "%s '%.300s' not found in the ingest "
+		    "folder: %s", what, source, strerror(-rc));
+	else if (!S_ISREG(ret_st->st_mode))
+		snprintf(err, errlen, "%s '%.300s' is not a regular file",
+		    what, source);
 	if (rc == 0 && !S_ISREG(ret_st->st_mode))
 		rc = -EINVAL;
 	if (rc < 0 && pfd >= 0)
@@ -281,27 +286,71 @@ ingest_find_source(int rootfd, const char *source, int *ret_pfd,
 }
 
 /*
- * Move a manifest's local source (c->source) to `name` in the task's
- * source folder `sfd`. 0 or a negative errno with the reason in err.
+ * Move a file a manifest names (`path`, relative to the ingest folder) to
+ * `name` in the task's source folder `sfd`. 0 or a negative errno with the
+ * reason in err.
  */
 static int
-ingest_claim_source(const struct claim *c, int sfd, const char *name,
-    char *err, size_t errlen)
+ingest_claim_file(const struct claim *c, const char *what, const char *path,
+    int sfd, const char *name, char *err, size_t errlen)
 {
 	const char *leaf = NULL;
 	struct stat st;
 	int pfd = -1, rc;
 
-	if ((rc = ingest_find_source(c->rootfd, c->source, &pfd, &leaf, &st,
+	if ((rc = ingest_find_file(c->rootfd, what, path, &pfd, &leaf, &st,
 		 err, errlen)) < 0)
 		return rc;
 	if ((rc = ladderd_dropfs_move(pfd, leaf, &st, sfd, name,
 		 INGEST_FILE_MODE)) < 0)
-		snprintf(err, errlen, "cannot take source '%.300s': %s",
-		    c->source, rc == -ESTALE ? "it changed while it was "
+		snprintf(err, errlen, "cannot take %s '%.300s': %s", what,
+		    path, rc == -ESTALE ? "it changed while it was "
 		    "being claimed" : strerror(-rc));
 	close(pfd);
 	return rc;
+}
+
+/*
+ * The name a manifest's sidecar subtitle file number i gets in the task's
+ * source/ folder: "sub-N" plus its (checked) extension.
+ */
+static void
+ingest_sidecar_name(const char *file, int i, char *buf, size_t size)
+{
+	const char *dot = strrchr(file, '.');
+
+	snprintf(buf, size, "sub-%d%s", i, dot != NULL ? dot : "");
+}
+
+/*
+ * ctx.task.subtitles for the engine: the claim's sidecar files with the
+ * path each has in the task folder `tdir`. NULL when there are none (or
+ * out of memory: the stage then has none to read, and says nothing; the
+ * caller checks).
+ */
+static cJSON *
+ingest_sidecar_spec(const cJSON *claim, const char *tdir)
+{
+	const cJSON *it;
+	cJSON *a;
+
+	if (cJSON_GetArraySize(ladderd_ctx_get(claim, "subtitles")) == 0 ||
+	    (a = cJSON_CreateArray()) == NULL)
+		return NULL;
+	cJSON_ArrayForEach(it, ladderd_ctx_get(claim, "subtitles")) {
+		cJSON *e = cJSON_Duplicate(it, 1);
+		char p[PATH_MAX];
+
+		if (e == NULL || PATH_TOO_LONG(p, "%s/source/%s", tdir,
+				     ladderd_ctx_str(it, "stored", "")) ||
+		    ladderd_ctx_set(e, "path", cJSON_CreateString(p)) < 0 ||
+		    !cJSON_AddItemToArray(a, e)) {
+			cJSON_Delete(e);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 /*
@@ -315,7 +364,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 {
 	char tdir[PATH_MAX], p[PATH_MAX], src[64];
 	char input[PATH_MAX], outbox[PATH_MAX], err[1024];
-	cJSON *claim = NULL, *ctx = NULL;
+	cJSON *claim = NULL, *ctx = NULL, *sidecars = NULL;
 	char *text = NULL;
 	const char *input_path = NULL;
 	int rc, media, tfd = -1, sfd = -1;
@@ -343,6 +392,22 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 	cJSON_AddNumberToObject(claim, "attempts", 0);
 	if (c->source)
 		cJSON_AddStringToObject(claim, "source", c->source);
+	if (c->subtitles != NULL) {
+		cJSON *subs = cJSON_Duplicate(c->subtitles, 1), *it;
+		int i = 0;
+
+		cJSON_ArrayForEach(it, subs) {
+			ingest_sidecar_name(ladderd_ctx_str(it, "file", ""), i++,
+			    p, sizeof(p));
+			ladderd_ctx_set(it, "stored", cJSON_CreateString(p));
+		}
+		if (subs == NULL || !cJSON_AddItemToObject(claim, "subtitles",
+					subs)) {
+			cJSON_Delete(subs);
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
 	text = cJSON_Print(claim);
 	if (text == NULL ||
 	    TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM)) {
@@ -393,8 +458,8 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 		if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src))
 			rc = -ENAMETOOLONG;
 		else
-			rc = ingest_claim_source(c, sfd, src, res->error,
-			    sizeof(res->error));
+			rc = ingest_claim_file(c, "source", c->source, sfd,
+			    src, res->error, sizeof(res->error));
 		if (rc < 0) {
 			if (rc == -ENAMETOOLONG)
 				snprintf(res->error, sizeof(res->error),
@@ -404,6 +469,26 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 			goto fail_claimed;
 		}
 		input_path = input;
+	}
+	/* The manifest's sidecar subtitle files come along too. */
+	{
+		const cJSON *it;
+
+		cJSON_ArrayForEach(it, ladderd_ctx_get(claim, "subtitles")) {
+			const char *file = ladderd_ctx_str(it, "file", "");
+
+			if ((rc = ingest_claim_file(c, "subtitle file", file,
+				 sfd, ladderd_ctx_str(it, "stored", ""),
+				 res->error, sizeof(res->error))) < 0) {
+				rc = -EINVAL;
+				goto fail_claimed;
+			}
+		}
+		if (ladderd_ctx_get(claim, "subtitles") != NULL &&
+		    (sidecars = ingest_sidecar_spec(claim, tdir)) == NULL) {
+			rc = -ENOMEM;
+			goto fail_claimed;
+		}
 	}
 	{
 		struct ladderd_task_spec spec = {
@@ -420,6 +505,7 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 				    "")[0] != '\0',
 			.outbox_dir = outbox,
 			.metadata = c->metadata,
+			.subtitles = sidecars,
 		};
 
 		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, err,
@@ -457,6 +543,7 @@ out:
 	cJSON_free(text);
 	cJSON_Delete(claim);
 	cJSON_Delete(ctx);
+	cJSON_Delete(sidecars);
 	return rc;
 }
 
@@ -538,13 +625,103 @@ ingest_check_metadata(const struct ladderd_conf *conf, const cJSON *meta,
 	return 0;
 }
 
+/*
+ * A manifest's "subtitles": at most INGEST_MAX_SIDECARS objects { file,
+ * language?, name?, default?, forced? }; file is a path relative to the
+ * ingest folder, inside it, ending in .srt, .vtt, .ass or .ssa (the same
+ * rules as a local source; the file itself is checked when it is taken);
+ * language 1..35 of [A-Za-z0-9-]; name at most 128 bytes without control
+ * characters. 0 or -EINVAL with the reason in err.
+ */
+static int
+ingest_check_sidecars(const cJSON *subs, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "file", "language", "name",
+		"default", "forced", NULL };
+	const cJSON *it, *k;
+	int i = 0;
+
+	if (!cJSON_IsArray(subs) ||
+	    cJSON_GetArraySize(subs) > INGEST_MAX_SIDECARS) {
+		snprintf(err, errlen, "subtitles must be a list of at most %d "
+		    "{ \"file\": ..., \"language\": ... } objects",
+		    INGEST_MAX_SIDECARS);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, subs) {
+		const char *file = ladderd_ctx_str(it, "file", NULL);
+		const char *lang = ladderd_ctx_str(it, "language", NULL);
+		const char *dot = file ? strrchr(file, '.') : NULL;
+
+		if (!cJSON_IsObject(it) || file == NULL || file[0] == '\0') {
+			snprintf(err, errlen, "subtitles[%d] needs a \"file\"",
+			    i);
+			return -EINVAL;
+		}
+		cJSON_ArrayForEach(k, it) {
+			int known = 0;
+
+			for (int j = 0; keys[j]; j++)
+				known |= strcmp(k->string, keys[j]) == 0;
+			if (!known) {
+				snprintf(err, errlen, "unknown key '%.64s' in "
+				    "subtitles[%d] (known: file, language, "
+				    "name, default, forced)", k->string, i);
+				return -EINVAL;
+			}
+		}
+		if (file[0] == '/' || strstr(file, "..") ||
+		    ladderd_ingest_is_temporary(file) ||
+		    ingest_has_control(file)) {
+			snprintf(err, errlen, "subtitle file '%.200s' must be a "
+			    "file name relative to the ingest folder, inside "
+			    "it", file);
+			return -EINVAL;
+		}
+		if (dot == NULL || (strcmp(dot, ".srt") != 0 &&
+		    strcmp(dot, ".vtt") != 0 && strcmp(dot, ".ass") != 0 &&
+		    strcmp(dot, ".ssa") != 0)) {
+			snprintf(err, errlen, "subtitle file '%.200s' must be "
+			    ".srt, .vtt, .ass or .ssa", file);
+			return -EINVAL;
+		}
+		if ((k = cJSON_GetObjectItemCaseSensitive(it, "language")) &&
+		    (!cJSON_IsString(k) || lang[0] == '\0' ||
+			strlen(lang) > 35 ||
+			strspn(lang, "abcdefghijklmnopqrstuvwxyz"
+				     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+			    strlen(lang))) {
+			snprintf(err, errlen, "subtitles[%d]: language must be "
+			    "a tag like \"en\" or \"pt-BR\"", i);
+			return -EINVAL;
+		}
+		if ((k = cJSON_GetObjectItemCaseSensitive(it, "name")) &&
+		    (!cJSON_IsString(k) || strlen(k->valuestring) > 128 ||
+			ingest_has_control(k->valuestring))) {
+			snprintf(err, errlen, "subtitles[%d]: name must be a "
+			    "string of at most 128 bytes", i);
+			return -EINVAL;
+		}
+		if (((k = cJSON_GetObjectItemCaseSensitive(it, "default")) &&
+			!cJSON_IsBool(k)) ||
+		    ((k = cJSON_GetObjectItemCaseSensitive(it, "forced")) &&
+			!cJSON_IsBool(k))) {
+			snprintf(err, errlen, "subtitles[%d]: default and forced "
+			    "are true or false", i);
+			return -EINVAL;
+		}
+		i++;
+	}
+	return 0;
+}
+
 /* Validate a manifest; 0 or -EINVAL with the reason in err. */
 static int
 ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
     char *err, size_t errlen)
 {
 	static const char *const keys[] = { "task_id", "source", "profile",
-		"webhook", "metadata", NULL };
+		"webhook", "metadata", "subtitles", NULL };
 	const cJSON *it;
 	const char *src, *hook;
 
@@ -560,7 +737,7 @@ ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
 		if (!known) {
 			snprintf(err, errlen, "unknown key '%s' in manifest "
 			    "(known: task_id, source, profile, webhook, "
-			    "metadata)", it->string);
+			    "metadata, subtitles)", it->string);
 			return -EINVAL;
 		}
 	}
@@ -629,6 +806,9 @@ ingest_check_manifest(const struct ladderd_conf *conf, const cJSON *m,
 			return -EINVAL;
 		}
 	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "subtitles");
+	if (it && ingest_check_sidecars(it, err, errlen) < 0)
+		return -EINVAL;
 	it = cJSON_GetObjectItemCaseSensitive(m, "metadata");
 	if (it && !cJSON_IsObject(it)) {
 		snprintf(err, errlen, "metadata must be a JSON object");
@@ -747,13 +927,31 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 			int pfd = -1;
 
 			/* Checked again, race-free, when it is claimed. */
-			if (ingest_find_source(rootfd, src, &pfd, &leaf, &sst,
-				err, sizeof(err)) < 0) {
+			if (ingest_find_file(rootfd, "source", src, &pfd,
+				&leaf, &sst, err, sizeof(err)) < 0) {
 				rc = ingest_refuse(conf, rootfd, name, &st, id,
 				    err, res);
 				goto out;
 			}
 			close(pfd);
+		}
+		{
+			const cJSON *sc;
+
+			cJSON_ArrayForEach(sc, ladderd_ctx_get(m, "subtitles")) {
+				const char *leaf;
+				struct stat sst;
+				int pfd = -1;
+
+				if (ingest_find_file(rootfd, "subtitle file",
+					ladderd_ctx_str(sc, "file", ""), &pfd,
+					&leaf, &sst, err, sizeof(err)) < 0) {
+					rc = ingest_refuse(conf, rootfd, name,
+					    &st, id, err, res);
+					goto out;
+				}
+				close(pfd);
+			}
 		}
 		if (mid)
 			snprintf(id, sizeof(id), "%s", mid);
@@ -764,6 +962,7 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 		/* In addition to the operator's, never instead of it. */
 		c.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL);
 		c.metadata = ladderd_ctx_get(m, "metadata");
+		c.subtitles = ladderd_ctx_get(m, "subtitles");
 	} else {
 		c.kind = "media";
 		c.id = id;
@@ -798,8 +997,18 @@ ingest_original_name(const cJSON *claim, const char *entry)
 	const char *kind = ladderd_ctx_str(claim, "kind", "media");
 	const char *name = ladderd_ctx_str(claim, "name", NULL);
 	const char *src = ladderd_ctx_str(claim, "source", NULL);
+	const cJSON *it;
 	char claimed[64];
 
+	cJSON_ArrayForEach(it, ladderd_ctx_get(claim, "subtitles")) {
+		const char *file = ladderd_ctx_str(it, "file", "");
+		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 :
+							file;
+
+		if (strcmp(entry, ladderd_ctx_str(it, "stored", "")) == 0 &&
+		    ladderd_ctx_valid_name(base))
+			return base;
+	}
 	if (strcmp(kind, "media") == 0 && name) {
 		ingest_source_name(name, claimed, sizeof(claimed));
 		if (strcmp(entry, claimed) == 0)
@@ -965,6 +1174,23 @@ ladderd_ingest_give_back(const char *task_dir)
 			rc = -EEXIST;
 			goto out;
 		}
+		/* So are its sidecar subtitle files. */
+		if (cJSON_GetArraySize(ladderd_ctx_get(claim, "subtitles")) >
+			0 &&
+		    !TASK_PATH_BAD(p, task_dir, LADDERD_PATH_SOURCE_DIR) &&
+		    lstat(p, &st) == 0) {
+			const cJSON *it;
+
+			cJSON_ArrayForEach(it, ladderd_ctx_get(claim,
+			    "subtitles")) {
+				if (!PATH_TOO_LONG(to, "%s/%s", p,
+					ladderd_ctx_str(it, "stored", "")) &&
+				    lstat(to, &st) == 0) {
+					rc = -EEXIST;
+					goto out;
+				}
+			}
+		}
 		if (TASK_PATH_BAD(p, task_dir, LADDERD_PATH_MANIFEST)) {
 			rc = -ENAMETOOLONG;
 			goto out;
@@ -1002,6 +1228,25 @@ ingest_retry_move(const char *fdir, const char *from, const char *to,
 }
 
 /*
+ * A sidecar subtitle file of claim entry `sc` from failed/<id>/ (its base
+ * name) to the task's source/ (its claimed name), or back.
+ */
+static int
+ingest_retry_sidecar(const char *fdir, const char *tdir, const cJSON *sc,
+    int back)
+{
+	const char *file = ladderd_ctx_str(sc, "file", "");
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	char to[PATH_MAX];
+
+	if (!ladderd_ctx_valid_name(base) ||
+	    PATH_TOO_LONG(to, "%s/source/%s", tdir,
+		ladderd_ctx_str(sc, "stored", "")))
+		return -EINVAL;
+	return ingest_retry_move(fdir, base, to, back);
+}
+
+/*
  * `ladderd retry`: the failed task `id` is queued again under the same
  * id. Its drop comes back from failed/<id>/ into spool/tasks/<id>/ with
  * the claim that error.json recorded, a fresh context, and a "queued"
@@ -1017,10 +1262,12 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 	char fdir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], outbox[PATH_MAX];
 	char input[PATH_MAX], src[64], msg[1024];
 	cJSON *e = NULL, *claim = NULL, *ctx = NULL, *m = NULL, *f = NULL;
+	cJSON *sidecars = NULL;
+	const cJSON *sc;
 	char *text = NULL;
 	const char *name, *source, *kind, *base = NULL;
 	const char *hook = ladderd_ctx_str(conf->notify, "webhook", "");
-	int rc, moved = 0, media, retried;
+	int rc, moved = 0, sc_moved = 0, media, retried;
 
 	if (ladderd_failed_dir(conf, id, fdir, sizeof(fdir)) < 0 ||
 	    PATH_TOO_LONG(p, "%s/error.json", fdir) ||
@@ -1085,6 +1332,18 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 				goto moves;
 			moved = 2;
 		}
+		/* Its sidecar subtitle files, under their claimed names. */
+		cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
+			if ((rc = ingest_retry_sidecar(fdir, tdir, sc, 0)) < 0)
+				goto moves;
+			sc_moved++;
+		}
+		if (sc_moved > 0 &&
+		    (sidecars = ingest_sidecar_spec(claim, tdir)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+			goto fail;
+		}
 		if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_MANIFEST) ||
 		    ladderd_fsutil_read(p, MANIFEST_MAX_BYTES, &text, NULL) <
 			0 ||
@@ -1109,6 +1368,7 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 			.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL),
 			.outbox_dir = outbox,
 			.metadata = ladderd_ctx_get(m, "metadata"),
+			.subtitles = sidecars,
 		};
 
 		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, msg,
@@ -1140,6 +1400,11 @@ fail:
 		(void)ingest_retry_move(fdir, name, media ? input : p, 1);
 	if (moved == 2)
 		(void)ingest_retry_move(fdir, base, input, 1);
+	cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
+		if (sc_moved-- <= 0)
+			break;
+		(void)ingest_retry_sidecar(fdir, tdir, sc, 1);
+	}
 	(void)ladderd_fsutil_rmtree(tdir);
 out:
 	free(text);
@@ -1148,5 +1413,6 @@ out:
 	cJSON_Delete(ctx);
 	cJSON_Delete(claim);
 	cJSON_Delete(e);
+	cJSON_Delete(sidecars);
 	return rc;
 }

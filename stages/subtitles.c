@@ -3,8 +3,8 @@
  * (post stage, before hls_footer and chunk_dash).
  *
  * Reads ctx.probe.{format, subtitles, video.index, duration}, ctx.input.path,
- * ctx.input.subtitles (a manifest's sidecar files, already claimed into the
- * task: [ { path, file, language, forced, default } ]), ctx.profile.
+ * ctx.task.subtitles (a manifest's sidecar files, already claimed into the
+ * task: [ { path, file, language, name, forced, default } ]), ctx.profile.
  * {subtitles, segment_type, segment_duration} and the first ok video
  * rendition's chunk_hls (its segment durations, and in MPEG-TS mode its
  * first segment). For each track it writes, in call->path(HLS_DIR, NAME)
@@ -450,7 +450,7 @@ sub_sidecars(struct sub_job *job)
 	struct ladderd_call *call = job->call;
 	const cJSON *sc;
 
-	cJSON_ArrayForEach(sc, ladderd_ctx_get(call->ctx, "input.subtitles")) {
+	cJSON_ArrayForEach(sc, ladderd_ctx_get(call->ctx, "task.subtitles")) {
 		struct ladderd_source src = LADDERD_SOURCE_INIT;
 		const char *path = ladderd_ctx_str(sc, "path", NULL);
 		const char *file = ladderd_ctx_str(sc, "file", "?");
@@ -739,7 +739,7 @@ subtitles_run(void *state, struct ladderd_call *call)
 	    (cJSON_GetArraySize(ladderd_ctx_get(call->ctx,
 		 "probe.subtitles")) == 0 &&
 		cJSON_GetArraySize(ladderd_ctx_get(call->ctx,
-		    "input.subtitles")) == 0))
+		    "task.subtitles")) == 0))
 		return LADDERD_SKIP;
 	if ((job = calloc(1, sizeof(*job))) == NULL ||
 	    (job->skipped = cJSON_CreateArray()) == NULL ||

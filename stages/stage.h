@@ -81,6 +81,8 @@ enum ladderd_path {
 	LADDERD_PATH_RUNG_RUNNING,   /* the stage a rung worker is in */
 	LADDERD_PATH_PUBLISHED_MASTER, /* publish/<task_id>/master.m3u8 */
 	LADDERD_PATH_PUBLISHED_MPD,    /* publish/<task_id>/manifest.mpd */
+	LADDERD_PATH_POSTER,	       /* the package's poster.jpg */
+	LADDERD_PATH_THUMBS_DIR,       /* its seek-bar sprites, VTT, playlist */
 	LADDERD_PATH__COUNT
 };
 

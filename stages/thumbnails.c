@@ -64,7 +64,6 @@
 #include "stage.h"
 #include "textbuf.h"
 
-#define THUMBS_DIR "thumbs"
 #define THUMBS_MAX_TILES 100000 /* a day at one tile a second */
 #define THUMBS_FADE_GAP 0.2	/* s: how far a fade is looked for */
 #define THUMBS_FADE_DELTA 1.5	/* mean luma levels within the gap */
@@ -436,10 +435,12 @@ thumbs_size(const cJSON *r, int *w, int *h)
 struct thumbs_job {
 	struct ladderd_call *call;
 	char pkg[4096];
-	char dir[4200];
+	char dir[4096];	   /* call->path(THUMBS_DIR) */
+	const char *rel;   /* dir, relative to pkg */
+	char poster[4096]; /* call->path(POSTER) */
 	const cJSON *sprite_rung, *poster_rung;
 	double duration, interval;
-	int tw, th, cols, rows, count, sprites, poster;
+	int tw, th, cols, rows, count, sprites, poster_on;
 	struct thumbs_score *score;
 	cJSON *uris;   /* sprite URIs, package-relative */
 	double peak;   /* bit/s of the largest sheet over its time span */
@@ -450,13 +451,13 @@ struct thumbs_job {
 static int
 thumbs_sheet_write(struct thumbs_job *j, AVFrame *sheet, int k)
 {
-	char path[4400], uri[64];
+	char path[4400], uri[4200];
 	double span = j->interval * j->cols * j->rows;
 	double left = j->duration - k * span;
 	int n;
 
 	(void)snprintf(path, sizeof(path), "%s/sprite_%d.jpg", j->dir, k);
-	(void)snprintf(uri, sizeof(uri), THUMBS_DIR "/sprite_%d.jpg", k);
+	(void)snprintf(uri, sizeof(uri), "%s/sprite_%d.jpg", j->rel, k);
 	if ((n = thumbs_jpeg(j->call, sheet, 5, path)) < 0)
 		return n;
 	if (left < span)
@@ -622,7 +623,6 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 	double start = 0, t = 0;
 	int seg = 0, i = 0, err, w, h;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	char path[4400];
 	cJSON *p;
 
 	/* The segment holding `at` (each starts with a keyframe). */
@@ -673,13 +673,13 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 		call->fail(call, "cannot convert the poster frame");
 		goto out;
 	}
-	(void)snprintf(path, sizeof(path), "%s/poster.jpg", j->pkg);
-	if ((err = thumbs_jpeg(call, pic, 2, path)) < 0) {
+	if ((err = thumbs_jpeg(call, pic, 2, j->poster)) < 0) {
 		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
 		goto out;
 	}
 	if ((p = cJSON_AddObjectToObject(out, "poster")) == NULL ||
-	    cJSON_AddStringToObject(p, "uri", "poster.jpg") == NULL ||
+	    cJSON_AddStringToObject(p, "uri", j->poster + strlen(j->pkg) + 1) ==
+		NULL ||
 	    cJSON_AddNumberToObject(p, "time", round((start + t) * 1e3) /
 		1e3) == NULL ||
 	    cJSON_AddStringToObject(p, "rung",
@@ -712,8 +712,9 @@ out:
  * poster.jpg. The source is read through source.c like every media stage.
  */
 static enum ladderd_rc
-thumbs_cover(struct ladderd_call *call, const char *pkg, cJSON *out)
+thumbs_cover(struct thumbs_job *j, cJSON *out)
 {
+	struct ladderd_call *call = j->call;
 	struct ladderd_source src = LADDERD_SOURCE_INIT;
 	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
 	const AVStream *st = NULL;
@@ -722,7 +723,7 @@ thumbs_cover(struct ladderd_call *call, const char *pkg, cJSON *out)
 	struct SwsContext *sws = NULL;
 	AVFrame *f = NULL, *pic = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	char msg[1024], poster[4200];
+	char msg[1024];
 	cJSON *p;
 	int err;
 
@@ -770,17 +771,18 @@ thumbs_cover(struct ladderd_call *call, const char *pkg, cJSON *out)
 		call->fail(call, "cannot convert the cover art");
 		goto out;
 	}
-	(void)snprintf(poster, sizeof(poster), "%s/poster.jpg", pkg);
-	if ((err = call->mkdirs(call, pkg)) < 0)
-		call->fail(call, "cannot create '%s': %s", pkg, strerror(-err));
+	if ((err = call->mkdirs(call, j->pkg)) < 0)
+		call->fail(call, "cannot create '%s': %s", j->pkg,
+		    strerror(-err));
 	else
-		err = thumbs_jpeg(call, pic, 2, poster); /* fails the call */
+		err = thumbs_jpeg(call, pic, 2, j->poster); /* fails the call */
 	if (err < 0) {
 		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
 		goto out;
 	}
 	if ((p = cJSON_AddObjectToObject(out, "poster")) == NULL ||
-	    cJSON_AddStringToObject(p, "uri", "poster.jpg") == NULL ||
+	    cJSON_AddStringToObject(p, "uri", j->poster + strlen(j->pkg) + 1) ==
+		NULL ||
 	    cJSON_AddStringToObject(p, "from", "cover_art") == NULL ||
 	    cJSON_AddNumberToObject(p, "width", pic->width) == NULL ||
 	    cJSON_AddNumberToObject(p, "height", pic->height) == NULL) {
@@ -846,10 +848,13 @@ thumbs_playlists(struct thumbs_job *j, cJSON *out)
 	(void)snprintf(path, sizeof(path), "%s/images.m3u8", j->dir);
 	if ((err = call->write_atomic(call, path, m.data, m.len)) < 0)
 		goto write_bad;
-	if (cJSON_AddStringToObject(out, "vtt",
-		THUMBS_DIR "/thumbnails.vtt") == NULL ||
-	    cJSON_AddStringToObject(out, "playlist",
-		THUMBS_DIR "/images.m3u8") == NULL) {
+	(void)snprintf(path, sizeof(path), "%s/thumbnails.vtt", j->rel);
+	if (cJSON_AddStringToObject(out, "vtt", path) == NULL) {
+		call->fail(call, "out of memory");
+		goto out;
+	}
+	(void)snprintf(path, sizeof(path), "%s/images.m3u8", j->rel);
+	if (cJSON_AddStringToObject(out, "playlist", path) == NULL) {
 		call->fail(call, "out of memory");
 		goto out;
 	}
@@ -874,6 +879,16 @@ thumbs_cpu(void)
 		return 0;
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Whether `path` lies below folder `dir` ("dir/..."). */
+static int
+thumbs_inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/' &&
+	    path[n + 1] != '\0';
 }
 
 /* The sprite rung (smallest at least tw wide) and the poster rung (top). */
@@ -926,7 +941,8 @@ thumbnails_run(void *state, struct ladderd_call *call)
 	(void)state;
 	j.sprites = ladderd_ctx_bool(call->ctx, "profile.thumbnails.sprites",
 	    1);
-	j.poster = ladderd_ctx_bool(call->ctx, "profile.thumbnails.poster", 1);
+	j.poster_on = ladderd_ctx_bool(call->ctx, "profile.thumbnails.poster",
+	    1);
 	j.interval = ladderd_ctx_num(call->ctx, "profile.thumbnails.interval",
 	    5);
 	j.tw = (int)ladderd_ctx_num(call->ctx, "profile.thumbnails.width",
@@ -935,28 +951,36 @@ thumbnails_run(void *state, struct ladderd_call *call)
 	    "profile.thumbnails.columns", 5);
 	j.rows = (int)ladderd_ctx_num(call->ctx, "profile.thumbnails.rows",
 	    5);
-	if (!j.sprites && !j.poster)
+	if (!j.sprites && !j.poster_on)
 		return LADDERD_SKIP;
 	if (!(j.interval >= 0.1) || j.tw < 16 || j.cols < 1 || j.rows < 1 ||
 	    j.cols > 100 || j.rows > 100) {
 		call->fail(call, "bad profile.thumbnails settings");
 		return LADDERD_FAIL;
 	}
+	/* The layout's: poster and thumbs folder inside the package. */
+	if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j.pkg,
+		sizeof(j.pkg)) < 0 ||
+	    call->path(call, LADDERD_PATH_THUMBS_DIR, NULL, j.dir,
+		sizeof(j.dir)) < 0 ||
+	    call->path(call, LADDERD_PATH_POSTER, NULL, j.poster,
+		sizeof(j.poster)) < 0 ||
+	    !thumbs_inside(j.dir, j.pkg) || !thumbs_inside(j.poster, j.pkg)) {
+		call->fail(call, "cannot name the poster and the thumbnails "
+		    "folder inside the package");
+		return LADDERD_FAIL;
+	}
+	j.rel = j.dir + strlen(j.pkg) + 1;
 	if (!thumbs_rungs(&j)) {
 		/* No video rendition: at most the cover art of a song. */
-		if (!j.poster ||
+		if (!j.poster_on ||
 		    !ladderd_ctx_bool(call->ctx, "probe.cover_art", 0))
 			return LADDERD_SKIP;
-		if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j.pkg,
-			sizeof(j.pkg)) < 0) {
-			call->fail(call, "cannot name the package folder");
-			return LADDERD_FAIL;
-		}
 		if ((out = cJSON_CreateObject()) == NULL) {
 			call->fail(call, "out of memory");
 			return LADDERD_FAIL;
 		}
-		if ((rc = thumbs_cover(call, j.pkg, out)) == LADDERD_OK &&
+		if ((rc = thumbs_cover(&j, out)) == LADDERD_OK &&
 		    ladderd_ctx_set(call->ctx, "thumbnails", out) == 0)
 			return LADDERD_OK; /* the context owns `out` now */
 		cJSON_Delete(out);
@@ -981,12 +1005,6 @@ thumbnails_run(void *state, struct ladderd_call *call)
 		    j.duration, j.interval, THUMBS_MAX_TILES);
 		return LADDERD_FAIL;
 	}
-	if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j.pkg,
-		sizeof(j.pkg)) < 0) {
-		call->fail(call, "cannot name the package folder");
-		return LADDERD_FAIL;
-	}
-	(void)snprintf(j.dir, sizeof(j.dir), "%s/" THUMBS_DIR, j.pkg);
 	if ((j.score = calloc((size_t)j.count, sizeof(*j.score))) == NULL ||
 	    (out = cJSON_CreateObject()) == NULL ||
 	    (j.uris = cJSON_CreateArray()) == NULL) {
@@ -1026,7 +1044,7 @@ thumbnails_run(void *state, struct ladderd_call *call)
 		cJSON_AddNumberToObject(out, "bandwidth", ceil(j.peak));
 		cJSON_AddNumberToObject(out, "duration", j.duration);
 	}
-	if (j.poster) {
+	if (j.poster_on) {
 		j.best = thumbs_pick(&j);
 		if ((rc = thumbs_poster(&j, j.best * j.interval, out)) !=
 		    LADDERD_OK)

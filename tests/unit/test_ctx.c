@@ -126,6 +126,12 @@ test_paths(void **state)
 	assert_int_equal(ladderd_ctx_rel_path(ctx, LADDERD_PATH_HLS_PLAYLIST,
 	    "720p", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "package/720p/index.m3u8");
+	assert_int_equal(ladderd_ctx_rel_path(ctx, LADDERD_PATH_POSTER, NULL,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "package/poster.jpg");
+	assert_int_equal(ladderd_ctx_rel_path(ctx, LADDERD_PATH_THUMBS_DIR, NULL,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "package/thumbs");
 	assert_int_equal(ladderd_ctx_path(ctx, LADDERD_PATH__COUNT, NULL, buf,
 	    sizeof(buf)), -EINVAL);
 	cJSON_Delete(ctx);

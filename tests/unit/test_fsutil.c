@@ -204,28 +204,28 @@ test_write_mode(void **state)
 static void
 test_write_failure_keeps_old(void **state)
 {
+	/* Which call fails, with which errno. */
+	static const struct {
+		enum fault *fault;
+		int err;
+	} cases[] = { { &rename_fault, ENOSPC }, { &fsync_fault, EIO } };
 	char p[512], *got;
 
 	(void)state;
 	reset_faults();
 	scratch_path(p, sizeof(p), "keep.json");
 	assert_int_equal(ladderd_fsutil_write_atomic(p, "old", 3), 0);
-
-	rename_fault = FAULT_FAIL;
-	fault_errno = ENOSPC;
-	assert_int_equal(ladderd_fsutil_write_atomic(p, "new!", 4), -ENOSPC);
-	got = slurp(p);
-	assert_string_equal(got, "old");
-	free(got);
-	assert_int_equal(count_names(scratch, "keep.json.tmp."), 0);
-
-	reset_faults();
-	fsync_fault = FAULT_FAIL;
-	assert_int_equal(ladderd_fsutil_write_atomic(p, "new!", 4), -EIO);
-	got = slurp(p);
-	assert_string_equal(got, "old");
-	free(got);
-	assert_int_equal(count_names(scratch, "keep.json.tmp."), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		reset_faults();
+		*cases[i].fault = FAULT_FAIL;
+		fault_errno = cases[i].err;
+		assert_int_equal(ladderd_fsutil_write_atomic(p, "new!", 4),
+		    -cases[i].err);
+		got = slurp(p);
+		assert_string_equal(got, "old");
+		free(got);
+		assert_int_equal(count_names(scratch, "keep.json.tmp."), 0);
+	}
 	reset_faults();
 }
 

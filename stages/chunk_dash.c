@@ -34,7 +34,9 @@
 #include <libavutil/bprint.h>
 #include <libavutil/mathematics.h>
 
+#include "avcall.h"
 #include "avlog.h"
+#include "codecs.h"
 #include "stage.h"
 #include "crashpoint.h"
 
@@ -457,17 +459,10 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		call->fail(call, "cannot create '%s': %s", dir, strerror(-err));
 		goto out;
 	}
-	if ((err = avformat_open_input(&ic, in_path, NULL, NULL)) < 0) {
-		call->fail(call, "cannot open '%s': %s", in_path,
-		    av_err2str(err));
+	/* The stream info fills what the mp4 header leaves out (the AAC
+	 * frame size). */
+	if (ladderd_av_open(call, &ic, in_path, NULL, NULL, in_path) < 0)
 		goto out;
-	}
-	/* fills what the mp4 header leaves out (the AAC frame size) */
-	if ((err = avformat_find_stream_info(ic, NULL)) < 0) {
-		call->fail(call, "cannot read the streams of '%s': %s", in_path,
-		    av_err2str(err));
-		goto out;
-	}
 	if ((idx = av_find_best_stream(ic, type, -1, -1, NULL, 0)) < 0) {
 		call->fail(call, "'%s' has no %s stream", in_path,
 		    av_get_media_type_string(type));
@@ -656,11 +651,9 @@ dash_avc_codecs(const char *path, struct dash_rep *rep)
 	if (idx >= 0) {
 		const AVCodecParameters *par = ic->streams[idx]->codecpar;
 
-		if (par->codec_id == AV_CODEC_ID_H264 &&
-		    par->extradata_size >= 4 && par->extradata[0] == 1)
-			(void)snprintf(rep->codecs, sizeof(rep->codecs),
-			    "avc1.%02x%02x%02x", par->extradata[1],
-			    par->extradata[2], par->extradata[3]);
+		if (par->codec_id == AV_CODEC_ID_H264)
+			(void)codecs_avc1(par->extradata, par->extradata_size,
+			    rep->codecs, sizeof(rep->codecs));
 	}
 	avformat_close_input(&ic);
 }

@@ -25,6 +25,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 
+#include "avcall.h"
 #include "avlog.h"
 #include "framering.h"
 #include "graph.h"
@@ -34,11 +35,6 @@
 
 #define DECODE_ATTACH_WAIT_MS 60000 /* readers must attach within this */
 
-#if LIBAVUTIL_VERSION_MAJOR >= 58
-#define DECODE_FRAME_DURATION(f) ((f)->duration)
-#else
-#define DECODE_FRAME_DURATION(f) ((f)->pkt_duration)
-#endif
 
 struct decode {
 	struct ladderd_call *call;
@@ -64,17 +60,12 @@ struct decode {
 __attribute__((format(printf, 3, 4))) static int
 decode_error(struct decode *d, int err, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	err = ladderd_av_vfail(d->call, err, fmt, ap);
 	va_end(ap);
-	if (err < 0)
-		d->call->fail(d->call, "%s: %s", msg, av_err2str(err));
-	else
-		d->call->fail(d->call, "%s", msg);
-	return err < 0 ? err : AVERROR(EINVAL);
+	return err;
 }
 
 /* Size the ring for the first frame's geometry and announce it. */
@@ -190,7 +181,7 @@ decode_put(struct decode *d, const AVFrame *f)
 	framering_lock(r);
 	r->meta[r->produced % FRAMERING_SLOTS].pts = f->best_effort_timestamp;
 	r->meta[r->produced % FRAMERING_SLOTS].duration =
-	    DECODE_FRAME_DURATION(f);
+	    LADDERD_FRAME_DURATION(f);
 	r->produced++;
 	framering_broadcast(r);
 	framering_unlock(r);
@@ -237,7 +228,7 @@ decode_filter(struct decode *d, AVFrame *f)
 		    d->filtered->pts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE
 		    : av_rescale_q(d->filtered->pts,
 			  ladderd_graph_time_base(d->graph), tb);
-		DECODE_FRAME_DURATION(d->filtered) = 0;
+		LADDERD_FRAME_DURATION(d->filtered) = 0;
 		err = decode_put(d, d->filtered);
 		av_frame_unref(d->filtered);
 		if (err < 0 || d->stopped)

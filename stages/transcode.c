@@ -60,7 +60,9 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
+#include "avcall.h"
 #include "avlog.h"
+#include "codecs.h"
 #include "framering.h"
 #include "graph.h"
 #include "source.h"
@@ -75,12 +77,6 @@
 #define TRANSCODE_MAX_READ_ERRORS 100
 #define TRANSCODE_AV1_CRF	  24 /* capped CRF of AV1 rungs: the cap rules */
 
-/* AVFrame.pkt_duration became AVFrame.duration in libavutil 58. */
-#if LIBAVUTIL_VERSION_MAJOR >= 58
-#define TRANSCODE_FRAME_DURATION(f) ((f)->duration)
-#else
-#define TRANSCODE_FRAME_DURATION(f) ((f)->pkt_duration)
-#endif
 
 /* All state of one run(); lives on run()'s stack, freed by transcode_free. */
 struct transcode {
@@ -167,18 +163,13 @@ struct transcode {
 __attribute__((format(printf, 3, 4))) static int
 transcode_error(struct transcode *st, int err, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	st->rc = err == AVERROR(ENOSPC) ? LADDERD_RETRY : LADDERD_FAIL;
-	if (err < 0)
-		st->call->fail(st->call, "%s: %s", msg, av_err2str(err));
-	else
-		st->call->fail(st->call, "%s", msg);
-	return err < 0 ? err : AVERROR(EINVAL);
+	va_start(ap, fmt);
+	err = ladderd_av_vfail(st->call, err, fmt, ap);
+	va_end(ap);
+	return err;
 }
 
 /* Read what the run needs from the context into st. */
@@ -881,8 +872,8 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 		st->dropped++;
 		return 0;
 	}
-	dur = TRANSCODE_FRAME_DURATION(fr) > 0
-	    ? av_rescale_q(TRANSCODE_FRAME_DURATION(fr), vs->time_base, tb)
+	dur = LADDERD_FRAME_DURATION(fr) > 0
+	    ? av_rescale_q(LADDERD_FRAME_DURATION(fr), vs->time_base, tb)
 	    : st->fdur;
 
 	st->sws = sws_getCachedContext(st->sws, fr->width, fr->height,
@@ -986,7 +977,7 @@ transcode_filter(struct transcode *st, struct ladderd_graph **g,
 		else
 			st->filtered->best_effort_timestamp = AV_NOPTS_VALUE;
 		/* The graph's durations are in its own time base. */
-		TRANSCODE_FRAME_DURATION(st->filtered) = 0;
+		LADDERD_FRAME_DURATION(st->filtered) = 0;
 		err = next(st, st->filtered);
 		av_frame_unref(st->filtered);
 		if (err < 0)
@@ -1387,7 +1378,7 @@ transcode_ring_loop(struct transcode *st)
 		st->frame->color_range = r->color_range;
 		st->frame->colorspace = r->colorspace;
 		st->frame->best_effort_timestamp = m.pts;
-		TRANSCODE_FRAME_DURATION(st->frame) = m.duration;
+		LADDERD_FRAME_DURATION(st->frame) = m.duration;
 		for (int i = 0; i < 4; i++) {
 			st->frame->data[i] = r->linesize[i] ?
 			    framering_slot(r, k) + r->plane_off[i] : NULL;
@@ -1529,9 +1520,8 @@ transcode_describe_sps(const AVCodecContext *enc, cJSON *out)
 		(void)cJSON_AddStringToObject(out, "codec_level", buf);
 		(void)cJSON_AddNumberToObject(out, "profile_idc", prof);
 		(void)cJSON_AddNumberToObject(out, "level_idc", lvl);
-		(void)snprintf(buf, sizeof(buf), "avc1.%02x%02x%02x", prof,
-		    constraints, lvl);
-		(void)cJSON_AddStringToObject(out, "codecs", buf);
+		if (codecs_avc1(p, n, buf, sizeof(buf)) == 0)
+			(void)cJSON_AddStringToObject(out, "codecs", buf);
 		return;
 	}
 }

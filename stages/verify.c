@@ -26,6 +26,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "avcall.h"
 #include "avlog.h"
 #include "stage.h"
 #include "crashpoint.h"
@@ -605,17 +606,13 @@ verify_mpd(struct verify *v, const cJSON *ctx, const char *mpd, int segdur)
 	}
 	/* Subtitle tracks are sidecar WebVTT files (chunk_dash, subtitles). */
 	if ((err = av_dict_set(&opts, "allowed_extensions",
-		 "aac,m4a,m4s,m4v,mov,mp4,webm,ts,vtt", 0)) < 0 ||
-	    (err = avformat_open_input(&fmt, mpd, dash, &opts)) < 0) {
+		 "aac,m4a,m4s,m4v,mov,mp4,webm,ts,vtt", 0)) < 0) {
 		call->fail(call, "cannot open '%s' as DASH: %s", mpd_rel,
 		    av_err2str(err));
 		goto out;
 	}
-	if ((err = avformat_find_stream_info(fmt, NULL)) < 0) {
-		call->fail(call, "cannot read the streams of '%s': %s", mpd_rel,
-		    av_err2str(err));
+	if (ladderd_av_open(call, &fmt, mpd, dash, &opts, mpd_rel) < 0)
 		goto out;
-	}
 	if (cJSON_IsArray(reps) &&
 	    (int)fmt->nb_streams != cJSON_GetArraySize(reps) + subs) {
 		call->fail(call, "%s: the dash demuxer sees %u streams, "

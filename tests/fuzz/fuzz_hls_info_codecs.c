@@ -1,7 +1,8 @@
 /*
  * fuzz_hls_info_codecs.c - libFuzzer harness for the hls_info stage's
- * parsers of codec configuration bytes (stages/hls_info.c): hls_info_avc1
- * on H.264 extradata (avcC record or Annex B) and hls_info_mp4a on an
+ * parsers of codec configuration bytes (stages/codecs.h, through
+ * stages/hls_info.c): codecs_avc1
+ * on H.264 extradata (avcC record or Annex B) and codecs_mp4a on an
  * AudioSpecificConfig, both the whole input.
  */
 #include "../../stages/hls_info.c"
@@ -24,13 +25,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((ed = malloc(size ? size : 1)) == NULL)
 		abort();
 	memcpy(ed, data, size);
-	if (hls_info_avc1(ed, (int)size, buf, sizeof(buf)) == 0 &&
+	if (codecs_avc1(ed, (int)size, buf, sizeof(buf)) == 0 &&
 	    strncmp(buf, "avc1.", 5) != 0)
 		abort();
 	par.extradata = ed;
 	par.extradata_size = (int)size;
 	par.profile = FF_PROFILE_UNKNOWN;
-	hls_info_mp4a(&par, buf, sizeof(buf));
+	codecs_mp4a(&par, buf, sizeof(buf));
 	free(ed);
 	return 0;
 }

@@ -197,8 +197,20 @@ run_usage(void)
 			"[--task-id ID] [-p PROFILE] [--replace] [-v]\n");
 }
 
-int
-ladderd_run_main(int argc, char **argv)
+/* The command line and what it resolves to. */
+struct run_task {
+	const char *conf_file, *out, *task_id, *profile, *input;
+	int verbose, replace, is_url;
+	char id[80];	       /* a derived task id */
+	char inabs[PATH_MAX];  /* the input, absolute (not for a URL) */
+	char outabs[PATH_MAX]; /* the output folder, absolute */
+	char work[PATH_MAX];   /* OUT/.ladderd/work/<id> */
+	char status[PATH_MAX]; /* OUT/.ladderd/status */
+};
+
+/* Parse the options; 0, or -1 after the usage. */
+static int
+run_parse(int argc, char **argv, struct run_task *t)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -209,51 +221,198 @@ ladderd_run_main(int argc, char **argv)
 		{ "replace", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf_file = NULL, *out = NULL, *task_id = NULL;
-	const char *profile = "default", *input;
-	char id[80], outabs[PATH_MAX], work[PATH_MAX], status[PATH_MAX];
-	char inabs[PATH_MAX], err[2048];
+	int ch;
+
+	t->profile = "default";
+	while ((ch = getopt_long(argc, argv, "c:o:t:p:v", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			t->conf_file = optarg;
+			break;
+		case 'o':
+			t->out = optarg;
+			break;
+		case 't':
+			t->task_id = optarg;
+			break;
+		case 'p':
+			t->profile = optarg;
+			break;
+		case 'v':
+			t->verbose++;
+			break;
+		case 'r':
+			t->replace = 1;
+			break;
+		default:
+			run_usage();
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		run_usage();
+		return -1;
+	}
+	t->input = argv[optind];
+	return 0;
+}
+
+/*
+ * Resolve the input, the task id and the output folder, and refuse an
+ * existing package of the same id unless --replace; 0, or -1 after saying
+ * why.
+ */
+static int
+run_resolve(const struct ladderd_conf *conf, struct run_task *t)
+{
+	char pkg[PATH_MAX + 80];
+	struct stat st;
+	int rc;
+
+	t->is_url = strstr(t->input, "://") != NULL;
+	if (!t->is_url && realpath(t->input, t->inabs) == NULL) {
+		log_warnx("cannot use input '%s': %s", t->input,
+		    strerror(errno));
+		return -1;
+	}
+	if (t->task_id == NULL) {
+		unsigned r = 0;
+
+		if (getrandom(&r, sizeof(r), 0) < 0)
+			r = (unsigned)getpid();
+		if (ladderd_ctx_derive_id(t->input, r, t->id,
+			sizeof(t->id)) < 0) {
+			log_warnx("cannot derive a task id from '%s'",
+			    t->input);
+			return -1;
+		}
+		t->task_id = t->id;
+	}
+	if (!ladderd_ctx_valid_name(t->task_id)) {
+		log_warnx("invalid task id '%s': use 1..64 of [A-Za-z0-9._-], "
+			  "not '.' or '..'", t->task_id);
+		return -1;
+	}
+	if (t->out == NULL)
+		t->out = conf->publish;
+	if ((rc = ladderd_fsutil_mkdir_p(t->out, 0755)) < 0 ||
+	    realpath(t->out, t->outabs) == NULL) {
+		log_warnx("cannot create output folder '%s': %s", t->out,
+		    strerror(rc < 0 ? -rc : errno));
+		return -1;
+	}
+	/*
+	 * A package of the same id is someone's earlier result: refuse, as
+	 * the daemon refuses an id that exists, unless asked to replace it
+	 * (publish then swaps the new package in atomically).
+	 */
+	snprintf(pkg, sizeof(pkg), "%s/%s", t->outabs, t->task_id);
+	if (!t->replace && lstat(pkg, &st) == 0) {
+		log_warnx("task '%s' already exists in '%s': use --replace to "
+			  "replace it, or another --task-id", t->task_id, pkg);
+		return -1;
+	}
+	if (snprintf(t->work, sizeof(t->work), "%s/.ladderd/work/%s",
+		t->outabs, t->task_id) >= (int)sizeof(t->work) ||
+	    snprintf(t->status, sizeof(t->status), "%s/.ladderd/status",
+		t->outabs) >= (int)sizeof(t->status)) {
+		log_warnx("output folder path too long");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A fresh task in OUT/.ladderd/ (a work or status folder of an earlier
+ * run is stale); *ret_ctx is the caller's. 0, or -1 after saying why.
+ */
+static int
+run_new_task(const struct ladderd_conf *conf, const struct run_task *t,
+    struct run_display *disp, cJSON **ret_ctx)
+{
+	struct ladderd_task_spec spec = {
+		.task_id = t->task_id,
+		.source = t->input,
+		/* The operator typed it: no address policy. */
+		.source_trusted = true,
+		.input_path = t->is_url ? NULL : t->inabs,
+		.profile = t->profile,
+		.work_dir = t->work,
+		.publish_root = t->outabs,
+		.status_root = t->status,
+	};
+	char sdir[PATH_MAX + 80], err[2048];
+
+	if (ladderd_ctx_str(conf->notify, "webhook", "")[0] != '\0')
+		log_info("notify.webhook is configured; `ladderd run` sends no "
+			 "webhooks (its events are in "
+			 "'%s/.ladderd/status/%s/events.ndjson')", t->outabs,
+		    t->task_id);
+	(void)ladderd_fsutil_rmtree(t->work);
+	snprintf(sdir, sizeof(sdir), "%s/%s", t->status, t->task_id);
+	(void)ladderd_fsutil_rmtree(sdir);
+	if (snprintf(disp->status_file, sizeof(disp->status_file),
+		"%s/status.json", sdir) >= (int)sizeof(disp->status_file))
+		disp->status_file[0] = '\0';
+	if (ladderd_engine_new_task(conf, &spec, ret_ctx, err, sizeof(err)) <
+	    0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Say how the task ended: the package paths, or why not. */
+static void
+run_report(const struct run_task *t, const struct run_display *disp,
+    const cJSON *ctx, enum ladderd_rc rc)
+{
+	char err[2048];
+
+	switch (rc) {
+	case LADDERD_OK:
+		/* With a display, it prints the paths (in its table). */
+		if (disp->feed == NULL) {
+			char master[PATH_MAX], mpd[PATH_MAX];
+
+			run_package_paths(ctx, master, mpd, sizeof(master));
+			printf("%s\n", master);
+			if (mpd[0])
+				printf("%s\n", mpd);
+		}
+		(void)ladderd_fsutil_rmtree(t->work);
+		break;
+	case LADDERD_RETRY:
+		log_warnx("job=%s: interrupted or transient failure: %s: %s "
+			  "(work kept in '%s')", t->task_id,
+		    ladderd_ctx_str(ctx, "error.stage", "?"),
+		    ladderd_ctx_str(ctx, "error.message", "?"), t->work);
+		break;
+	default:
+		ladderd_host_error_text(ctx, err, sizeof(err));
+		log_warnx("job=%s: failed: %s (work kept in '%s')", t->task_id,
+		    err, t->work);
+	}
+}
+
+int
+ladderd_run_main(int argc, char **argv)
+{
+	struct run_task t = { 0 };
+	char err[2048], prefix[100];
 	struct ladderd_conf *conf = NULL;
 	struct ladderd_tokens tokens = { -1, -1 };
 	struct run_display disp = { 0 };
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	cJSON *ctx = NULL;
 	enum ladderd_rc rc;
-	int ch, verbose = 0, is_url, exit_code = 1, replace = 0;
+	int ch, exit_code = LADDERD_EXIT_FAIL;
 
-	while ((ch = getopt_long(argc, argv, "c:o:t:p:v", longopts, NULL)) !=
-	    -1) {
-		switch (ch) {
-		case 'c':
-			conf_file = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 't':
-			task_id = optarg;
-			break;
-		case 'p':
-			profile = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'r':
-			replace = 1;
-			break;
-		default:
-			run_usage();
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		run_usage();
-		return 2;
-	}
-	input = argv[optind];
+	if (run_parse(argc, argv, &t) < 0)
+		return LADDERD_EXIT_USAGE;
 	if (getenv("LADDERD_RUN_FEED") == NULL && isatty(STDERR_FILENO) &&
-	    (ch = ladderd_run_display(argc, argv, verbose)) >= 0)
+	    (ch = ladderd_run_display(argc, argv, t.verbose)) >= 0)
 		return ch;
 	if (getenv("LADDERD_RUN_FEED") != NULL) {
 		int fd = atoi(getenv("LADDERD_RUN_FEED"));
@@ -263,105 +422,16 @@ ladderd_run_main(int argc, char **argv)
 			disp.feed = fdopen(fd, "w");
 		unsetenv("LADDERD_RUN_FEED");
 	}
-	log_init(verbose);
-	if (ladderd_conf_load(conf_file, &conf, err, sizeof(err)) < 0) {
+	log_init(t.verbose);
+	if (ladderd_conf_load(t.conf_file, &conf, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
-		return 1;
+		return LADDERD_EXIT_FAIL;
 	}
-	is_url = strstr(input, "://") != NULL;
-	if (!is_url && realpath(input, inabs) == NULL) {
-		log_warnx("cannot use input '%s': %s", input, strerror(errno));
+	if (run_resolve(conf, &t) < 0 ||
+	    run_new_task(conf, &t, &disp, &ctx) < 0)
 		goto out;
-	}
-	if (task_id == NULL) {
-		unsigned r = 0;
-
-		if (getrandom(&r, sizeof(r), 0) < 0)
-			r = (unsigned)getpid();
-		if (ladderd_ctx_derive_id(input, r, id, sizeof(id)) < 0) {
-			log_warnx("cannot derive a task id from '%s'", input);
-			goto out;
-		}
-		task_id = id;
-	}
-	if (!ladderd_ctx_valid_name(task_id)) {
-		log_warnx("invalid task id '%s': use 1..64 of [A-Za-z0-9._-], "
-			  "not '.' or '..'", task_id);
-		goto out;
-	}
-	if (out == NULL)
-		out = conf->publish;
-	if ((ch = ladderd_fsutil_mkdir_p(out, 0755)) < 0 ||
-	    realpath(out, outabs) == NULL) {
-		log_warnx("cannot create output folder '%s': %s", out,
-		    strerror(ch < 0 ? -ch : errno));
-		goto out;
-	}
-	/*
-	 * A package of the same id is someone's earlier result: refuse, as
-	 * the daemon refuses an id that exists, unless asked to replace it
-	 * (publish then swaps the new package in atomically).
-	 */
-	{
-		char pkg[PATH_MAX + 80];
-		struct stat st;
-
-		snprintf(pkg, sizeof(pkg), "%s/%s", outabs, task_id);
-		if (!replace && lstat(pkg, &st) == 0) {
-			log_warnx("task '%s' already exists in '%s': use "
-				  "--replace to replace it, or another "
-				  "--task-id", task_id, pkg);
-			goto out;
-		}
-	}
-	if (ladderd_ctx_str(conf->notify, "webhook", "")[0] != '\0')
-		log_info("notify.webhook is configured; `ladderd run` sends no "
-			 "webhooks (its events are in "
-			 "'%s/.ladderd/status/%s/events.ndjson')", outabs,
-		    task_id);
-	if (snprintf(work, sizeof(work), "%s/.ladderd/work/%s", outabs,
-		task_id) >= (int)sizeof(work) ||
-	    snprintf(status, sizeof(status), "%s/.ladderd/status", outabs) >=
-		(int)sizeof(status)) {
-		log_warnx("output folder path too long");
-		goto out;
-	}
-	/* `run` starts afresh: a work folder of an earlier run is stale. */
-	(void)ladderd_fsutil_rmtree(work);
-	{
-		char sdir[PATH_MAX + 80];
-
-		snprintf(sdir, sizeof(sdir), "%s/%s", status, task_id);
-		(void)ladderd_fsutil_rmtree(sdir);
-		if (snprintf(disp.status_file, sizeof(disp.status_file),
-			"%s/status.json", sdir) >= (int)sizeof(disp.status_file))
-			disp.status_file[0] = '\0';
-	}
-	{
-		struct ladderd_task_spec spec = {
-			.task_id = task_id,
-			.source = input,
-			/* The operator typed it: no address policy. */
-			.source_trusted = true,
-			.input_path = is_url ? NULL : inabs,
-			.profile = profile,
-			.work_dir = work,
-			.publish_root = outabs,
-			.status_root = status,
-		};
-
-		if (ladderd_engine_new_task(conf, &spec, &ctx, err,
-			sizeof(err)) < 0) {
-			log_warnx("%s", err);
-			goto out;
-		}
-	}
-	{
-		char prefix[100];
-
-		snprintf(prefix, sizeof(prefix), "job=%s: ", task_id);
-		log_set_prefix(prefix);
-	}
+	snprintf(prefix, sizeof(prefix), "job=%s: ", t.task_id);
+	log_set_prefix(prefix);
 	if ((ch = ladderd_tokens_init(&tokens, conf->max_rungs)) < 0) {
 		log_warnx("cannot create the rung jobserver: %s",
 		    strerror(-ch));
@@ -383,30 +453,7 @@ ladderd_run_main(int argc, char **argv)
 	log_set_prefix("");
 	if (disp.feed)
 		run_send_summary(&disp, ctx, rc);
-	switch (rc) {
-	case LADDERD_OK:
-		/* With a display, it prints the paths (in its table). */
-		if (disp.feed == NULL) {
-			char master[PATH_MAX], mpd[PATH_MAX];
-
-			run_package_paths(ctx, master, mpd, sizeof(master));
-			printf("%s\n", master);
-			if (mpd[0])
-				printf("%s\n", mpd);
-		}
-		(void)ladderd_fsutil_rmtree(work);
-		break;
-	case LADDERD_RETRY:
-		log_warnx("job=%s: interrupted or transient failure: %s: %s "
-			  "(work kept in '%s')", task_id,
-		    ladderd_ctx_str(ctx, "error.stage", "?"),
-		    ladderd_ctx_str(ctx, "error.message", "?"), work);
-		break;
-	default:
-		ladderd_host_error_text(ctx, err, sizeof(err));
-		log_warnx("job=%s: failed: %s (work kept in '%s')", task_id,
-		    err, work);
-	}
+	run_report(&t, &disp, ctx, rc);
 	exit_code = ladderd_exit_of(rc);
 out:
 	if (disp.feed)

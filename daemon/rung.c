@@ -72,6 +72,46 @@ rung_unit_detail(const cJSON *req)
 	return u;
 }
 
+/*
+ * The rung's result: what the stages added to or changed in the context
+ * (`orig` is the context before them; rung and unit always), its status,
+ * and its wall time. NULL when out of memory; the caller frees it.
+ */
+static cJSON *
+rung_result(const cJSON *orig, const cJSON *ctx, const char *status)
+{
+	cJSON *res = cJSON_CreateObject();
+	const cJSON *it;
+
+	if (res == NULL)
+		return NULL;
+	cJSON_ArrayForEach(it, ctx) {
+		const cJSON *before = cJSON_GetObjectItemCaseSensitive(orig,
+		    it->string);
+
+		if (before && cJSON_Compare(before, it, 1) &&
+		    strcmp(it->string, "rung") != 0 &&
+		    strcmp(it->string, "unit") != 0)
+			continue;
+		cJSON_AddItemToObject(res, it->string, cJSON_Duplicate(it, 1));
+	}
+	ladderd_ctx_set(res, "status", cJSON_CreateString(status));
+	/* The rung's wall time, for the task's summary of renditions. */
+	if (ladderd_ctx_get(ctx, "rung.started_ms")) {
+		cJSON *t = cJSON_CreateObject();
+		double ms = ladderd_ctx_num(ctx, "rung.started_ms", 0);
+		uint64_t now = ladderd_clock_wall_ms();
+
+		cJSON_AddStringToObject(t, "started",
+		    ladderd_ctx_str(ctx, "rung.started", ""));
+		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
+		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
+		if (ladderd_ctx_set(res, "timing", t) < 0)
+			cJSON_Delete(t);
+	}
+	return res;
+}
+
 int
 ladderd_rung_main(const char *work_dir, const char *rung)
 {
@@ -155,33 +195,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		status = "dropped";
 	else if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
 		status = "failed";
-	/* The result is what the stages added or changed. */
-	if ((res = cJSON_CreateObject()) == NULL)
+	if ((res = rung_result(orig, ctx, status)) == NULL)
 		goto out;
-	cJSON_ArrayForEach(it, ctx) {
-		const cJSON *before = cJSON_GetObjectItemCaseSensitive(orig,
-		    it->string);
-
-		if (before && cJSON_Compare(before, it, 1) &&
-		    strcmp(it->string, "rung") != 0 &&
-		    strcmp(it->string, "unit") != 0)
-			continue;
-		cJSON_AddItemToObject(res, it->string, cJSON_Duplicate(it, 1));
-	}
-	ladderd_ctx_set(res, "status", cJSON_CreateString(status));
-	/* The rung's wall time, for the task's summary of renditions. */
-	if (ladderd_ctx_get(ctx, "rung.started_ms")) {
-		cJSON *t = cJSON_CreateObject();
-		double ms = ladderd_ctx_num(ctx, "rung.started_ms", 0);
-		uint64_t now = ladderd_clock_wall_ms();
-
-		cJSON_AddStringToObject(t, "started",
-		    ladderd_ctx_str(ctx, "rung.started", ""));
-		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
-		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
-		if (ladderd_ctx_set(res, "timing", t) < 0)
-			cJSON_Delete(t);
-	}
 	if (ladderd_ctx_save(res, result) < 0) {
 		log_warn("cannot write '%s'", result);
 		goto out;

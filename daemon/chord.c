@@ -633,7 +633,16 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 				*pn = k;
 				return -1;
 			}
-			if ((m->result = chord_load_result(ctx, m->unit))) {
+			if ((m->result = chord_load_result(ctx, m->unit)) &&
+			    !cJSON_Compare(ladderd_ctx_get(m->result,
+					       "rung.chunk"),
+				range, 1)) {
+				/* Another cut of the rung (a changed profile):
+				 * its time range is not this chunk's. */
+				cJSON_Delete(m->result);
+				m->result = NULL;
+			}
+			if (m->result) {
 				log_info("rendition=%s: finished in an earlier "
 					 "run, reusing it", m->unit);
 				m->state = M_DONE;

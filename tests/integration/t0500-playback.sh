@@ -8,7 +8,9 @@
 # fMP4 copies for DASH), the source with rotate=90 metadata (portrait
 # rungs) and av1mix: AV1 (SVT-AV1) 720p and 360p with H.264 480p in one
 # fMP4 master (issue 16: Chromium decodes av01 in MSE, players pick a
-# variant by CODECS). For every player and package: the manifest loads with the
+# variant by CODECS); chunked: the fmp4 package with chunk_duration 2
+# (issue 12), so every segment boundary is a chunk boundary that the
+# players play and seek through. For every player and package: the manifest loads with the
 # expected rungs; it plays from 0 to `ended` at the source's duration;
 # seeks to the start, middle and near the end play through; each rung,
 # forced with ABR off, presents frames of its own size; audio is decoded
@@ -62,6 +64,7 @@ write_conf "$T/ladderd.conf" "
 profiles = {
   f = { segment_type = \"fmp4\"; $LADDER };
   t = { segment_type = \"mpegts\"; $LADDER };
+  c = { segment_type = \"fmp4\"; chunk_duration = 2; $LADDER };
   m = { segment_type = \"fmp4\"; segment_duration = 2; dash = true;
     ladder = ( { name = \"720p\"; height = 720; bitrate = 2000; codec = \"libsvtav1\"; },
                { name = \"480p\"; height = 480; bitrate = 1000; },
@@ -195,6 +198,9 @@ package rotated f "$T/rot.mp4" && ok_r=1 || ok_r=0
 # AV1 (SVT-AV1) at 720p and 360p with H.264 at 480p in one master: the
 # players pick by CODECS, Chromium decodes av01 in MSE.
 package av1mix m "$T/src.mp4" && ok_m=1 || ok_m=0
+# Chunked (chunk_duration = segment_duration): every segment boundary is a
+# chunk boundary, each chunk encoded by a unit of its own.
+package chunked c "$T/src.mp4" && ok_c=1 || ok_c=0
 echo "# packages built in $(($(date +%s) - SECONDS_START)) s"
 
 # The three drivers run at once: each spends most of its time waiting for
@@ -212,6 +218,7 @@ wait
 # After the others: four drivers at once would starve each other's
 # real-time playback on 2 cores.
 [ $ok_m = 1 ] && play av1mix $LAND "$T/src.mp4"
+[ $ok_c = 1 ] && play chunked $LAND "$T/src.mp4"
 [ $ok_f = 1 ] && report fmp4
 [ $ok_t = 1 ] && report mpegts
 [ $ok_r = 1 ] && report rotated
@@ -221,6 +228,13 @@ if [ $ok_m = 1 ]; then
 		grep -o 'CODECS="[a-z0-9]*' | tr '\n' ' ')" \
 		'CODECS="av01 CODECS="avc1 CODECS="av01 ' \
 		"av1mix: the master offers AV1 and H.264 variants"
+fi
+if [ $ok_c = 1 ]; then
+	report chunked
+	is "$(grep -c '^#EXTINF' "$T/out/chunked/720p/index.m3u8")" 3 \
+		"chunked: 3 segments"
+	like "$(cat "$T/chunked.err")" "chunks: 3 video rungs in 3 chunks of 2 s each" \
+		"chunked: each segment of each rung was a chunk unit of its own"
 fi
 echo "# whole test: $(($(date +%s) - SECONDS_START)) s after the install"
 done_testing

@@ -84,7 +84,8 @@ ingest_exists(const struct ladderd_conf *conf, const char *id)
 		(int)sizeof(p) &&
 	    stat(p, &st) == 0)
 		return 1;
-	if (snprintf(p, sizeof(p), "%s/%s", conf->status, id) < (int)sizeof(p) &&
+	if (ladderd_status_path(conf->status, id, LADDERD_STATUS_DIR, p,
+		sizeof(p)) == 0 &&
 	    stat(p, &st) == 0)
 		return 1;
 	if (snprintf(p, sizeof(p), "%s/%s", conf->publish, id) <

@@ -32,6 +32,7 @@
 #include "operator.h"
 #include "request.h"
 #include "spool.h"
+#include "status.h"
 
 #define OP_RECENT 20	      /* complete/failed tasks listed without ids */
 #define OP_EVENTS 10	      /* events shown for one task */
@@ -69,8 +70,8 @@ op_load_status(const struct ladderd_conf *c, const char *id)
 	char p[PATH_MAX];
 	cJSON *st = NULL;
 
-	if (snprintf(p, sizeof(p), "%s/%s/status.json", c->status, id) >=
-	    (int)sizeof(p))
+	if (ladderd_status_path(c->status, id, LADDERD_STATUS_JSON, p,
+		sizeof(p)) < 0)
 		return NULL;
 	(void)ladderd_ctx_load(p, &st);
 	return st;
@@ -296,8 +297,8 @@ op_events(const struct ladderd_conf *c, const char *id, int max)
 	int n;
 
 	if (all == NULL || out == NULL ||
-	    snprintf(p, sizeof(p), "%s/%s/events.ndjson", c->status, id) >=
-		(int)sizeof(p) ||
+	    ladderd_status_path(c->status, id, LADDERD_STATUS_EVENTS, p,
+		sizeof(p)) < 0 ||
 	    ladderd_fsutil_read(p, 64u << 20, &text, NULL) < 0)
 		goto out;
 	for (line = text; line && *line; line = save) {
@@ -475,8 +476,8 @@ op_wait_state(const struct ladderd_conf *c, const char *id, const char *state,
 	struct state_wait w = { c, id, state };
 	char dir[PATH_MAX];
 
-	if (snprintf(dir, sizeof(dir), "%s/%s", c->status, id) >=
-	    (int)sizeof(dir))
+	if (ladderd_status_path(c->status, id, LADDERD_STATUS_DIR, dir,
+		sizeof(dir)) < 0)
 		return -EINVAL;
 	return ladderd_request_wait_folder(dir, timeout_ms, op_check_state,
 	    &w);

@@ -350,10 +350,11 @@ run_new_task(const struct ladderd_conf *conf, const struct run_task *t,
 			 "'%s/.ladderd/status/%s/events.ndjson')", t->outabs,
 		    t->task_id);
 	(void)ladderd_fsutil_rmtree(t->work);
-	snprintf(sdir, sizeof(sdir), "%s/%s", t->status, t->task_id);
-	(void)ladderd_fsutil_rmtree(sdir);
-	if (snprintf(disp->status_file, sizeof(disp->status_file),
-		"%s/status.json", sdir) >= (int)sizeof(disp->status_file))
+	if (ladderd_status_path(t->status, t->task_id, LADDERD_STATUS_DIR, sdir,
+		sizeof(sdir)) == 0)
+		(void)ladderd_fsutil_rmtree(sdir);
+	if (ladderd_status_path(t->status, t->task_id, LADDERD_STATUS_JSON,
+		disp->status_file, sizeof(disp->status_file)) < 0)
 		disp->status_file[0] = '\0';
 	if (ladderd_engine_new_task(conf, &spec, ret_ctx, err, sizeof(err)) <
 	    0) {

@@ -103,17 +103,33 @@ status_add_timing(cJSON *ev, const cJSON *obj, const char *key_started,
 		0.0);
 }
 
-static int
-status_dir(const cJSON *ctx, char *buf, size_t size)
+int
+ladderd_status_path(const char *root, const char *task_id,
+    enum ladderd_status_file file, char *buf, size_t size)
 {
-	const char *root = ladderd_ctx_str(ctx, "task.status_root", NULL);
-	const char *id = ladderd_ctx_str(ctx, "task.id", NULL);
+	static const char *const names[] = {
+		[LADDERD_STATUS_DIR] = "",
+		[LADDERD_STATUS_JSON] = "/status.json",
+		[LADDERD_STATUS_EVENTS] = "/events.ndjson",
+		[LADDERD_STATUS_LOCK] = "/.lock",
+	};
 	int n;
 
-	if (root == NULL || id == NULL || !ladderd_ctx_valid_name(id))
+	if (root == NULL || !ladderd_ctx_valid_name(task_id) ||
+	    (unsigned)file >= sizeof(names) / sizeof(names[0]))
 		return -EINVAL;
-	n = snprintf(buf, size, "%s/%s", root, id);
+	n = snprintf(buf, size, "%s/%s%s", root, task_id, names[file]);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The file of the task of ctx (task.status_root, task.id). */
+static int
+status_file(const cJSON *ctx, enum ladderd_status_file file, char *buf,
+    size_t size)
+{
+	return ladderd_status_path(ladderd_ctx_str(ctx, "task.status_root",
+				       NULL),
+	    ladderd_ctx_str(ctx, "task.id", NULL), file, buf, size);
 }
 
 static bool
@@ -413,25 +429,23 @@ out:
 int
 ladderd_status_last_state(const cJSON *ctx, char *buf, size_t size)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char path[PATH_MAX];
 	char *last = NULL;
 	cJSON *ev = NULL;
 	int lock = -1, rc;
 
 	buf[0] = '\0';
-	if ((rc = status_dir(ctx, dir, sizeof(dir))) < 0)
+	if ((rc = status_file(ctx, LADDERD_STATUS_LOCK, path,
+		 sizeof(path))) < 0)
 		return rc;
-	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
 	if ((lock = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (flock(lock, LOCK_EX) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
-	    (int)sizeof(path)) {
-		rc = -ENAMETOOLONG;
+	if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
+		 sizeof(path))) < 0) {
 		goto out;
 	}
 	if ((last = status_journal_last(path)) != NULL &&
@@ -462,28 +476,27 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 
 	if (ret_event)
 		*ret_event = NULL;
-	if ((rc = status_dir(ctx, dir, sizeof(dir))) < 0)
+	if ((rc = status_file(ctx, LADDERD_STATUS_DIR, dir, sizeof(dir))) < 0)
 		return rc;
 	if ((rc = ladderd_fsutil_mkdir_p(dir, 0755)) < 0)
 		return rc;
-	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
+	if ((rc = status_file(ctx, LADDERD_STATUS_LOCK, path,
+		 sizeof(path))) < 0)
+		return rc;
 	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		return -errno;
 	if (flock(lock, LOCK_EX) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (snprintf(path, sizeof(path), "%s/status.json", dir) >=
-	    (int)sizeof(path)) {
-		rc = -ENAMETOOLONG;
+	if ((rc = status_file(ctx, LADDERD_STATUS_JSON, path,
+		 sizeof(path))) < 0) {
 		goto out;
 	}
 	if (ladderd_ctx_load(path, &old) == 0)
 		seq = (long)ladderd_ctx_num(old, "seq", 0) + 1;
-	if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
-	    (int)sizeof(path)) {
-		rc = -ENAMETOOLONG;
+	if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
+		 sizeof(path))) < 0) {
 		goto out;
 	}
 	if ((last = status_journal_last(path)) != NULL &&
@@ -528,9 +541,8 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		nl[n + 1] = '\0';
 		cJSON_free(line);
 		line = nl;
-		if (snprintf(path, sizeof(path), "%s/events.ndjson", dir) >=
-		    (int)sizeof(path)) {
-			rc = -ENAMETOOLONG;
+		if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
+			 sizeof(path))) < 0) {
 			goto out;
 		}
 		if ((rc = ladderd_fsutil_append(path, line, n + 1)) < 0)
@@ -554,9 +566,8 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (snprintf(path, sizeof(path), "%s/status.json", dir) >=
-	    (int)sizeof(path)) {
-		rc = -ENAMETOOLONG;
+	if ((rc = status_file(ctx, LADDERD_STATUS_JSON, path,
+		 sizeof(path))) < 0) {
 		goto out;
 	}
 	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)

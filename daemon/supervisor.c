@@ -187,8 +187,8 @@ sup_task_status(const struct sup *s, const char *task_id)
 	char path[PATH_MAX];
 	cJSON *st = NULL;
 
-	if (snprintf(path, sizeof(path), "%s/%s/status.json", s->conf->status,
-		task_id) >= (int)sizeof(path) ||
+	if (ladderd_status_path(s->conf->status, task_id, LADDERD_STATUS_JSON,
+		path, sizeof(path)) < 0 ||
 	    ladderd_ctx_load(path, &st) < 0)
 		return NULL;
 	return st;
@@ -758,8 +758,8 @@ sup_task_state(const struct sup *s, const char *id, char *buf, size_t size)
 	cJSON *st = NULL;
 
 	buf[0] = '\0';
-	if (snprintf(p, sizeof(p), "%s/%s/status.json", s->conf->status, id) <
-		(int)sizeof(p) &&
+	if (ladderd_status_path(s->conf->status, id, LADDERD_STATUS_JSON, p,
+		sizeof(p)) == 0 &&
 	    ladderd_ctx_load(p, &st) == 0)
 		snprintf(buf, size, "%s", ladderd_ctx_str(st, "state", ""));
 	cJSON_Delete(st);

@@ -79,6 +79,26 @@ ladderd_status_set_started(cJSON *obj)
 }
 
 /*
+ * outputs[key] = "<task_id>/" + `rel` (a package-relative path a stage
+ * recorded), when `rel` is set and stays inside the package.
+ */
+static void
+status_add_output(const cJSON *ctx, cJSON *outputs, const char *key,
+    const char *rel)
+{
+	char dir[4096], path[8200];
+
+	if (rel == NULL || rel[0] == '\0' || rel[0] == '/' ||
+	    strstr(rel, "..") != NULL ||
+	    ladderd_ctx_rel_path(ctx, LADDERD_PATH_PUBLISH, NULL, dir,
+		sizeof(dir)) < 0 ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >=
+		sizeof(path))
+		return;
+	cJSON_AddStringToObject(outputs, key, path);
+}
+
+/*
  * ev[key_started] and ev[key_elapsed] (seconds, to the millisecond) from
  * obj.started / obj.started_ms; null when obj has not started.
  */
@@ -195,6 +215,12 @@ status_base_event(const cJSON *ctx, long seq)
 		    ladderd_ctx_rel_path(ctx, LADDERD_PATH_PUBLISHED_MPD, NULL,
 			path, sizeof(path)) == 0)
 			cJSON_AddStringToObject(outputs, "dash", path);
+		/* Poster and seek-bar track (stage thumbnails), package-relative
+		 * there: "<task_id>/poster.jpg", "<task_id>/thumbs/...vtt". */
+		status_add_output(ctx, outputs, "poster",
+		    ladderd_ctx_str(ctx, "thumbnails.poster.uri", NULL));
+		status_add_output(ctx, outputs, "thumbnails",
+		    ladderd_ctx_str(ctx, "thumbnails.vtt", NULL));
 	}
 	/*
 	 * The metadata only where a consumer looks for it: the first event

@@ -9,7 +9,8 @@
 #   * poster.jpg is the top rung's size, not black, and shows a frame of
 #     the picture part (4-8 s), not of the black or fading parts;
 #   * the master lists the image playlist (EXT-X-IMAGE-STREAM-INF), the
-#     MPD a DASH-IF thumbnail AdaptationSet (3x2);
+#     MPD a DASH-IF thumbnail AdaptationSet (3x2); the status event's
+#     outputs name the poster and the VTT;
 #   * the same from MPEG-TS rungs; switched off per profile, none of it;
 #   * in headless Chromium (tests/playback/thumbs.mjs): Shaka lists the
 #     thumbnails of the DASH package, of the HLS master and of the WebVTT
@@ -142,6 +143,11 @@ like "$(tr '\n' ' ' <"$P/manifest.mpd")" \
 	'contentType="image" mimeType="image/jpeg"> *<SegmentTemplate media="thumbs/sprite_\$Number\$.jpg" timescale="1000" duration="6000" startNumber="0"/> *<Representation id="thumbnails" bandwidth="[0-9]+" width="480" height="180"> *<EssentialProperty schemeIdUri="http://dashif.org/thumbnail_tile" value="3x2"/>' \
 	"the MPD has a DASH-IF thumbnail AdaptationSet"
 
+is "$(json "$T/out/.ladderd/status/th/status.json" '[d["outputs"].get("poster"), d["outputs"].get("thumbnails")]')" \
+	'["th/poster.jpg", "th/thumbs/thumbnails.vtt"]' \
+	"the complete event's outputs name the poster and the thumbnail track"
+is "$(json "$T/out/.ladderd/status/off/status.json" 'sorted(d["outputs"])')" \
+	'["dash", "hls"]' "switched off: outputs name only the playlists"
 check "$T/out/ts" >"$T/ts.check" 2>&1
 _report $? "mpegts: VTT, sprites, tiles and poster as expected" "$(grep -E '^FAIL|Error|Traceback' "$T/ts.check")"
 ok "thumbnails switched off: no poster, no thumbs, no image stream or set" \

@@ -1228,6 +1228,102 @@ sup_drop_privileges(struct sup *s)
 	return 0;
 }
 
+/*
+ * One turn of the loop before it waits: take what the watches collected,
+ * serve requests, start jobs, restart the notify worker, write status
+ * and metrics when due, and during a stop kill what outlived its
+ * deadline. *ret_wake: when the loop must look again (0: not before an
+ * event). Returns 1 when the daemon has stopped, else 0.
+ */
+static int
+sup_work(struct sup *s, uint64_t *ret_wake)
+{
+	uint64_t now = ladderd_clock_mono_us(), wake;
+
+	if (!s->stopping)
+		s->watch_next = ladderd_watch_collect(s->ws, now, sup_take, s);
+	if (s->requests_due && !s->stopping) {
+		s->requests_due = 0;
+		(void)ladderd_request_serve(s->conf->spool, sup_request, s);
+	}
+	wake = s->stopping ? 0 : s->watch_next;
+	if (!s->stopping)
+		wake = earliest(wake, sup_release_deferred(s));
+	sup_start_jobs(s);
+	if (s->notify_pid == 0 && !s->stopping && s->notify_restart_at &&
+	    now >= s->notify_restart_at) {
+		s->notify_restart_at = 0;
+		sup_start_notify(s);
+	}
+	if (s->notify_restart_at && !s->stopping)
+		wake = earliest(wake, s->notify_restart_at);
+	if (s->dirty)
+		sup_write_daemon_status(s);
+	/* _metrics.prom: at most once a second, when changed. */
+	if (s->metrics_dirty) {
+		if (now >= s->metrics_at + METRICS_INTERVAL_US)
+			sup_write_metrics(s);
+		else
+			wake = earliest(wake,
+			    s->metrics_at + METRICS_INTERVAL_US);
+	}
+	wake = earliest(wake, ladderd_sdnotify_watchdog(now));
+	if (s->stopping) {
+		if (s->njobs == 0 && s->notify_pid == 0)
+			return 1;
+		if (now >= s->stop_deadline && !s->killed) {
+			log_warnx("shutdown timeout: killing %d job(s)",
+			    s->njobs);
+			for (int i = 0; i < s->njobs; i++)
+				(void)kill(-s->jobs[i].pid, SIGKILL);
+			if (s->notify_pid > 0)
+				(void)kill(s->notify_pid, SIGKILL);
+			s->killed = 1;
+		}
+		if (!s->killed)
+			wake = earliest(wake, s->stop_deadline);
+	}
+	*ret_wake = wake;
+	return 0;
+}
+
+/* Descriptor fd of the epoll set is readable: drain it and act. */
+static void
+sup_event(struct sup *s, int fd)
+{
+	if (fd == s->rqfd) {
+		char buf[4096];
+
+		while (read(s->rqfd, buf, sizeof(buf)) > 0)
+			;
+		s->requests_due = 1;
+	} else if (fd == s->tfd) {
+		uint64_t x;
+
+		while (read(s->tfd, &x, sizeof(x)) > 0)
+			;
+	} else if (fd == s->sfd) {
+		struct signalfd_siginfo si;
+
+		while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGCHLD)
+				sup_reap(s);
+			else if (si.ssi_signo == SIGHUP)
+				sup_reload(s);
+			else if (si.ssi_signo == SIGUSR1)
+				s->dirty = 1; /* _notify.json */
+			else
+				sup_stop(s);
+		}
+		/* SIGCHLDs coalesce: always reap. */
+		sup_reap(s);
+	} else {
+		(void)ladderd_watch_read(s->ws);
+		if (ladderd_watch_conf_changed(s->ws))
+			sup_reload(s);
+	}
+}
+
 int
 ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 {
@@ -1271,97 +1367,19 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 	ladderd_sdnotify_ready();
 	for (;;) {
 		struct epoll_event evs[8];
-		uint64_t wake = 0, now;
+		uint64_t wake;
 		int n;
 
-		now = ladderd_clock_mono_us();
-		if (!s.stopping)
-			s.watch_next = ladderd_watch_collect(s.ws, now, sup_take,
-			    &s);
-		if (s.requests_due && !s.stopping) {
-			s.requests_due = 0;
-			(void)ladderd_request_serve(s.conf->spool, sup_request,
-			    &s);
-		}
-		wake = s.stopping ? 0 : s.watch_next;
-		if (!s.stopping)
-			wake = earliest(wake, sup_release_deferred(&s));
-		sup_start_jobs(&s);
-		if (s.notify_pid == 0 && !s.stopping && s.notify_restart_at &&
-		    now >= s.notify_restart_at) {
-			s.notify_restart_at = 0;
-			sup_start_notify(&s);
-		}
-		if (s.notify_restart_at && !s.stopping)
-			wake = earliest(wake, s.notify_restart_at);
-		if (s.dirty)
-			sup_write_daemon_status(&s);
-		/* _metrics.prom: at most once a second, when changed. */
-		if (s.metrics_dirty) {
-			if (now >= s.metrics_at + METRICS_INTERVAL_US)
-				sup_write_metrics(&s);
-			else
-				wake = earliest(wake,
-				    s.metrics_at + METRICS_INTERVAL_US);
-		}
-		wake = earliest(wake, ladderd_sdnotify_watchdog(now));
-		if (s.stopping) {
-			if (s.njobs == 0 && s.notify_pid == 0)
-				break;
-			if (now >= s.stop_deadline && !s.killed) {
-				log_warnx("shutdown timeout: killing %d job(s)",
-				    s.njobs);
-				for (int i = 0; i < s.njobs; i++)
-					(void)kill(-s.jobs[i].pid, SIGKILL);
-				if (s.notify_pid > 0)
-					(void)kill(s.notify_pid, SIGKILL);
-				s.killed = 1;
-			}
-			if (!s.killed)
-				wake = earliest(wake, s.stop_deadline);
-		}
+		if (sup_work(&s, &wake) > 0)
+			break;
 		sup_arm_timer(&s, wake);
 		n = epoll_wait(s.epfd, evs, 8, -1);
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-
-			if (fd == s.rqfd) {
-				char buf[4096];
-
-				while (read(s.rqfd, buf, sizeof(buf)) > 0)
-					;
-				s.requests_due = 1;
-			} else if (fd == s.tfd) {
-				uint64_t x;
-
-				while (read(s.tfd, &x, sizeof(x)) > 0)
-					;
-			} else if (fd == s.sfd) {
-				struct signalfd_siginfo si;
-
-				while (read(s.sfd, &si, sizeof(si)) ==
-				    sizeof(si)) {
-					if (si.ssi_signo == SIGCHLD)
-						sup_reap(&s);
-					else if (si.ssi_signo == SIGHUP)
-						sup_reload(&s);
-					else if (si.ssi_signo == SIGUSR1)
-						s.dirty = 1; /* _notify.json */
-					else
-						sup_stop(&s);
-				}
-				/* SIGCHLDs coalesce: always reap. */
-				sup_reap(&s);
-			} else {
-				(void)ladderd_watch_read(s.ws);
-				if (ladderd_watch_conf_changed(s.ws))
-					sup_reload(&s);
-			}
-		}
+		for (int i = 0; i < n; i++)
+			sup_event(&s, evs[i].data.fd);
 	}
 	sup_write_daemon_status(&s);
 	sup_write_metrics(&s);

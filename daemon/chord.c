@@ -36,8 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../stages/framering.h"
-
 #include "chord.h"
 #include "../stages/crashpoint.h"
 #include "chunks.h"
@@ -53,7 +51,6 @@
 
 #define KILL_GRACE_US (3u * 1000000u) /* SIGTERM to SIGKILL */
 #define TICK_US 500000u
-
 enum member_state {
 	M_WAITING,
 	M_RUNNING,
@@ -63,8 +60,9 @@ enum member_state {
 
 struct member {
 	const cJSON *rung; /* in ctx.ladder (borrowed) or own_rung */
-	cJSON *own_rung;   /* the shared decoder's synthetic member */
+	cJSON *own_rung;   /* the plan's group unit (ctx.group) */
 	const char *name;
+	const char *label; /* what users read: the name, or the unit's label */
 	int group;	   /* starts with the shared decoder's group */
 	int optional;	   /* its failure does not fail the task */
 	int threads;	   /* CPU threads it may use */
@@ -138,6 +136,11 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	if (m->audio)
 		cJSON_AddItemToObject(rung, "chunk_audio",
 		    cJSON_Duplicate(m->audio, 1));
+	/* The unit it runs with (ctx.group); a retry runs alone. */
+	cJSON_DeleteItemFromObjectCaseSensitive(rung, "group");
+	if (m->group && !m->own_rung)
+		cJSON_AddStringToObject(rung, "group",
+		    ladderd_ctx_str(ctx, "group.unit", ""));
 	/* This attempt's start: the rung's events carry its elapsed time. */
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started");
 	cJSON_DeleteItemFromObjectCaseSensitive(rung, "started_ms");
@@ -188,6 +191,7 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_RUNNING, m->name, path,
 		sizeof(path)) == 0)
 		(void)unlink(path);
+	ladderd_chord_mark_ended(ctx, m->name, 0);
 	if ((rc = ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_REQUEST, m->name,
 		 path, sizeof(path))) < 0)
 		goto out;
@@ -307,7 +311,7 @@ chord_collect(const struct ladderd_chord_opts *o,
 		snprintf(m->err_msg, sizeof(m->err_msg), "%s",
 		    ladderd_ctx_str(res, "error.message", ""));
 		snprintf(m->message, sizeof(m->message), "rung %s: %s: %s",
-		    ladderd_chord_unit_label(m->name), m->err_stage, m->err_msg);
+		    m->label, m->err_stage, m->err_msg);
 		cJSON_Delete(res);
 		return -1;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -320,7 +324,7 @@ chord_collect(const struct ladderd_chord_opts *o,
 	}
 	/* The worker died: "rung b: worker killed by ... (in stage x)". */
 	snprintf(m->message, sizeof(m->message), "rung %s: %s%s%s%s",
-	    ladderd_chord_unit_label(m->name),
+	    m->label,
 	    m->err_msg, strcmp(m->err_stage, "chord") ? " (in stage " : "",
 	    strcmp(m->err_stage, "chord") ? m->err_stage : "",
 	    strcmp(m->err_stage, "chord") ? ")" : "");
@@ -395,14 +399,15 @@ chord_cancel_all(const struct ladderd_chord_opts *o,
 
 /*
  * What a user reads for a unit: a rung's own name, and for the internal
- * units (the shared decoder "_decode", a Slurm step's "_group") what they
- * are. Internal names are file and request names, never words for users.
+ * units (the plan's group unit, ctx.group, and a Slurm step's "_group")
+ * what they are. Internal names are file and request names, never words
+ * for users.
  */
 const char *
-ladderd_chord_unit_label(const char *name)
+ladderd_chord_unit_label(const cJSON *ctx, const char *name)
 {
-	if (strcmp(name, "_decode") == 0)
-		return "shared decoder";
+	if (strcmp(name, ladderd_ctx_str(ctx, "group.unit", "")) == 0)
+		return ladderd_ctx_str(ctx, "group.label", name);
 	if (strcmp(name, "_group") == 0)
 		return "rung group";
 	if (strcmp(name, "_audio") == 0)
@@ -411,100 +416,111 @@ ladderd_chord_unit_label(const char *name)
 }
 
 /*
- * The frame ring's name for a task: fixed per task (its id and a hash of
- * its work folder, so two spools never collide), so whoever finds a task
- * that died with its ring still in /dev/shm can remove it.
+ * Say whether unit `name` has ended (LADDERD_PATH_RUNG_ENDED, stage.h):
+ * units of a group stop waiting for a peer that ended.
+ * Best effort: a unit that is not marked is waited for up to its peers'
+ * own limits.
  */
-int
-ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size)
+void
+ladderd_chord_mark_ended(const cJSON *ctx, const char *name, int ended)
 {
-	const char *work = ladderd_ctx_str(ctx, "task.work_dir", "");
-	uint32_t h = 2166136261u; /* FNV-1a */
-	int n;
+	char path[PATH_MAX];
+	int fd;
 
-	for (const char *p = work; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	n = snprintf(buf, size, "/ladderd-%s-%08x",
-	    ladderd_ctx_str(ctx, "task.id", "task"), h);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_ENDED, name, path,
+		sizeof(path)) < 0)
+		return;
+	if (!ended) {
+		(void)unlink(path);
+		return;
+	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+		close(fd);
+}
+
+/* Whether the rendition workflow runs stage `name`. */
+static int
+chord_runs_stage(const struct ladderd_workflow *wf, const char *name)
+{
+	for (size_t i = 0; i < wf->n[LADDERD_PHASE_RENDITION]; i++)
+		if (strcmp(wf->stages[LADDERD_PHASE_RENDITION][i].name,
+			name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether ctx.group lists `name` among its members. */
+static int
+chord_group_has(const cJSON *group, const char *name)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ladderd_ctx_get(group, "members"))
+		if (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0)
+			return 1;
+	return 0;
 }
 
 /*
- * Plan the shared decode: when profile.shared_decode is on (the default),
- * the rendition workflow transcodes, the segments are fMP4 (video rungs
- * carry no audio) and two or more video rungs still have to run, create
- * the frame ring and add the decoder as one more member (stage "decode"),
- * grouped with those rungs so they all start together. Returns 1 when
- * planned, 0 when each rung decodes alone. The ring is created here
- * (*ret_ring) when ret_ring is given; otherwise the group's process
- * creates it on the node that runs the group (`ladderd group`, rung.c)
- * from ctx.shared_decode {ring, names}.
+ * Plan the group a pre stage asked for (ctx.group, stage.h): when the
+ * rendition workflow runs its required stage and two or more of its video
+ * members still have to run, add its unit as one more member (its own
+ * stages), grouped with those members so they all start together. Members
+ * that will not run now are marked ended, so the unit does not wait for
+ * them. `one_unit`: the runner starts the group as one unit (a node's
+ * memory). Returns 1 when planned, 0 when every member runs alone.
  *
- * The group's rungs read one stream, so they run at once: the group takes
- * the tokens that are free (at least one, at most one per rung) and its
- * rungs share those tokens' CPUs (x264 threads divided among them). With
- * a shared decode, max_rungs therefore bounds the CPUs the rungs use, not
- * the number of rung processes.
+ * The group's members move in step, so they run at once: the group takes
+ * the tokens that are free (at least one, at most one per video member)
+ * and its members share those tokens' CPUs. With a group, max_rungs
+ * therefore bounds the CPUs the rungs use, not the number of processes.
  */
 static int
-chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
-    struct member **pms, int *pn, char *ring, size_t len,
-    struct framering **ret_ring)
+chord_plan_group(const struct ladderd_workflow *wf, cJSON *ctx,
+    struct member **pms, int *pn, int one_unit)
 {
-	const char *names[FRAMERING_MAX_READERS];
+	const cJSON *group = ladderd_ctx_get(ctx, "group");
+	const char *unit = ladderd_ctx_str(group, "unit", "");
+	const char *needs = ladderd_ctx_str(group, "requires_stage", NULL);
+	const cJSON *stages = ladderd_ctx_get(group, "stages");
 	struct member *ms = *pms, *nm, *d;
-	struct framering *r;
-	cJSON *own, *sd;
-	int n = *pn, nv = 0, reads = 0;
+	cJSON *own;
+	int n = *pn, nv = 0, nm_count = 0;
 
-	/* Only a workflow whose rungs transcode can read decoded frames. */
-	for (size_t i = 0; i < wf->n[LADDERD_PHASE_RENDITION]; i++)
-		reads |= strcmp(wf->stages[LADDERD_PHASE_RENDITION][i].name,
-			     "transcode") == 0;
-	if (!reads || !ladderd_ctx_bool(ctx, "profile.shared_decode", 1) ||
-	    strcmp(ladderd_ctx_str(ctx, "profile.segment_type", "fmp4"),
-		"fmp4") != 0 ||
-	    ladderd_ctx_str(ctx, "input.path", NULL) == NULL)
+	if (!cJSON_IsObject(group) || !ladderd_ctx_valid_name(unit) ||
+	    !cJSON_IsArray(stages) || cJSON_GetArraySize(stages) == 0 ||
+	    (needs != NULL && !chord_runs_stage(wf, needs)))
 		return 0;
-	for (int i = 0; i < n && nv < FRAMERING_MAX_READERS; i++)
-		if (ms[i].state == M_WAITING &&
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ms[i].name, unit) == 0)
+			return 0; /* a rung of that name: the plan is wrong */
+		if (!chord_group_has(group, ms[i].name))
+			continue;
+		nm_count++;
+		nv += ms[i].state == M_WAITING &&
 		    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
-			"video") == 0)
-			names[nv++] = ms[i].name;
-	if (nv < 2)
-		return 0;
-	if (ladderd_chord_ring_name(ctx, ring, len) < 0)
-		return 0;
-	r = NULL;
-	if (ret_ring && (r = framering_create(ring, names, nv)) == NULL) {
-		log_warn("cannot create the frame ring, every rung decodes "
-			 "alone");
-		return 0;
+			"video") == 0;
 	}
+	if (nv < 2 || nm_count + 1 > LADDERD_GROUP_MAX)
+		return 0;
 	own = cJSON_CreateObject();
-	sd = cJSON_CreateObject();
 	nm = realloc(ms, (size_t)(n + 1) * sizeof(*ms));
-	if (own == NULL || sd == NULL || nm == NULL) {
+	if (nm)
+		*pms = ms = nm;
+	if (own == NULL || nm == NULL ||
+	    !cJSON_AddStringToObject(own, "name", unit) ||
+	    !cJSON_AddStringToObject(own, "kind", "internal") ||
+	    !cJSON_AddItemToObject(own, "stages",
+		cJSON_Duplicate(stages, 1))) {
 		cJSON_Delete(own);
-		cJSON_Delete(sd);
-		if (nm)
-			*pms = nm;
-		if (r) {
-			munmap(r, sizeof(*r));
-			(void)shm_unlink(ring);
-		}
 		return 0;
 	}
-	*pms = ms = nm;
-	cJSON_AddStringToObject(own, "name", "_decode");
-	cJSON_AddStringToObject(own, "kind", "decoder");
-	cJSON_AddItemToObject(own, "stages", cJSON_CreateStringArray(
-	    (const char *const[]){ "decode" }, 1));
 	d = &ms[n];
 	memset(d, 0, sizeof(*d));
 	d->own_rung = own;
 	d->rung = own;
-	d->name = "_decode";
+	d->name = ladderd_ctx_str(own, "name", "");
+	d->label = ladderd_ctx_str(group, "label", d->name);
 	d->pid = -1;
 	d->rung_of = -1;
 	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, d->name, d->dir,
@@ -512,29 +528,16 @@ chord_plan_shared(const struct ladderd_workflow *wf, cJSON *ctx,
 		d->dir[0] = '\0'; /* no result: it only counts as optional */
 	d->group = 1;
 	d->optional = 1;
-	/*
-	 * The group: the decoder, the rungs that read it, and the audio
-	 * rendition (cheap; started alongside rather than after the video).
-	 */
+	ladderd_chord_mark_ended(ctx, d->name, 0);
 	for (int i = 0; i < n; i++) {
-		for (int k = 0; k < nv; k++)
-			if (names[k] == ms[i].name)
-				ms[i].group = 1;
-		if (ms[i].state == M_WAITING &&
-		    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
-			"audio") == 0)
-			ms[i].group = 1;
+		if (!chord_group_has(group, ms[i].name))
+			continue;
+		ms[i].group = ms[i].state == M_WAITING;
+		ladderd_chord_mark_ended(ctx, ms[i].name, !ms[i].group);
 	}
-	cJSON_AddStringToObject(sd, "ring", ring);
-	cJSON_AddNumberToObject(sd, "readers", nv);
-	cJSON_AddItemToObject(sd, "names", cJSON_CreateStringArray(names, nv));
-	if (ladderd_ctx_set(ctx, "shared_decode", sd) < 0)
-		cJSON_Delete(sd);
 	*pn = n + 1;
-	log_info("shared decode: one decoder for %d rungs%s", nv,
-	    ret_ring ? "" : ", the group runs as one unit");
-	if (ret_ring)
-		*ret_ring = r;
+	log_info("%s for %d rungs%s", d->label, nv,
+	    one_unit ? ", the group runs as one unit" : "");
 	return 1;
 }
 
@@ -651,8 +654,10 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 		}
 	}
 	/* Names last: the array moved while it grew. */
-	for (int i = n; i < k; i++)
+	for (int i = n; i < k; i++) {
 		ms[i].name = ms[i].unit;
+		ms[i].label = ladderd_chord_unit_label(ctx, ms[i].unit);
+	}
 	*pn = k;
 	log_info("chunks: %d video rungs in %d chunks of %d s each", nv,
 	    count, len);
@@ -795,7 +800,7 @@ chord_emit_retry(const cJSON *ctx, const struct member *m, int attempts)
 	cJSON_AddStringToObject(f, "reason", m->message);
 	if (ladderd_status_emit(ctx, f, NULL) < 0)
 		log_debug("rendition=%s: cannot write the retry event, "
-			  "ignoring", ladderd_chord_unit_label(m->name));
+			  "ignoring", m->label);
 	cJSON_Delete(f);
 }
 
@@ -809,7 +814,7 @@ chord_prepare(const struct ladderd_chord_opts *o,
 		snprintf(m->err_msg, sizeof(m->err_msg),
 		    "cannot write its request");
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
-		    ladderd_chord_unit_label(m->name), m->err_msg);
+		    m->label, m->err_msg);
 		return -1;
 	}
 	m->attempts++;
@@ -828,7 +833,7 @@ chord_launched(const struct ladderd_chord_opts *o,
 		    "cannot start it (%s runner): %s", runner->ops->name,
 		    strerror(errno));
 		snprintf(m->message, sizeof(m->message), "rung %s: %s",
-		    ladderd_chord_unit_label(m->name), m->err_msg);
+		    m->label, m->err_msg);
 		m->pid = -1;
 		return -1;
 	}
@@ -836,7 +841,7 @@ chord_launched(const struct ladderd_chord_opts *o,
 	m->deadline_us = ladderd_clock_mono_us() +
 	    (uint64_t)o->conf->rung_timeout * 1000000u;
 	log_debug("rendition=%s: started worker pid %ld (%s runner, attempt "
-		  "%d)", ladderd_chord_unit_label(m->name), (long)m->pid, runner->ops->name, m->attempts);
+		  "%d)", m->label, (long)m->pid, runner->ops->name, m->attempts);
 	return 0;
 }
 
@@ -868,7 +873,7 @@ chord_start_group(const struct ladderd_chord_opts *o,
     const int *gi, int k, int cpu, const char *group_dir,
     const sigset_t *oldmask, int *finished)
 {
-	struct ladderd_unit units[FRAMERING_MAX_READERS + 2];
+	struct ladderd_unit units[LADDERD_GROUP_MAX];
 	pid_t pid;
 
 	for (int j = 0; j < k; j++) {
@@ -907,14 +912,14 @@ chord_result_ok(const cJSON *ctx, const struct member *m)
 
 /*
  * Member m's process ended with `status` (waitpid's; for a unit of a group
- * process, the group's). Give back its token, tell the ring, collect the
+ * process, the group's). Give back its token, mark it ended, collect the
  * result, and decide: done, failed, or another attempt. Returns 1 when m
  * is finished (done or failed), 0 when it will run again.
  */
 static int
 chord_reaped(const struct ladderd_chord_opts *o,
-    struct ladderd_runner *runner, cJSON *ctx, struct framering *ring,
-    struct member *m, int status, int retries)
+    struct ladderd_runner *runner, cJSON *ctx, struct member *m, int status,
+    int retries)
 {
 	m->pid = -1;
 	if (m->has_token) {
@@ -922,10 +927,7 @@ chord_reaped(const struct ladderd_chord_opts *o,
 		m->has_token = 0;
 	}
 	/* Nobody may wait on a process that is gone. */
-	if (ring && m->own_rung)
-		framering_mark_failed(ring);
-	else if (ring)
-		framering_mark_gone(ring, m->name);
+	ladderd_chord_mark_ended(ctx, m->name, 1);
 	/*
 	 * In a group process each unit left its own result: a unit that
 	 * finished counts even if another one failed the group's status.
@@ -935,7 +937,7 @@ chord_reaped(const struct ladderd_chord_opts *o,
 	if (chord_collect(o, runner, ctx, m, status) == 0) {
 		m->state = M_DONE;
 		log_info("%s%s: %s", m->own_rung ? "" : "rendition=",
-		    ladderd_chord_unit_label(m->name),
+		    m->label,
 		    ladderd_ctx_str(m->result, "status", "ok"));
 		return 1;
 	}
@@ -972,10 +974,9 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	int sfd = -1;
 	uint64_t next_tick = 0;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	struct framering *ring = NULL;
 	struct ladderd_runner *runner = NULL;
 	struct ladderd_tokens *tokens;
-	char ring_name[128] = "", err[512], group_dir[PATH_MAX] = "";
+	char err[512], group_dir[PATH_MAX] = "";
 	int group_waiting = 0, group_tokens = 0, group_video = 0, chunked = 0;
 
 	if (!cJSON_IsArray(list) || n == 0) {
@@ -1015,6 +1016,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	for (int i = 0; i < n; i++) {
 		ms[i].rung = cJSON_GetArrayItem(list, i);
 		ms[i].name = ladderd_ctx_str(ms[i].rung, "name", "");
+		ms[i].label = ms[i].name;
 		ms[i].pid = -1;
 		ms[i].rung_of = -1;
 		if (!ladderd_ctx_valid_name(ms[i].name) ||
@@ -1026,7 +1028,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 		}
 		if ((ms[i].result = chord_load_result(ctx, ms[i].name))) {
 			log_info("rendition=%s: finished in an earlier run, "
-				 "reusing it", ladderd_chord_unit_label(ms[i].name));
+				 "reusing it", ms[i].label);
 			ms[i].state = M_DONE;
 			finished++;
 		}
@@ -1040,19 +1042,18 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 	for (int i = 0; i < n; i++)
 		ms[i].threads = threads;
 	/*
-	 * A ring of an earlier run of this task is stale (its job was killed
-	 * with the daemon, so nobody removed it): it would leak in /dev/shm
-	 * and keep this run from creating its own.
+	 * Shared memory of an earlier run of this task is stale (its job was
+	 * killed with the daemon, so nobody removed it): it would leak in
+	 * /dev/shm and keep this run from making its own.
 	 */
-	if (ladderd_chord_ring_name(ctx, ring_name, sizeof(ring_name)) == 0)
-		(void)shm_unlink(ring_name);
+	ladderd_ctx_unlink_shm(ctx);
 	/*
-	 * The shared decode feeds rungs through one host's memory: this
-	 * host's, or the node that runs the whole group as one unit.
+	 * A group's members share one host's memory: this host's, or the
+	 * node that runs the whole group as one unit.
 	 */
 	if (!chunked && (runner->shared_host || runner->ops->start_group) &&
-	    chord_plan_shared(o->workflow, ctx, &ms, &n, ring_name,
-		sizeof(ring_name), runner->shared_host ? &ring : NULL)) {
+	    chord_plan_group(o->workflow, ctx, &ms, &n,
+		!runner->shared_host)) {
 		group_waiting = 1;
 		for (int i = 0; i < n; i++)
 			group_video += ms[i].group && !ms[i].own_rung &&
@@ -1085,7 +1086,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 				group_tokens++;
 			if (group_tokens > 0) {
 				int cpu = group_tokens * threads;
-				int gi[FRAMERING_MAX_READERS + 2], k = 0;
+				int gi[LADDERD_GROUP_MAX], k = 0;
 				double pixels = 0;
 
 				/* A group on a node: the CPUs each unit asks. */
@@ -1122,7 +1123,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 					}
 					/* A remote group starts below, at once. */
 					if (!runner->shared_host &&
-					    k < FRAMERING_MAX_READERS + 2 &&
+					    k < LADDERD_GROUP_MAX &&
 					    chord_prepare(o, runner, ctx, m,
 						i) == 0) {
 						gi[k++] = i;
@@ -1137,12 +1138,8 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 						m->has_token = 0;
 						m->state = M_FAILED;
 						finished++;
-						if (ring && m->own_rung)
-							framering_mark_failed(
-							    ring);
-						else if (ring)
-							framering_mark_gone(
-							    ring, m->name);
+						ladderd_chord_mark_ended(ctx,
+						    m->name, 1);
 						continue;
 					}
 					running++;
@@ -1190,7 +1187,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 
 				log_warnx("rendition=%s: time limit of %d s "
 					  "reached, stopping it",
-				    ladderd_chord_unit_label(m->name),
+				    m->label,
 				    o->conf->rung_timeout);
 				m->timed_out = 1;
 				m->killed_us = now;
@@ -1254,7 +1251,7 @@ ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 					continue;
 				found = 1;
 				running--;
-				finished += chord_reaped(o, runner, ctx, ring,
+				finished += chord_reaped(o, runner, ctx,
 				    &ms[i], status, retries);
 			}
 			if (!found)
@@ -1341,11 +1338,7 @@ out:
 		}
 	}
 	free(ms);
-	if (ring) {
-		munmap(ring, sizeof(*ring));
-		(void)shm_unlink(ring_name);
-		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "shared_decode");
-	}
+	ladderd_ctx_unlink_shm(ctx);
 	for (int i = 0; i < group_tokens; i++)
 		ladderd_tokens_give(tokens);
 	if (sfd >= 0) {

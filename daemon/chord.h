@@ -22,7 +22,7 @@ struct ladderd_chord_opts {
 
 enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
     cJSON *ctx);
-int ladderd_chord_ring_name(const cJSON *ctx, char *buf, size_t size);
-const char *ladderd_chord_unit_label(const char *name);
+const char *ladderd_chord_unit_label(const cJSON *ctx, const char *name);
+void ladderd_chord_mark_ended(const cJSON *ctx, const char *name, int ended);
 
 #endif

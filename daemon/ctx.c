@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ctx.h"
 #include "fsutil.h"
@@ -132,6 +133,8 @@ static const struct {
 	    "/result.json" },
 	[LADDERD_PATH_RUNG_RUNNING] = { IN_WORK, "/rungs/", RUNG_NAME,
 	    "/running" },
+	[LADDERD_PATH_RUNG_ENDED] = { IN_WORK, "/rungs/", RUNG_NAME,
+	    "/ended" },
 	[LADDERD_PATH_TRANSCODED] = { IN_WORK, "/rungs/", RUNG_NAME,
 	    "/transcoded.mp4" },
 	[LADDERD_PATH_FRAGMENTS_DIR] = { IN_WORK, "/fragments", NO_NAME, "" },
@@ -266,6 +269,26 @@ ladderd_ctx_set_error(cJSON *ctx, const char *stage, const char *rung,
 	cJSON_AddStringToObject(err, "message", message ? message : "");
 	if (ladderd_ctx_set(ctx, "error", err) < 0)
 		cJSON_Delete(err);
+}
+
+/*
+ * Remove the shared memory the task's stages listed (ctx.cleanup.shm,
+ * stage.h). Only names of ours ("/ladderd-" and no other '/') are
+ * removed: the context is written by plugins. A name that is not there
+ * (already removed) is not an error.
+ */
+void
+ladderd_ctx_unlink_shm(const cJSON *ctx)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ladderd_ctx_get(ctx, "cleanup.shm")) {
+		if (!cJSON_IsString(it) ||
+		    strncmp(it->valuestring, "/ladderd-", 9) != 0 ||
+		    strchr(it->valuestring + 1, '/') != NULL)
+			continue;
+		(void)shm_unlink(it->valuestring);
+	}
 }
 
 /*

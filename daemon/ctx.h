@@ -28,6 +28,7 @@ int ladderd_ctx_load_task(const char *work, cJSON **ret_ctx);
 int ladderd_ctx_valid_name(const char *name);
 int ladderd_ctx_derive_id(const char *file, unsigned suffix, char *buf,
     size_t size);
+void ladderd_ctx_unlink_shm(const cJSON *ctx);
 void ladderd_ctx_set_error(cJSON *ctx, const char *stage, const char *rung,
     const char *message);
 

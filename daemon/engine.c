@@ -262,7 +262,7 @@ engine_summary(const cJSON *ctx)
 
 	cJSON_ArrayForEach(r, ladderd_ctx_get(ctx, "renditions")) {
 		cJSON *o = cJSON_CreateObject();
-		const char *why = ladderd_ctx_str(r, "target_size.dropped",
+		const char *why = ladderd_ctx_str(r, "summary.reason",
 		    ladderd_ctx_str(r, "error.message", NULL));
 
 		cJSON_AddStringToObject(o, "name",
@@ -271,15 +271,16 @@ engine_summary(const cJSON *ctx)
 		    ladderd_ctx_str(r, "rung.kind", "video"));
 		cJSON_AddStringToObject(o, "status",
 		    ladderd_ctx_str(r, "status", "?"));
-		if (ladderd_ctx_num(r, "transcode.width", 0) > 0) {
+		/* What the rung's stages reported (ctx.summary, stage.h). */
+		if (ladderd_ctx_num(r, "summary.width", 0) > 0) {
 			cJSON_AddNumberToObject(o, "width",
-			    ladderd_ctx_num(r, "transcode.width", 0));
+			    ladderd_ctx_num(r, "summary.width", 0));
 			cJSON_AddNumberToObject(o, "height",
-			    ladderd_ctx_num(r, "transcode.height", 0));
+			    ladderd_ctx_num(r, "summary.height", 0));
 		}
-		if (ladderd_ctx_get(r, "hls_info.bandwidth"))
+		if (ladderd_ctx_get(r, "summary.bandwidth"))
 			cJSON_AddNumberToObject(o, "bandwidth",
-			    ladderd_ctx_num(r, "hls_info.bandwidth", 0));
+			    ladderd_ctx_num(r, "summary.bandwidth", 0));
 		/* The rung worker's wall time (see chord.c). */
 		if (ladderd_ctx_str(r, "timing.started", NULL)) {
 			cJSON_AddStringToObject(o, "started",
@@ -289,15 +290,12 @@ engine_summary(const cJSON *ctx)
 		}
 		if (why && strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			cJSON_AddStringToObject(o, "reason", why);
-		/* The filters its frames went through (stages/graph.c). */
-		if (ladderd_ctx_str(r, "transcode.filters", "")[0] != '\0')
+		if (ladderd_ctx_str(r, "summary.filters", "")[0] != '\0')
 			cJSON_AddStringToObject(o, "filters",
-			    ladderd_ctx_str(r, "transcode.filters", ""));
-		if (cJSON_IsBool(ladderd_ctx_get(r, "transcode.shared_decode")) &&
-		    ladderd_ctx_bool(r, "transcode.has_video", 0))
+			    ladderd_ctx_str(r, "summary.filters", ""));
+		if (ladderd_ctx_str(r, "summary.decoder", NULL))
 			cJSON_AddStringToObject(o, "decoder",
-			    ladderd_ctx_bool(r, "transcode.shared_decode", 0) ?
-				"shared" : "own");
+			    ladderd_ctx_str(r, "summary.decoder", ""));
 		/* Where it ran: runner, host, Slurm job id (rung.c). */
 		if (cJSON_IsObject(ladderd_ctx_get(r, "unit")))
 			cJSON_AddItemToObject(o, "unit",

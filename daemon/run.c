@@ -164,9 +164,9 @@ run_send_summary(struct run_display *d, const cJSON *ctx, enum ladderd_rc rc)
 		cJSON_AddStringToObject(o, "name",
 		    ladderd_ctx_str(r, "rung.name", "?"));
 		cJSON_AddNumberToObject(o, "width",
-		    ladderd_ctx_num(r, "transcode.width", 0));
+		    ladderd_ctx_num(r, "summary.width", 0));
 		cJSON_AddNumberToObject(o, "height",
-		    ladderd_ctx_num(r, "transcode.height", 0));
+		    ladderd_ctx_num(r, "summary.height", 0));
 		cJSON_AddStringToObject(o, "codec",
 		    ladderd_ctx_str(r, strcmp(kind, "audio") == 0 ?
 			    "transcode.audio_codecs" :

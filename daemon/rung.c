@@ -21,8 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../stages/framering.h"
-
 #include "../stages/crashpoint.h"
 #include "chord.h"
 #include "clock.h"
@@ -34,6 +32,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "rung.h"
+#include "runner.h"
 #include "status.h"
 
 static void
@@ -157,7 +156,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	/* An internal unit says what it is ("shared decoder"), not its name. */
 	snprintf(prefix, sizeof(prefix), "job=%s %s%s: ",
 	    ladderd_ctx_str(ctx, "task.id", "?"),
-	    rung[0] == '_' ? "" : "rendition=", ladderd_chord_unit_label(rung));
+	    rung[0] == '_' ? "" : "rendition=",
+	    ladderd_chord_unit_label(ctx, rung));
 	log_set_prefix(prefix);
 	LADDERD_CRASH_POINT("rung.start", rung);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
@@ -225,30 +225,27 @@ rung_group_on_term(int sig)
 }
 
 /*
- * `ladderd group WORKDIR UNIT...`: the shared decode's group on a node of
- * a cluster (runner_slurm.c starts it as one step). It creates the frame
- * ring that the units' requests name (ctx.shared_decode: ring, names) in
- * this node's memory, runs each unit as `ladderd rung WORKDIR UNIT`, marks
- * a reader GONE (the ring FAILED for the decoder) as its process ends, as
- * the chord does on the daemon's host, and removes the ring at the end.
- * SIGTERM is passed on to the units. Exit status 0 when every unit exited
- * 0, else 1: the chord reads each unit's own result either way.
+ * `ladderd group WORKDIR UNIT...`: a group of units (ctx.group: the shared
+ * decode's) on a node of a cluster (runner_slurm.c starts it as one step),
+ * so that they share the node's memory. It runs each unit as `ladderd rung
+ * WORKDIR UNIT`, marks a unit ended as its process ends (as the chord does
+ * on the daemon's host), and removes the task's shared memory
+ * (ctx.cleanup.shm) before and after. SIGTERM is passed on to the units.
+ * Exit status 0 when every unit exited 0, else 1: the chord reads each
+ * unit's own result either way.
  */
 int
 ladderd_rung_group_main(const char *work_dir, int n, char **names)
 {
-	const char *ring_name = NULL;
-	const char *readers[FRAMERING_MAX_READERS];
-	struct framering *ring = NULL;
 	struct sigaction sa = { .sa_handler = rung_group_on_term };
-	pid_t pids[FRAMERING_MAX_READERS + 2];
+	pid_t pids[LADDERD_GROUP_MAX];
 	char path[PATH_MAX];
 	cJSON *req = NULL;
-	const cJSON *it;
-	int nr = 0, left = 0, bad = 0, term_sent = 0;
+	const cJSON *ctx = NULL;
+	int left = 0, bad = 0, term_sent = 0;
 
-	if (n < 1 || n > FRAMERING_MAX_READERS + 2) {
-		log_warnx("a group has 1 to %d units", FRAMERING_MAX_READERS + 2);
+	if (n < 1 || n > LADDERD_GROUP_MAX) {
+		log_warnx("a group has 1 to %d units", LADDERD_GROUP_MAX);
 		return 1;
 	}
 	for (int i = 0; i < n; i++)
@@ -259,21 +256,12 @@ ladderd_rung_group_main(const char *work_dir, int n, char **names)
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
-	/* Every unit's request carries the same shared_decode. */
+	/* Every unit's request carries the same task context. */
 	if (ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_REQUEST, names[0],
 		path, sizeof(path)) == 0 &&
-	    ladderd_ctx_load(path, &req) == 0) {
-		ring_name = ladderd_ctx_str(req, "context.shared_decode.ring",
-		    NULL);
-		cJSON_ArrayForEach(it, ladderd_ctx_get(req,
-					   "context.shared_decode.names"))
-			if (cJSON_IsString(it) && nr < FRAMERING_MAX_READERS)
-				readers[nr++] = it->valuestring;
-	}
-	if (ring_name && nr > 0 &&
-	    (ring = framering_create(ring_name, readers, nr)) == NULL)
-		log_warn("cannot create the frame ring, the rungs decode on "
-			 "their own");
+	    ladderd_ctx_load(path, &req) == 0)
+		ctx = ladderd_ctx_get(req, "context");
+	ladderd_ctx_unlink_shm(ctx);
 	for (int i = 0; i < n; i++) {
 		pid_t pid = fork();
 
@@ -287,10 +275,8 @@ ladderd_rung_group_main(const char *work_dir, int n, char **names)
 		if (pid < 0) {
 			log_warn("cannot start unit %s", names[i]);
 			bad = 1;
-			if (ring && strcmp(names[i], "_decode") == 0)
-				framering_mark_failed(ring);
-			else if (ring)
-				framering_mark_gone(ring, names[i]);
+			if (ctx)
+				ladderd_chord_mark_ended(ctx, names[i], 1);
 			continue;
 		}
 		left++;
@@ -317,16 +303,11 @@ ladderd_rung_group_main(const char *work_dir, int n, char **names)
 			left--;
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 				bad = 1;
-			if (ring && strcmp(names[i], "_decode") == 0)
-				framering_mark_failed(ring);
-			else if (ring)
-				framering_mark_gone(ring, names[i]);
+			if (ctx)
+				ladderd_chord_mark_ended(ctx, names[i], 1);
 		}
 	}
-	if (ring) {
-		munmap(ring, sizeof(*ring));
-		(void)shm_unlink(ring_name);
-	}
+	ladderd_ctx_unlink_shm(ctx);
 	cJSON_Delete(req);
 	return bad ? 1 : 0;
 }

@@ -20,6 +20,9 @@
 #ifndef LADDERD_RUNNER_H
 #define LADDERD_RUNNER_H
 
+/* Units one group may hold (a unit, 16 rungs and the audio; chord.c). */
+#define LADDERD_GROUP_MAX 18
+
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>

@@ -39,8 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../stages/framering.h"
-
 #include "clock.h"
 #include "ctx.h"
 #include "exe.h"
@@ -156,7 +154,7 @@ slurm_spawn(struct slurm_runner *s, const struct ladderd_unit *u,
 {
 	char name[256], a_name[300], a_cpus[32], a_time[32], a_part[160];
 	char a_acct[160], a_mem[80], a_cname[300], log[PATH_MAX];
-	char *argv[SLURM_MAX_ARGS + 24 + FRAMERING_MAX_READERS], *cancel[5];
+	char *argv[SLURM_MAX_ARGS + 22 + LADDERD_GROUP_MAX], *cancel[5];
 	int i = 0, minutes, fd, cleanup = resumed || u->attempt > 1;
 	pid_t pid;
 
@@ -192,7 +190,7 @@ slurm_spawn(struct slurm_runner *s, const struct ladderd_unit *u,
 	for (int k = 0; k < s->nextra; k++)
 		argv[i++] = s->extra[k];
 	argv[i++] = s->exe;
-	for (int k = 0; k < nwords && k < FRAMERING_MAX_READERS + 4; k++)
+	for (int k = 0; k < nwords && k < LADDERD_GROUP_MAX + 2; k++)
 		argv[i++] = words[k];
 	argv[i] = NULL;
 	snprintf(a_cname, sizeof(a_cname), "--name=%s", name);
@@ -243,10 +241,10 @@ static pid_t
 slurm_start_group(struct ladderd_runner *base,
     const struct ladderd_unit *units, int n, const sigset_t *child_mask)
 {
-	char *words[FRAMERING_MAX_READERS + 4];
+	char *words[LADDERD_GROUP_MAX + 2];
 	int k = 0, resumed = 0;
 
-	if (n < 1 || n > FRAMERING_MAX_READERS + 2) {
+	if (n < 1 || n > LADDERD_GROUP_MAX) {
 		errno = E2BIG;
 		return -1;
 	}

@@ -602,19 +602,17 @@ sup_defer_status(const char *tdir, uint64_t delay_ms)
 }
 
 /*
- * A job that died (kill -9, crash) leaves its shared-decode frame ring in
- * /dev/shm: remove it, it can be large.
+ * A job that died (kill -9, crash) leaves the shared memory its stages
+ * listed (ctx.cleanup.shm) in /dev/shm: remove it, it can be large.
  */
 static void
 sup_remove_ring(const char *tdir)
 {
-	char name[160];
 	cJSON *ctx = NULL;
 
 	if (ladderd_ctx_load_task(tdir, &ctx) < 0)
 		return;
-	if (ladderd_chord_ring_name(ctx, name, sizeof(name)) == 0)
-		(void)shm_unlink(name);
+	ladderd_ctx_unlink_shm(ctx);
 	cJSON_Delete(ctx);
 }
 

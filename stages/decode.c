@@ -1,14 +1,13 @@
 /*
- * stages/decode.c - the shared decoder (see framering.h).
+ * stages/decode.c - the shared decoder: the producer of the frame ring
+ * (framering.h, where the protocol is).
  *
  * Run by the chord as its own process when several video rungs read one
  * source: decodes ctx.input.path's video stream (ctx.probe.video.index)
  * once and writes every frame into the ring named ctx.shared_decode.ring,
  * in the pixel format and size the task's filters leave (graph.c:
  * deinterlaced, tone mapped, turned upright, once for all rungs; each
- * rung scales for itself, in parallel). It waits for every reader named
- * in the ring to attach or to be marked gone before the first frame, and
- * while the slowest attached reader is a whole ring behind. Adds ctx.decode =
+ * rung scales for itself, in parallel). Adds ctx.decode =
  * { frames, width, height, pix_fmt }.
  *
  * Fails when the source cannot be decoded or its frame size changes
@@ -40,8 +39,8 @@ struct decode {
 	struct ladderd_call *call;
 	enum ladderd_rc rc;
 	struct framering *ring;
-	int ring_fd;
-	size_t ring_size;
+	AVFrame *slot;		   /* a ring slot's planes (not a buffer) */
+	int width, height, format; /* of every frame */
 	struct ladderd_source source; /* owns ifmt */
 	AVFormatContext *ifmt;	      /* source.fmt */
 	AVCodecContext *dec;
@@ -68,123 +67,48 @@ decode_error(struct decode *d, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Size the ring for the first frame's geometry and announce it. */
+/* A ring call failed: cancelled (retry later) or an error. */
 static int
-decode_setup_ring(struct decode *d, const AVFrame *f)
+decode_ring_error(struct decode *d, int err)
 {
-	struct framering *r = d->ring;
-	int linesize[4] = { 0 };
-	uint8_t *data[4] = { NULL };
-	uint64_t data_off, slot, total;
-	int err, size;
-
-	if ((err = av_image_fill_linesizes(linesize, f->format,
-		 FFALIGN(f->width, 64))) < 0)
-		return decode_error(d, err, "unsupported pixel format %s",
-		    av_get_pix_fmt_name(f->format));
-	/* Offsets only: av_image_fill_pointers does not write through. */
-	if ((size = av_image_fill_pointers(data, f->format, f->height,
-		 (uint8_t *)r, linesize)) < 0)
-		return decode_error(d, size, "cannot lay out a frame");
-	slot = FFALIGN((uint64_t)size, 4096);
-	data_off = FFALIGN(sizeof(*r), 4096);
-	total = data_off + slot * FRAMERING_SLOTS;
-	if (ftruncate(d->ring_fd, (off_t)total) < 0)
-		return decode_error(d, 0, "cannot size the frame ring to %llu "
-		    "bytes: %s", (unsigned long long)total, strerror(errno));
-	framering_lock(r);
-	r->width = f->width;
-	r->height = f->height;
-	r->format = f->format;
-	r->color_range = f->color_range;
-	r->colorspace = f->colorspace;
-	r->tb_num = d->ifmt->streams[d->vin]->time_base.num;
-	r->tb_den = d->ifmt->streams[d->vin]->time_base.den;
-	for (int i = 0; i < 4; i++) {
-		r->linesize[i] = linesize[i];
-		r->plane_off[i] = data[i] ? (uint64_t)(data[i] - (uint8_t *)r) :
-					    0;
+	if (err == AVERROR(ECANCELED)) {
+		d->call->fail(d->call, "shared decode cancelled");
+		d->rc = LADDERD_RETRY;
+		return AVERROR_EXIT;
 	}
-	r->slot_size = slot;
-	r->data_off = data_off;
-	r->total_size = total;
-	framering_unlock(r);
-	if ((d->ring = framering_remap(r, d->ring_fd, &d->ring_size)) == NULL) {
-		d->ring = r;
-		return decode_error(d, 0, "cannot map the frame ring: %s",
-		    strerror(errno));
-	}
-	r = d->ring;
-	framering_lock(r);
-	r->ready = 1;
-	framering_broadcast(r);
-	/* Every reader attaches, or its process ends (marked gone). */
-	for (int waited = 0; framering_pending(r) > 0;
-	     waited += FRAMERING_WAIT_MS) {
-		if (waited >= DECODE_ATTACH_WAIT_MS) {
-			for (int i = 0; i < r->nreaders; i++)
-				if (r->readers[i].state == FRAMERING_PENDING)
-					r->readers[i].state = FRAMERING_GONE;
-			break;
-		}
-		framering_wait(r);
-	}
-	framering_unlock(r);
-	return 0;
+	return decode_error(d, err, "the frame ring failed");
 }
 
 /* Put one decoded frame into the next slot, waiting for room. */
 static int
 decode_put(struct decode *d, const AVFrame *f)
 {
-	struct framering *r = d->ring;
-	uint8_t *dst[4];
+	AVFrame *slot = d->slot;
 	int err;
 
-	if (d->frames == 0 && (err = decode_setup_ring(d, f)) < 0)
-		return err;
-	r = d->ring;
-	if (f->width != r->width || f->height != r->height ||
-	    f->format != r->format)
-		return decode_error(d, 0, "the frame size changes mid-stream "
-		    "(%dx%d to %dx%d): not shareable", r->width, r->height,
-		    f->width, f->height);
-	framering_lock(r);
-	for (;;) {
-		int attached = 0;
-
-		for (int i = 0; i < r->nreaders; i++)
-			attached += r->readers[i].state == FRAMERING_ATTACHED;
-		if (attached == 0) {
-			d->stopped = 1;
-			break;
-		}
-		if (framering_backlog(r) < FRAMERING_SLOTS)
-			break;
-		if (d->call->cancelled(d->call)) {
-			framering_unlock(r);
-			d->call->fail(d->call, "shared decode cancelled");
-			d->rc = LADDERD_RETRY;
-			return AVERROR_EXIT;
-		}
-		framering_wait(r);
+	if (d->frames == 0 &&
+	    (err = framering_configure(d->ring, f,
+		 d->ifmt->streams[d->vin]->time_base)) < 0)
+		return decode_ring_error(d, err);
+	if (f->width != d->width || f->height != d->height ||
+	    f->format != d->format) {
+		if (d->frames > 0)
+			return decode_error(d, 0, "the frame size changes "
+			    "mid-stream (%dx%d to %dx%d): not shareable",
+			    d->width, d->height, f->width, f->height);
+		d->width = f->width;
+		d->height = f->height;
+		d->format = f->format;
 	}
-	framering_unlock(r);
-	if (d->stopped)
-		return 0;
-	/* The slot is free: no reader can be in it, copy without the lock. */
-	for (int i = 0; i < 4; i++)
-		dst[i] = r->plane_off[i] || i == 0 ?
-		    framering_slot(r, r->produced) + r->plane_off[i] : NULL;
-	av_image_copy(dst, r->linesize, (const uint8_t **)f->data, f->linesize,
-	    f->format, f->width, f->height);
-	framering_lock(r);
-	r->meta[r->produced % FRAMERING_SLOTS].pts = f->best_effort_timestamp;
-	r->meta[r->produced % FRAMERING_SLOTS].duration =
-	    LADDERD_FRAME_DURATION(f);
-	r->produced++;
-	framering_broadcast(r);
-	framering_unlock(r);
+	if ((err = framering_acquire(d->ring, slot)) <= 0) {
+		if (err == 0)
+			d->stopped = 1;
+		return err == 0 ? 0 : decode_ring_error(d, err);
+	}
+	av_image_copy(slot->data, slot->linesize, (const uint8_t **)f->data,
+	    f->linesize, f->format, f->width, f->height);
+	framering_publish(d->ring, f->best_effort_timestamp,
+	    LADDERD_FRAME_DURATION(f));
 	d->frames++;
 	return 0;
 }
@@ -315,28 +239,28 @@ decode_open(struct decode *d, const char *src)
 static enum ladderd_rc
 decode_run(void *state, struct ladderd_call *call)
 {
-	struct decode d = { .call = call, .rc = LADDERD_FAIL, .ring_fd = -1,
-		.vin = -1, .source = LADDERD_SOURCE_INIT };
-	const char *ring = ladderd_ctx_str(call->ctx, "shared_decode.ring",
-	    NULL);
+	struct decode d = { .call = call, .rc = LADDERD_FAIL, .vin = -1,
+		.source = LADDERD_SOURCE_INIT };
 	const char *src = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	const char *names[FRAMERING_MAX_READERS];
+	struct framering_spec spec;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
 	int err = 0, sdr = 0;
 
 	(void)state;
-	if (ring == NULL || src == NULL) {
-		call->fail(call, "the context has no shared_decode.ring or "
+	if (framering_spec_load(&spec, call, names) < 0 || src == NULL) {
+		call->fail(call, "the context has no shared_decode plan or "
 				 "input.path");
 		return LADDERD_FAIL;
 	}
-	if ((d.ring = framering_open(ring, &d.ring_fd, &d.ring_size)) ==
-	    NULL) {
-		call->fail(call, "cannot open the frame ring '%s': %s", ring,
-		    strerror(errno));
+	if ((err = framering_create(&d.ring, &spec)) < 0) {
+		call->fail(call, "cannot open the frame ring '%s': %s",
+		    spec.name, strerror(-err));
 		return LADDERD_FAIL;
 	}
-	if ((d.pkt = av_packet_alloc()) == NULL ||
+	if ((d.slot = av_frame_alloc()) == NULL ||
+	    (d.pkt = av_packet_alloc()) == NULL ||
 	    (d.frame = av_frame_alloc()) == NULL ||
 	    (d.filtered = av_frame_alloc()) == NULL) {
 		call->fail(call, "out of memory");
@@ -372,19 +296,16 @@ decode_run(void *state, struct ladderd_call *call)
 		    src);
 		goto out;
 	}
-	framering_lock(d.ring);
-	d.ring->eof = 1;
-	framering_broadcast(d.ring);
-	framering_unlock(d.ring);
+	framering_finish(&d.ring, 1);
 	if ((out = cJSON_CreateObject()) == NULL)
 		goto out;
 	cJSON_AddNumberToObject(out, "frames", (double)d.frames);
 	cJSON_AddBoolToObject(out, "readers_gone", d.stopped);
-	cJSON_AddNumberToObject(out, "width", d.ring->width);
-	cJSON_AddNumberToObject(out, "height", d.ring->height);
+	cJSON_AddNumberToObject(out, "width", d.width);
+	cJSON_AddNumberToObject(out, "height", d.height);
 	cJSON_AddStringToObject(out, "pix_fmt",
-	    av_get_pix_fmt_name(d.ring->format) ?
-		av_get_pix_fmt_name(d.ring->format) : "?");
+	    av_get_pix_fmt_name(d.format) ? av_get_pix_fmt_name(d.format) :
+					    "?");
 	cJSON_AddNumberToObject(out, "bad_packets", (double)d.bad);
 	cJSON_AddStringToObject(out, "filters", d.plan);
 	if (ladderd_ctx_set(call->ctx, "decode", out) < 0) {
@@ -394,21 +315,19 @@ decode_run(void *state, struct ladderd_call *call)
 	out = NULL;
 	rc = LADDERD_OK;
 out:
-	if (rc != LADDERD_OK) {
-		framering_mark_failed(d.ring);
-		if (d.rc == LADDERD_RETRY)
-			rc = LADDERD_RETRY;
-	}
+	/* First, so no reader waits for frames that will not come. */
+	framering_finish(&d.ring, 0);
+	if (rc != LADDERD_OK && d.rc == LADDERD_RETRY)
+		rc = LADDERD_RETRY;
 	cJSON_Delete(out);
 	ladderd_graph_free(&d.graph);
 	av_frame_free(&d.filtered);
 	av_frame_free(&d.frame);
+	av_frame_free(&d.slot);
 	av_packet_free(&d.pkt);
 	avcodec_free_context(&d.dec);
 	ladderd_source_close(&d.source);
 	d.ifmt = NULL;
-	munmap(d.ring, d.ring_size);
-	close(d.ring_fd);
 	return rc;
 }
 

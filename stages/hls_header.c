@@ -14,6 +14,8 @@
  *     (a source without video: music, a podcast) the audio members alone,
  *     fMP4 only (an mpegts profile fails, saying so).
  *   ctx.hls_header = { version, independent_segments, segment_type }.
+ *   ctx.group, ctx.shared_decode, ctx.cleanup.shm: the shared decode's
+ *     plan in fMP4 mode (hls_header_plan_shared below).
  * It writes no file: hls_footer assembles master.m3u8 atomically once the
  * rungs are done, so a half-built package never has a master.
  *
@@ -29,6 +31,7 @@
  * "audio", "audio-*" or "sub-*".
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -37,6 +40,7 @@
 
 #define HLS_HEADER_NAME_MAX 64
 #define HLS_HEADER_MAX_AUDIO 16 /* audio renditions at most */
+#define HLS_HEADER_MAX_READERS 16 /* FRAMERING_MAX_READERS */
 
 /* A rung name is a folder and a URI path segment: keep it boring. */
 static int
@@ -253,6 +257,84 @@ hls_header_add_audio(struct ladderd_call *call, cJSON *ladder)
 	return 0;
 }
 
+/*
+ * Plan the shared decode (fMP4 mode, profile.shared_decode on, two or more
+ * video rungs): one "_decode" unit (stage "decode") feeds the video rungs
+ * through a frame ring (stages/framering.h) named after the task (its id
+ * and a hash of its work folder, so two spools never collide). Adds
+ * ctx.group (the host's side, stage.h), ctx.shared_decode { ring,
+ * producer, names } (the ring's side) and the ring to ctx.cleanup.shm.
+ * The audio rendition joins the group: it starts alongside the video
+ * rather than after it. Returns 0 or -1 after failing the call.
+ */
+static int
+hls_header_plan_shared(struct ladderd_call *call, const cJSON *ladder)
+{
+	const char *work = ladderd_ctx_str(call->ctx, "task.work_dir", "");
+	cJSON *group = NULL, *sd = NULL, *members, *names, *shm;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	char ring[256];
+	const cJSON *it;
+	int nv = 0, n;
+
+	if (!ladderd_ctx_bool(call->ctx, "profile.shared_decode", 1) ||
+	    ladderd_ctx_str(call->ctx, "input.path", NULL) == NULL)
+		return 0;
+	cJSON_ArrayForEach(it, ladder)
+		nv += strcmp(ladderd_ctx_str(it, "kind", ""), "video") == 0;
+	if (nv < 2)
+		return 0;
+	for (const char *p = work; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	n = snprintf(ring, sizeof(ring), "/ladderd-%s-%08x",
+	    ladderd_ctx_str(call->ctx, "task.id", "task"), h);
+	if (n < 0 || (size_t)n >= sizeof(ring))
+		return 0; /* each rung decodes alone */
+	if ((group = cJSON_CreateObject()) == NULL ||
+	    (sd = cJSON_CreateObject()) == NULL ||
+	    !cJSON_AddStringToObject(group, "unit", "_decode") ||
+	    !cJSON_AddStringToObject(group, "label", "shared decoder") ||
+	    !cJSON_AddItemToObject(group, "stages",
+		cJSON_CreateStringArray((const char *const[]){ "decode" }, 1)) ||
+	    !cJSON_AddStringToObject(group, "requires_stage", "transcode") ||
+	    (members = cJSON_AddArrayToObject(group, "members")) == NULL ||
+	    !cJSON_AddStringToObject(sd, "ring", ring) ||
+	    !cJSON_AddStringToObject(sd, "producer", "_decode") ||
+	    (names = cJSON_AddArrayToObject(sd, "names")) == NULL)
+		goto nomem;
+	nv = 0;
+	cJSON_ArrayForEach(it, ladder) {
+		const char *name = ladderd_ctx_str(it, "name", "");
+		int video = strcmp(ladderd_ctx_str(it, "kind", ""),
+		    "video") == 0;
+
+		if (video && nv >= HLS_HEADER_MAX_READERS)
+			continue; /* the ring's limit: it decodes alone */
+		if (!cJSON_AddItemToArray(members, cJSON_CreateString(name)) ||
+		    (video &&
+			!cJSON_AddItemToArray(names, cJSON_CreateString(name))))
+			goto nomem;
+		nv += video;
+	}
+	if ((shm = cJSON_GetObjectItemCaseSensitive(
+		 ladderd_ctx_obj(call->ctx, "cleanup"), "shm")) == NULL &&
+	    (shm = cJSON_AddArrayToObject(ladderd_ctx_obj(call->ctx,
+					      "cleanup"), "shm")) == NULL)
+		goto nomem;
+	if (!cJSON_AddItemToArray(shm, cJSON_CreateString(ring)) ||
+	    ladderd_ctx_set(call->ctx, "shared_decode", sd) < 0)
+		goto nomem;
+	sd = NULL;
+	if (ladderd_ctx_set(call->ctx, "group", group) < 0)
+		goto nomem;
+	return 0;
+nomem:
+	cJSON_Delete(group);
+	cJSON_Delete(sd);
+	call->fail(call, "cannot plan the shared decode: out of memory");
+	return -1;
+}
+
 static enum ladderd_rc
 hls_header_run(void *state, struct ladderd_call *call)
 {
@@ -304,6 +386,11 @@ hls_header_run(void *state, struct ladderd_call *call)
 		call->fail(call, "cannot build hls_header: out of memory");
 		goto out;
 	}
+	/* A re-run (a restarted task) plans afresh. */
+	cJSON_DeleteItemFromObjectCaseSensitive(call->ctx, "group");
+	cJSON_DeleteItemFromObjectCaseSensitive(call->ctx, "shared_decode");
+	if (fmp4 && hls_header_plan_shared(call, ladder) < 0)
+		goto out;
 	if (ladderd_ctx_set(call->ctx, "ladder", ladder) < 0) {
 		call->fail(call, "cannot store the ladder in the context");
 		goto out;

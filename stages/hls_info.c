@@ -224,7 +224,8 @@ hls_info_run(void *state, struct ladderd_call *call)
 	if (s.audio[0] != '\0')
 		cJSON_AddStringToObject(out, "audio_codec", s.audio);
 	cJSON_AddStringToObject(out, "fragment", frag);
-	if (ladderd_ctx_set(call->ctx, "hls_info", out) < 0)
+	if (ladderd_summary_num(call->ctx, "bandwidth", ceil(peak)) < 0 ||
+	    ladderd_ctx_set(call->ctx, "hls_info", out) < 0)
 		goto nomem;
 	out = NULL; /* the context owns it now */
 	rc = LADDERD_OK;

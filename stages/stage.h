@@ -83,8 +83,41 @@ enum ladderd_path {
 	LADDERD_PATH_PUBLISHED_MPD,    /* publish/<task_id>/manifest.mpd */
 	LADDERD_PATH_POSTER,	       /* the package's poster.jpg */
 	LADDERD_PATH_THUMBS_DIR,       /* its seek-bar sprites, VTT, playlist */
+	LADDERD_PATH_RUNG_ENDED,       /* exists once a unit's process ended */
 	LADDERD_PATH__COUNT
 };
+
+/*
+ * What the host reads from the context, and what it writes for stages
+ * (the daemon knows no stage by name; these keys are the whole contract):
+ *
+ *   ctx.ladder (pre phase, optional): the rendition units, in order. Each
+ *     is an object with "name" ([A-Za-z0-9._-]), "kind" ("video", "audio")
+ *     and whatever the rendition stages read ("height", "bitrate", ...);
+ *     without it the host runs ctx.profile.ladder. hls_header writes it.
+ *   ctx.group (pre phase, optional): one more unit that runs together with
+ *     some of the ladder's, e.g. a decoder feeding them:
+ *       { "unit": "_name", "label": "what users read", "stages": [...],
+ *         "members": ["rung", ...], "requires_stage": "stage" }
+ *     The host plans it only when its rendition workflow runs
+ *     `requires_stage` and two or more members still have to run; then it
+ *     starts the unit (its own chain: `stages`) and the members at once,
+ *     with one budget of CPUs, sets ctx.rung.group = unit in each member's
+ *     context, and treats a failure of the unit as optional (the members
+ *     are retried alone: without ctx.rung.group). A unit name starting
+ *     with '_' is internal: users read its label.
+ *   ctx.cleanup.shm (any stage): POSIX shared memory names ("/ladderd-...")
+ *     the task may leave behind. The host removes them before the rendition
+ *     phase, after it, and when it finds the task's job dead.
+ *   ctx.summary (rendition phase): what a rung's chain reports for the
+ *     task's summary, each key set by the stage that knows it: "width",
+ *     "height", "filters", "decoder" ("shared" or "own"; transcode),
+ *     "bandwidth" (hls_info), "reason" (why it was dropped; target_size).
+ *   LADDERD_PATH_RUNG_ENDED: the host creates this (empty) file when a
+ *     unit's process has ended, and removes it before the unit starts
+ *     again. Units of a group use it to stop waiting for a peer that will
+ *     never come.
+ */
 
 struct ladderd_call;
 
@@ -294,6 +327,36 @@ ladderd_ctx_obj(cJSON *obj, const char *key)
 		return NULL;
 	}
 	return it;
+}
+
+/*
+ * Set ctx.summary[key], the rung's summary (see "What the host reads"
+ * above), to a number or a string. Returns 0 or -1 (out of memory).
+ */
+static inline int
+ladderd_summary_num(cJSON *ctx, const char *key, double v)
+{
+	cJSON *sum = ladderd_ctx_obj(ctx, "summary");
+	cJSON *it = cJSON_CreateNumber(v);
+
+	if (sum == NULL || ladderd_ctx_set(sum, key, it) < 0) {
+		cJSON_Delete(it);
+		return -1;
+	}
+	return 0;
+}
+
+static inline int
+ladderd_summary_str(cJSON *ctx, const char *key, const char *v)
+{
+	cJSON *sum = ladderd_ctx_obj(ctx, "summary");
+	cJSON *it = cJSON_CreateString(v);
+
+	if (sum == NULL || ladderd_ctx_set(sum, key, it) < 0) {
+		cJSON_Delete(it);
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -161,6 +161,7 @@ target_size_run(void *state, struct ladderd_call *call)
 				cJSON_Delete(ts);
 				ts = NULL;
 			}
+			(void)ladderd_summary_str(call->ctx, "reason", why);
 			return target_size_store(call, ts, LADDERD_STOP);
 		}
 		/* At least one rung always: the lowest plays the source. */

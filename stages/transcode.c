@@ -140,9 +140,6 @@ struct transcode {
 
 	/* Shared decode (framering.h): video frames come from the ring. */
 	struct framering *ring;
-	int ring_fd;
-	size_t ring_size;
-	int ring_idx;
 	int used_ring; /* frames came from the ring (for the result) */
 
 	/* A chunk (ctx.rung.chunk): only frames in [chunk_start, chunk_end)
@@ -1252,146 +1249,56 @@ transcode_decode(struct transcode *st, AVCodecContext *dec, const AVPacket *pkt)
 }
 
 /*
- * Attach to the shared decoder's ring when the chord set one up for this
- * rung (a video-only rung: fMP4 mode). Not attaching is not an error: a
- * retried rung, a rung started after the decoder, or a missing ring means
- * this rung decodes the source itself.
+ * Read frames from the shared decoder's ring when the chord runs this rung
+ * in the decoder's group (ctx.rung.group; a video-only rung: fMP4 mode).
+ * Not attaching is not an error: a retried rung runs alone, and a rung
+ * that comes too late decodes the source itself.
  */
 static int
 transcode_ring_attach(struct transcode *st)
 {
-	const char *name = ladderd_ctx_str(st->call->ctx, "shared_decode.ring",
-	    NULL);
-	struct framering *r;
-	int fd = -1, idx, attached = 0;
-	size_t size = 0;
+	const char *names[FRAMERING_MAX_READERS];
+	struct framering_spec spec;
+	int err;
 
-	if (name == NULL || !st->want_video || st->want_audio ||
-	    st->call->rung == NULL)
+	if (!st->want_video || st->want_audio || st->call->rung == NULL ||
+	    ladderd_ctx_str(st->call->ctx, "rung.group", NULL) == NULL ||
+	    framering_spec_load(&spec, st->call, names) < 0)
 		return 0;
-	if ((r = framering_open(name, &fd, &size)) == NULL)
-		return 0;
-	framering_lock(r);
-	idx = framering_find(r, st->call->rung);
-	if (idx >= 0 && r->readers[idx].state == FRAMERING_PENDING &&
-	    r->produced == 0 && !r->failed) {
-		r->readers[idx].state = FRAMERING_ATTACHED;
-		r->readers[idx].pid = (int32_t)getpid();
-		r->readers[idx].consumed = 0;
-		attached = 1;
-		framering_broadcast(r);
-	}
-	framering_unlock(r);
-	if (!attached) {
-		munmap(r, size);
-		close(fd);
+	if ((err = framering_attach(&st->ring, &spec, st->call->rung)) <= 0) {
+		if (err < 0)
+			st->call->log(st->call, LADDERD_LOG_DEBUG,
+			    "cannot open the frame ring '%s' (%s), decoding "
+			    "alone", spec.name, strerror(-err));
 		return 0;
 	}
-	st->ring = r;
 	st->used_ring = 1;
-	st->ring_fd = fd;
-	st->ring_size = size;
-	st->ring_idx = idx;
 	st->call->log(st->call, LADDERD_LOG_DEBUG,
 	    "reading frames from the shared decoder");
 	return 0;
-}
-
-/* Leave the ring (the decoder stops waiting for this rung). */
-static void
-transcode_ring_detach(struct transcode *st)
-{
-	if (st->ring == NULL)
-		return;
-	framering_lock(st->ring);
-	st->ring->readers[st->ring_idx].state = FRAMERING_GONE;
-	framering_broadcast(st->ring);
-	framering_unlock(st->ring);
-	munmap(st->ring, st->ring_size);
-	close(st->ring_fd);
-	st->ring = NULL;
-}
-
-/*
- * Wait until the ring has frame `k`; 1 = a frame, 0 = end of stream,
- * negative = the decoder failed or the task was cancelled.
- */
-static int
-transcode_ring_wait(struct transcode *st, uint64_t k)
-{
-	struct framering *r = st->ring;
-	int ret;
-
-	framering_lock(r);
-	for (;;) {
-		if (r->ready && r->produced > k) {
-			ret = 1;
-			break;
-		}
-		if (r->failed) {
-			ret = -1;
-			break;
-		}
-		if (r->eof && r->produced <= k) {
-			ret = 0;
-			break;
-		}
-		if (st->call->cancelled(st->call)) {
-			ret = -2;
-			break;
-		}
-		framering_wait(r);
-	}
-	framering_unlock(r);
-	if (ret == -1)
-		return transcode_error(st, 0, "the shared decoder failed");
-	if (ret == -2) {
-		st->call->fail(st->call, "transcode of rung '%s' cancelled",
-		    st->call->rung ? st->call->rung : "?");
-		st->rc = LADDERD_RETRY;
-		return AVERROR_EXIT;
-	}
-	return ret;
 }
 
 /* Encode every frame of the ring, reading each slot in place. */
 static int
 transcode_ring_loop(struct transcode *st)
 {
-	for (uint64_t k = 0;; k++) {
-		struct framering *r;
-		struct framering_meta m;
-		int err = transcode_ring_wait(st, k);
+	for (;;) {
+		int err = framering_read(st->ring, st->frame);
 
+		if (err == AVERROR(EPIPE))
+			return transcode_error(st, 0,
+			    "the shared decoder failed");
+		if (err == AVERROR(ECANCELED)) {
+			st->call->fail(st->call, "transcode of rung '%s' "
+			    "cancelled", st->call->rung);
+			st->rc = LADDERD_RETRY;
+			return AVERROR_EXIT;
+		}
 		if (err <= 0)
 			return err;
-		if (st->ring_size < st->ring->total_size &&
-		    (st->ring = framering_remap(st->ring, st->ring_fd,
-			 &st->ring_size)) == NULL)
-			return transcode_error(st, 0, "cannot map the frame "
-			    "ring: %s", strerror(errno));
-		r = st->ring;
-		m = r->meta[k % FRAMERING_SLOTS];
-		st->frame->width = r->width;
-		st->frame->height = r->height;
-		st->frame->format = r->format;
-		st->frame->color_range = r->color_range;
-		st->frame->colorspace = r->colorspace;
-		st->frame->best_effort_timestamp = m.pts;
-		LADDERD_FRAME_DURATION(st->frame) = m.duration;
-		for (int i = 0; i < 4; i++) {
-			st->frame->data[i] = r->linesize[i] ?
-			    framering_slot(r, k) + r->plane_off[i] : NULL;
-			st->frame->linesize[i] = r->linesize[i];
-		}
 		err = transcode_video_out(st, st->frame);
 		/* The slot's memory is the ring's, never the frame's. */
-		memset(st->frame->data, 0, sizeof(st->frame->data));
-		memset(st->frame->linesize, 0, sizeof(st->frame->linesize));
-		framering_lock(r);
-		r->readers[st->ring_idx].consumed = k + 1;
-		framering_broadcast(r);
-		framering_unlock(r);
+		framering_release(st->ring, st->frame);
 		if (err < 0)
 			return err;
 	}
@@ -1581,6 +1488,24 @@ transcode_result(struct transcode *st)
 	return out;
 }
 
+/* The rung's summary (stage.h): picture size, filters, decoder. */
+static int
+transcode_summary(struct transcode *st)
+{
+	cJSON *ctx = st->call->ctx;
+
+	if (!st->want_video)
+		return 0;
+	if (ladderd_summary_num(ctx, "width", st->width) < 0 ||
+	    ladderd_summary_num(ctx, "height", st->height) < 0 ||
+	    ladderd_summary_str(ctx, "decoder",
+		st->used_ring ? "shared" : "own") < 0 ||
+	    (st->vplan[0] != '\0' &&
+		ladderd_summary_str(ctx, "filters", st->vplan) < 0))
+		return -1;
+	return 0;
+}
+
 /* Free everything st holds; safe on a half-built st. */
 static void
 transcode_free(struct transcode *st)
@@ -1615,7 +1540,7 @@ transcode_free(struct transcode *st)
 	av_packet_free(&st->opkt);
 	cJSON_Delete(st->keyframes);
 	st->keyframes = NULL;
-	transcode_ring_detach(st);
+	framering_finish(&st->ring, 0);
 }
 
 static enum ladderd_rc
@@ -1631,7 +1556,6 @@ transcode_run(void *state, struct ladderd_call *call)
 	    .aout = -1,
 	    .last_pts = -1,
 	    .sws_range = -1,
-	    .ring_fd = -1,
 	};
 	enum ladderd_rc rc = LADDERD_FAIL;
 	cJSON *out = NULL;
@@ -1664,6 +1588,7 @@ transcode_run(void *state, struct ladderd_call *call)
 		    "skipped %lld bad packets in '%s'", (long long)st.bad,
 		    st.src);
 	if ((out = transcode_result(&st)) == NULL ||
+	    transcode_summary(&st) < 0 ||
 	    ladderd_ctx_set(call->ctx, "transcode", out) < 0) {
 		call->fail(call, "cannot store the transcode results");
 		goto out;

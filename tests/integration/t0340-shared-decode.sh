@@ -34,7 +34,7 @@ mkclip_av "$T/src.mp4" 640x360 3
 SH=sh$$ AL=al$$ FL=fl$$
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"
 is "$?" 0 "a shared-decode run completes"
-like "$(cat "$T/sh.err")" 'shared decode: one decoder for 3 rungs' "one decoder for the 3 video rungs"
+like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 video rungs"
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"
 "$LADDERD" run -c "$T/ladderd.conf" -p alone "$T/src.mp4" -o "$T/out" --task-id "$AL" >/dev/null 2>"$T/al.err"
 is "$?" 0 "the same ladder with shared_decode = false completes"

@@ -87,7 +87,7 @@ run shared tff.ts sh
 is "$rc" 0 "interlaced TS, shared decode: the run completes"
 is "$(json "$S" 'd["source"]["field_order"] + " " + d["source"]["interlace_source"] + " " + str(d["source"]["interlaced"])')" \
 	"tt stream True" "status: field order tt from the stream, interlaced"
-like "$(cat "$T/sh.err")" 'shared decode: one decoder for 2 rungs' "one decoder for both rungs"
+like "$(cat "$T/sh.err")" 'shared decoder for 2 rungs' "one decoder for both rungs"
 is "$(json "$S" '[r["decoder"] + ":" + r["filters"] for r in d["renditions"]]')" \
 	'["shared:bwdif=mode=send_frame:parity=tff:deint=all", "shared:bwdif=mode=send_frame:parity=tff:deint=all"]' \
 	"both rungs read the shared decoder's bwdif output (top field first)"

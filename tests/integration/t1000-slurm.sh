@@ -94,7 +94,7 @@ profiles = { grp = { runner = \"slurm\"; segment_duration = 1;
 "$LADDERD" run -c "$T/group.conf" -p grp "$T/clip.mp4" -o "$T/outG" \
 	--task-id grp >"$T/G.out" 2>&1
 is "$?" 0 "a shared-decode run on Slurm completes (verified)"
-like "$(cat "$T/G.out")" "one decoder for 2 rungs, the group runs as one unit" \
+like "$(cat "$T/G.out")" "shared decoder for 2 rungs, the group runs as one unit" \
 	"the decoder and its rungs are planned as one unit"
 "$PY" - "$T/outG/.ladderd/status/grp/status.json" >"$T/gunits" <<'PY'
 import json, sys

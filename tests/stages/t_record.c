@@ -41,6 +41,10 @@ t_record_run(void *state, struct ladderd_call *call)
 		cJSON_AddNumberToObject(rec, "end_us", t_record_now_us());
 		cJSON_AddNumberToObject(rec, "pid", getpid());
 		cJSON_AddNumberToObject(rec, "threads", call->threads);
+		/* The unit it runs with (ctx.group), if any. */
+		if (ladderd_ctx_str(call->ctx, "rung.group", NULL))
+			cJSON_AddStringToObject(rec, "group",
+			    ladderd_ctx_str(call->ctx, "rung.group", ""));
 		if (greeting)
 			cJSON_AddStringToObject(rec, "greeting", greeting);
 		call->progress(call, 1.0);

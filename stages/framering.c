@@ -1,0 +1,609 @@
+/*
+ * framering.c - the frame ring of the shared decode (protocol: framering.h).
+ *
+ * The shared header sits at the start of the mapping; the slots follow,
+ * page aligned, once the producer knows the frame geometry. Only this file
+ * touches the header's fields, always under its mutex.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/common.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/version.h>
+
+#include "framering.h"
+#include "stage.h"
+
+#define RING_MAGIC 0x4c44524eu /* "LDRN" */
+#define RING_VERSION 2
+#define RING_NAME_MAX 72
+/* A ring another process created is initialised within this. */
+#define RING_INIT_WAIT_MS 5000
+/* Readers must attach (or end) within this after the first frame. */
+#define RING_ATTACH_WAIT_MS 60000
+
+#if LIBAVUTIL_VERSION_MAJOR >= 58
+#define RING_FRAME_DURATION(f) ((f)->duration)
+#else
+#define RING_FRAME_DURATION(f) ((f)->pkt_duration)
+#endif
+
+enum ring_reader_state {
+	RING_PENDING = 0,
+	RING_ATTACHED = 1,
+	RING_GONE = 2,
+};
+
+struct ring_reader {
+	char name[RING_NAME_MAX];
+	int32_t state;
+	int32_t pid;
+	uint64_t consumed; /* frames released */
+};
+
+struct ring_meta {
+	int64_t pts;	  /* in tb_num/tb_den */
+	int64_t duration; /* same unit, 0 if unknown */
+};
+
+/* The shared header: every field under `mu` (magic: atomics). */
+struct ring_shared {
+	uint32_t magic, version;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* broadcast on every change */
+	int32_t ready;	   /* geometry set, mapping sized */
+	int32_t eof;	   /* the producer published its last frame */
+	int32_t failed;	   /* the producer failed or died */
+	int32_t nreaders;
+	struct ring_reader readers[FRAMERING_MAX_READERS];
+	char producer[RING_NAME_MAX];
+	int32_t width, height, format, color_range, colorspace;
+	int32_t tb_num, tb_den;
+	int32_t linesize[4];
+	uint64_t plane_off[4]; /* within a slot */
+	uint64_t slot_size;
+	uint64_t data_off; /* slot 0, from the start of the mapping */
+	uint64_t total_size;
+	uint64_t produced; /* frames published */
+	struct ring_meta meta[FRAMERING_SLOTS];
+};
+
+/* One process's handle. */
+struct framering {
+	struct ring_shared *sh;
+	size_t mapped;
+	int fd;
+	int producer; /* else a reader */
+	int idx;      /* the reader's entry */
+	uint64_t next; /* the reader's next frame */
+	struct framering_hooks hooks;
+};
+
+static void
+ring_lock(struct ring_shared *sh)
+{
+	/* A holder died: the header is still consistent (every change is
+	 * a single store or a counter), carry on. */
+	if (pthread_mutex_lock(&sh->mu) == EOWNERDEAD)
+		pthread_mutex_consistent(&sh->mu);
+}
+
+static void
+ring_unlock(struct ring_shared *sh)
+{
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static void
+ring_changed(struct ring_shared *sh)
+{
+	pthread_cond_broadcast(&sh->cv);
+}
+
+/* Wait (locked) at most FRAMERING_WAIT_MS; 1 when it timed out. */
+static int
+ring_wait(struct ring_shared *sh)
+{
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += FRAMERING_WAIT_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	rc = pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
+	if (rc == EOWNERDEAD)
+		pthread_mutex_consistent(&sh->mu);
+	return rc == ETIMEDOUT;
+}
+
+static int
+ring_ended(const struct framering *r, const char *name)
+{
+	return r->hooks.ended && name[0] && r->hooks.ended(r->hooks.arg, name);
+}
+
+static int
+ring_cancelled(const struct framering *r)
+{
+	return r->hooks.cancelled && r->hooks.cancelled(r->hooks.arg);
+}
+
+static int
+ring_find(const struct ring_shared *sh, const char *name)
+{
+	for (int i = 0; i < sh->nreaders && i < FRAMERING_MAX_READERS; i++)
+		if (strncmp(sh->readers[i].name, name, RING_NAME_MAX) == 0)
+			return i;
+	return -1;
+}
+
+/* Map `size` bytes of the ring, replacing the current mapping. */
+static int
+ring_map(struct framering *r, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
+	    0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	if (r->sh != NULL)
+		munmap(r->sh, r->mapped);
+	r->sh = p;
+	r->mapped = size;
+	return 0;
+}
+
+/* Initialise a ring this process just created (nobody else maps it). */
+static int
+ring_init(struct framering *r, const struct framering_spec *s)
+{
+	struct ring_shared *sh;
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+	int err;
+
+	if (ftruncate(r->fd, sizeof(*sh)) < 0)
+		return -errno;
+	if ((err = ring_map(r, sizeof(*sh))) < 0)
+		return err;
+	sh = r->sh;
+	memset(sh, 0, sizeof(*sh));
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&sh->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&sh->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (int i = 0; i < s->nreaders; i++) {
+		strncpy(sh->readers[i].name, s->readers[i], RING_NAME_MAX - 1);
+		sh->readers[i].state = RING_PENDING;
+	}
+	sh->nreaders = s->nreaders;
+	strncpy(sh->producer, s->producer ? s->producer : "",
+	    RING_NAME_MAX - 1);
+	sh->version = RING_VERSION;
+	__atomic_store_n(&sh->magic, RING_MAGIC, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * Map a ring another process created, once it is initialised. There is
+ * no descriptor to wait on: poll, briefly (initialising takes a few
+ * microseconds; the bound covers a creator that died doing it).
+ */
+static int
+ring_join(struct framering *r)
+{
+	const struct timespec step = { 0, 2 * 1000000L };
+	struct stat st;
+	int err;
+
+	for (int waited = 0;; waited += 2) {
+		if (fstat(r->fd, &st) < 0)
+			return -errno;
+		if ((size_t)st.st_size >= sizeof(struct ring_shared)) {
+			if (r->sh == NULL &&
+			    (err = ring_map(r, sizeof(struct ring_shared))) < 0)
+				return err;
+			if (__atomic_load_n(&r->sh->magic, __ATOMIC_ACQUIRE) ==
+			    RING_MAGIC)
+				break;
+		}
+		if (waited >= RING_INIT_WAIT_MS)
+			return -ETIMEDOUT;
+		(void)nanosleep(&step, NULL);
+	}
+	if (r->sh->version != RING_VERSION)
+		return -EPROTO;
+	return 0;
+}
+
+/* Open the ring of `s`, creating it when this process comes first. */
+static int
+ring_open(struct framering **ret, const struct framering_spec *s,
+    int producer)
+{
+	struct framering *r;
+	int err;
+
+	*ret = NULL;
+	if (s->name == NULL || s->nreaders < 1 ||
+	    s->nreaders > FRAMERING_MAX_READERS)
+		return -E2BIG;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	r->producer = producer;
+	r->idx = -1;
+	r->hooks = s->hooks;
+	r->fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (r->fd >= 0) {
+		err = ring_init(r, s);
+	} else if (errno == EEXIST &&
+	    (r->fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0)) >= 0) {
+		err = ring_join(r);
+	} else {
+		err = -errno;
+	}
+	if (err < 0) {
+		if (r->sh)
+			munmap(r->sh, r->mapped);
+		if (r->fd >= 0)
+			close(r->fd);
+		free(r);
+		return err;
+	}
+	*ret = r;
+	return 0;
+}
+
+int
+framering_create(struct framering **ret, const struct framering_spec *s)
+{
+	return ring_open(ret, s, 1);
+}
+
+int
+framering_attach(struct framering **ret, const struct framering_spec *s,
+    const char *reader)
+{
+	struct framering *r;
+	struct ring_shared *sh;
+	int err, i;
+
+	if ((err = ring_open(&r, s, 0)) < 0)
+		return err;
+	sh = r->sh;
+	ring_lock(sh);
+	i = ring_find(sh, reader);
+	/* Late (a frame is out), retried (GONE) or unknown: decode alone. */
+	if (i >= 0 && sh->readers[i].state == RING_PENDING &&
+	    sh->produced == 0 && !sh->failed && !sh->eof) {
+		sh->readers[i].state = RING_ATTACHED;
+		sh->readers[i].pid = (int32_t)getpid();
+		sh->readers[i].consumed = 0;
+		r->idx = i;
+		ring_changed(sh);
+	}
+	ring_unlock(sh);
+	if (r->idx < 0) {
+		framering_finish(&r, 0);
+		return 0;
+	}
+	*ret = r;
+	return 1;
+}
+
+/* Pending readers whose unit ended are gone (locked); how many remain. */
+static int
+ring_pending(struct framering *r, int give_up)
+{
+	struct ring_shared *sh = r->sh;
+	int n = 0;
+
+	for (int i = 0; i < sh->nreaders; i++) {
+		if (sh->readers[i].state != RING_PENDING)
+			continue;
+		if (give_up || ring_ended(r, sh->readers[i].name))
+			sh->readers[i].state = RING_GONE;
+		else
+			n++;
+	}
+	return n;
+}
+
+int
+framering_configure(struct framering *r, const AVFrame *f, AVRational tb)
+{
+	struct ring_shared *sh = r->sh;
+	int linesize[4] = { 0 };
+	uint8_t *data[4] = { NULL };
+	uint64_t data_off, slot, total;
+	int err, size;
+
+	if ((err = av_image_fill_linesizes(linesize, f->format,
+		 FFALIGN(f->width, 64))) < 0)
+		return err;
+	/* Offsets only: av_image_fill_pointers does not write through. */
+	if ((size = av_image_fill_pointers(data, f->format, f->height,
+		 (uint8_t *)sh, linesize)) < 0)
+		return size;
+	slot = FFALIGN((uint64_t)size, 4096);
+	data_off = FFALIGN(sizeof(*sh), 4096);
+	total = data_off + slot * FRAMERING_SLOTS;
+	if (ftruncate(r->fd, (off_t)total) < 0)
+		return AVERROR(errno);
+	ring_lock(sh);
+	sh->width = f->width;
+	sh->height = f->height;
+	sh->format = f->format;
+	sh->color_range = f->color_range;
+	sh->colorspace = f->colorspace;
+	sh->tb_num = tb.num;
+	sh->tb_den = tb.den;
+	for (int i = 0; i < 4; i++) {
+		sh->linesize[i] = linesize[i];
+		sh->plane_off[i] = data[i] ?
+		    (uint64_t)(data[i] - (uint8_t *)sh) : 0;
+	}
+	sh->slot_size = slot;
+	sh->data_off = data_off;
+	sh->total_size = total;
+	ring_unlock(sh);
+	if ((err = ring_map(r, (size_t)total)) < 0)
+		return AVERROR(-err);
+	sh = r->sh;
+	ring_lock(sh);
+	sh->ready = 1;
+	ring_changed(sh);
+	/* Every reader attaches, or its unit ends (it is then gone). */
+	for (int waited = 0; ring_pending(r, waited >= RING_ATTACH_WAIT_MS);
+	     waited += FRAMERING_WAIT_MS) {
+		if (ring_cancelled(r)) {
+			ring_unlock(sh);
+			return AVERROR(ECANCELED);
+		}
+		(void)ring_wait(sh);
+	}
+	ring_unlock(sh);
+	return 0;
+}
+
+/* Frames the slowest attached reader still has to release (locked). */
+static uint64_t
+ring_backlog(const struct ring_shared *sh, int *ret_attached)
+{
+	uint64_t min = sh->produced;
+	int n = 0;
+
+	for (int i = 0; i < sh->nreaders; i++) {
+		if (sh->readers[i].state != RING_ATTACHED)
+			continue;
+		n++;
+		if (sh->readers[i].consumed < min)
+			min = sh->readers[i].consumed;
+	}
+	*ret_attached = n;
+	return sh->produced - min;
+}
+
+/* Attached readers whose unit ended are gone (locked). */
+static void
+ring_reap(struct framering *r)
+{
+	struct ring_shared *sh = r->sh;
+
+	for (int i = 0; i < sh->nreaders; i++)
+		if (sh->readers[i].state == RING_ATTACHED &&
+		    ring_ended(r, sh->readers[i].name))
+			sh->readers[i].state = RING_GONE;
+}
+
+static uint8_t *
+ring_slot(const struct framering *r, uint64_t k)
+{
+	return (uint8_t *)r->sh + r->sh->data_off +
+	    (k % FRAMERING_SLOTS) * r->sh->slot_size;
+}
+
+/* The planes of frame k's slot, into f (memory of the ring). */
+static void
+ring_describe(const struct framering *r, uint64_t k, AVFrame *f)
+{
+	const struct ring_shared *sh = r->sh;
+
+	f->width = sh->width;
+	f->height = sh->height;
+	f->format = sh->format;
+	f->color_range = sh->color_range;
+	f->colorspace = sh->colorspace;
+	for (int i = 0; i < 4; i++) {
+		f->data[i] = sh->linesize[i] ?
+		    ring_slot(r, k) + sh->plane_off[i] : NULL;
+		f->linesize[i] = sh->linesize[i];
+	}
+}
+
+int
+framering_acquire(struct framering *r, AVFrame *f)
+{
+	struct ring_shared *sh = r->sh;
+	int attached, rc;
+
+	ring_lock(sh);
+	for (;;) {
+		uint64_t backlog = ring_backlog(sh, &attached);
+
+		if (attached == 0) {
+			rc = 0;
+			break;
+		}
+		if (backlog < FRAMERING_SLOTS) {
+			rc = 1;
+			break;
+		}
+		if (ring_cancelled(r)) {
+			rc = AVERROR(ECANCELED);
+			break;
+		}
+		if (ring_wait(sh))
+			ring_reap(r);
+	}
+	ring_unlock(sh);
+	/* The slot is free: no reader is in it, fill it without the lock. */
+	if (rc == 1)
+		ring_describe(r, sh->produced, f);
+	return rc;
+}
+
+void
+framering_publish(struct framering *r, int64_t pts, int64_t duration)
+{
+	struct ring_shared *sh = r->sh;
+
+	ring_lock(sh);
+	sh->meta[sh->produced % FRAMERING_SLOTS].pts = pts;
+	sh->meta[sh->produced % FRAMERING_SLOTS].duration = duration;
+	sh->produced++;
+	ring_changed(sh);
+	ring_unlock(sh);
+}
+
+int
+framering_read(struct framering *r, AVFrame *f)
+{
+	struct ring_shared *sh = r->sh;
+	uint64_t k = r->next;
+	int rc, err;
+
+	ring_lock(sh);
+	for (;;) {
+		if (sh->ready && sh->produced > k) {
+			rc = 1;
+			break;
+		}
+		if (sh->failed) {
+			rc = AVERROR(EPIPE);
+			break;
+		}
+		if (sh->eof) {
+			rc = 0;
+			break;
+		}
+		if (ring_cancelled(r)) {
+			rc = AVERROR(ECANCELED);
+			break;
+		}
+		/* A producer that ended without "end of stream" died. */
+		if (ring_wait(sh) && !sh->eof && ring_ended(r, sh->producer))
+			sh->failed = 1;
+	}
+	ring_unlock(sh);
+	if (rc != 1)
+		return rc;
+	if (r->mapped < sh->total_size &&
+	    (err = ring_map(r, (size_t)sh->total_size)) < 0)
+		return AVERROR(-err);
+	sh = r->sh;
+	ring_describe(r, k, f);
+	f->best_effort_timestamp = sh->meta[k % FRAMERING_SLOTS].pts;
+	RING_FRAME_DURATION(f) = sh->meta[k % FRAMERING_SLOTS].duration;
+	return 1;
+}
+
+void
+framering_release(struct framering *r, AVFrame *f)
+{
+	struct ring_shared *sh = r->sh;
+
+	memset(f->data, 0, sizeof(f->data));
+	memset(f->linesize, 0, sizeof(f->linesize));
+	ring_lock(sh);
+	sh->readers[r->idx].consumed = ++r->next;
+	ring_changed(sh);
+	ring_unlock(sh);
+}
+
+void
+framering_finish(struct framering **rp, int ok)
+{
+	struct framering *r = *rp;
+
+	if (r == NULL)
+		return;
+	if (r->producer || r->idx >= 0) {
+		ring_lock(r->sh);
+		if (!r->producer)
+			r->sh->readers[r->idx].state = RING_GONE;
+		else if (ok)
+			r->sh->eof = 1;
+		else if (!r->sh->eof)
+			r->sh->failed = 1;
+		ring_changed(r->sh);
+		ring_unlock(r->sh);
+	}
+	munmap(r->sh, r->mapped);
+	close(r->fd);
+	free(r);
+	*rp = NULL;
+}
+
+/* A unit ended when the host marked it so (stage.h). */
+static int
+ring_hook_ended(void *arg, const char *name)
+{
+	struct ladderd_call *call = arg;
+	char path[4096];
+
+	if (call->path(call, LADDERD_PATH_RUNG_ENDED, name, path,
+		sizeof(path)) < 0)
+		return 0;
+	return access(path, F_OK) == 0;
+}
+
+static int
+ring_hook_cancelled(void *arg)
+{
+	struct ladderd_call *call = arg;
+
+	return call->cancelled(call);
+}
+
+int
+framering_spec_load(struct framering_spec *s, struct ladderd_call *call,
+    const char *names[FRAMERING_MAX_READERS])
+{
+	const cJSON *it;
+	int n = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->name = ladderd_ctx_str(call->ctx, "shared_decode.ring", NULL);
+	s->producer = ladderd_ctx_str(call->ctx, "shared_decode.producer", "");
+	cJSON_ArrayForEach(it, ladderd_ctx_get(call->ctx,
+				   "shared_decode.names"))
+		if (cJSON_IsString(it) && n < FRAMERING_MAX_READERS)
+			names[n++] = it->valuestring;
+	if (s->name == NULL || n == 0)
+		return -ENOENT;
+	s->readers = names;
+	s->nreaders = n;
+	s->hooks.ended = ring_hook_ended;
+	s->hooks.cancelled = ring_hook_cancelled;
+	s->hooks.arg = call;
+	return 0;
+}

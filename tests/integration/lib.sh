@@ -16,12 +16,17 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ladderd-test.XXXXXX")
 _n=0
 _failed=0
 _servers=
+_slurm=
 _cleanup() {
-	# The test servers (start_httpd, start_receiver) go with the test.
+	# The test servers (start_httpd, start_receiver) and the Slurm cluster
+	# (start_slurm) go with the test.
 	local pid
 	for pid in $_servers; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	[ -n "$_slurm" ] &&
+		sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" stop "$_slurm" \
+			>/dev/null 2>&1
 	if [ "${LADDERD_TEST_LEAVE:-0}" = 1 ]; then
 		echo "# trash directory kept: $T"
 	else
@@ -229,6 +234,32 @@ all_delivered() {
 	[ "$(received "$1" "$2")" = "$(seq -s ' ' 1 "$n")" ]
 }
 
+# --- the Slurm test cluster (tests/tools/slurm-cluster.sh) -------------
+# start_slurm: skip the test unless Slurm and munge are installed, else
+# start a one-node cluster in $SC ($T/slurm; stopped at exit, also when a
+# signal ends the test) and export SLURM_CONF. Sets the EXIT trap.
+start_slurm() {
+	local b
+	PATH=$PATH:/usr/sbin
+	for b in slurmctld slurmd munged srun sinfo squeue scancel scontrol; do
+		command -v $b >/dev/null 2>&1 ||
+			skip_all "$b not found (apt-get install slurmctld slurmd slurm-client munge)"
+	done
+	SC="$T/slurm"
+	_slurm=$SC
+	trap 'kill_all; _cleanup' EXIT
+	trap "exit 143" TERM INT HUP
+	sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" start "$SC" \
+		>"$T/cluster.out" 2>&1 ||
+		{ cat "$T/cluster.out"; skip_all "the test cluster did not start"; }
+	export SLURM_CONF="$SC/slurm.conf"
+}
+# live_jobs PREFIX: the squeue ids of the live jobs whose name starts so.
+live_jobs() {
+	squeue -h -o '%i %j' 2>/dev/null |
+		awk -v p="$1" 'index($2, p) == 1 { print $1 }'
+}
+
 # --- the daemon --------------------------------------------------------
 ALLOW_ROOT=
 [ "$(id -u)" = 0 ] && ALLOW_ROOT=--allow-root
@@ -286,6 +317,22 @@ kill_all() {
 drop() {
 	printf '%s' "$2" >"$T/$1.tmp"
 	mv "$T/$1.tmp" "$T/ingest/$1"
+}
+# check_refused NAME CONTENT ERE DESCRIPTION: drop NAME; it must land in
+# failed/<id>/ with an error.json message matching ERE and a failed status
+# (two test lines).
+check_refused() {
+	local f d
+	drop "$1" "$2"
+	wait_for 10 sh -c "ls '$T'/failed/*/'$1' >/dev/null 2>&1"
+	f=$(ls "$T"/failed/*/"$1" 2>/dev/null | head -n 1)
+	if [ -z "$f" ]; then
+		_report 1 "$4" "no failed/*/$1"
+		return
+	fi
+	d=$(dirname "$f")
+	like "$(json "$d/error.json" 'd["message"]')" "$3" "$4"
+	is "$(state_of "$(basename "$d")")" failed "$4: status failed"
 }
 # state_of ID: the task's latest state ("" if none yet).
 state_of() {

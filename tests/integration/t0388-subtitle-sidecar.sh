@@ -78,18 +78,6 @@ is "$(json "$T/status/bad/status.json" 'd["error"]["message"]')" "$msg1" \
 ok "... and it is back in failed/bad/ under its own name" test -f "$T/failed/bad/bad.srt"
 
 # Hostile or wrong sidecars: refused at the drop, with the reason.
-check_refused() { # NAME JSON REGEX DESCRIPTION
-	drop "$1" "$2"
-	wait_for 10 sh -c "ls '$T'/failed/*/'$1' >/dev/null 2>&1"
-	f=$(ls "$T"/failed/*/"$1" 2>/dev/null | head -n 1)
-	if [ -z "$f" ]; then
-		_report 1 "$4" "no failed/*/$1"
-		return
-	fi
-	d=$(dirname "$f")
-	like "$(json "$d/error.json" 'd["message"]')" "$3" "$4"
-	is "$(state_of "$(basename "$d")")" failed "$4: status failed"
-}
 mkclip_av "$T/ingest/sub/h.mp4" 320x180 2
 check_refused up.json '{"source": "sub/h.mp4", "subtitles": [ { "file": "../outside/secret.srt" } ]}' \
 	"subtitle file '../outside/secret.srt' must be a file name relative to the ingest folder" "a ../ sidecar path"

@@ -33,18 +33,6 @@ is "$(state_of local-one)" complete "a manifest with a local source completes"
 ok "the local source was claimed" test ! -e "$T/ingest/media/local.mov"
 
 # Bad manifests: each refused with its reason.
-check_refused() { # NAME JSON REGEX DESCRIPTION
-	drop "$1" "$2"
-	wait_for 10 sh -c "grep -l '' '$T'/failed/*/'$1' >/dev/null 2>&1"
-	f=$(ls "$T"/failed/*/"$1" 2>/dev/null | head -n 1)
-	if [ -z "$f" ]; then
-		_report 1 "$4" "no failed/*/$1"
-		return
-	fi
-	d=$(dirname "$f")
-	like "$(json "$d/error.json" 'd["message"]')" "$3" "$4"
-	is "$(state_of "$(basename "$d")")" failed "$4: status failed"
-}
 check_refused badjson.json '{"task_id": "x", ' 'not valid JSON' "bad JSON"
 check_refused typo.json '{"task_id": "typo", "sorce": "a.mp4"}' "unknown key 'sorce'" "unknown key"
 check_refused nosrc.json '{"task_id": "nosrc"}' 'no "source"' "missing source"

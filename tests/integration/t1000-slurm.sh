@@ -14,26 +14,8 @@
 #      task ends failed ("cancelled"), its Slurm job is gone;
 #   6. check-config refuses runner = "slurm" without srun.
 . "$(dirname "$0")/lib.sh"
-PATH=$PATH:/usr/sbin
-for b in slurmctld slurmd munged srun sinfo squeue scancel scontrol; do
-	command -v $b >/dev/null 2>&1 ||
-		skip_all "$b not found (apt-get install slurmctld slurmd slurm-client munge)"
-done
 require ffmpeg
-SC="$T/slurm"
-stop_all() {
-	kill_all
-	sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" stop "$SC" >/dev/null 2>&1
-	_cleanup
-}
-trap stop_all EXIT
-# A signal (a harness time-out) still stops the cluster, through EXIT.
-trap "exit 143" TERM INT HUP
-sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" start "$SC" >"$T/cluster.out" 2>&1 ||
-	{ cat "$T/cluster.out"; skip_all "the test cluster did not start"; }
-export SLURM_CONF="$SC/slurm.conf"
-# squeue ids of the live jobs whose name starts with $1.
-live_jobs() { squeue -h -o '%i %j' 2>/dev/null | awk -v p="$1" 'index($2, p) == 1 { print $1 }'; }
+start_slurm
 
 # --- 1. byte-identical packages, every rung a Slurm step ----------------
 PROFILE='

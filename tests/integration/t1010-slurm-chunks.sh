@@ -11,24 +11,8 @@
 #      and the daemon once chunk 0 has finished, restart: the finished chunk is reused (not
 #      encoded again), the task completes once, no Slurm job of it is left.
 . "$(dirname "$0")/lib.sh"
-PATH=$PATH:/usr/sbin
-for b in slurmctld slurmd munged srun sinfo squeue scancel scontrol; do
-	command -v $b >/dev/null 2>&1 ||
-		skip_all "$b not found (apt-get install slurmctld slurmd slurm-client munge)"
-done
-command -v ffmpeg >/dev/null 2>&1 || skip_all "ffmpeg not installed"
-SC="$T/slurm"
-stop_all() {
-	kill_all
-	sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" stop "$SC" >/dev/null 2>&1
-	_cleanup
-}
-trap stop_all EXIT
-trap "exit 143" TERM INT HUP
-sh "$LADDERD_SRC/tests/tools/slurm-cluster.sh" start "$SC" >"$T/cluster.out" 2>&1 ||
-	{ cat "$T/cluster.out"; skip_all "the test cluster did not start"; }
-export SLURM_CONF="$SC/slurm.conf"
-live_jobs() { squeue -h -o '%i %j' 2>/dev/null | awk -v p="$1" 'index($2, p) == 1 { print $1 }'; }
+require ffmpeg
+start_slurm
 
 PROFILE='segment_duration = 2; chunk_duration = 10;
     video = { preset = "ultrafast"; };

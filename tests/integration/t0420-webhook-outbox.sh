@@ -167,7 +167,9 @@ stop_server "$RECV_PID"
 put t4 1 2
 ok "receiver down: failures logged" wait_for 10 \
 	grep -q 'task=t4 seq=1: webhook delivery failed' "$T/worker.log"
-sleep 1
+# Not a sleep: the worker has come back to the entry and failed again.
+ok "receiver down: retried" wait_for 10 \
+	grep -q 'task=t4 seq=1: webhook delivery failed: .*; attempt 2,' "$T/worker.log"
 is "$(pending)" 2 "receiver down: both entries still in the outbox"
 t0=$(date +%s%N)
 kill -TERM "$WORKER_PID"

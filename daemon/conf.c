@@ -1,14 +1,18 @@
 /*
  * conf.c - parses the libconfig file into struct ladderd_conf.
  *
- * Every key is described once in the schema tables below, with its type,
- * default and range: the tables are the documentation's source of truth
- * (etc/ladderd.conf lists the same keys and defaults, a test checks it).
- * Unknown keys, wrong types and out-of-range values are refused with
- * "FILE:LINE: reason". Relative folder paths are resolved against the
- * directory of the config file. A missing setting takes its default, so
- * an empty file (or no file) gives a working configuration with the
- * built-in "default" profile and workflow.
+ * Every key of the daemon is described once in the schema tables below,
+ * with its type, default and range: the tables are the documentation's
+ * source of truth (etc/ladderd.conf lists the same keys and defaults, a
+ * test checks it). The groups a stage reads (a profile's video and audio,
+ * the top-level download) are the stage's: it declares them (struct
+ * ladderd_setting, stage.h) and ladderd_conf_check_settings() checks them
+ * against those declarations in a second step, once the stages are known;
+ * until then they are kept as written. Unknown keys, wrong types and
+ * out-of-range values are refused with "FILE:LINE: reason". Relative
+ * folder paths are resolved against the directory of the config file. A
+ * missing setting takes its default, so an empty file (or no file) gives a
+ * working configuration with the built-in "default" profile and workflow.
  */
 #include "config.h"
 
@@ -34,6 +38,21 @@ const char *const ladderd_phase_names[LADDERD_PHASE__COUNT] = {
 	"pre", "rendition", "post"
 };
 
+const char *const ladderd_conf_type_names[LADDERD_SETTING_NETWORKS + 1] = {
+	[LADDERD_SETTING_INT] = "int",
+	[LADDERD_SETTING_FLOAT] = "float",
+	[LADDERD_SETTING_BOOL] = "bool",
+	[LADDERD_SETTING_STRING] = "string",
+	[LADDERD_SETTING_STRINGS] = "strings",
+	[LADDERD_SETTING_NETWORKS] = "networks",
+};
+
+/* The parsed file, kept for ladderd_conf_check_settings()'s FILE:LINE. */
+struct ladderd_conf_source {
+	config_t cfg;
+	char *name; /* the file, or "<string>" */
+};
+
 enum key_type {
 	K_INT,
 	K_INT64,
@@ -51,40 +70,9 @@ struct key {
 	enum key_type type;
 	const char *dflt;	   /* default as text ("" = none) */
 	double min, max;	   /* numbers */
-	const char *choices;	   /* strings: "a|b|c" */
+	const char *choices;	   /* strings: "a|b|c"; numbers: also allowed */
 	const struct key *sub;	   /* groups and rungs */
 	int required;
-};
-
-static const struct key video_keys[] = {
-	{ "codec", K_STRING, "libx264", 0, 0, "libx264|libx265|libsvtav1",
-	    NULL, 0 },
-	{ "preset", K_STRING, "veryfast", 0, 0,
-	    "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|"
-	    "veryslow", NULL, 0 },
-	{ "profile", K_STRING, "high", 0, 0, "baseline|main|high", NULL, 0 },
-	{ "level", K_STRING, "", 0, 0, NULL, NULL, 0 },
-	{ "maxrate_factor", K_FLOAT, "1.07", 1, 4, NULL, NULL, 0 },
-	{ "bufsize_factor", K_FLOAT, "1.5", 0.1, 10, NULL, NULL, 0 },
-	{ "crf", K_INT, "0", 0, 51, NULL, NULL, 0 },
-	/* bwdif: auto = when the probe finds the source interlaced. */
-	{ "deinterlace", K_STRING, "auto", 0, 0, "auto|on|off", NULL, 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
-};
-
-static const struct key audio_keys[] = {
-	{ "codec", K_STRING, "aac", 0, 0, "aac", NULL, 0 },
-	{ "bitrate", K_INT, "128", 16, 512, NULL, NULL, 0 },
-	{ "channels", K_INT, "2", 1, 2, NULL, NULL, 0 },
-	{ "sample_rate", K_INT, "48000", 8000, 96000, NULL, NULL, 0 },
-	/* EBU R128 target in LUFS (two-pass loudnorm); 0 = off. */
-	{ "loudness", K_FLOAT, "0", -70, 0, NULL, NULL, 0 },
-	/* fMP4: every audio stream of the source is a rendition (stage
-	 * hls_header); at most max_tracks (0 = all), only these languages
-	 * (empty = all; none matching: the default stream). */
-	{ "max_tracks", K_INT, "0", 0, 16, NULL, NULL, 0 },
-	{ "languages", K_STRINGS, "", 0, 0, NULL, NULL, 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
 static const struct key rung_keys[] = {
@@ -94,18 +82,6 @@ static const struct key rung_keys[] = {
 	/* Absent: the profile's video.codec. */
 	{ "codec", K_STRING, NULL, 0, 0, "libx264|libx265|libsvtav1", NULL,
 	    0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
-};
-
-/* Poster and seek-bar sprites (stage thumbnails). */
-static const struct key thumbnails_keys[] = {
-	{ "sprites", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
-	{ "poster", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
-	/* Seconds between tiles; tile width in px; tiles per sheet. */
-	{ "interval", K_FLOAT, "5", 0.5, 3600, NULL, NULL, 0 },
-	{ "width", K_INT, "160", 16, 1920, NULL, NULL, 0 },
-	{ "columns", K_INT, "5", 1, 50, NULL, NULL, 0 },
-	{ "rows", K_INT, "5", 1, 50, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -136,22 +112,7 @@ static const struct key profile_keys[] = {
 	{ "subtitles", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
 	/* Absent: the top-level runner. */
 	{ "runner", K_STRING, NULL, 0, 0, "local|slurm", NULL, 0 },
-	{ "video", K_GROUP, NULL, 0, 0, NULL, video_keys, 0 },
-	{ "audio", K_GROUP, NULL, 0, 0, NULL, audio_keys, 0 },
-	{ "thumbnails", K_GROUP, NULL, 0, 0, NULL, thumbnails_keys, 0 },
 	{ "ladder", K_RUNGS, NULL, 0, 0, NULL, rung_keys, 0 },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
-};
-
-static const struct key download_keys[] = {
-	{ "protocols", K_STRINGS, "http,https", 0, 0, NULL, NULL, 0 },
-	{ "max_redirects", K_INT, "5", 0, 50, NULL, NULL, 0 },
-	{ "max_bytes", K_INT64, "10737418240", 1, 1e15, NULL, NULL, 0 },
-	{ "connect_timeout", K_INT, "30", 1, 3600, NULL, NULL, 0 },
-	{ "timeout", K_INT, "3600", 1, 604800, NULL, NULL, 0 },
-	{ "low_speed_limit", K_INT, "32768", 0, 1e9, NULL, NULL, 0 },
-	{ "low_speed_time", K_INT, "30", 1, 86400, NULL, NULL, 0 },
-	{ "allow_networks", K_CIDRS, "", 0, 0, NULL, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
 
@@ -219,7 +180,6 @@ static const struct key top_keys[] = {
 	{ "user", K_STRING, "", 0, 0, NULL, NULL, 0 },
 	{ "runner", K_STRING, "local", 0, 0, "local|slurm", NULL, 0 },
 	{ "slurm", K_GROUP, NULL, 0, 0, NULL, slurm_keys, 0 },
-	{ "download", K_GROUP, NULL, 0, 0, NULL, download_keys, 0 },
 	{ "notify", K_GROUP, NULL, 0, 0, NULL, notify_keys, 0 },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL, 0 }
 };
@@ -283,6 +243,23 @@ choice_ok(const char *choices, const char *v)
 		if (len == n && strncmp(c, v, n) == 0)
 			return 1;
 		c = bar ? bar + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Whether `v` is one of the numbers of "a|b|c" (NULL: none). */
+static int
+number_choice_ok(const char *choices, double v)
+{
+	const char *c = choices;
+
+	while (c && *c) {
+		char *end;
+
+		if (strtod(c, &end) == v && (*end == '|' || *end == '\0'))
+			return 1;
+		c = strchr(c, '|');
+		c = c ? c + 1 : NULL;
 	}
 	return 0;
 }
@@ -352,7 +329,9 @@ default_value(const struct key *k)
 }
 
 static int convert_group(struct parse *p, const config_setting_t *g,
-    const struct key *keys, const char *const *extra, cJSON **ret);
+    const struct key *keys, const char *const *extra, cJSON *deferred,
+    cJSON **ret);
+static cJSON *setting_to_json(const config_setting_t *s);
 
 static int
 convert_number(struct parse *p, const config_setting_t *s,
@@ -370,14 +349,10 @@ convert_number(struct parse *p, const config_setting_t *s,
 	else
 		return conf_error(p, s, "'%s' must be %s", k->name,
 		    k->type == K_FLOAT ? "a number" : "an integer");
-	if (v < k->min || v > k->max)
-		return conf_error(p, s, "'%s' is %g, must be in %g..%g",
-		    k->name, v, k->min, k->max);
-	/* loudnorm takes targets down from -5 LUFS; 0 means off. */
-	if (k->sub == NULL && strcmp(k->name, "loudness") == 0 && v != 0 &&
-	    v > -5)
-		return conf_error(p, s, "'loudness' is %g, must be 0 (off) or "
-		    "in -70..-5 LUFS", v);
+	if ((v < k->min || v > k->max) && !number_choice_ok(k->choices, v))
+		return conf_error(p, s, "'%s' is %g, must be %s%s%g..%g",
+		    k->name, v, k->choices ? k->choices : "",
+		    k->choices ? " or in " : "in ", k->min, k->max);
 	*ret = cJSON_CreateNumber(v);
 	return 0;
 }
@@ -406,7 +381,7 @@ convert_rungs(struct parse *p, const config_setting_t *s, const struct key *k,
 			return conf_error(p, e, "a rung must be a group "
 			    "{ name; height; bitrate; }");
 		}
-		if ((rc = convert_group(p, e, k->sub, NULL, &r)) < 0) {
+		if ((rc = convert_group(p, e, k->sub, NULL, NULL, &r)) < 0) {
 			cJSON_Delete(a);
 			return rc;
 		}
@@ -500,7 +475,7 @@ convert_value(struct parse *p, const config_setting_t *s, const struct key *k,
 		if (!config_setting_is_group(s))
 			return conf_error(p, s, "'%s' must be a group { ... }",
 			    k->name);
-		return convert_group(p, s, k->sub, NULL, ret);
+		return convert_group(p, s, k->sub, NULL, NULL, ret);
 	case K_RUNGS:
 		return convert_rungs(p, s, k, ret);
 	}
@@ -510,11 +485,14 @@ convert_value(struct parse *p, const config_setting_t *s, const struct key *k,
 /*
  * Convert group `g` (may be NULL: all defaults) to a cJSON object
  * following `keys`; names in `extra` are skipped (the caller handles
- * them); anything else unknown is an error.
+ * them); an unknown group goes into `deferred` as written when it is not
+ * NULL (a stage's: ladderd_conf_check_settings() checks it); anything
+ * else unknown is an error.
  */
 static int
 convert_group(struct parse *p, const config_setting_t *g,
-    const struct key *keys, const char *const *extra, cJSON **ret)
+    const struct key *keys, const char *const *extra, cJSON *deferred,
+    cJSON **ret)
 {
 	cJSON *obj = cJSON_CreateObject();
 	int n = g ? config_setting_length(g) : 0;
@@ -534,6 +512,12 @@ convert_group(struct parse *p, const config_setting_t *g,
 				skip = 1;
 		if (skip)
 			continue;
+		if (k == NULL && deferred != NULL && name != NULL &&
+		    config_setting_is_group(s)) {
+			cJSON_AddItemToObject(deferred, name,
+			    setting_to_json(s));
+			continue;
+		}
 		if (k == NULL) {
 			cJSON_Delete(obj);
 			return conf_error(p, s, "unknown setting '%s'",
@@ -777,11 +761,56 @@ profile_chunks_check(struct parse *p, const config_setting_t *s,
 	return 0;
 }
 
+/* Move every item of object `from` into object `to`. */
+static void
+move_items(cJSON *to, cJSON *from)
+{
+	cJSON *it;
+
+	while (from != NULL && (it = from->child) != NULL) {
+		cJSON_DetachItemViaPointer(from, it);
+		cJSON_AddItemToObject(to, it->string, it);
+	}
+}
+
+/*
+ * One profile's own settings into pr->settings, the groups stages own as
+ * written (ladderd_conf_check_settings checks them), and its workflow.
+ */
+static int
+parse_profile(struct parse *p, const config_setting_t *s,
+    struct ladderd_profile *pr)
+{
+	static const char *const extra[] = { "workflow", NULL };
+	cJSON *raw = cJSON_CreateObject();
+	config_setting_t *w;
+	int rc;
+
+	if (raw == NULL)
+		return -ENOMEM;
+	rc = convert_group(p, s, profile_keys, extra, raw, &pr->settings);
+	if (rc == 0)
+		move_items(pr->settings, raw);
+	cJSON_Delete(raw);
+	if (rc < 0 || (s && ((rc = profile_codecs_check(p, s,
+				  pr->settings)) < 0 ||
+			      (rc = profile_chunks_check(p, s,
+				   pr->settings)) < 0)))
+		return rc;
+	if (s && (w = config_setting_get_member(s, "workflow")) != NULL) {
+		if ((pr->workflow = calloc(1, sizeof(*pr->workflow))) == NULL)
+			return -ENOMEM;
+		if ((rc = workflow_default(pr->workflow)) < 0 ||
+		    (rc = parse_workflow(p, w, pr->workflow)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 parse_profiles(struct parse *p, const config_setting_t *g,
     struct ladderd_conf *c)
 {
-	static const char *const extra[] = { "workflow", NULL };
 	int n, rc;
 
 	if (g && !config_setting_is_group(g))
@@ -794,7 +823,6 @@ parse_profiles(struct parse *p, const config_setting_t *g,
 	for (int i = 0; i < n; i++) {
 		config_setting_t *s = config_setting_get_elem(g, i);
 		struct ladderd_profile *pr = &c->profiles[c->nprofiles];
-		config_setting_t *w;
 
 		if (!config_setting_is_group(s))
 			return conf_error(p, s, "profile '%s' must be a group",
@@ -802,19 +830,8 @@ parse_profiles(struct parse *p, const config_setting_t *g,
 		if ((pr->name = strdup(config_setting_name(s))) == NULL)
 			return -ENOMEM;
 		c->nprofiles++;
-		if ((rc = convert_group(p, s, profile_keys, extra,
-			 &pr->settings)) < 0 ||
-		    (rc = profile_codecs_check(p, s, pr->settings)) < 0 ||
-		    (rc = profile_chunks_check(p, s, pr->settings)) < 0)
+		if ((rc = parse_profile(p, s, pr)) < 0)
 			return rc;
-		if ((w = config_setting_get_member(s, "workflow")) != NULL) {
-			if ((pr->workflow = calloc(1, sizeof(*pr->workflow))) ==
-			    NULL)
-				return -ENOMEM;
-			if ((rc = workflow_default(pr->workflow)) < 0 ||
-			    (rc = parse_workflow(p, w, pr->workflow)) < 0)
-				return rc;
-		}
 	}
 	if (ladderd_conf_profile(c, "default") == NULL) {
 		/* Always have a "default" profile: the built-in one. */
@@ -823,8 +840,7 @@ parse_profiles(struct parse *p, const config_setting_t *g,
 		if ((pr->name = strdup("default")) == NULL)
 			return -ENOMEM;
 		c->nprofiles++;
-		if ((rc = convert_group(p, NULL, profile_keys, extra,
-			 &pr->settings)) < 0)
+		if ((rc = parse_profile(p, NULL, pr)) < 0)
 			return rc;
 	}
 	return 0;
@@ -858,7 +874,7 @@ parse_watches(struct parse *p, const config_setting_t *l,
 		if (!config_setting_is_group(e))
 			return conf_error(p, e, "a watch entry must be a group "
 			    "{ path; profile; }");
-		if ((rc = convert_group(p, e, watch_keys, NULL, &w)) < 0)
+		if ((rc = convert_group(p, e, watch_keys, NULL, NULL, &w)) < 0)
 			return rc;
 		prof = ladderd_ctx_str(w, "profile", "default");
 		if (ladderd_conf_profile(c, prof) == NULL) {
@@ -1008,9 +1024,12 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	cJSON *top = NULL;
 	int rc;
 
-	if (c == NULL)
+	if (c == NULL || (c->stage_groups = cJSON_CreateObject()) == NULL) {
+		free(c);
 		return -ENOMEM;
-	if ((rc = convert_group(p, root, top_keys, extra, &top)) < 0)
+	}
+	if ((rc = convert_group(p, root, top_keys, extra, c->stage_groups,
+		 &top)) < 0)
 		goto fail;
 	rc = -ENOMEM;
 	if ((c->spool = resolve(p, ladderd_ctx_str(top, "spool", ""))) ==
@@ -1052,7 +1071,6 @@ conf_from_config(config_t *cfg, struct parse *p, struct ladderd_conf **ret)
 	if ((rc = parse_umask(p, config_setting_get_member(root, "umask"),
 		 ladderd_ctx_str(top, "umask", "027"), &c->umask)) < 0)
 		goto fail;
-	c->download = cJSON_DetachItemFromObject(top, "download");
 	c->notify = cJSON_DetachItemFromObject(top, "notify");
 	c->slurm = cJSON_DetachItemFromObject(top, "slurm");
 	if ((c->runner = strdup(ladderd_ctx_str(top, "runner", "local"))) ==
@@ -1086,17 +1104,363 @@ fail:
 	return rc;
 }
 
+/* --- the groups stages own (ladderd_conf_check_settings) ------------- */
+
+/* Whether the array of strings `list` holds `s`. */
 static int
-conf_parse(config_t *cfg, struct parse *p, int read_ok,
+list_has(const cJSON *list, const char *s)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, list)
+		if (strcmp(cJSON_GetStringValue(it), s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The declaration named `path` in `decls` (NULL if none); *ret_below tells
+ * whether some declaration lies below it ("path.x"), making it a group.
+ */
+static const cJSON *
+decl_find(const cJSON *decls, const char *path, int *ret_below)
+{
+	size_t n = strlen(path);
+	const cJSON *d, *exact = NULL;
+
+	*ret_below = 0;
+	cJSON_ArrayForEach(d, decls) {
+		const char *name = ladderd_ctx_str(d, "name", "");
+
+		if (strcmp(name, path) == 0)
+			exact = d;
+		else if (strncmp(name, path, n) == 0 && name[n] == '.')
+			*ret_below = 1;
+	}
+	return exact;
+}
+
+/* A declaration as a schema key (its name: the last component). */
+static int
+decl_key(const cJSON *d, struct key *k)
+{
+	static const enum key_type types[] = {
+		[LADDERD_SETTING_INT] = K_INT,
+		[LADDERD_SETTING_FLOAT] = K_FLOAT,
+		[LADDERD_SETTING_BOOL] = K_BOOL,
+		[LADDERD_SETTING_STRING] = K_STRING,
+		[LADDERD_SETTING_STRINGS] = K_STRINGS,
+		[LADDERD_SETTING_NETWORKS] = K_CIDRS,
+	};
+	const char *name = ladderd_ctx_str(d, "name", "");
+	const char *type = ladderd_ctx_str(d, "type", "");
+
+	*k = (struct key){ .name = strrchr(name, '.') ? strrchr(name, '.') + 1 :
+						       name,
+		.dflt = ladderd_ctx_str(d, "default", ""),
+		.min = ladderd_ctx_num(d, "min", 0),
+		.max = ladderd_ctx_num(d, "max", 0),
+		.choices = ladderd_ctx_str(d, "choices", NULL) };
+	for (size_t t = LADDERD_SETTING_INT; t <= LADDERD_SETTING_NETWORKS; t++)
+		if (strcmp(type, ladderd_conf_type_names[t]) == 0) {
+			k->type = types[t];
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int check_group(struct parse *p, const config_setting_t *g,
+    const char *prefix, const cJSON *decls, cJSON **ret);
+
+/* "prefix.name" into buf; -ENAMETOOLONG when it does not fit. */
+static int
+join_path(char *buf, size_t size, const char *prefix, const char *name)
+{
+	int n = snprintf(buf, size, "%s.%s", prefix, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Setting `s` of the group at `prefix`, checked, into obj. */
+static int
+check_member(struct parse *p, const config_setting_t *s, const char *prefix,
+    const cJSON *decls, cJSON *obj)
+{
+	const char *name = config_setting_name(s);
+	const cJSON *d;
+	struct key k;
+	char path[256];
+	cJSON *v = NULL;
+	int below, rc;
+
+	if (name == NULL || join_path(path, sizeof(path), prefix, name) < 0)
+		return conf_error(p, s, "unknown setting '%s'",
+		    name ? name : "?");
+	if ((d = decl_find(decls, path, &below)) != NULL) {
+		if (decl_key(d, &k) < 0)
+			return conf_error(p, s, "'%s': stage '%s' declares an "
+			    "unknown type", name, ladderd_ctx_str(d, "stage",
+						     "?"));
+		if ((rc = convert_value(p, s, &k, &v)) < 0) {
+			size_t len = strlen(p->err);
+
+			/* Whose range it is: the stage's. */
+			(void)snprintf(p->err + len, p->errlen - len,
+			    " (stage %s)", ladderd_ctx_str(d, "stage", "?"));
+			return rc;
+		}
+	} else if (below) {
+		if ((rc = check_group(p, s, path, decls, &v)) < 0)
+			return rc;
+	} else
+		return conf_error(p, s, "unknown setting '%s' (no stage of the "
+		    "workflows declares %s)", name, path);
+	cJSON_AddItemToObject(obj, name, v);
+	return 0;
+}
+
+/*
+ * The group at `prefix` in declaration order (so a file and the defaults
+ * print alike): each declared setting below it from `given` (the file's,
+ * checked; emptied here) or its default.
+ */
+static int
+check_defaults(struct parse *p, const char *prefix, const cJSON *decls,
+    cJSON *given, cJSON *obj)
+{
+	size_t n = strlen(prefix);
+	const cJSON *d;
+
+	cJSON_ArrayForEach(d, decls) {
+		const char *name = ladderd_ctx_str(d, "name", ""), *rel, *dot;
+		char sub[128], path[256];
+		struct key k;
+		cJSON *v = NULL;
+		int rc;
+
+		if (strncmp(name, prefix, n) != 0 || name[n] != '.')
+			continue;
+		rel = name + n + 1;
+		dot = strchr(rel, '.');
+		(void)snprintf(sub, sizeof(sub), "%.*s",
+		    dot ? (int)(dot - rel) : (int)strlen(rel), rel);
+		if (cJSON_GetObjectItemCaseSensitive(obj, sub) != NULL)
+			continue;
+		if ((v = cJSON_DetachItemFromObjectCaseSensitive(given, sub)) !=
+		    NULL)
+			;
+		else if (dot != NULL) {
+			if (join_path(path, sizeof(path), prefix, sub) < 0)
+				return -ENAMETOOLONG;
+			if ((rc = check_group(p, NULL, path, decls, &v)) < 0)
+				return rc;
+		} else if (decl_key(d, &k) == 0)
+			v = default_value(&k);
+		if (v == NULL)
+			return -ENOMEM;
+		cJSON_AddItemToObject(obj, sub, v);
+	}
+	return 0;
+}
+
+/*
+ * Group `g` (NULL: absent, all defaults) at context path `prefix`
+ * ("profile.video", "download") checked against `decls` into *ret.
+ */
+static int
+check_group(struct parse *p, const config_setting_t *g, const char *prefix,
+    const cJSON *decls, cJSON **ret)
+{
+	cJSON *given = cJSON_CreateObject(), *obj = cJSON_CreateObject();
+	int rc = given && obj ? 0 : -ENOMEM;
+
+	if (rc == 0 && g != NULL && !config_setting_is_group(g))
+		rc = conf_error(p, g, "'%s' must be a group { ... }",
+		    config_setting_name(g));
+	for (int i = 0; rc == 0 && g && i < config_setting_length(g); i++)
+		rc = check_member(p, config_setting_get_elem(g, i), prefix,
+		    decls, given);
+	if (rc == 0)
+		rc = check_defaults(p, prefix, decls, given, obj);
+	cJSON_Delete(given);
+	if (rc < 0) {
+		cJSON_Delete(obj);
+		return rc;
+	}
+	*ret = obj;
+	return 0;
+}
+
+/*
+ * Check the groups below `g` (the file's root or one profile; may be NULL)
+ * that stages own: each group the declarations under `scope` ("" for the
+ * top level, "profile") name, then refuse any other group the daemon does
+ * not own either. Results go into `out`, replacing what is there.
+ */
+static int
+check_scope(struct parse *p, const config_setting_t *g, const char *scope,
+    const struct key *own, const char *const *extra, const cJSON *decls,
+    cJSON *out)
+{
+	size_t n = strlen(scope);
+	cJSON *seen = cJSON_CreateArray();
+	const cJSON *d;
+	int rc = seen ? 0 : -ENOMEM;
+
+	cJSON_ArrayForEach(d, decls) {
+		const char *name = ladderd_ctx_str(d, "name", "");
+		char group[128], path[256];
+		cJSON *v = NULL;
+
+		if (rc < 0 || (n && (strncmp(name, scope, n) != 0 ||
+					name[n] != '.')))
+			continue;
+		if (!n && strncmp(name, "profile.", 8) == 0)
+			continue;
+		name += n ? n + 1 : 0;
+		(void)snprintf(group, sizeof(group), "%.*s",
+		    (int)strcspn(name, "."), name);
+		if (list_has(seen, group))
+			continue;
+		cJSON_AddItemToArray(seen, cJSON_CreateString(group));
+		(void)snprintf(path, sizeof(path), "%s%s%s", scope,
+		    n ? "." : "", group);
+		if ((rc = check_group(p, g ? config_setting_get_member(g,
+						 group) : NULL,
+			 path, decls, &v)) < 0)
+			continue;
+		/* Appended, not replaced in place: declaration order. */
+		cJSON_DeleteItemFromObjectCaseSensitive(out, group);
+		cJSON_AddItemToObject(out, group, v);
+	}
+	for (int i = 0; rc == 0 && g && i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, i);
+		const char *name = config_setting_name(s);
+		int skip = find_key(own, name) != NULL ||
+		    list_has(seen, name);
+
+		for (const char *const *e = extra; *e; e++)
+			skip |= strcmp(*e, name) == 0;
+		if (!skip)
+			rc = conf_error(p, s, "unknown setting '%s' (no stage of "
+			    "the workflows declares settings in it)", name);
+	}
+	cJSON_Delete(seen);
+	return rc;
+}
+
+/*
+ * A declaration names a group of its own: "profile.GROUP.KEY" with a GROUP
+ * that is not a profile key of the daemon, or "STAGE.KEY" at the top.
+ */
+static int
+check_decls(struct parse *p, const cJSON *decls, const char *const *top_extra,
+    const char *const *profile_extra)
+{
+	const cJSON *d;
+
+	cJSON_ArrayForEach(d, decls) {
+		const char *name = ladderd_ctx_str(d, "name", "");
+		const char *rest = name, *const *extra = top_extra;
+		const struct key *own = top_keys;
+		char group[128];
+		int bad;
+
+		if (strncmp(name, "profile.", 8) == 0) {
+			rest = name + 8;
+			own = profile_keys;
+			extra = profile_extra;
+		}
+		(void)snprintf(group, sizeof(group), "%.*s",
+		    (int)strcspn(rest, "."), rest);
+		bad = strchr(rest, '.') == NULL || find_key(own, group) != NULL;
+		for (const char *const *e = extra; *e; e++)
+			bad |= strcmp(*e, group) == 0;
+		if (bad) {
+			snprintf(p->err, p->errlen, "stage '%s' declares "
+			    "setting '%s', which is not in a group of its own "
+			    "(ladderd-stages(7) SETTINGS)",
+			    ladderd_ctx_str(d, "stage", "?"), name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
+ladderd_conf_check_settings(struct ladderd_conf *c, const cJSON *decls,
+    char *err, size_t errlen)
+{
+	static const char *const top_extra[] = { "watch", "profiles",
+		"workflow", NULL };
+	static const char *const profile_extra[] = { "workflow", NULL };
+	struct parse p = { c->src ? c->src->name : "?", NULL, err, errlen };
+	const config_setting_t *root, *profiles;
+	cJSON *groups;
+	int rc;
+
+	err[0] = '\0';
+	if (c->src == NULL) /* only conf.c makes a conf */
+		return -EINVAL;
+	if ((rc = check_decls(&p, decls, top_extra, profile_extra)) < 0)
+		return rc;
+	root = config_root_setting(&c->src->cfg);
+	profiles = config_setting_get_member(root, "profiles");
+	if ((groups = cJSON_CreateObject()) == NULL)
+		return -ENOMEM;
+	if ((rc = check_scope(&p, root, "", top_keys, top_extra, decls,
+		 groups)) < 0) {
+		cJSON_Delete(groups);
+		return rc;
+	}
+	cJSON_Delete(c->stage_groups);
+	c->stage_groups = groups;
+	for (size_t i = 0; i < c->nprofiles; i++) {
+		const config_setting_t *g = profiles ?
+		    config_setting_get_member(profiles, c->profiles[i].name) :
+		    NULL;
+
+		if ((rc = check_scope(&p, g, "profile", profile_keys,
+			 profile_extra, decls, c->profiles[i].settings)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+source_free(struct ladderd_conf_source *src)
+{
+	if (src == NULL)
+		return;
+	config_destroy(&src->cfg);
+	free(src->name);
+	free(src);
+}
+
+/*
+ * Parse what src->cfg read (read_ok: libconfig's verdict). On success the
+ * conf keeps `src` (for ladderd_conf_check_settings), else it is freed.
+ */
+static int
+conf_parse(struct ladderd_conf_source *src, struct parse *p, int read_ok,
     struct ladderd_conf **ret)
 {
+	config_t *cfg = &src->cfg;
+	int rc;
+
 	if (!read_ok) {
 		snprintf(p->err, p->errlen, "%s:%d: %s",
 		    config_error_file(cfg) ? config_error_file(cfg) : p->file,
 		    config_error_line(cfg), config_error_text(cfg));
-		return -EINVAL;
+		rc = -EINVAL;
+	} else if ((src->name = strdup(p->file)) == NULL)
+		rc = -ENOMEM;
+	else if ((rc = conf_from_config(cfg, p, ret)) == 0) {
+		(*ret)->src = src;
+		return 0;
 	}
-	return conf_from_config(cfg, p, ret);
+	source_free(src);
+	return rc;
 }
 
 /*
@@ -1123,7 +1487,7 @@ ladderd_conf_load_as(const char *file, const char *base_dir,
 {
 	char abs[PATH_MAX], dir[PATH_MAX];
 	struct parse p = { file, NULL, err, errlen };
-	config_t cfg;
+	struct ladderd_conf_source *src;
 	FILE *f;
 	int rc;
 
@@ -1142,11 +1506,12 @@ ladderd_conf_load_as(const char *file, const char *base_dir,
 	if (!base_dir && strrchr(dir, '/'))
 		*strrchr(dir, '/') = '\0';
 	p.dir = dir;
-	config_init(&cfg);
-	config_set_include_dir(&cfg, dir);
-	rc = conf_parse(&cfg, &p, config_read_file(&cfg, file) == CONFIG_TRUE,
-	    ret_conf);
-	config_destroy(&cfg);
+	if ((src = calloc(1, sizeof(*src))) == NULL)
+		return -ENOMEM;
+	config_init(&src->cfg);
+	config_set_include_dir(&src->cfg, dir);
+	rc = conf_parse(src, &p,
+	    config_read_file(&src->cfg, file) == CONFIG_TRUE, ret_conf);
 	if (rc == 0 && ((*ret_conf)->file = strdup(abs)) == NULL) {
 		ladderd_conf_free(*ret_conf);
 		*ret_conf = NULL;
@@ -1161,15 +1526,14 @@ ladderd_conf_load_string(const char *text, const char *dir,
     struct ladderd_conf **ret_conf, char *err, size_t errlen)
 {
 	struct parse p = { "<string>", dir, err, errlen };
-	config_t cfg;
-	int rc;
+	struct ladderd_conf_source *src = calloc(1, sizeof(*src));
 
 	err[0] = '\0';
-	config_init(&cfg);
-	rc = conf_parse(&cfg, &p, config_read_string(&cfg, text) == CONFIG_TRUE,
-	    ret_conf);
-	config_destroy(&cfg);
-	return rc;
+	if (src == NULL)
+		return -ENOMEM;
+	config_init(&src->cfg);
+	return conf_parse(src, &p,
+	    config_read_string(&src->cfg, text) == CONFIG_TRUE, ret_conf);
 }
 
 void
@@ -1185,7 +1549,8 @@ ladderd_conf_free(struct ladderd_conf *c)
 	free(c->archive);
 	free(c->stage_path);
 	free(c->user);
-	cJSON_Delete(c->download);
+	cJSON_Delete(c->stage_groups);
+	source_free(c->src);
 	cJSON_Delete(c->notify);
 	cJSON_Delete(c->slurm);
 	free(c->runner);
@@ -1302,6 +1667,7 @@ print_workflow(FILE *out, const char *indent, const struct ladderd_workflow *wf)
 void
 ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 {
+	const cJSON *g;
 	char *s;
 
 	fprintf(out, "config     %s\n", c->file ? c->file : "(built-in defaults)");
@@ -1325,9 +1691,11 @@ ladderd_conf_print(const struct ladderd_conf *c, FILE *out)
 	fprintf(out, "umask      %03o\n", (unsigned)c->umask);
 	fprintf(out, "user       %s\n", c->user && c->user[0] ? c->user :
 	    "(none: no privileges to drop)");
-	s = cJSON_PrintUnformatted(c->download);
-	fprintf(out, "download   %s\n", s ? s : "");
-	cJSON_free(s);
+	cJSON_ArrayForEach(g, c->stage_groups) {
+		s = cJSON_PrintUnformatted(g);
+		fprintf(out, "%-10s %s\n", g->string, s ? s : "");
+		cJSON_free(s);
+	}
 	{
 		cJSON *n = cJSON_Duplicate(c->notify, 1);
 

@@ -36,6 +36,9 @@ struct ladderd_profile {
 	struct ladderd_workflow *workflow; /* NULL: the global workflow */
 };
 
+/* The parsed file, kept for the stage settings' FILE:LINE (conf.c). */
+struct ladderd_conf_source;
+
 struct ladderd_watch {
 	char *path;
 	char *profile;
@@ -54,7 +57,13 @@ struct ladderd_conf {
 	int max_metadata;	      /* bytes of a manifest's metadata */
 	mode_t umask; /* of the daemon and its workers */
 	char *user;   /* "" or the account a root daemon becomes */
-	cJSON *download; /* merged into every context as "download" */
+	/*
+	 * The top-level groups stages declare settings in, by name
+	 * ("download": { ... }); each is merged into every context under its
+	 * name. Validated and completed with defaults by
+	 * ladderd_conf_check_settings(), as given until then.
+	 */
+	cJSON *stage_groups;
 	cJSON *notify;	 /* webhook, secret, allow_manifest_webhook, ... */
 	char *runner;	 /* "local" or "slurm"; a profile may override it */
 	cJSON *slurm;	 /* srun, partition, account, time_limit, ... */
@@ -63,9 +72,12 @@ struct ladderd_conf {
 	struct ladderd_profile *profiles;
 	size_t nprofiles;
 	struct ladderd_workflow workflow;
+	struct ladderd_conf_source *src; /* private to conf.c */
 };
 
 extern const char *const ladderd_phase_names[LADDERD_PHASE__COUNT];
+/* "int", "float", ... by enum ladderd_setting_type (stage.h). */
+extern const char *const ladderd_conf_type_names[];
 
 int ladderd_conf_load(const char *file, struct ladderd_conf **ret_conf,
     char *err, size_t errlen);
@@ -82,6 +94,18 @@ int ladderd_conf_load_string(const char *text, const char *dir,
 int ladderd_conf_load_cli(const char *file, struct ladderd_conf **ret_conf,
     char *err, size_t errlen);
 const char *ladderd_conf_cli_file(const char *file);
+/*
+ * The second half of loading: validate the groups stages own (a profile's
+ * video = { ... }, the top-level download = { ... }) against `decls`, the
+ * settings the configured stages declare (a JSON array of { stage, name,
+ * type, default, min, max, choices, doc }, settings.h), and fill in their
+ * defaults. Until it runs, those groups are kept as written, unchecked;
+ * programs that start no task (status, notify, job workers, which get a
+ * checked snapshot) skip it. Returns 0, or -EINVAL with "FILE:LINE: reason"
+ * in err.
+ */
+int ladderd_conf_check_settings(struct ladderd_conf *conf, const cJSON *decls,
+    char *err, size_t errlen);
 void ladderd_conf_free(struct ladderd_conf *conf);
 const struct ladderd_profile *ladderd_conf_profile(
     const struct ladderd_conf *conf, const char *name);

@@ -35,6 +35,7 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
     size_t errlen)
 {
 	const struct ladderd_profile *pr;
+	const cJSON *g;
 	cJSON *ctx = NULL, *task;
 	char path[PATH_MAX];
 	int rc;
@@ -87,9 +88,9 @@ ladderd_engine_new_task(const struct ladderd_conf *conf,
 		cJSON_AddStringToObject(in, "path", spec->input_path);
 	}
 	cJSON_AddItemToObject(ctx, "profile", cJSON_Duplicate(pr->settings, 1));
-	if (conf->download)
-		cJSON_AddItemToObject(ctx, "download",
-		    cJSON_Duplicate(conf->download, 1));
+	/* Each stage's top-level group under its name ("download"). */
+	cJSON_ArrayForEach(g, conf->stage_groups)
+		cJSON_AddItemToObject(ctx, g->string, cJSON_Duplicate(g, 1));
 	cJSON_AddArrayToObject(ctx, "done");
 	if ((rc = ladderd_fsutil_mkdir_p(spec->work_dir, 0755)) < 0) {
 		snprintf(err, errlen, "cannot create work folder '%s': %s",

@@ -556,7 +556,8 @@ ingest_url_allowed(const struct ladderd_conf *conf, const char *url)
 
 	if (sep == NULL)
 		return 0;
-	cJSON_ArrayForEach(it, ladderd_ctx_get(conf->download, "protocols")) {
+	cJSON_ArrayForEach(it, ladderd_ctx_get(conf->stage_groups,
+				   "download.protocols")) {
 		size_t n = strlen(it->valuestring);
 
 		if ((size_t)(sep - url) == n &&

@@ -7,6 +7,7 @@
  *   ladderd cancel [-c FILE] ID             stop a queued or running task
  *   ladderd retry [-c FILE] ID              queue a failed task again
  *   ladderd check-config [-c FILE]         validate, load every stage, print
+ *   ladderd settings [-c FILE] [--json|--man]  the settings stages declare
  *   ladderd stage [-c FILE] NAME CTX.json  run one stage on a context file
  *   ladderd job [-c FILE] TASKDIR [fetch]  worker: one task (internal)
  *   ladderd rung WORKDIR RUNG              worker: one rung (internal)
@@ -36,6 +37,7 @@
 #include "run.h"
 #include "runner.h"
 #include "rung.h"
+#include "settings.h"
 #include "supervisor.h"
 
 
@@ -50,9 +52,31 @@ usage(void)
 	    "       ladderd cancel [-c FILE] ID\n"
 	    "       ladderd retry [-c FILE] ID\n"
 	    "       ladderd check-config [-c FILE]\n"
+	    "       ladderd settings [-c FILE] [--json | --man]\n"
 	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
 	    "       ladderd notify [-c FILE] [-v]\n"
 	    "       ladderd --version\n");
+}
+
+/*
+ * The config the command line names (ladderd_cli_conf), with the stages'
+ * groups checked against the settings the stages declare, loaded here;
+ * *decls keeps those declarations. NULL after saying why.
+ */
+static struct ladderd_conf *
+load_checked(const char *file, cJSON **decls)
+{
+	struct ladderd_conf *c = ladderd_cli_conf(file);
+	char err[2048];
+
+	if (c != NULL &&
+	    (ladderd_settings_collect(c, false, decls, err, sizeof(err)) < 0 ||
+		ladderd_conf_check_settings(c, *decls, err, sizeof(err)) < 0)) {
+		fprintf(stderr, "ladderd: %s\n", err);
+		ladderd_conf_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 /*
@@ -100,14 +124,19 @@ cmd_check_config(int argc, char **argv)
 	int bad = 0;
 	struct ladderd_conf *c;
 	struct ladderd_plugins *reg;
+	cJSON *decls = NULL;
 
 	if (ladderd_cli_parse(argc, argv, LADDERD_CLI_VERBOSE, &o) != argc) {
 		usage();
 		return 2;
 	}
-	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
+	if ((c = load_checked(o.conf_file, &decls)) == NULL) {
+		cJSON_Delete(decls);
 		return 1;
+	}
 	ladderd_conf_print(c, stdout);
+	ladderd_settings_print(decls, stdout);
+	cJSON_Delete(decls);
 	if ((reg = ladderd_plugins_new(c->stage_path)) == NULL) {
 		ladderd_conf_free(c);
 		return 1;
@@ -170,7 +199,7 @@ cmd_stage(int argc, char **argv)
 	const struct ladderd_profile *pr;
 	const struct ladderd_stage_ref *ref;
 	const char *pname;
-	cJSON *ctx = NULL;
+	cJSON *ctx = NULL, *decls = NULL;
 	char err[1024], *text;
 	enum ladderd_rc rc;
 
@@ -180,8 +209,11 @@ cmd_stage(int argc, char **argv)
 		return 2;
 	}
 	log_init(o.verbose);
-	if ((c = ladderd_cli_conf(o.conf_file)) == NULL)
+	if ((c = load_checked(o.conf_file, &decls)) == NULL) {
+		cJSON_Delete(decls);
 		return 1;
+	}
+	cJSON_Delete(decls);
 	if (ladderd_ctx_load(argv[idx + 1], &ctx) < 0) {
 		fprintf(stderr, "ladderd: cannot read context '%s'\n",
 		    argv[idx + 1]);
@@ -272,6 +304,8 @@ main(int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "cancel") == 0 ||
 			     strcmp(argv[1], "retry") == 0))
 		return ladderd_operator_request(argv[1], argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "settings") == 0)
+		return ladderd_settings_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "stage") == 0)

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "run.h"
 #include "run_display.h"
+#include "settings.h"
 #include "status.h"
 
 struct run_display {
@@ -424,8 +425,11 @@ ladderd_run_main(int argc, char **argv)
 		unsetenv("LADDERD_RUN_FEED");
 	}
 	log_init(t.verbose);
-	if (ladderd_conf_load(t.conf_file, &conf, err, sizeof(err)) < 0) {
+	/* The task's context carries the stages' settings: check them. */
+	if (ladderd_conf_load(t.conf_file, &conf, err, sizeof(err)) < 0 ||
+	    ladderd_settings_check(conf, false, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
+		ladderd_conf_free(conf);
 		return LADDERD_EXIT_FAIL;
 	}
 	if (run_resolve(conf, &t) < 0 ||

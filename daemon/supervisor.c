@@ -53,6 +53,7 @@
 #include "request.h"
 #include "metrics.h"
 #include "sdnotify.h"
+#include "settings.h"
 #include "spool.h"
 #include "status.h"
 #include "supervisor.h"
@@ -950,7 +951,9 @@ sup_reload(struct sup *s)
 	if (s->conf_file == NULL)
 		return;
 	ladderd_sdnotify_reloading();
-	if (ladderd_conf_load(s->conf_file, &nc, err, sizeof(err)) < 0) {
+	if (ladderd_conf_load(s->conf_file, &nc, err, sizeof(err)) < 0 ||
+	    ladderd_settings_check(nc, true, err, sizeof(err)) < 0) {
+		ladderd_conf_free(nc);
 		log_warnx("config not reloaded, keeping the running one: %s",
 		    err);
 		snprintf(s->conf_error, sizeof(s->conf_error), "%s", err);
@@ -1337,8 +1340,11 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		log_warnx("systemd will get no notifications: %s",
 		    r == -ENOENT ? "cannot load libsystemd.so.0" :
 				   strerror(-r));
-	if (ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) < 0) {
+	/* The stages' groups, checked by a worker: no plugin code here. */
+	if (ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) < 0 ||
+	    ladderd_settings_check(s.conf, true, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
+		ladderd_conf_free(s.conf);
 		return 1;
 	}
 	if (ladderd_privdrop_plan(s.conf, allow_root, &plan, err,

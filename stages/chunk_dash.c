@@ -37,6 +37,7 @@
 #include "avcall.h"
 #include "avlog.h"
 #include "codecs.h"
+#include "encode_settings.h"
 #include "stage.h"
 #include "crashpoint.h"
 
@@ -1081,11 +1082,12 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 			rc = LADDERD_FAIL;
 			if (audio) {
 				dash_audio_track(call->ctx, r, rep);
-				rep->channels = (int)ladderd_ctx_num(call->ctx,
-				    "profile.audio.channels", 2);
-				rep->sample_rate = (int)ladderd_ctx_num(
-				    call->ctx, "profile.audio.sample_rate",
-				    48000);
+				rep->channels = (int)ladderd_setting_num(
+				    call->ctx,
+				    encode_setting(ENC_AUDIO_CHANNELS));
+				rep->sample_rate = (int)ladderd_setting_num(
+				    call->ctx,
+				    encode_setting(ENC_AUDIO_SAMPLE_RATE));
 			} else {
 				dash_fps(call->ctx, r, rep);
 			}

@@ -1,11 +1,9 @@
 /*
  * stages/download.c - fetch the task's source, or take the dropped file.
  *
- * Reads ctx.task.source and the named arguments download.protocols (array of
- * scheme names, default ["http", "https"]), download.max_redirects (5),
- * download.max_bytes (10 GiB), download.connect_timeout (30 s),
- * download.timeout (3600 s), download.low_speed_limit (32768 bytes/s),
- * download.low_speed_time (30 s) and download.allow_networks (CIDRs). Sets
+ * Reads ctx.task.source and its settings, the config's download = { ... }
+ * group (download_settings below: the one place their defaults and ranges
+ * live; the daemon validates the config against it). Sets
  * ctx.input = { path, url, bytes, content_type, effective_url } for a URL,
  * ctx.input.path for a local file.
  *
@@ -42,9 +40,47 @@
 #error "the download stage needs libcurl >= 7.85 (CURLOPT_PROTOCOLS_STR)"
 #endif
 
-#define DOWNLOAD_MAX_BYTES (10.0 * 1024 * 1024 * 1024)
 #define DOWNLOAD_NAME_MAX 128
 #define DOWNLOAD_PROTOS_MAX 256
+
+enum {
+	DL_PROTOCOLS,
+	DL_MAX_REDIRECTS,
+	DL_MAX_BYTES,
+	DL_CONNECT_TIMEOUT,
+	DL_TIMEOUT,
+	DL_LOW_SPEED_LIMIT,
+	DL_LOW_SPEED_TIME,
+	DL_ALLOW_NETWORKS,
+	DL__COUNT
+};
+
+/* The config's download = { ... } group (ladderd-stages(7)). */
+static const struct ladderd_setting download_settings[DL__COUNT + 1] = {
+	[DL_PROTOCOLS] = { "download.protocols", LADDERD_SETTING_STRINGS,
+	    "http,https", 0, 0, NULL,
+	    "URL schemes a task's source may use (lowercase)" },
+	[DL_MAX_REDIRECTS] = { "download.max_redirects", LADDERD_SETTING_INT,
+	    "5", 0, 50, NULL, "HTTP redirects followed at most" },
+	[DL_MAX_BYTES] = { "download.max_bytes", LADDERD_SETTING_INT,
+	    "10737418240", 1, 1e15, NULL,
+	    "largest body accepted, in bytes (10 GiB)" },
+	[DL_CONNECT_TIMEOUT] = { "download.connect_timeout",
+	    LADDERD_SETTING_INT, "30", 1, 3600, NULL,
+	    "seconds to connect, per attempt" },
+	[DL_TIMEOUT] = { "download.timeout", LADDERD_SETTING_INT, "3600", 1,
+	    604800, NULL, "seconds for the whole transfer" },
+	[DL_LOW_SPEED_LIMIT] = { "download.low_speed_limit",
+	    LADDERD_SETTING_INT, "32768", 0, 1e9, NULL,
+	    "bytes/s below which a transfer counts as stalled (0: never)" },
+	[DL_LOW_SPEED_TIME] = { "download.low_speed_time",
+	    LADDERD_SETTING_INT, "30", 1, 86400, NULL,
+	    "seconds of stall after which the transfer is abandoned" },
+	[DL_ALLOW_NETWORKS] = { "download.allow_networks",
+	    LADDERD_SETTING_NETWORKS, "", 0, 0, NULL,
+	    "internal networks a URL may reach (README \"Network safety\")" },
+	[DL__COUNT] = { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 /* One transfer: what the libcurl callbacks share with download_url(). */
 struct download_xfer {
@@ -99,6 +135,37 @@ download_is_url(const char *s, char *scheme, size_t size)
 }
 
 /*
+ * Append scheme `p` to `list` ("http,https", for libcurl) and `human`
+ * ("http, https", for messages); *allowed becomes true when it is
+ * `scheme`. Returns 0, or -EINVAL after call->fail().
+ */
+static int
+download_add_protocol(struct ladderd_call *call, const char *p,
+    const char *scheme, char *list, char *human, size_t size, bool *allowed)
+{
+	size_t len = strlen(list), hlen = strlen(human);
+	int n;
+
+	if (p == NULL || *p == '\0' ||
+	    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(p)) {
+		call->fail(call, "download.protocols: invalid entry (want "
+				 "lowercase scheme names such as \"https\")");
+		return -EINVAL;
+	}
+	n = snprintf(list + len, size - len, "%s%s", len ? "," : "", p);
+	if (n >= 0 && (size_t)n < size - len)
+		n = snprintf(human + hlen, size - hlen, "%s%s",
+		    hlen ? ", " : "", p);
+	if (n < 0 || (size_t)n >= size - hlen) {
+		call->fail(call, "download.protocols is too long");
+		return -EINVAL;
+	}
+	if (strcmp(p, scheme) == 0)
+		*allowed = true;
+	return 0;
+}
+
+/*
  * Read download.protocols into `list` as "http,https" (for libcurl) and
  * `human` as "http, https" (for messages); *allowed tells whether `scheme`
  * is one of them. Returns 0, or -EINVAL after call->fail().
@@ -107,17 +174,22 @@ static int
 download_protocols(struct ladderd_call *call, const char *scheme,
     char *list, char *human, size_t size, bool *allowed)
 {
-	const cJSON *protos = ladderd_ctx_get(call->ctx, "download.protocols");
+	const struct ladderd_setting *s = &download_settings[DL_PROTOCOLS];
+	const cJSON *protos = ladderd_ctx_get(call->ctx, s->name);
 	const cJSON *it;
-	size_t len = 0, hlen = 0;
 
 	*allowed = false;
 	list[0] = human[0] = '\0';
 	if (protos == NULL) {
-		*allowed = strcmp(scheme, "http") == 0 ||
-		    strcmp(scheme, "https") == 0;
-		snprintf(list, size, "http,https");
-		snprintf(human, size, "http, https");
+		/* A context built by hand: the declared default. */
+		char buf[DOWNLOAD_PROTOS_MAX], *save = NULL, *tok;
+
+		snprintf(buf, sizeof(buf), "%s", s->dflt);
+		for (tok = strtok_r(buf, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save))
+			if (download_add_protocol(call, tok, scheme, list,
+				human, size, allowed) < 0)
+				return -EINVAL;
 		return 0;
 	}
 	if (!cJSON_IsArray(protos)) {
@@ -125,57 +197,32 @@ download_protocols(struct ladderd_call *call, const char *scheme,
 				 "strings");
 		return -EINVAL;
 	}
-	cJSON_ArrayForEach(it, protos) {
-		const char *p = cJSON_GetStringValue(it);
-		int n;
-
-		if (p == NULL || *p == '\0' ||
-		    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789") !=
-			strlen(p)) {
-			call->fail(call, "download.protocols: invalid entry "
-					 "(want lowercase scheme names such "
-					 "as \"https\")");
+	cJSON_ArrayForEach(it, protos)
+		if (download_add_protocol(call, cJSON_GetStringValue(it),
+			scheme, list, human, size, allowed) < 0)
 			return -EINVAL;
-		}
-		n = snprintf(list + len, size - len, "%s%s",
-		    len ? "," : "", p);
-		if (n < 0 || (size_t)n >= size - len)
-			goto toolong;
-		len += (size_t)n;
-		n = snprintf(human + hlen, size - hlen, "%s%s",
-		    hlen ? ", " : "", p);
-		if (n < 0 || (size_t)n >= size - hlen)
-			goto toolong;
-		hlen += (size_t)n;
-		if (strcmp(p, scheme) == 0)
-			*allowed = true;
-	}
-	if (len == 0)
+	if (list[0] == '\0')
 		snprintf(human, size, "none");
 	return 0;
-toolong:
-	call->fail(call, "download.protocols is too long");
-	return -EINVAL;
 }
 
-/* A numeric argument in [min, max]; -EINVAL after call->fail(). */
+/*
+ * A numeric setting of download_settings[i], checked against its declared
+ * range (a context may be built by hand); -EINVAL after call->fail().
+ */
 static int
-download_arg(struct ladderd_call *call, const char *key, double dflt,
-    double min, double max, double *ret)
+download_arg(struct ladderd_call *call, int i, double *ret)
 {
-	const cJSON *it = ladderd_ctx_get(call->ctx, key);
+	const struct ladderd_setting *s = &download_settings[i];
+	const cJSON *it = ladderd_ctx_get(call->ctx, s->name);
 
-	if (it == NULL) {
-		*ret = dflt;
-		return 0;
-	}
-	if (!cJSON_IsNumber(it) || it->valuedouble < min ||
-	    it->valuedouble > max) {
-		call->fail(call, "%s must be a number in [%.0f, %.0f]", key,
-		    min, max);
+	*ret = ladderd_setting_num(call->ctx, s);
+	if (it != NULL && (!cJSON_IsNumber(it) || it->valuedouble < s->min ||
+			      it->valuedouble > s->max)) {
+		call->fail(call, "%s must be a number in [%.0f, %.0f]",
+		    s->name, s->min, s->max);
 		return -EINVAL;
 	}
-	*ret = it->valuedouble;
 	return 0;
 }
 
@@ -187,7 +234,7 @@ static int
 download_policy(struct ladderd_call *call, struct ladderd_netpolicy *p)
 {
 	const cJSON *nets = ladderd_ctx_get(call->ctx,
-	    "download.allow_networks");
+	    download_settings[DL_ALLOW_NETWORKS].name);
 	const cJSON *it;
 
 	p->trusted = ladderd_ctx_bool(call->ctx, "task.source_trusted", 0);
@@ -410,18 +457,12 @@ download_url(struct ladderd_call *call, const char *source,
 		    scheme, human);
 		goto out;
 	}
-	if (download_arg(call, "download.max_redirects", 5, 0, 100,
-		&max_redirs) < 0 ||
-	    download_arg(call, "download.max_bytes", DOWNLOAD_MAX_BYTES, 1,
-		(double)INT64_MAX / 2, &max_bytes) < 0 ||
-	    download_arg(call, "download.connect_timeout", 30, 0, 86400,
-		&conn_to) < 0 ||
-	    download_arg(call, "download.timeout", 3600, 0, 7 * 86400,
-		&total_to) < 0 ||
-	    download_arg(call, "download.low_speed_limit", 32768, 0,
-		(double)LONG_MAX, &ls_limit) < 0 ||
-	    download_arg(call, "download.low_speed_time", 30, 0, 86400,
-		&ls_time) < 0)
+	if (download_arg(call, DL_MAX_REDIRECTS, &max_redirs) < 0 ||
+	    download_arg(call, DL_MAX_BYTES, &max_bytes) < 0 ||
+	    download_arg(call, DL_CONNECT_TIMEOUT, &conn_to) < 0 ||
+	    download_arg(call, DL_TIMEOUT, &total_to) < 0 ||
+	    download_arg(call, DL_LOW_SPEED_LIMIT, &ls_limit) < 0 ||
+	    download_arg(call, DL_LOW_SPEED_TIME, &ls_time) < 0)
 		goto out;
 	x.max_bytes = (uint64_t)max_bytes;
 	if (download_policy(call, &x.policy) < 0)
@@ -688,5 +729,5 @@ download_run(void *state, struct ladderd_call *call)
 	return download_local(call, source);
 }
 
-LADDERD_STAGE_DEFINE("download", "1.0", "downloading", NULL, download_run,
-    NULL);
+LADDERD_STAGE_DEFINE_SETTINGS("download", "1.0", "downloading",
+    download_settings, NULL, download_run, NULL);

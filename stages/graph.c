@@ -21,6 +21,7 @@
 #include <libavutil/pixdesc.h>
 #include <libavutil/samplefmt.h>
 
+#include "encode_settings.h"
 #include "graph.h"
 
 struct ladderd_graph {
@@ -194,7 +195,7 @@ int
 ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n, int *ret_sdr)
 {
 	const char *mode =
-	    ladderd_ctx_str(ctx, "profile.video.deinterlace", "auto");
+	    ladderd_setting_str(ctx, encode_setting(ENC_VIDEO_DEINTERLACE));
 	const char *order = ladderd_ctx_str(ctx, "probe.video.field_order",
 	    "unknown");
 	const char *trc = ladderd_ctx_str(ctx, "probe.video.color_transfer",
@@ -291,7 +292,8 @@ ladderd_graph_video_plan(const cJSON *ctx, char *buf, size_t n, int *ret_sdr)
 int
 ladderd_graph_audio_plan(const cJSON *ctx, char *buf, size_t n)
 {
-	double target = ladderd_ctx_num(ctx, "profile.audio.loudness", 0);
+	double target =
+	    ladderd_setting_num(ctx, encode_setting(ENC_AUDIO_LOUDNESS));
 	const cJSON *m = ladderd_ctx_get(ctx, "probe.loudness");
 	double i = ladderd_ctx_num(m, "integrated", NAN);
 	double tp = ladderd_ctx_num(m, "true_peak", NAN);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "encode_settings.h"
 #include "stage.h"
 #include "textbuf.h"
 #include "crashpoint.h"
@@ -122,7 +123,8 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		    ladderd_ctx_get(r, "rung.stream") == NULL ?
 			ladderd_ctx_audio_language(call->ctx) : NULL);
 		ch = (int)ladderd_ctx_num(r, "hls_info.channels",
-		    ladderd_ctx_num(call->ctx, "profile.audio.channels", 2));
+		    ladderd_setting_num(call->ctx,
+			encode_setting(ENC_AUDIO_CHANNELS)));
 		peak = ladderd_ctx_num(r, "hls_info.bandwidth", 0);
 		codec = ladderd_ctx_str(r, "hls_info.codecs", NULL);
 		if (uri == NULL || codec == NULL || peak <= 0) {

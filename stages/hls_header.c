@@ -38,6 +38,21 @@
 #include "stage.h"
 #include "tracklabel.h"
 
+enum { HH_MAX_TRACKS, HH_LANGUAGES, HH__COUNT };
+
+/* Its part of the profile's audio group (transcode declares the rest). */
+static const struct ladderd_setting hls_header_settings[HH__COUNT + 1] = {
+	[HH_MAX_TRACKS] = { "profile.audio.max_tracks", LADDERD_SETTING_INT,
+	    "0", 0, 16, NULL,
+	    "fMP4: audio streams of the source made renditions, at most "
+	    "(0: all)" },
+	[HH_LANGUAGES] = { "profile.audio.languages", LADDERD_SETTING_STRINGS,
+	    "", 0, 0, NULL,
+	    "fMP4: only audio streams in these languages (empty: all; none "
+	    "matching: the default stream)" },
+	[HH__COUNT] = { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
 #define HLS_HEADER_NAME_MAX 64
 #define HLS_HEADER_MAX_AUDIO 16 /* audio renditions at most */
 #define HLS_HEADER_MAX_READERS 16 /* FRAMERING_MAX_READERS */
@@ -140,7 +155,8 @@ hls_header_language(const cJSON *stream)
 static int
 hls_header_language_wanted(const cJSON *ctx, const char *lang)
 {
-	const cJSON *want = ladderd_ctx_get(ctx, "profile.audio.languages");
+	const cJSON *want =
+	    ladderd_ctx_get(ctx, hls_header_settings[HH_LANGUAGES].name);
 	const cJSON *it;
 
 	if (!cJSON_IsArray(want) || cJSON_GetArraySize(want) == 0)
@@ -214,8 +230,8 @@ hls_header_add_audio(struct ladderd_call *call, cJSON *ladder)
 	double kbps = hls_header_posint(call->ctx, "profile.audio.bitrate",
 	    1e4);
 	int chosen = (int)ladderd_ctx_num(call->ctx, "probe.audio_index", -1);
-	int max = (int)ladderd_ctx_num(call->ctx, "profile.audio.max_tracks",
-	    0);
+	int max = (int)ladderd_setting_num(call->ctx,
+	    &hls_header_settings[HH_MAX_TRACKS]);
 	const cJSON *streams = ladderd_ctx_get(call->ctx, "probe.audio");
 	const cJSON *st, *dflt = NULL;
 	int n = 0, pass;
@@ -408,4 +424,5 @@ out:
 	return rc;
 }
 
-LADDERD_STAGE_DEFINE("hls_header", "1.0", NULL, NULL, hls_header_run, NULL);
+LADDERD_STAGE_DEFINE_SETTINGS("hls_header", "1.0", NULL, hls_header_settings,
+    NULL, hls_header_run, NULL);

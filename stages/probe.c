@@ -32,6 +32,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "avlog.h"
+#include "encode_settings.h"
 #include "graph.h"
 #include "source.h"
 #include "stage.h"
@@ -1066,7 +1067,8 @@ probe_run(void *state, struct ladderd_call *call)
 			goto out;
 		}
 	}
-	if (ladderd_ctx_num(call->ctx, "profile.audio.loudness", 0) != 0 &&
+	if (ladderd_setting_num(call->ctx,
+		encode_setting(ENC_AUDIO_LOUDNESS)) != 0 &&
 	    ladderd_ctx_bool(out, "has_audio", 0) &&
 	    (rc = probe_loudness(call, path, fmt->iformat->name,
 		 (int)ladderd_ctx_num(out, "audio_index", -1), out)) !=

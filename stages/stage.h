@@ -195,6 +195,50 @@ struct ladderd_call {
 	    uint32_t dmode, uint32_t fmode);
 };
 
+/*
+ * A setting a stage declares: the host validates the config against it
+ * (type, range, choices; unknown keys are refused with FILE:LINE), fills
+ * in the default when the config leaves the key out, lists it in
+ * `ladderd check-config` and `ladderd settings`, and the stage reads it from
+ * the context with ladderd_setting_num() / _str() / _bool() below.
+ *
+ * `name` is where the value is in the context, and so in the config:
+ *   "profile.GROUP.KEY"  in every profile: profiles = { p = { GROUP = {
+ *                        KEY = ...; }; }; } (GROUP is not one of the
+ *                        daemon's profile keys, ladderd.conf(5));
+ *   "STAGE.KEY"          a top-level group named after the stage itself:
+ *                        STAGE = { KEY = ...; };
+ * Deeper names ("profile.GROUP.SUB.KEY") are groups within the group.
+ * Two stages may declare the same name only with the same type, default
+ * and range. A table ends with an entry whose name is NULL.
+ */
+enum ladderd_setting_type {
+	LADDERD_SETTING_INT = 1,  /* an integer within min..max */
+	LADDERD_SETTING_FLOAT,	  /* a number within min..max */
+	LADDERD_SETTING_BOOL,	  /* true or false */
+	LADDERD_SETTING_STRING,	  /* a string, one of `choices` if given */
+	LADDERD_SETTING_STRINGS,  /* a list of strings */
+	LADDERD_SETTING_NETWORKS, /* a list of CIDR strings ("10.0.0.0/8") */
+};
+
+struct ladderd_setting {
+	const char *name; /* the context path, see above */
+	uint32_t type;	  /* enum ladderd_setting_type */
+	/*
+	 * The default as config text: "4", "1.5", "true", "medium"; a
+	 * list's items comma-separated ("http,https"); NULL or "" for none
+	 * (an empty string, an empty list).
+	 */
+	const char *dflt;
+	double min, max; /* numbers: the range, inclusive */
+	/*
+	 * Strings: the allowed values, "a|b|c" (NULL: any). Numbers: values
+	 * allowed besides min..max ("0" for "0 = off"), NULL for none.
+	 */
+	const char *choices;
+	const char *doc; /* one line for the listings and the man page */
+};
+
 /* The descriptor a plugin exports as `ladderd_stage_entry`. */
 struct ladderd_stage {
 	uint32_t abi;  /* LADDERD_STAGE_ABI_VERSION the plugin was built for */
@@ -218,7 +262,15 @@ struct ladderd_stage {
 	enum ladderd_rc (*run)(void *state, struct ladderd_call *call);
 	/* Optional. Frees what init() allocated. */
 	void (*fini)(void *state);
-	void *reserved[4];
+	/*
+	 * Optional (NULL: none). The settings this stage reads from the
+	 * context, ended by an entry whose name is NULL (see struct
+	 * ladderd_setting). Appended in ABI 1 in the first reserved slot:
+	 * plugins built before it have NULL there, so the ABI version did
+	 * not change.
+	 */
+	const struct ladderd_setting *settings;
+	void *reserved[3];
 };
 
 _Static_assert(offsetof(struct ladderd_stage, abi) == 0, "abi first");
@@ -228,6 +280,9 @@ _Static_assert(offsetof(struct ladderd_call, chmod_tree) ==
 	offsetof(struct ladderd_call, mkdirs) + 3 * sizeof(void *),
     "mkdirs, commit_file, replace_dir and chmod_tree fill the four slots "
     "ABI 1 reserved: the size of struct ladderd_call is unchanged");
+_Static_assert(offsetof(struct ladderd_stage, reserved) ==
+	offsetof(struct ladderd_stage, settings) + sizeof(void *),
+    "settings takes the first reserved slot");
 
 #define LADDERD_STAGE_DEFINE(NAME, VERSION, STATE, INIT, RUN, FINI)          \
 	__attribute__((visibility("default"))) const struct ladderd_stage    \
@@ -240,6 +295,22 @@ _Static_assert(offsetof(struct ladderd_call, chmod_tree) ==
 		    .init = (INIT),                                          \
 		    .run = (RUN),                                            \
 		    .fini = (FINI),                                          \
+	    }
+
+/* The same with a table of settings (struct ladderd_setting). */
+#define LADDERD_STAGE_DEFINE_SETTINGS(NAME, VERSION, STATE, SETTINGS, INIT, \
+    RUN, FINI)                                                           \
+	__attribute__((visibility("default"))) const struct ladderd_stage    \
+	    ladderd_stage_entry = {                                          \
+		    .abi = LADDERD_STAGE_ABI_VERSION,                        \
+		    .size = sizeof(struct ladderd_stage),                    \
+		    .name = (NAME),                                          \
+		    .version = (VERSION),                                    \
+		    .state = (STATE),                                        \
+		    .init = (INIT),                                          \
+		    .run = (RUN),                                            \
+		    .fini = (FINI),                                          \
+		    .settings = (SETTINGS),                                  \
 	    }
 
 /*
@@ -295,6 +366,31 @@ ladderd_ctx_bool(const cJSON *ctx, const char *dotted, int dflt)
 	if (cJSON_IsNumber(it))
 		return it->valuedouble != 0;
 	return dflt;
+}
+
+/*
+ * A declared setting's value in the context, else its declared default
+ * (the host fills the defaults in, so the fallback serves contexts built
+ * by hand, as for `ladderd stage`).
+ */
+static inline double
+ladderd_setting_num(const cJSON *ctx, const struct ladderd_setting *s)
+{
+	return ladderd_ctx_num(ctx, s->name,
+	    s->dflt != NULL ? strtod(s->dflt, NULL) : 0);
+}
+
+static inline const char *
+ladderd_setting_str(const cJSON *ctx, const struct ladderd_setting *s)
+{
+	return ladderd_ctx_str(ctx, s->name, s->dflt != NULL ? s->dflt : "");
+}
+
+static inline int
+ladderd_setting_bool(const cJSON *ctx, const struct ladderd_setting *s)
+{
+	return ladderd_ctx_bool(ctx, s->name,
+	    s->dflt != NULL && strcmp(s->dflt, "true") == 0);
 }
 
 /*

@@ -64,6 +64,27 @@
 #include "stage.h"
 #include "textbuf.h"
 
+enum { TH_SPRITES, TH_POSTER, TH_INTERVAL, TH_WIDTH, TH_COLUMNS, TH_ROWS,
+	TH__COUNT };
+
+/* The profile's thumbnails = { ... } group (ladderd-stages(7)). */
+static const struct ladderd_setting thumbnails_settings[TH__COUNT + 1] = {
+	[TH_SPRITES] = { "profile.thumbnails.sprites", LADDERD_SETTING_BOOL,
+	    "true", 0, 0, NULL, "seek-bar sprite sheets and thumbnails.vtt" },
+	[TH_POSTER] = { "profile.thumbnails.poster", LADDERD_SETTING_BOOL,
+	    "true", 0, 0, NULL, "poster.jpg, a frame picked by luma" },
+	[TH_INTERVAL] = { "profile.thumbnails.interval",
+	    LADDERD_SETTING_FLOAT, "5", 0.5, 3600, NULL,
+	    "seconds between sprite tiles" },
+	[TH_WIDTH] = { "profile.thumbnails.width", LADDERD_SETTING_INT, "160",
+	    16, 1920, NULL, "tile width in pixels (made even)" },
+	[TH_COLUMNS] = { "profile.thumbnails.columns", LADDERD_SETTING_INT,
+	    "5", 1, 50, NULL, "tiles per sprite row" },
+	[TH_ROWS] = { "profile.thumbnails.rows", LADDERD_SETTING_INT, "5", 1,
+	    50, NULL, "tile rows per sprite sheet" },
+	[TH__COUNT] = { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
 #define THUMBS_MAX_TILES 100000 /* a day at one tile a second */
 #define THUMBS_FADE_GAP 0.2	/* s: how far a fade is looked for */
 #define THUMBS_FADE_DELTA 1.5	/* mean luma levels within the gap */
@@ -939,18 +960,18 @@ thumbnails_run(void *state, struct ladderd_call *call)
 	int err;
 
 	(void)state;
-	j.sprites = ladderd_ctx_bool(call->ctx, "profile.thumbnails.sprites",
-	    1);
-	j.poster_on = ladderd_ctx_bool(call->ctx, "profile.thumbnails.poster",
-	    1);
-	j.interval = ladderd_ctx_num(call->ctx, "profile.thumbnails.interval",
-	    5);
-	j.tw = (int)ladderd_ctx_num(call->ctx, "profile.thumbnails.width",
-	    160) & ~1;
-	j.cols = (int)ladderd_ctx_num(call->ctx,
-	    "profile.thumbnails.columns", 5);
-	j.rows = (int)ladderd_ctx_num(call->ctx, "profile.thumbnails.rows",
-	    5);
+	j.sprites = ladderd_setting_bool(call->ctx,
+	    &thumbnails_settings[TH_SPRITES]);
+	j.poster_on = ladderd_setting_bool(call->ctx,
+	    &thumbnails_settings[TH_POSTER]);
+	j.interval = ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_INTERVAL]);
+	j.tw = (int)ladderd_setting_num(call->ctx,
+		   &thumbnails_settings[TH_WIDTH]) & ~1;
+	j.cols = (int)ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_COLUMNS]);
+	j.rows = (int)ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_ROWS]);
 	if (!j.sprites && !j.poster_on)
 		return LADDERD_SKIP;
 	if (!(j.interval >= 0.1) || j.tw < 16 || j.cols < 1 || j.rows < 1 ||
@@ -1075,5 +1096,5 @@ out:
 	return rc;
 }
 
-LADDERD_STAGE_DEFINE("thumbnails", "1.0", "packaging", NULL, thumbnails_run,
-    NULL);
+LADDERD_STAGE_DEFINE_SETTINGS("thumbnails", "1.0", "packaging",
+    thumbnails_settings, NULL, thumbnails_run, NULL);

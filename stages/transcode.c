@@ -63,6 +63,7 @@
 #include "avcall.h"
 #include "avlog.h"
 #include "codecs.h"
+#include "encode_settings.h"
 #include "framering.h"
 #include "graph.h"
 #include "source.h"
@@ -550,16 +551,18 @@ transcode_open_video_encoder(struct transcode *st)
 {
 	const cJSON *ctx = st->call->ctx;
 	const char *name = ladderd_ctx_str(ctx, "rung.codec",
-	    ladderd_ctx_str(ctx, "profile.video.codec", "libx264"));
+	    ladderd_setting_str(ctx, encode_setting(ENC_VIDEO_CODEC)));
 	const char *preset =
-	    ladderd_ctx_str(ctx, "profile.video.preset", "medium");
+	    ladderd_setting_str(ctx, encode_setting(ENC_VIDEO_PRESET));
 	const char *prof =
-	    ladderd_ctx_str(ctx, "profile.video.profile", "high");
-	const char *level = ladderd_ctx_str(ctx, "profile.video.level", "");
+	    ladderd_setting_str(ctx, encode_setting(ENC_VIDEO_PROFILE));
+	const char *level =
+	    ladderd_setting_str(ctx, encode_setting(ENC_VIDEO_LEVEL));
 	double maxf =
-	    ladderd_ctx_num(ctx, "profile.video.maxrate_factor", 1.07);
-	double buff = ladderd_ctx_num(ctx, "profile.video.bufsize_factor", 1.5);
-	double crf = ladderd_ctx_num(ctx, "profile.video.crf", 0);
+	    ladderd_setting_num(ctx, encode_setting(ENC_VIDEO_MAXRATE_FACTOR));
+	double buff =
+	    ladderd_setting_num(ctx, encode_setting(ENC_VIDEO_BUFSIZE_FACTOR));
+	double crf = ladderd_setting_num(ctx, encode_setting(ENC_VIDEO_CRF));
 	double kbps = ladderd_ctx_num(ctx, "target_size.bitrate",
 	    ladderd_ctx_num(ctx, "rung.bitrate", 0));
 	const AVCodecParameters *par = st->ifmt->streams[st->vin]->codecpar;
@@ -661,11 +664,14 @@ static int
 transcode_open_audio_encoder(struct transcode *st)
 {
 	const cJSON *ctx = st->call->ctx;
-	const char *name = ladderd_ctx_str(ctx, "profile.audio.codec", "aac");
-	double kbps = ladderd_ctx_num(ctx, "profile.audio.bitrate", 128);
-	int channels = (int)ladderd_ctx_num(ctx, "profile.audio.channels", 2);
-	int rate =
-	    (int)ladderd_ctx_num(ctx, "profile.audio.sample_rate", 48000);
+	const char *name =
+	    ladderd_setting_str(ctx, encode_setting(ENC_AUDIO_CODEC));
+	double kbps =
+	    ladderd_setting_num(ctx, encode_setting(ENC_AUDIO_BITRATE));
+	int channels = (int)ladderd_setting_num(ctx,
+	    encode_setting(ENC_AUDIO_CHANNELS));
+	int rate = (int)ladderd_setting_num(ctx,
+	    encode_setting(ENC_AUDIO_SAMPLE_RATE));
 	const AVCodec *codec = avcodec_find_encoder_by_name(name);
 	AVCodecContext *enc;
 	int err;
@@ -1602,5 +1608,9 @@ out:
 	return rc;
 }
 
-LADDERD_STAGE_DEFINE(
-    "transcode", "1.0", "transcoding", NULL, transcode_run, NULL);
+/* The profile's video and audio groups (encode_settings.h). */
+static const struct ladderd_setting transcode_declared[ENC__COUNT + 1] =
+    ENCODE_SETTINGS_INIT;
+
+LADDERD_STAGE_DEFINE_SETTINGS("transcode", "1.0", "transcoding",
+    transcode_declared, NULL, transcode_run, NULL);

@@ -1,6 +1,8 @@
 /*
  * tests/stages/t_record.c - test-only stage. In a rung: sleeps
- * `record_sleep_ms` (named argument, default 300) and records
+ * `record_sleep_ms` (named argument, else the setting it declares,
+ * profile.t_record.sleep_ms, default 300: t0115 shows a stage's own setting
+ * needs no change of the daemon) and records
  * ctx.t_record = { start_us, end_us, pid, greeting } (greeting: the named
  * argument `greeting`, to show arguments reach the context). Outside a
  * rung (pre/post): records ctx.t_record_post.order = the rung names of
@@ -13,6 +15,12 @@
 #include <unistd.h>
 
 #include "stage.h"
+
+static const struct ladderd_setting t_record_settings[] = {
+	{ "profile.t_record.sleep_ms", LADDERD_SETTING_INT, "300", 0, 60000,
+	    NULL, "milliseconds a rung sleeps (test stage)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 static double
 t_record_now_us(void)
@@ -32,7 +40,7 @@ t_record_run(void *state, struct ladderd_call *call)
 	(void)state;
 	if (call->rung) {
 		long ms = (long)ladderd_ctx_num(call->ctx, "record_sleep_ms",
-		    300);
+		    ladderd_setting_num(call->ctx, &t_record_settings[0]));
 		struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
 
 		cJSON_AddNumberToObject(rec, "start_us", t_record_now_us());
@@ -78,4 +86,5 @@ t_record_run(void *state, struct ladderd_call *call)
 	return LADDERD_OK;
 }
 
-LADDERD_STAGE_DEFINE("t_record", "test", NULL, NULL, t_record_run, NULL);
+LADDERD_STAGE_DEFINE_SETTINGS("t_record", "test", NULL, t_record_settings, NULL,
+    t_record_run, NULL);

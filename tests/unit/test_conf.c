@@ -15,6 +15,44 @@
 #include "conf.h"
 #include "ctx.h"
 
+/* What stages would declare (settings.h): the schema of their groups. */
+static const char decls_text[] =
+    "[ { \"stage\": \"transcode\", \"name\": \"profile.video.preset\","
+    "    \"type\": \"string\", \"default\": \"veryfast\","
+    "    \"choices\": \"ultrafast|veryfast|medium\" },"
+    "  { \"stage\": \"transcode\", \"name\": \"profile.video.profile\","
+    "    \"type\": \"string\", \"default\": \"high\" },"
+    "  { \"stage\": \"transcode\", \"name\": \"profile.audio.loudness\","
+    "    \"type\": \"float\", \"default\": \"0\", \"min\": -70,"
+    "    \"max\": -5, \"choices\": \"0\" },"
+    "  { \"stage\": \"download\", \"name\": \"download.max_redirects\","
+    "    \"type\": \"int\", \"default\": \"5\", \"min\": 0,"
+    "    \"max\": 50 },"
+    "  { \"stage\": \"download\", \"name\": \"download.protocols\","
+    "    \"type\": \"strings\", \"default\": \"http,https\" },"
+    "  { \"stage\": \"t\", \"name\": \"profile.t.deep.level\","
+    "    \"type\": \"int\", \"default\": \"3\", \"min\": 1,"
+    "    \"max\": 9 } ]";
+
+/* Load `text`, then check the stages' groups against decls_text. */
+static int
+load_checked(const char *text, struct ladderd_conf **c, char *err,
+    size_t errlen)
+{
+	cJSON *decls = cJSON_Parse(decls_text);
+	int rc;
+
+	assert_non_null(decls);
+	rc = ladderd_conf_load_string(text, "/etc/x", c, err, errlen);
+	if (rc == 0 && (rc = ladderd_conf_check_settings(*c, decls, err,
+			    errlen)) < 0) {
+		ladderd_conf_free(*c);
+		*c = NULL;
+	}
+	cJSON_Delete(decls);
+	return rc;
+}
+
 static void
 test_defaults(void **state)
 {
@@ -62,8 +100,7 @@ test_good(void **state)
 	char err[1024];
 
 	(void)state;
-	assert_int_equal(ladderd_conf_load_string(text, "/etc/x", &c, err,
-	    sizeof(err)), 0);
+	assert_int_equal(load_checked(text, &c, err, sizeof(err)), 0);
 	assert_string_equal(c->spool, "/etc/x/spool"); /* relative to file */
 	/* the configured folders first, then the built-in stages */
 	assert_int_equal(strncmp(c->stage_path, "/etc/x/plugins:/opt/st:", 23),
@@ -130,8 +167,9 @@ test_bad(void **state)
 		{ "workflow = { pre = ( { args = { a = 1; }; } ); };\n",
 		    "workflow entry without 'stage" },
 		{ "max_jobs = 1;\nspool = ;\n", "<string>:2: syntax error" },
-		{ "profiles = { p = { video = { preset = \"turbo\"; }; }; };\n",
-		    "'preset' is \"turbo\"" },
+		/* Only a group may be a stage's: a scalar is refused at once. */
+		{ "profiles = { p = {\n vidoe = 3; }; };\n",
+		    "<string>:2: unknown setting 'vidoe'" },
 	};
 	char err[1024];
 
@@ -146,6 +184,92 @@ test_bad(void **state)
 			    rc, err, cases[i].want);
 		assert_null(c);
 	}
+}
+
+/* Defaults of the stages' groups are filled in, nested ones too. */
+static void
+test_stage_defaults(void **state)
+{
+	struct ladderd_conf *c = NULL;
+	const struct ladderd_profile *p;
+	char err[1024];
+
+	(void)state;
+	assert_int_equal(load_checked("download = { max_redirects = 7; };\n",
+	    &c, err, sizeof(err)), 0);
+	p = ladderd_conf_profile(c, "default");
+	assert_string_equal(ladderd_ctx_str(p->settings, "video.preset", ""),
+	    "veryfast");
+	assert_int_equal(ladderd_ctx_num(p->settings, "t.deep.level", 0), 3);
+	assert_int_equal(ladderd_ctx_num(c->stage_groups,
+	    "download.max_redirects", 0), 7);
+	assert_int_equal(cJSON_GetArraySize(ladderd_ctx_get(c->stage_groups,
+	    "download.protocols")), 2);
+	ladderd_conf_free(c);
+}
+
+/* The stages' groups are refused with their line and the stage's range. */
+static void
+test_stage_bad(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "profiles = { p = { video = {\n preset = \"turbo\"; }; }; };\n",
+		    "<string>:2: 'preset' is \"turbo\", must be one of "
+		    "ultrafast|veryfast|medium (stage transcode)" },
+		{ "profiles = { p = { video = {\n prest = \"fast\"; }; }; };\n",
+		    "<string>:2: unknown setting 'prest' (no stage of the "
+		    "workflows declares profile.video.prest)" },
+		{ "\ndownload = { max_redirects = 80; };\n",
+		    "<string>:2: 'max_redirects' is 80, must be in 0..50 (stage "
+		    "download)" },
+		{ "profiles = { p = { audio = { loudness = -3.0; }; }; };\n",
+		    "'loudness' is -3, must be 0 or in -70..-5 (stage "
+		    "transcode)" },
+		{ "profiles = { p = { t = { deep = { level = 10; }; }; }; };\n",
+		    "'level' is 10, must be in 1..9 (stage t)" },
+		{ "profiles = { p = { t = { deep = 1; }; }; };\n",
+		    "'deep' must be a group" },
+		{ "frobnicate = { a = 1; };\n",
+		    "<string>:1: unknown setting 'frobnicate' (no stage of the "
+		    "workflows declares settings in it)" },
+	};
+	char err[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ladderd_conf *c = NULL;
+		int rc = load_checked(cases[i].text, &c, err, sizeof(err));
+
+		if (rc == 0 || strstr(err, cases[i].want) == NULL)
+			fail_msg("case %zu: rc %d, message '%s', want '%s'", i,
+			    rc, err, cases[i].want);
+		assert_null(c);
+	}
+}
+
+/* A stage may not declare a setting in a group the daemon owns. */
+static void
+test_stage_collision(void **state)
+{
+	cJSON *decls = cJSON_Parse("[ { \"stage\": \"x\", \"name\": "
+				   "\"profile.ladder.x\", \"type\": \"int\", "
+				   "\"default\": \"1\" } ]");
+	struct ladderd_conf *c = NULL;
+	char err[1024];
+
+	(void)state;
+	assert_int_equal(ladderd_conf_load_string("", NULL, &c, err,
+	    sizeof(err)), 0);
+	assert_true(ladderd_conf_check_settings(c, decls, err, sizeof(err)) <
+	    0);
+	assert_non_null(strstr(err, "stage 'x' declares setting "
+				    "'profile.ladder.x', which is not in a "
+				    "group of its own"));
+	ladderd_conf_free(c);
+	cJSON_Delete(decls);
 }
 
 static void
@@ -176,6 +300,9 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_stage_defaults),
+		cmocka_unit_test(test_stage_bad),
+		cmocka_unit_test(test_stage_collision),
 		cmocka_unit_test(test_file_line),
 	};
 

@@ -5,9 +5,11 @@
 # range-checks it with the stage's range, refuses it when no workflow runs
 # t_record, and the value reaches the stage. The built-in stages' settings
 # are refused out of range with FILE:LINE, the daemon refuses them at start
-# (it asks a worker: it loads no stage itself), and ladderd-stages(7) lists
-# exactly what `ladderd settings --man` writes, with check-config's defaults.
+# (it asks a worker: it loads no stage itself) and on reload, and
+# ladderd-stages(7) lists exactly what `ladderd settings --man` writes,
+# with check-config's defaults.
 . "$(dirname "$0")/lib.sh"
+trap 'kill_all; _cleanup' EXIT
 
 rec_wf='workflow = { pre = (); rendition = ( "t_record" ); post = (); };'
 write_conf "$T/ok.conf" "$rec_wf
@@ -62,6 +64,19 @@ out=$("$LADDERD" -c "$T/range.conf" $ALLOW_ROOT 2>&1)
 is "$?" 1 "the daemon refuses to start with an out-of-range stage setting"
 like "$out" "range\\.conf:8: 'sleep_ms' is 70000, must be in 0\\.\\.60000" \
 	"and says FILE:LINE"
+
+# ... and on SIGHUP keeps the running config, quoting the stage's range.
+cp "$T/ok.conf" "$T/ladderd.conf"
+start_daemon "$T/ladderd.conf"
+ok "the daemon starts with the test stage's setting" test -s "$T/status/_daemon.json"
+sed -i 's/sleep_ms = 40;/sleep_ms = 70000;/' "$T/ladderd.conf"
+kill -HUP "$DAEMON_PID"
+wait_for 20 sh -c "grep -q 'config not reloaded' '$T/daemon.log'"
+like "$(grep 'config not reloaded' "$T/daemon.log" | head -n 1)" \
+	"ladderd\\.conf:7: 'sleep_ms' is 70000, must be in 0\\.\\.60000 \\(stage t_record\\)" \
+	"a reload with an out-of-range stage setting is refused the same way"
+stop_daemon
+is "$?" 0 "and the daemon stops cleanly"
 
 # ladderd-stages(7) is what `ladderd settings --man` writes ...
 : >"$T/empty.conf"

@@ -93,6 +93,8 @@ struct download_xfer {
 	bool cancelled;
 	int write_errno;
 	struct ladderd_netpolicy policy; /* who may be connected to */
+	/* The limits of download_settings, checked. */
+	double max_redirs, conn_to, total_to, ls_limit, ls_time;
 };
 
 /* obj[key] = item, freeing item when the context cannot take it. */
@@ -423,6 +425,217 @@ download_failed(struct ladderd_call *call, CURL *curl, CURLcode res,
 	}
 }
 
+/*
+ * The limits of download_settings into x (max_bytes too), each checked
+ * against its declared range. Returns 0, or -EINVAL after call->fail().
+ */
+static int
+download_limits(struct ladderd_call *call, struct download_xfer *x)
+{
+	double max_bytes;
+
+	if (download_arg(call, DL_MAX_REDIRECTS, &x->max_redirs) < 0 ||
+	    download_arg(call, DL_MAX_BYTES, &max_bytes) < 0 ||
+	    download_arg(call, DL_CONNECT_TIMEOUT, &x->conn_to) < 0 ||
+	    download_arg(call, DL_TIMEOUT, &x->total_to) < 0 ||
+	    download_arg(call, DL_LOW_SPEED_LIMIT, &x->ls_limit) < 0 ||
+	    download_arg(call, DL_LOW_SPEED_TIME, &x->ls_time) < 0)
+		return -EINVAL;
+	x->max_bytes = (uint64_t)max_bytes;
+	return 0;
+}
+
+/*
+ * Whether an earlier run of this task already fetched `url` (the daemon
+ * died between our rename and its checkpoint): the file the context
+ * names is there with the size it recorded.
+ */
+static bool
+download_fetched_before(struct ladderd_call *call, const char *url)
+{
+	const char *prev = ladderd_ctx_str(call->ctx, "input.url", NULL);
+	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
+	struct stat st;
+
+	return prev != NULL && strcmp(prev, url) == 0 && path != NULL &&
+	    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (double)st.st_size == ladderd_ctx_num(call->ctx, "input.bytes",
+		-1);
+}
+
+/*
+ * Create folder `dir` and open `part` in it for the body, mode 0600: the
+ * body is whatever the URL served, and it may end up in the failed
+ * folder; publishing makes its own files. O_TRUNC: a .part left by a
+ * crashed attempt is started over. LADDERD_OK with *ret_fd, else the rc
+ * after call->fail().
+ */
+static enum ladderd_rc
+download_open_part(struct ladderd_call *call, const char *dir,
+    const char *part, int *ret_fd)
+{
+	int err;
+
+	if ((err = call->mkdirs(call, dir)) < 0) {
+		call->fail(call, "cannot create '%s': %s", dir,
+		    strerror(-err));
+		return download_errno_rc(-err);
+	}
+	*ret_fd = open(part,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*ret_fd < 0) {
+		call->fail(call, "cannot create '%s': %s", part,
+		    strerror(errno));
+		return download_errno_rc(errno);
+	}
+	/* A .part of an older run was 0644 (the caller unlinks it). */
+	if (fchmod(*ret_fd, 0600) < 0) {
+		call->fail(call, "cannot chmod '%s': %s", part,
+		    strerror(errno));
+		return download_errno_rc(errno);
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * A libcurl handle for the transfer x describes: `protos` only (also on
+ * redirects), the address policy on every connection, x's limits, the
+ * body into x->fd. NULL after x->call->fail().
+ */
+static CURL *
+download_curl_new(struct download_xfer *x, const char *protos,
+    const char *source, char *errbuf)
+{
+	CURL *curl = NULL;
+
+	/*
+	 * curl_easy_init() runs curl_global_init(CURL_GLOBAL_DEFAULT) on
+	 * first use. That call is not thread safe, which is fine here: the
+	 * job process runs stages one at a time and has no threads of its
+	 * own. It is deliberately not in init(), which must stay side-effect
+	 * free (check-config calls it), and there is no curl_global_cleanup()
+	 * since stage objects stay loaded until the process exits.
+	 */
+	if ((curl = curl_easy_init()) == NULL) {
+		x->call->fail(x->call, "cannot initialise libcurl");
+		goto fail;
+	}
+	/*
+	 * Unchecked setopt results below could only be CURLE_OUT_OF_MEMORY or
+	 * an unknown option; both would make the transfer fail visibly. The
+	 * protocol lists are checked: silently allowing every scheme is not
+	 * an acceptable fallback.
+	 */
+	if (curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, protos) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, protos) !=
+		CURLE_OK) {
+		x->call->fail(x->call,
+		    "libcurl refuses download.protocols '%s'", protos);
+		goto fail;
+	}
+	if (ladderd_netpolicy_curl(curl, &x->policy) < 0) {
+		x->call->fail(x->call, "libcurl refuses the address policy callback");
+		goto fail;
+	}
+	(void)curl_easy_setopt(curl, CURLOPT_URL, source);
+	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	/* No SIGALRM for DNS timeouts: the daemon owns its signals. */
+	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "ladderd-download/1");
+	(void)curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+	/* With follow on, a redirect beyond the limit is an error. */
+	(void)curl_easy_setopt(curl, CURLOPT_MAXREDIRS, (long)x->max_redirs);
+	/* >= 400 is an error, so an error page never lands in the file. */
+	(void)curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)x->max_bytes);
+	(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(x->conn_to * 1000));
+	(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+	    (long)(x->total_to * 1000));
+	(void)curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, (long)x->ls_limit);
+	(void)curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)x->ls_time);
+	(void)curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, download_write);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION,
+	    download_xferinfo);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, x);
+	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+
+	return curl;
+fail:
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
+/*
+ * FAILONERROR catches >= 400; a 3xx left over (no Location, or follow
+ * disabled by a 304) is not the file either. false after call->fail().
+ */
+static bool
+download_http_ok(struct ladderd_call *call, CURL *curl, const char *url)
+{
+	const char *s = NULL;
+	long code = 0;
+
+	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 0 || (code >= 200 && code <= 299))
+		return true;
+	(void)curl_easy_getinfo(curl, CURLINFO_SCHEME, &s);
+	if (s != NULL &&
+	    (strcasecmp(s, "http") == 0 || strcasecmp(s, "https") == 0)) {
+		call->fail(call, "GET %s: HTTP %ld", url, code);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The finished transfer into ctx.input: path, url, bytes, content_type
+ * and, after redirects, effective_url. Returns 0, or -1 after
+ * call->fail().
+ */
+static int
+download_record(struct ladderd_call *call, CURL *curl,
+    const struct download_xfer *x, const char *url, const char *final)
+{
+	char *eff = NULL;   /* libcurl's, not ours: never freed */
+	char *ctype = NULL; /* libcurl's, not ours: never freed */
+	long redirs = 0;
+	cJSON *input;
+
+	(void)curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype);
+	(void)curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &eff);
+	(void)curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirs);
+	if ((input = ladderd_ctx_obj(call->ctx, "input")) == NULL ||
+	    download_set(input, "path", cJSON_CreateString(final)) < 0 ||
+	    download_set(input, "url", cJSON_CreateString(url)) < 0 ||
+	    download_set(input, "bytes",
+		cJSON_CreateNumber((double)x->bytes)) < 0 ||
+	    download_set(input, "content_type", ctype ?
+		cJSON_CreateString(ctype) : cJSON_CreateNull()) < 0) {
+		call->fail(call, "cannot store input in the context");
+		return -1;
+	}
+	/* Where redirects ended, without credentials (curl keeps them). */
+	if (eff != NULL && redirs > 0) {
+		CURLU *e = curl_url();
+		char *clean = NULL;
+
+		if (e != NULL &&
+		    curl_url_set(e, CURLUPART_URL, eff,
+			CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+		    curl_url_set(e, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+		    curl_url_get(e, CURLUPART_URL, &clean, 0) == CURLUE_OK)
+			(void)download_set(input, "effective_url",
+			    cJSON_CreateString(clean));
+		curl_free(clean);
+		curl_url_cleanup(e);
+	}
+	return 0;
+}
+
 /* Download `source` (a URL whose scheme is `scheme`) into the source dir. */
 static enum ladderd_rc
 download_url(struct ladderd_call *call, const char *source,
@@ -434,19 +647,12 @@ download_url(struct ladderd_call *call, const char *source,
 	CURLUcode uc;
 	CURLcode res;
 	char *url = NULL;     /* `source` without credentials, for messages */
-	char *eff = NULL;     /* libcurl's, not ours: never freed */
-	char *ctype = NULL;   /* libcurl's, not ours: never freed */
 	char protos[DOWNLOAD_PROTOS_MAX], human[DOWNLOAD_PROTOS_MAX];
 	char name[DOWNLOAD_NAME_MAX];
 	char dir[PATH_MAX], part[PATH_MAX], final[PATH_MAX];
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct download_xfer x = { .call = call, .fd = -1 };
-	double max_redirs, max_bytes, conn_to, total_to, ls_limit, ls_time;
 	bool allowed, have_part = false;
-	const char *prev;
-	cJSON *input;
-	long code = 0, redirs = 0;
-	struct stat st;
 	int n, err;
 
 	if (download_protocols(call, scheme, protos, human, sizeof(protos),
@@ -457,15 +663,8 @@ download_url(struct ladderd_call *call, const char *source,
 		    scheme, human);
 		goto out;
 	}
-	if (download_arg(call, DL_MAX_REDIRECTS, &max_redirs) < 0 ||
-	    download_arg(call, DL_MAX_BYTES, &max_bytes) < 0 ||
-	    download_arg(call, DL_CONNECT_TIMEOUT, &conn_to) < 0 ||
-	    download_arg(call, DL_TIMEOUT, &total_to) < 0 ||
-	    download_arg(call, DL_LOW_SPEED_LIMIT, &ls_limit) < 0 ||
-	    download_arg(call, DL_LOW_SPEED_TIME, &ls_time) < 0)
-		goto out;
-	x.max_bytes = (uint64_t)max_bytes;
-	if (download_policy(call, &x.policy) < 0)
+	if (download_limits(call, &x) < 0 ||
+	    download_policy(call, &x.policy) < 0)
 		goto out;
 
 	if ((u = curl_url()) == NULL) {
@@ -501,123 +700,25 @@ download_url(struct ladderd_call *call, const char *source,
 		goto out;
 	}
 
-	/*
-	 * Already fetched by an earlier run of this task (the daemon died
-	 * between our rename and its checkpoint): nothing to do.
-	 */
-	prev = ladderd_ctx_str(call->ctx, "input.url", NULL);
-	if (prev != NULL && strcmp(prev, url) == 0 &&
-	    ladderd_ctx_str(call->ctx, "input.path", NULL) != NULL &&
-	    stat(ladderd_ctx_str(call->ctx, "input.path", ""), &st) == 0 &&
-	    S_ISREG(st.st_mode) &&
-	    (double)st.st_size == ladderd_ctx_num(call->ctx, "input.bytes",
-		-1)) {
+	if (download_fetched_before(call, url)) {
 		rc = LADDERD_SKIP;
 		goto out;
 	}
+	rc = download_open_part(call, dir, part, &x.fd);
+	have_part = x.fd >= 0;
+	if (rc != LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL;
 
-	if ((err = call->mkdirs(call, dir)) < 0) {
-		call->fail(call, "cannot create '%s': %s", dir,
-		    strerror(-err));
-		rc = download_errno_rc(-err);
+	if ((curl = download_curl_new(&x, protos, source, errbuf)) == NULL)
 		goto out;
-	}
-	/* O_TRUNC: a .part left by a crashed attempt is started over. */
-	/*
-	 * 0600: the body is whatever the URL served, and it may end up in
-	 * the failed folder; publishing makes its own files.
-	 */
-	x.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (x.fd < 0) {
-		call->fail(call, "cannot create '%s': %s", part,
-		    strerror(errno));
-		rc = download_errno_rc(errno);
-		goto out;
-	}
-	have_part = true;
-	if (fchmod(x.fd, 0600) < 0) { /* a .part of an older run was 0644 */
-		call->fail(call, "cannot chmod '%s': %s", part,
-		    strerror(errno));
-		rc = download_errno_rc(errno);
-		goto out;
-	}
-
-	/*
-	 * curl_easy_init() runs curl_global_init(CURL_GLOBAL_DEFAULT) on
-	 * first use. That call is not thread safe, which is fine here: the
-	 * job process runs stages one at a time and has no threads of its
-	 * own. It is deliberately not in init(), which must stay side-effect
-	 * free (check-config calls it), and there is no curl_global_cleanup()
-	 * since stage objects stay loaded until the process exits.
-	 */
-	if ((curl = curl_easy_init()) == NULL) {
-		call->fail(call, "cannot initialise libcurl");
-		goto out;
-	}
-	/*
-	 * Unchecked setopt results below could only be CURLE_OUT_OF_MEMORY or
-	 * an unknown option; both would make the transfer fail visibly. The
-	 * protocol lists are checked: silently allowing every scheme is not
-	 * an acceptable fallback.
-	 */
-	if (curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, protos) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, protos) !=
-		CURLE_OK) {
-		call->fail(call, "libcurl refuses download.protocols '%s'",
-		    protos);
-		goto out;
-	}
-	if (ladderd_netpolicy_curl(curl, &x.policy) < 0) {
-		call->fail(call, "libcurl refuses the address policy callback");
-		goto out;
-	}
-	(void)curl_easy_setopt(curl, CURLOPT_URL, source);
-	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	/* No SIGALRM for DNS timeouts: the daemon owns its signals. */
-	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "ladderd-download/1");
-	(void)curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-	/* With follow on, a redirect beyond the limit is an error. */
-	(void)curl_easy_setopt(curl, CURLOPT_MAXREDIRS, (long)max_redirs);
-	/* >= 400 is an error, so an error page never lands in the file. */
-	(void)curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-	(void)curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)x.max_bytes);
-	(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)(conn_to * 1000));
-	(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-	    (long)(total_to * 1000));
-	(void)curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, (long)ls_limit);
-	(void)curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)ls_time);
-	(void)curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, download_write);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION,
-	    download_xferinfo);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
-	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-
 	call->log(call, LADDERD_LOG_INFO, "GET %s -> '%s'", url, final);
 	if ((res = curl_easy_perform(curl)) != CURLE_OK) {
 		rc = download_failed(call, curl, res, &x, url, part, errbuf);
 		goto out;
 	}
-	/*
-	 * FAILONERROR catches >= 400; a 3xx left over (no Location, or
-	 * follow disabled by a 304) is not the file either.
-	 */
-	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 0 && (code < 200 || code > 299)) {
-		const char *s = NULL;
-
-		(void)curl_easy_getinfo(curl, CURLINFO_SCHEME, &s);
-		if (s != NULL && (strcasecmp(s, "http") == 0 ||
-		    strcasecmp(s, "https") == 0)) {
-			call->fail(call, "GET %s: HTTP %ld", url, code);
-			goto out;
-		}
-	}
+	if (!download_http_ok(call, curl, url))
+		goto out;
 
 	err = close(x.fd);
 	x.fd = -1;
@@ -637,34 +738,8 @@ download_url(struct ladderd_call *call, const char *source,
 	if (call->progress != NULL)
 		call->progress(call, 1.0);
 
-	(void)curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype);
-	(void)curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &eff);
-	(void)curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirs);
-	if ((input = ladderd_ctx_obj(call->ctx, "input")) == NULL ||
-	    download_set(input, "path", cJSON_CreateString(final)) < 0 ||
-	    download_set(input, "url", cJSON_CreateString(url)) < 0 ||
-	    download_set(input, "bytes",
-		cJSON_CreateNumber((double)x.bytes)) < 0 ||
-	    download_set(input, "content_type", ctype ?
-		cJSON_CreateString(ctype) : cJSON_CreateNull()) < 0) {
-		call->fail(call, "cannot store input in the context");
+	if (download_record(call, curl, &x, url, final) < 0)
 		goto out;
-	}
-	/* Where redirects ended, without credentials (curl keeps them). */
-	if (eff != NULL && redirs > 0) {
-		CURLU *e = curl_url();
-		char *clean = NULL;
-
-		if (e != NULL &&
-		    curl_url_set(e, CURLUPART_URL, eff,
-			CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
-		    curl_url_set(e, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
-		    curl_url_get(e, CURLUPART_URL, &clean, 0) == CURLUE_OK)
-			(void)download_set(input, "effective_url",
-			    cJSON_CreateString(clean));
-		curl_free(clean);
-		curl_url_cleanup(e);
-	}
 	call->log(call, LADDERD_LOG_INFO, "GET %s: %llu bytes", url,
 	    (unsigned long long)x.bytes);
 	rc = LADDERD_OK;

@@ -936,9 +936,11 @@ chord_reaped(const struct ladderd_chord_opts *o,
 		status = 0;
 	if (chord_collect(o, runner, ctx, m, status) == 0) {
 		m->state = M_DONE;
-		log_info("%s%s: %s", m->own_rung ? "" : "rendition=",
-		    m->label,
-		    ladderd_ctx_str(m->result, "status", "ok"));
+		log_info("%s%s: %s (%.1f s, cpu %.1f s)",
+		    m->own_rung ? "" : "rendition=", m->label,
+		    ladderd_ctx_str(m->result, "status", "ok"),
+		    ladderd_ctx_num(m->result, "timing.elapsed", 0),
+		    ladderd_ctx_num(m->result, "timing.cpu", 0));
 		return 1;
 	}
 	if (m->optional) {

@@ -12,12 +12,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,6 +107,23 @@ rung_result(const cJSON *orig, const cJSON *ctx, const char *status)
 		    ladderd_ctx_str(ctx, "rung.started", ""));
 		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
 		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
+		/* Its CPU seconds (user + sys, this process and its
+		 * children): a unit's cost wherever it runs. */
+		{
+			struct rusage ru;
+			double cpu = 0;
+
+			if (getrusage(RUSAGE_SELF, &ru) == 0)
+				cpu += ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				    (ru.ru_utime.tv_usec +
+					ru.ru_stime.tv_usec) / 1e6;
+			if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+				cpu += ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				    (ru.ru_utime.tv_usec +
+					ru.ru_stime.tv_usec) / 1e6;
+			cJSON_AddNumberToObject(t, "cpu",
+			    round(cpu * 1000) / 1000);
+		}
 		if (ladderd_ctx_set(res, "timing", t) < 0)
 			cJSON_Delete(t);
 	}

@@ -66,7 +66,7 @@ enum encode_setting {
 	[ENC_VIDEO_CRF] = { "profile.video.crf", LADDERD_SETTING_INT,   \
 	    "0", 0, 51, NULL,                                           \
 	    "capped CRF within the same VBV (0: ABR at the rung's "     \
-	    "bit rate)" },                                              \
+	    "bit rate; AV1 is always capped CRF, 0 = CRF 24)" },        \
 	[ENC_VIDEO_DEINTERLACE] = { "profile.video.deinterlace",        \
 	    LADDERD_SETTING_STRING, "auto", 0, 0, "auto|on|off",        \
 	    "bwdif (auto: when the probe finds the source "             \

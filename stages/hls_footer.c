@@ -62,42 +62,36 @@ hls_footer_ok(const cJSON *r)
 	return strcmp(status, "ok") == 0;
 }
 
-static enum ladderd_rc
-hls_footer_run(void *state, struct ladderd_call *call)
-{
-	const cJSON *rends = ladderd_ctx_get(call->ctx, "renditions");
-	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
-	    "fmp4");
-	int fmp4 = strcmp(type, "mpegts") != 0;
-	int version = (int)ladderd_ctx_num(call->ctx, "hls_header.version",
-	    fmp4 ? 6 : 3); /* hls_header.c: the least RFC 8216 allows */
-	const cJSON *audio = NULL, *r;
-	struct textbuf b = { 0 };
-	char master[4096], pkg[4096];
-	double a_peak = 0, a_avg = 0;
-	const char *a_codec = NULL, *a_uri = NULL;
-	cJSON *out = NULL;
-	enum ladderd_rc rc = LADDERD_FAIL;
-	int variants = 0, n_audio = 0, subs = 0, err;
-	int audio_only = ladderd_ctx_bool(call->ctx, "probe.audio_only", 0);
+/*
+ * What the audio renditions contribute to the variants: the largest peak
+ * (RFC 8216 4.3.4.2 counts the largest combination) with its average and
+ * CODECS, the default track's playlist for an audio-only variant, how
+ * many succeeded, and whether there is an AUDIO group at all (`group`:
+ * the last audio rendition, NULL without one).
+ */
+struct hls_footer_audio {
+	const cJSON *group;
+	double peak, avg;
+	const char *codec, *uri;
+	int n;
+};
 
-	(void)state;
-	if (!cJSON_IsArray(rends)) {
-		call->fail(call, "context has no renditions");
-		goto out;
-	}
-	/*
-	 * The audio renditions first: every video variant refers to their
-	 * group. Its BANDWIDTH counts the largest of them (the combination a
-	 * player may pick).
-	 */
-	textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
-	    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+/*
+ * Add the EXT-X-MEDIA TYPE=AUDIO entries to `b` and fill `a`. Every audio
+ * rendition of the ladder must have succeeded: a package without sound is
+ * never published. 0, or -1 with the message recorded.
+ */
+static int
+hls_footer_audio(struct ladderd_call *call, const cJSON *rends, int fmp4,
+    int audio_only, struct textbuf *b, struct hls_footer_audio *a)
+{
+	const cJSON *r;
+
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
 
 		(void)hls_footer_rung(r, &kind);
-		n_audio += strcmp(kind, "audio") == 0 && hls_footer_ok(r);
+		a->n += strcmp(kind, "audio") == 0 && hls_footer_ok(r);
 	}
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
@@ -112,7 +106,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			call->fail(call, "audio rendition '%s' is %s: no "
 			    "package without sound", name ? name : "?",
 			    ladderd_ctx_str(r, "status", "missing"));
-			goto out;
+			return -1;
 		}
 		if (!fmp4)
 			continue;
@@ -130,49 +124,75 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		if (uri == NULL || codec == NULL || peak <= 0) {
 			call->fail(call, "audio rendition '%s' lacks hls_info",
 			    name ? name : "?");
-			goto out;
+			return -1;
 		}
-		if (audio == NULL || peak > a_peak) {
-			a_peak = peak;
-			a_avg = ladderd_ctx_num(r, "hls_info.average_bandwidth",
-			    0);
-			a_codec = codec;
+		if (a->group == NULL || peak > a->peak) {
+			a->peak = peak;
+			a->avg = ladderd_ctx_num(r,
+			    "hls_info.average_bandwidth", 0);
+			a->codec = codec;
 		}
-		audio = r;
-		if (a_uri == NULL || ladderd_ctx_bool(r, "hls_info.default", 0))
-			a_uri = uri;
+		a->group = r;
+		if (a->uri == NULL ||
+		    ladderd_ctx_bool(r, "hls_info.default", 0))
+			a->uri = uri;
 		/* One track and no video: the variant itself, no group. */
-		if (audio_only && n_audio == 1)
+		if (audio_only && a->n == 1)
 			continue;
-		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,"
+		textbuf_printf(b, "#EXT-X-MEDIA:TYPE=AUDIO,"
 		    "GROUP-ID=\"audio\",NAME=\"%s\"",
 		    ladderd_ctx_str(r, "hls_info.label", "audio"));
 		if (lang != NULL)
-			textbuf_printf(&b, ",LANGUAGE=\"%s\"", lang);
-		textbuf_printf(&b, ",DEFAULT=%s,AUTOSELECT=YES,"
+			textbuf_printf(b, ",LANGUAGE=\"%s\"", lang);
+		textbuf_printf(b, ",DEFAULT=%s,AUTOSELECT=YES,"
 		    "CHANNELS=\"%d\",URI=\"%s\"\n",
 		    ladderd_ctx_bool(r, "hls_info.default", 1) ? "YES" : "NO",
 		    ch, uri);
 	}
+	return 0;
+}
 
-	/* Subtitle renditions (stage subtitles): one group, "subs". */
+/*
+ * Add the subtitle renditions (stage subtitles) to `b`, one group "subs";
+ * returns how many there are.
+ */
+static int
+hls_footer_subtitles(struct ladderd_call *call, struct textbuf *b)
+{
+	const cJSON *r;
+	int subs = 0;
+
 	cJSON_ArrayForEach(r, ladderd_ctx_get(call->ctx, "subtitles.tracks")) {
 		const char *uri = ladderd_ctx_str(r, "playlist", NULL);
 		const char *lang = ladderd_ctx_str(r, "language", NULL);
 
 		if (uri == NULL)
 			continue;
-		textbuf_printf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,"
+		textbuf_printf(b, "#EXT-X-MEDIA:TYPE=SUBTITLES,"
 		    "GROUP-ID=\"subs\",NAME=\"%s\"",
 		    ladderd_ctx_str(r, "label", "subtitles"));
 		if (lang != NULL)
-			textbuf_printf(&b, ",LANGUAGE=\"%s\"", lang);
-		textbuf_printf(&b, ",DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,"
+			textbuf_printf(b, ",LANGUAGE=\"%s\"", lang);
+		textbuf_printf(b, ",DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,"
 		    "URI=\"%s\"\n",
 		    ladderd_ctx_bool(r, "default", 0) ? "YES" : "NO",
 		    ladderd_ctx_bool(r, "forced", 0) ? "YES" : "NO", uri);
 		subs++;
 	}
+	return subs;
+}
+
+/*
+ * Add an EXT-X-STREAM-INF for each video rung that succeeded, its
+ * bandwidths and CODECS including the audio `a` carries. Returns the
+ * number of variants, or -1 with the message recorded.
+ */
+static int
+hls_footer_video_variants(struct ladderd_call *call, const cJSON *rends,
+    const struct hls_footer_audio *a, int subs, struct textbuf *b)
+{
+	const cJSON *r;
+	int variants = 0;
 
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind;
@@ -192,35 +212,36 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		if (uri == NULL || codecs == NULL || res == NULL || peak <= 0) {
 			call->fail(call, "rendition '%s' lacks hls_info",
 			    name ? name : "?");
-			goto out;
+			return -1;
 		}
-		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
+		textbuf_printf(b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
 		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s%s%s\",RESOLUTION=%s",
-		    ceil(peak + a_peak), ceil(avg + a_avg), codecs,
-		    a_codec ? "," : "", a_codec ? a_codec : "", res);
+		    ceil(peak + a->peak), ceil(avg + a->avg), codecs,
+		    a->codec ? "," : "", a->codec ? a->codec : "", res);
 		if (fps > 0)
-			textbuf_printf(&b, ",FRAME-RATE=%.3f", fps);
-		if (audio != NULL)
-			textbuf_printf(&b, ",AUDIO=\"audio\"");
+			textbuf_printf(b, ",FRAME-RATE=%.3f", fps);
+		if (a->group != NULL)
+			textbuf_printf(b, ",AUDIO=\"audio\"");
 		if (subs > 0)
-			textbuf_printf(&b, ",SUBTITLES=\"subs\"");
-		textbuf_printf(&b, "\n%s\n", uri);
+			textbuf_printf(b, ",SUBTITLES=\"subs\"");
+		textbuf_printf(b, "\n%s\n", uri);
 		variants++;
 	}
-	/*
-	 * A source without video (probe.audio_only): one audio-only variant,
-	 * CODECS mp4a only, on the default track's playlist; with several
-	 * tracks it names the group, whose other members a player may pick.
-	 */
-	if (audio_only && variants == 0 && audio != NULL) {
-		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
-		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\"%s%s\n%s\n",
-		    ceil(a_peak), ceil(a_avg), a_codec,
-		    n_audio > 1 ? ",AUDIO=\"audio\"" : "",
-		    subs > 0 ? ",SUBTITLES=\"subs\"" : "", a_uri);
-		variants++;
-	}
-	/* Trick play: each video rung's I-frame playlist (iframes.c). */
+	return variants;
+}
+
+/*
+ * Add what a player uses besides the variants: each video rung's I-frame
+ * playlist (iframes.c, trick play) and the seek-bar thumbnails
+ * (thumbnails.c: an image media playlist, RESOLUTION of one tile, as
+ * Apple's and Roku's players read it).
+ */
+static void
+hls_footer_extras(struct ladderd_call *call, const cJSON *rends,
+    struct textbuf *b)
+{
+	const cJSON *r;
+
 	cJSON_ArrayForEach(r, rends) {
 		const char *kind, *uri;
 
@@ -228,7 +249,7 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		if (strcmp(kind, "video") != 0 || !hls_footer_ok(r) ||
 		    (uri = ladderd_ctx_str(r, "iframes.uri", NULL)) == NULL)
 			continue;
-		textbuf_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%.0f,"
+		textbuf_printf(b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%.0f,"
 		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\",RESOLUTION=%s,"
 		    "URI=\"%s\"\n", ladderd_ctx_num(r, "iframes.bandwidth", 0),
 		    ladderd_ctx_num(r, "iframes.average_bandwidth", 0),
@@ -236,15 +257,91 @@ hls_footer_run(void *state, struct ladderd_call *call)
 			ladderd_ctx_str(r, "hls_info.codecs", "")),
 		    ladderd_ctx_str(r, "hls_info.resolution", ""), uri);
 	}
-	/* Seek-bar thumbnails (thumbnails.c): an image media playlist,
-	 * RESOLUTION of one tile, as Apple's and Roku's players read it. */
 	if (ladderd_ctx_str(call->ctx, "thumbnails.playlist", NULL) != NULL)
-		textbuf_printf(&b, "#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=%.0f,"
+		textbuf_printf(b, "#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=%.0f,"
 		    "RESOLUTION=%.0fx%.0f,CODECS=\"jpeg\",URI=\"%s\"\n",
 		    ladderd_ctx_num(call->ctx, "thumbnails.bandwidth", 0),
 		    ladderd_ctx_num(call->ctx, "thumbnails.tile_width", 0),
 		    ladderd_ctx_num(call->ctx, "thumbnails.tile_height", 0),
 		    ladderd_ctx_str(call->ctx, "thumbnails.playlist", ""));
+}
+
+/*
+ * Write the playlist in `b` to call->path(MASTER), named in `master`
+ * (`size` bytes). LADDERD_OK, else the rc with the message recorded (a
+ * full disk is worth a retry).
+ */
+static enum ladderd_rc
+hls_footer_write(struct ladderd_call *call, const struct textbuf *b,
+    char *master, size_t size)
+{
+	char pkg[4096];
+	int err;
+
+	if (call->path(call, LADDERD_PATH_MASTER, NULL, master, size) < 0 ||
+	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg, sizeof(pkg)) <
+		0) {
+		call->fail(call, "cannot name the master playlist");
+		return LADDERD_FAIL;
+	}
+	if ((err = call->mkdirs(call, pkg)) < 0 ||
+	    (err = call->write_atomic(call, master, b->data, b->len)) < 0) {
+		call->fail(call, "cannot write '%s': %s", master,
+		    strerror(-err));
+		return err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+static enum ladderd_rc
+hls_footer_run(void *state, struct ladderd_call *call)
+{
+	const cJSON *rends = ladderd_ctx_get(call->ctx, "renditions");
+	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
+	    "fmp4");
+	int fmp4 = strcmp(type, "mpegts") != 0;
+	int version = (int)ladderd_ctx_num(call->ctx, "hls_header.version",
+	    fmp4 ? 6 : 3); /* hls_header.c: the least RFC 8216 allows */
+	struct hls_footer_audio a = { 0 };
+	struct textbuf b = { 0 };
+	char master[4096];
+	cJSON *out = NULL;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int variants, subs;
+	int audio_only = ladderd_ctx_bool(call->ctx, "probe.audio_only", 0);
+
+	(void)state;
+	if (!cJSON_IsArray(rends)) {
+		call->fail(call, "context has no renditions");
+		goto out;
+	}
+	textbuf_printf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n"
+	    "#EXT-X-INDEPENDENT-SEGMENTS\n", version);
+	/*
+	 * The audio renditions first: every video variant refers to their
+	 * group. Its BANDWIDTH counts the largest of them (the combination a
+	 * player may pick).
+	 */
+	if (hls_footer_audio(call, rends, fmp4, audio_only, &b, &a) < 0)
+		goto out;
+	subs = hls_footer_subtitles(call, &b);
+	if ((variants = hls_footer_video_variants(call, rends, &a, subs,
+		 &b)) < 0)
+		goto out;
+	/*
+	 * A source without video (probe.audio_only): one audio-only variant,
+	 * CODECS mp4a only, on the default track's playlist; with several
+	 * tracks it names the group, whose other members a player may pick.
+	 */
+	if (audio_only && variants == 0 && a.group != NULL) {
+		textbuf_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,"
+		    "AVERAGE-BANDWIDTH=%.0f,CODECS=\"%s\"%s%s\n%s\n",
+		    ceil(a.peak), ceil(a.avg), a.codec,
+		    a.n > 1 ? ",AUDIO=\"audio\"" : "",
+		    subs > 0 ? ",SUBTITLES=\"subs\"" : "", a.uri);
+		variants++;
+	}
+	hls_footer_extras(call, rends, &b);
 	if (b.failed) {
 		call->fail(call, "out of memory");
 		goto out;
@@ -254,25 +351,15 @@ hls_footer_run(void *state, struct ladderd_call *call)
 		    "put in the master playlist");
 		goto out;
 	}
-	if (call->path(call, LADDERD_PATH_MASTER, NULL, master,
-		sizeof(master)) < 0 ||
-	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg, sizeof(pkg)) <
-		0) {
-		call->fail(call, "cannot name the master playlist");
+	if ((rc = hls_footer_write(call, &b, master, sizeof(master))) !=
+	    LADDERD_OK)
 		goto out;
-	}
-	if ((err = call->mkdirs(call, pkg)) < 0 ||
-	    (err = call->write_atomic(call, master, b.data, b.len)) < 0) {
-		call->fail(call, "cannot write '%s': %s", master,
-		    strerror(-err));
-		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
-		goto out;
-	}
+	rc = LADDERD_FAIL;
 	LADDERD_CRASH_POINT("hls_footer.written", NULL);
 	if ((out = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(out, "master", master) == NULL ||
 	    cJSON_AddNumberToObject(out, "variants", variants) == NULL ||
-	    cJSON_AddBoolToObject(out, "audio", audio != NULL) == NULL ||
+	    cJSON_AddBoolToObject(out, "audio", a.group != NULL) == NULL ||
 	    ladderd_ctx_set(call->ctx, "hls_footer", out) < 0) {
 		call->fail(call, "out of memory");
 		goto out;

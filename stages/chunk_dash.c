@@ -428,6 +428,131 @@ dash_flush(struct ladderd_call *call, AVFormatContext *oc, const char *path,
 }
 
 /*
+ * Set up *ret_oc: an mp4 muxer into a memory buffer with one stream, a
+ * copy of `ist`, started in fragment-per-flush mode. Its time base is the
+ * track timescale (1/N). 0, or -1 with the message recorded; *ret_oc is
+ * the caller's to free either way (dash_remux_free).
+ */
+static int
+dash_remux_muxer(struct ladderd_call *call, const AVStream *ist,
+    const char *dir, AVFormatContext **ret_oc)
+{
+	AVDictionary *opts = NULL;
+	AVStream *ost = NULL;
+	int err, ret = -1;
+
+	err = avformat_alloc_output_context2(ret_oc, NULL, "mp4", NULL);
+	if (err < 0 || (ost = avformat_new_stream(*ret_oc, NULL)) == NULL) {
+		call->fail(call, "cannot set up the mp4 muxer: %s",
+		    av_err2str(err < 0 ? err : AVERROR(ENOMEM)));
+		goto out;
+	}
+	if ((err = avcodec_parameters_copy(ost->codecpar, ist->codecpar)) < 0) {
+		call->fail(call, "cannot copy codec parameters: %s",
+		    av_err2str(err));
+		goto out;
+	}
+	ost->codecpar->codec_tag = 0;
+	ost->time_base = ist->time_base; /* a hint; the muxer picks */
+	(void)av_dict_copy(&ost->metadata, ist->metadata, 0);
+	if ((err = avio_open_dyn_buf(&(*ret_oc)->pb)) < 0) {
+		call->fail(call, "cannot allocate a buffer: %s",
+		    av_err2str(err));
+		goto out;
+	}
+	/*
+	 * frag_custom: a fragment ends only when we flush, so each file holds
+	 * exactly one segment; delay_moov: the moov (and its edit list) is
+	 * written once the first samples are known; dash: sidx per segment,
+	 * like the CMAF segments of the HLS muxer.
+	 */
+	(void)av_dict_set(&opts, "movflags",
+	    "+frag_custom+dash+delay_moov+skip_trailer", 0);
+	if ((err = avformat_write_header(*ret_oc, &opts)) < 0) {
+		call->fail(call, "cannot start the mp4 muxer for '%s': %s",
+		    dir, av_err2str(err));
+		goto out;
+	}
+	if (ost->time_base.num != 1) {
+		call->fail(call, "mp4 muxer chose time base %d/%d for '%s'",
+		    ost->time_base.num, ost->time_base.den, dir);
+		goto out;
+	}
+	ret = 0;
+out:
+	av_dict_free(&opts);
+	return ret;
+}
+
+/* Free a muxer of dash_remux_muxer, its memory buffer included. */
+static void
+dash_remux_free(AVFormatContext **oc)
+{
+	if (*oc != NULL && (*oc)->pb != NULL) {
+		uint8_t *buf = NULL;
+
+		(void)avio_close_dyn_buf((*oc)->pb, &buf);
+		av_free(buf);
+		(*oc)->pb = NULL;
+	}
+	avformat_free_context(*oc);
+	*oc = NULL;
+}
+
+/* What the MPD says of `rep` from its source stream: size and rate. */
+static void
+dash_remux_describe(struct dash_rep *rep, const AVStream *ist,
+    enum AVMediaType type)
+{
+	if (type == AVMEDIA_TYPE_VIDEO) {
+		AVRational fr = ist->avg_frame_rate.num > 0 ?
+		    ist->avg_frame_rate : ist->r_frame_rate;
+
+		rep->width = ist->codecpar->width;
+		rep->height = ist->codecpar->height;
+		if (fr.num > 0 && fr.den > 0) {
+			rep->fps_num = fr.num;
+			rep->fps_den = fr.den;
+		}
+	} else {
+		rep->channels = ist->codecpar->ch_layout.nb_channels;
+		rep->sample_rate = ist->codecpar->sample_rate;
+	}
+}
+
+/*
+ * End the segment being muxed into `oc`: write init.mp4 first if
+ * *init_done is not set yet, then <dir>/seg_NNNNN.m4s, and add it to
+ * rep's timeline. 0, or -1 with the message recorded.
+ */
+static int
+dash_remux_cut(struct ladderd_call *call, AVFormatContext *oc,
+    const char *dir, const char *rel_dir, struct dash_rep *rep,
+    int *init_done)
+{
+	char path[PATH_MAX + 32], uri[DASH_URI_MAX];
+	int64_t t, d, bytes;
+
+	if (!*init_done) {
+		(void)snprintf(path, sizeof(path), "%s/init.mp4", dir);
+		if (dash_flush(call, oc, path, NULL, NULL) < 0)
+			return -1;
+		*init_done = 1;
+	}
+	(void)snprintf(uri, sizeof(uri), "%s/%s/seg_%05d.m4s", rel_dir,
+	    rep->id, (int)rep->nb_segs);
+	(void)snprintf(path, sizeof(path), "%s/seg_%05d.m4s", dir,
+	    (int)rep->nb_segs);
+	if ((bytes = dash_flush(call, oc, path, &t, &d)) < 0)
+		return -1;
+	if (dash_seg_add(rep, t, d, bytes, uri) < 0) {
+		call->fail(call, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * mpegts: stream-copy the best stream of `type` in `in_path` into
  * <dash_dir>/<rep->id>/init.mp4 + seg_NNNNN.m4s (one fragment per file),
  * cutting at the first keyframe at or after every segment_duration
@@ -441,12 +566,10 @@ dash_remux(struct ladderd_call *call, const char *in_path,
     int segdur, struct dash_rep *rep)
 {
 	AVFormatContext *ic = NULL, *oc = NULL;
-	AVDictionary *opts = NULL;
 	AVPacket *pkt = NULL;
 	AVStream *ist, *ost;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	char dir[PATH_MAX], path[PATH_MAX + 32], uri[DASH_URI_MAX];
-	int64_t t, d, bytes;
+	char dir[PATH_MAX];
 	int64_t boundary, step;
 	size_t seg_pkts = 0;
 	int idx, err, init_done = 0;
@@ -470,60 +593,13 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 		goto out;
 	}
 	ist = ic->streams[idx];
-	err = avformat_alloc_output_context2(&oc, NULL, "mp4", NULL);
-	if (err < 0 || (ost = avformat_new_stream(oc, NULL)) == NULL) {
-		call->fail(call, "cannot set up the mp4 muxer: %s",
-		    av_err2str(err < 0 ? err : AVERROR(ENOMEM)));
+	if (dash_remux_muxer(call, ist, dir, &oc) < 0)
 		goto out;
-	}
-	if ((err = avcodec_parameters_copy(ost->codecpar, ist->codecpar)) < 0) {
-		call->fail(call, "cannot copy codec parameters: %s",
-		    av_err2str(err));
-		goto out;
-	}
-	ost->codecpar->codec_tag = 0;
-	ost->time_base = ist->time_base; /* a hint; the muxer picks */
-	(void)av_dict_copy(&ost->metadata, ist->metadata, 0);
-	if ((err = avio_open_dyn_buf(&oc->pb)) < 0) {
-		call->fail(call, "cannot allocate a buffer: %s",
-		    av_err2str(err));
-		goto out;
-	}
-	/*
-	 * frag_custom: a fragment ends only when we flush, so each file holds
-	 * exactly one segment; delay_moov: the moov (and its edit list) is
-	 * written once the first samples are known; dash: sidx per segment,
-	 * like the CMAF segments of the HLS muxer.
-	 */
-	(void)av_dict_set(&opts, "movflags",
-	    "+frag_custom+dash+delay_moov+skip_trailer", 0);
-	if ((err = avformat_write_header(oc, &opts)) < 0) {
-		call->fail(call, "cannot start the mp4 muxer for '%s': %s",
-		    dir, av_err2str(err));
-		goto out;
-	}
-	if (ost->time_base.num != 1) {
-		call->fail(call, "mp4 muxer chose time base %d/%d for '%s'",
-		    ost->time_base.num, ost->time_base.den, dir);
-		goto out;
-	}
+	ost = oc->streams[0];
 	rep->timescale = ost->time_base.den;
 	step = av_rescale(segdur, rep->timescale, 1);
 	boundary = step;
-	if (type == AVMEDIA_TYPE_VIDEO) {
-		AVRational fr = ist->avg_frame_rate.num > 0 ?
-		    ist->avg_frame_rate : ist->r_frame_rate;
-
-		rep->width = ist->codecpar->width;
-		rep->height = ist->codecpar->height;
-		if (fr.num > 0 && fr.den > 0) {
-			rep->fps_num = fr.num;
-			rep->fps_den = fr.den;
-		}
-	} else {
-		rep->channels = ist->codecpar->ch_layout.nb_channels;
-		rep->sample_rate = ist->codecpar->sample_rate;
-	}
+	dash_remux_describe(rep, ist, type);
 	if ((pkt = av_packet_alloc()) == NULL) {
 		call->fail(call, "out of memory");
 		goto out;
@@ -565,23 +641,9 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 				cut = 1;
 		}
 		if ((eof && seg_pkts > 0) || cut) {
-			if (!init_done) {
-				(void)snprintf(path, sizeof(path),
-				    "%s/init.mp4", dir);
-				if (dash_flush(call, oc, path, NULL, NULL) < 0)
-					goto out;
-				init_done = 1;
-			}
-			(void)snprintf(uri, sizeof(uri), "%s/%s/seg_%05d.m4s",
-			    rel_dir, rep->id, (int)rep->nb_segs);
-			(void)snprintf(path, sizeof(path), "%s/seg_%05d.m4s",
-			    dir, (int)rep->nb_segs);
-			if ((bytes = dash_flush(call, oc, path, &t, &d)) < 0)
+			if (dash_remux_cut(call, oc, dir, rel_dir, rep,
+				&init_done) < 0)
 				goto out;
-			if (dash_seg_add(rep, t, d, bytes, uri) < 0) {
-				call->fail(call, "out of memory");
-				goto out;
-			}
 			seg_pkts = 0;
 			if (call->cancelled(call)) {
 				rc = LADDERD_RETRY;
@@ -610,16 +672,8 @@ dash_remux(struct ladderd_call *call, const char *in_path,
 	(void)av_write_trailer(oc);
 	rc = LADDERD_OK;
 out:
-	av_dict_free(&opts);
 	av_packet_free(&pkt);
-	if (oc != NULL && oc->pb != NULL) {
-		uint8_t *buf = NULL;
-
-		(void)avio_close_dyn_buf(oc->pb, &buf);
-		av_free(buf);
-		oc->pb = NULL;
-	}
-	avformat_free_context(oc);
+	dash_remux_free(&oc);
 	avformat_close_input(&ic);
 	return rc;
 }
@@ -807,48 +861,33 @@ dash_thumbnails(AVBPrint *bp, const cJSON *ctx, int id)
 	av_bprintf(bp, "      </Representation>\n    </AdaptationSet>\n");
 }
 
-/* The whole MPD; returns its duration through ret_duration. */
-static int
-dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
-    int segdur, double *ret_duration)
+/*
+ * The video AdaptationSet: one Representation per video rung, the set's
+ * maxWidth/maxHeight the largest of them. An audio-only package
+ * (probe.audio_only) has none. `*id` is the next AdaptationSet id.
+ */
+static void
+dash_mpd_video(AVBPrint *bp, const struct dash_rep *reps, size_t n,
+    int *id)
 {
-	double duration = 0, max_seg = 0;
-	int max_w = 0, max_h = 0, id = 0;
+	int max_w = 0, max_h = 0;
 	size_t nb_video = 0;
-	const cJSON *t;
 	char fr[32];
 
 	for (size_t i = 0; i < n; i++) {
-		if (dash_end(&reps[i]) > duration)
-			duration = dash_end(&reps[i]);
-		for (size_t j = 0; j < reps[i].nb_segs; j++)
-			if ((double)reps[i].segs[j].d / reps[i].timescale >
-			    max_seg)
-				max_seg = (double)reps[i].segs[j].d /
-				    reps[i].timescale;
 		if (reps[i].audio)
 			continue;
+		nb_video++;
 		max_w = FFMAX(max_w, reps[i].width);
 		max_h = FFMAX(max_h, reps[i].height);
 	}
-	av_bprintf(bp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		       "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
-		       "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" "
-		       "type=\"static\" "
-		       "mediaPresentationDuration=\"PT%.3fS\" "
-		       "maxSegmentDuration=\"PT%.3fS\" "
-		       "minBufferTime=\"PT%dS\">\n",
-	    duration, max_seg, 2 * segdur);
-	av_bprintf(bp, "  <Period id=\"0\" start=\"PT0S\">\n");
-	for (size_t i = 0; i < n; i++)
-		nb_video += !reps[i].audio;
-	/* An audio-only package (probe.audio_only) has no video set. */
-	if (nb_video > 0)
-		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
-			       "contentType=\"video\" mimeType=\"video/mp4\" "
-			       "segmentAlignment=\"true\" startWithSAP=\"1\" "
-			       "maxWidth=\"%d\" maxHeight=\"%d\">\n",
-		    id++, max_w, max_h);
+	if (nb_video == 0)
+		return;
+	av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
+		       "contentType=\"video\" mimeType=\"video/mp4\" "
+		       "segmentAlignment=\"true\" startWithSAP=\"1\" "
+		       "maxWidth=\"%d\" maxHeight=\"%d\">\n",
+	    (*id)++, max_w, max_h);
 	for (size_t i = 0; i < n; i++) {
 		if (reps[i].audio)
 			continue;
@@ -868,15 +907,23 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		dash_template_xml(bp, &reps[i]);
 		av_bprintf(bp, "      </Representation>\n");
 	}
-	if (nb_video > 0)
-		av_bprintf(bp, "    </AdaptationSet>\n");
-	/* One AdaptationSet per audio track, with its language. */
+	av_bprintf(bp, "    </AdaptationSet>\n");
+}
+
+/*
+ * One AdaptationSet per audio track, with its language, label and role
+ * (a player picks among sets, not among Representations of one set).
+ */
+static void
+dash_mpd_audio(AVBPrint *bp, const struct dash_rep *reps, size_t n,
+    int *id)
+{
 	for (size_t i = 0; i < n; i++) {
 		if (!reps[i].audio)
 			continue;
 		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
 			       "contentType=\"audio\" mimeType=\"audio/mp4\"",
-		    id++);
+		    (*id)++);
 		if (reps[i].lang[0] != '\0')
 			dash_attr(bp, "lang", reps[i].lang);
 		av_bprintf(bp, " segmentAlignment=\"true\" "
@@ -905,10 +952,17 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		av_bprintf(bp, "      </Representation>\n");
 		av_bprintf(bp, "    </AdaptationSet>\n");
 	}
-	/*
-	 * Subtitles (stage subtitles): each track a sidecar WebVTT file, one
-	 * Representation with a BaseURL (Shaka and dash.js read it whole).
-	 */
+}
+
+/*
+ * Subtitles (stage subtitles): each track a sidecar WebVTT file, one
+ * Representation with a BaseURL (Shaka and dash.js read it whole).
+ */
+static void
+dash_mpd_subtitles(AVBPrint *bp, const cJSON *ctx, int *id)
+{
+	const cJSON *t;
+
 	cJSON_ArrayForEach(t, ladderd_ctx_get(ctx, "subtitles.tracks")) {
 		const char *vtt = ladderd_ctx_str(t, "vtt", NULL);
 		const char *lang = ladderd_ctx_str(t, "language", NULL);
@@ -917,7 +971,7 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 			continue;
 		av_bprintf(bp, "    <AdaptationSet id=\"%d\" "
 			       "contentType=\"text\" mimeType=\"text/vtt\"",
-		    id++);
+		    (*id)++);
 		if (lang != NULL)
 			dash_attr(bp, "lang", lang);
 		av_bprintf(bp, ">\n      <Label>");
@@ -935,6 +989,37 @@ dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
 		av_bprintf(bp, "</BaseURL>\n      </Representation>\n"
 			       "    </AdaptationSet>\n");
 	}
+}
+
+/* The whole MPD; returns its duration through ret_duration. */
+static int
+dash_mpd(AVBPrint *bp, const cJSON *ctx, struct dash_rep *reps, size_t n,
+    int segdur, double *ret_duration)
+{
+	double duration = 0, max_seg = 0;
+	int id = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (dash_end(&reps[i]) > duration)
+			duration = dash_end(&reps[i]);
+		for (size_t j = 0; j < reps[i].nb_segs; j++)
+			if ((double)reps[i].segs[j].d / reps[i].timescale >
+			    max_seg)
+				max_seg = (double)reps[i].segs[j].d /
+				    reps[i].timescale;
+	}
+	av_bprintf(bp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		       "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+		       "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" "
+		       "type=\"static\" "
+		       "mediaPresentationDuration=\"PT%.3fS\" "
+		       "maxSegmentDuration=\"PT%.3fS\" "
+		       "minBufferTime=\"PT%dS\">\n",
+	    duration, max_seg, 2 * segdur);
+	av_bprintf(bp, "  <Period id=\"0\" start=\"PT0S\">\n");
+	dash_mpd_video(bp, reps, n, &id);
+	dash_mpd_audio(bp, reps, n, &id);
+	dash_mpd_subtitles(bp, ctx, &id);
 	dash_thumbnails(bp, ctx, id++);
 	av_bprintf(bp, "  </Period>\n</MPD>\n");
 	*ret_duration = duration;
@@ -1002,6 +1087,122 @@ dash_relative(const char *path, const char *dir)
 	return path + n + 1;
 }
 
+/*
+ * Name the package, the MPD and the DASH folder (`pkg`, `mpd`, `dash_dir`,
+ * PATH_MAX each) and their parts relative to the package: segment URIs
+ * are relative to it, so the MPD must live at its top, and mpegts writes
+ * segments under `dash_dir` (*ret_dash_rel; NULL for fmp4). 0, or -1 with
+ * the message recorded.
+ */
+static int
+dash_paths(struct ladderd_call *call, int fmp4, char *pkg, char *mpd,
+    char *dash_dir, const char **ret_mpd_rel, const char **ret_dash_rel)
+{
+	int err;
+
+	if ((err = call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
+		 PATH_MAX)) < 0 ||
+	    (err = call->path(call, LADDERD_PATH_MPD, NULL, mpd,
+		 PATH_MAX)) < 0 ||
+	    (err = call->path(call, LADDERD_PATH_DASH_DIR, NULL, dash_dir,
+		 PATH_MAX)) < 0) {
+		call->fail(call, "cannot compute the package paths: %s",
+		    strerror(-err));
+		return -1;
+	}
+	*ret_dash_rel = NULL;
+	if ((*ret_mpd_rel = dash_relative(mpd, pkg)) == NULL ||
+	    strchr(*ret_mpd_rel, '/') != NULL ||
+	    (!fmp4 && (*ret_dash_rel = dash_relative(dash_dir, pkg)) ==
+		NULL)) {
+		call->fail(call, "'%s' is not at the top of the package '%s'",
+		    mpd, pkg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * fmp4: describe rendition `r` as `rep` from the CMAF segments chunk_hls
+ * wrote (no copy); an audio track also gets its language and the
+ * configured channels and rate. LADDERD_OK, else the rc with the message
+ * recorded.
+ */
+static enum ladderd_rc
+dash_rep_fmp4(struct ladderd_call *call, const cJSON *r,
+    struct dash_rep *rep)
+{
+	enum ladderd_rc rc;
+
+	if ((rc = dash_rep_from_hls(call, r, rep)) != LADDERD_OK)
+		return rc;
+	if (rep->audio) {
+		dash_audio_track(call->ctx, r, rep);
+		rep->channels = (int)ladderd_setting_num(call->ctx,
+		    encode_setting(ENC_AUDIO_CHANNELS));
+		rep->sample_rate = (int)ladderd_setting_num(call->ctx,
+		    encode_setting(ENC_AUDIO_SAMPLE_RATE));
+	} else {
+		dash_fps(call->ctx, r, rep);
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * mpegts: remux video rung `r` (named `name`) into fMP4 segments under
+ * `dash_dir` as `rep`. Sets *audio_src to its transcoded file when it is
+ * the first with sound (the audio set is cut from it once). LADDERD_OK,
+ * else the rc with the message recorded.
+ */
+static enum ladderd_rc
+dash_rep_mpegts(struct ladderd_call *call, const cJSON *r, const char *name,
+    const char *dash_dir, const char *dash_rel, int segdur,
+    struct dash_rep *rep, const char **audio_src)
+{
+	const char *src = ladderd_ctx_str(r, "transcode.path", NULL);
+	enum ladderd_rc rc;
+
+	if (src == NULL) {
+		call->fail(call, "rung %s: no transcode.path", name);
+		return LADDERD_FAIL;
+	}
+	if ((rc = dash_remux(call, src, AVMEDIA_TYPE_VIDEO, dash_dir,
+		 dash_rel, segdur, rep)) != LADDERD_OK)
+		return rc;
+	rep->bandwidth = dash_peak(rep);
+	dash_codec_part(ladderd_ctx_str(r, "hls_info.codecs", ""), 0,
+	    rep->codecs, sizeof(rep->codecs));
+	if (rep->codecs[0] == '\0')
+		dash_avc_codecs(src, rep);
+	if (*audio_src == NULL && ladderd_ctx_bool(r, "transcode.has_audio",
+		ladderd_ctx_bool(call->ctx, "probe.has_audio", 0)))
+		*audio_src = src;
+	return LADDERD_OK;
+}
+
+/*
+ * mpegts: the audio Representation, "audio", cut once from `src` (the
+ * first video rung with sound) into dash/audio/. LADDERD_OK, else the rc
+ * with the message recorded.
+ */
+static enum ladderd_rc
+dash_rep_mpegts_audio(struct ladderd_call *call, const char *src,
+    const char *dash_dir, const char *dash_rel, int segdur,
+    struct dash_rep *rep)
+{
+	enum ladderd_rc rc;
+
+	(void)snprintf(rep->id, sizeof(rep->id), "audio");
+	rep->audio = 1;
+	dash_audio_track(call->ctx, NULL, rep);
+	if ((rc = dash_remux(call, src, AVMEDIA_TYPE_AUDIO, dash_dir,
+		 dash_rel, segdur, rep)) != LADDERD_OK)
+		return rc;
+	rep->bandwidth = dash_peak(rep);
+	(void)snprintf(rep->codecs, sizeof(rep->codecs), "mp4a.40.2");
+	return LADDERD_OK;
+}
+
 static enum ladderd_rc
 chunk_dash_run(void *state, struct ladderd_call *call)
 {
@@ -1037,27 +1238,13 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		    segment_type);
 		goto out;
 	}
-	if ((err = call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
-		 sizeof(pkg))) < 0 ||
-	    (err = call->path(call, LADDERD_PATH_MPD, NULL, mpd,
-		 sizeof(mpd))) < 0 ||
-	    (err = call->path(call, LADDERD_PATH_DASH_DIR, NULL, dash_dir,
-		 sizeof(dash_dir))) < 0) {
-		call->fail(call, "cannot compute the package paths: %s",
-		    strerror(-err));
+	if (dash_paths(call, fmp4, pkg, mpd, dash_dir, &mpd_rel,
+		&dash_rel) < 0)
 		goto out;
-	}
-	/* segment URIs are relative to the package, so the MPD lives there */
-	if ((mpd_rel = dash_relative(mpd, pkg)) == NULL ||
-	    strchr(mpd_rel, '/') != NULL ||
-	    (!fmp4 && (dash_rel = dash_relative(dash_dir, pkg)) == NULL)) {
-		call->fail(call, "'%s' is not at the top of the package '%s'",
-		    mpd, pkg);
-		goto out;
-	}
 	cJSON_ArrayForEach(r, renditions) {
 		const char *kind, *name = ladderd_rendition(r, &kind);
 		int audio = strcmp(kind, "audio") == 0;
+		struct dash_rep *rep;
 
 		if (strcmp(ladderd_ctx_str(r, "status", ""), "ok") != 0)
 			continue;
@@ -1070,49 +1257,19 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 			    DASH_MAX_REPS - 1);
 			goto out;
 		}
-		struct dash_rep *rep = &reps[nb_reps++];
-
+		rep = &reps[nb_reps++];
 		(void)snprintf(rep->id, sizeof(rep->id), "%s", name);
 		rep->audio = audio;
 		nb_video += !audio;
-		if (fmp4) {
-			rc = dash_rep_from_hls(call, r, rep);
-			if (rc != LADDERD_OK)
-				goto out;
-			rc = LADDERD_FAIL;
-			if (audio) {
-				dash_audio_track(call->ctx, r, rep);
-				rep->channels = (int)ladderd_setting_num(
-				    call->ctx,
-				    encode_setting(ENC_AUDIO_CHANNELS));
-				rep->sample_rate = (int)ladderd_setting_num(
-				    call->ctx,
-				    encode_setting(ENC_AUDIO_SAMPLE_RATE));
-			} else {
-				dash_fps(call->ctx, r, rep);
-			}
-			continue;
-		}
-		const char *src = ladderd_ctx_str(r, "transcode.path", NULL);
-
-		if (src == NULL) {
-			call->fail(call, "rung %s: no transcode.path", name);
-			goto out;
-		}
-		if ((rc = dash_remux(call, src, AVMEDIA_TYPE_VIDEO, dash_dir,
-			 dash_rel, segdur, rep)) != LADDERD_OK)
+		rc = fmp4 ? dash_rep_fmp4(call, r, rep) :
+		    dash_rep_mpegts(call, r, name, dash_dir, dash_rel, segdur,
+			rep, &audio_src);
+		if (rc != LADDERD_OK)
 			goto out;
 		rc = LADDERD_FAIL;
-		rep->bandwidth = dash_peak(rep);
-		dash_codec_part(ladderd_ctx_str(r, "hls_info.codecs", ""), 0,
-		    rep->codecs, sizeof(rep->codecs));
-		if (rep->codecs[0] == '\0')
-			dash_avc_codecs(src, rep);
-		if (audio_src == NULL && ladderd_ctx_bool(r,
-			"transcode.has_audio", ladderd_ctx_bool(call->ctx,
-			"probe.has_audio", 0)))
-			audio_src = src;
-		call->progress(call, (double)++done / (double)(nb_ok + 1));
+		if (!fmp4)
+			call->progress(call,
+			    (double)++done / (double)(nb_ok + 1));
 	}
 	if (nb_video == 0 && (nb_reps == 0 ||
 	    !ladderd_ctx_bool(call->ctx, "probe.audio_only", 0))) {
@@ -1121,17 +1278,10 @@ chunk_dash_run(void *state, struct ladderd_call *call)
 		goto out;
 	}
 	if (audio_src != NULL) {
-		struct dash_rep *rep = &reps[nb_reps++];
-
-		(void)snprintf(rep->id, sizeof(rep->id), "audio");
-		rep->audio = 1;
-		dash_audio_track(call->ctx, NULL, rep);
-		if ((rc = dash_remux(call, audio_src, AVMEDIA_TYPE_AUDIO,
-			 dash_dir, dash_rel, segdur, rep)) != LADDERD_OK)
+		if ((rc = dash_rep_mpegts_audio(call, audio_src, dash_dir,
+			 dash_rel, segdur, &reps[nb_reps++])) != LADDERD_OK)
 			goto out;
 		rc = LADDERD_FAIL;
-		rep->bandwidth = dash_peak(rep);
-		(void)snprintf(rep->codecs, sizeof(rep->codecs), "mp4a.40.2");
 	}
 	if (dash_mpd(&bp, call->ctx, reps, nb_reps, segdur, &duration) < 0) {
 		call->fail(call, "out of memory building the MPD");

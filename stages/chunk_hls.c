@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,6 +162,199 @@ chunk_hls_push(struct chunk_hls_job *job, const AVPacket *pkt)
 }
 
 /*
+ * Open `input` into *ret_in (interruptible by cancel) and find its first
+ * video and audio streams (-1 for none). 0, or -1 with the message
+ * recorded.
+ */
+static int
+chunk_hls_open(struct ladderd_call *call, const char *input,
+    AVFormatContext **ret_in, int *ret_vin, int *ret_ain)
+{
+	AVFormatContext *in;
+	int err;
+
+	if ((in = avformat_alloc_context()) == NULL) {
+		call->fail(call, "out of memory");
+		return -1;
+	}
+	in->interrupt_callback.callback = chunk_hls_interrupt;
+	in->interrupt_callback.opaque = call;
+	/* On failure avformat_open_input frees `in` and sets it NULL. */
+	err = avformat_open_input(&in, input, NULL, NULL);
+	*ret_in = in;
+	if (err < 0) {
+		call->fail(call, "cannot open '%s': %s", input,
+		    av_err2str(err));
+		return -1;
+	}
+	*ret_vin = av_find_best_stream(in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	*ret_ain = av_find_best_stream(in, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+	if (*ret_vin < 0 && *ret_ain < 0) {
+		call->fail(call, "'%s' has neither video nor audio", input);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Add copies of input streams `vin` and `ain` (video first: the hls muxer
+ * cuts on the first video stream) to `out`, and record in `map` which
+ * output stream each input stream feeds. 0, or -1 with the message
+ * recorded.
+ */
+static int
+chunk_hls_add_streams(struct ladderd_call *call, const char *input,
+    AVFormatContext *in, AVFormatContext *out, int vin, int ain, int *map)
+{
+	int err;
+
+	for (int k = 0; k < 2; k++) {
+		int idx = k == 0 ? vin : ain;
+		AVStream *ost;
+
+		if (idx < 0)
+			continue;
+		if ((ost = avformat_new_stream(out, NULL)) == NULL) {
+			call->fail(call, "out of memory");
+			return -1;
+		}
+		if ((err = avcodec_parameters_copy(ost->codecpar,
+			 in->streams[idx]->codecpar)) < 0) {
+			call->fail(call, "cannot copy stream %d of '%s': %s",
+			    idx, input, av_err2str(err));
+			return -1;
+		}
+		/* The mp4 tag of the source means nothing to the new muxer;
+		 * HEVC is hvc1 (parameter sets in the hvcC only), the tag
+		 * hls_info's CODECS names. */
+		ost->codecpar->codec_tag =
+		    ost->codecpar->codec_id == AV_CODEC_ID_HEVC
+		    ? MKTAG('h', 'v', 'c', '1')
+		    : 0;
+		ost->time_base = in->streams[idx]->time_base;
+		map[idx] = ost->index;
+	}
+	return 0;
+}
+
+/*
+ * The hls muxer's options for this rung: VOD, segment length and type,
+ * segments named in job->dir. 0, or -1 with the message recorded.
+ */
+static int
+chunk_hls_options(struct chunk_hls_job *job, struct ladderd_call *call,
+    AVDictionary **opts)
+{
+	char value[4200];
+
+	(void)snprintf(value, sizeof(value), "%d", job->seg_dur);
+	av_dict_set(opts, "hls_time", value, 0);
+	av_dict_set(opts, "hls_playlist_type", "vod", 0);
+	av_dict_set(opts, "hls_list_size", "0", 0);
+	/* No program-date-time: VOD, and it would differ on every run. */
+	av_dict_set(opts, "hls_flags", "independent_segments", 0);
+	av_dict_set(opts, "hls_segment_type", job->fmp4 ? "fmp4" : "mpegts",
+	    0);
+	if (job->fmp4)
+		av_dict_set(opts, "hls_fmp4_init_filename", "init.mp4", 0);
+	if (snprintf(value, sizeof(value), "%s/seg_%%05d.%s", job->dir,
+		job->fmp4 ? "m4s" : "ts") >= (int)sizeof(value)) {
+		call->fail(call, "path too long: '%s'", job->dir);
+		return -1;
+	}
+	av_dict_set(opts, "hls_segment_filename", value, 0);
+	return 0;
+}
+
+/*
+ * Record a failed read or write (`writing`) of `path`: a cancelled task is
+ * stopped (retried later), a full disk under the package worth a retry,
+ * anything else a failure.
+ */
+static enum ladderd_rc
+chunk_hls_io_failed(struct ladderd_call *call, bool writing,
+    const char *path, int err)
+{
+	if (call->cancelled(call)) {
+		call->fail(call, "stopped");
+		return LADDERD_RETRY;
+	}
+	call->fail(call, "cannot %s '%s': %s", writing ? "write" : "read",
+	    path, av_err2str(err));
+	return writing && err == AVERROR(ENOSPC) ? LADDERD_RETRY :
+	    LADDERD_FAIL;
+}
+
+/*
+ * Copy every packet of the mapped streams from `in` to `out` (output
+ * stream 0 is the one the muxer cuts on: its packets go to job->pkts),
+ * reporting progress against the input's duration. LADDERD_OK at the end
+ * of the input, else the rc with the message recorded.
+ */
+static enum ladderd_rc
+chunk_hls_copy(struct chunk_hls_job *job, struct ladderd_call *call,
+    const char *input, AVFormatContext *in, AVFormatContext *out,
+    const int *map)
+{
+	const int ref_out = 0;
+	AVPacket *pkt = NULL;
+	double total = 0;
+	enum ladderd_rc rc = LADDERD_FAIL;
+	int err;
+
+	if (in->duration > 0)
+		total = in->duration / (double)AV_TIME_BASE;
+	if ((pkt = av_packet_alloc()) == NULL)
+		goto nomem;
+	for (;;) {
+		AVStream *ist;
+		int o;
+
+		err = av_read_frame(in, pkt);
+		if (err == AVERROR_EOF)
+			break;
+		if (err < 0) {
+			rc = chunk_hls_io_failed(call, false, input, err);
+			goto out;
+		}
+		if ((o = map[pkt->stream_index]) < 0) {
+			av_packet_unref(pkt);
+			continue;
+		}
+		ist = in->streams[pkt->stream_index];
+		av_packet_rescale_ts(pkt, ist->time_base,
+		    out->streams[o]->time_base);
+		pkt->stream_index = o;
+		pkt->pos = -1;
+		if (pkt->duration <= 0)
+			pkt->duration = chunk_hls_frame(ist,
+			    out->streams[o]->time_base);
+		if (o == ref_out) {
+			if (chunk_hls_push(job, pkt) < 0) {
+				av_packet_unref(pkt);
+				goto nomem;
+			}
+			if (total > 0 && pkt->pts != AV_NOPTS_VALUE)
+				call->progress(call, pkt->pts *
+				    av_q2d(job->tb) / total);
+		}
+		/* The muxer takes the packet's reference (and unrefs pkt). */
+		if ((err = av_interleaved_write_frame(out, pkt)) < 0) {
+			rc = chunk_hls_io_failed(call, true, job->playlist,
+			    err);
+			goto out;
+		}
+	}
+	rc = LADDERD_OK;
+	goto out;
+nomem:
+	call->fail(call, "out of memory");
+out:
+	av_packet_free(&pkt);
+	return rc;
+}
+
+/*
  * Copy the input's first video and first audio stream into the hls muxer.
  * On success the rung folder holds the playlist and segments and job->pkts
  * the packets of the stream the muxer cut on (video, else audio).
@@ -173,31 +367,17 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 	AVFormatContext *out = NULL;
 	AVDictionary *opts = NULL;
 	AVDictionaryEntry *left = NULL;
-	AVPacket *pkt = NULL;
 	int *map = NULL;
-	int vin = -1, ain = -1, ref_out = -1;
-	double total = 0;
-	char value[4200];
+	int vin = -1, ain = -1;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	int err;
 
-	if ((in = avformat_alloc_context()) == NULL)
-		goto nomem;
-	in->interrupt_callback.callback = chunk_hls_interrupt;
-	in->interrupt_callback.opaque = call;
-	if ((err = avformat_open_input(&in, input, NULL, NULL)) < 0) {
-		call->fail(call, "cannot open '%s': %s", input,
-		    av_err2str(err));
+	if (chunk_hls_open(call, input, &in, &vin, &ain) < 0)
+		goto out;
+	if ((map = av_malloc_array(in->nb_streams, sizeof(*map))) == NULL) {
+		call->fail(call, "out of memory");
 		goto out;
 	}
-	vin = av_find_best_stream(in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-	ain = av_find_best_stream(in, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
-	if (vin < 0 && ain < 0) {
-		call->fail(call, "'%s' has neither video nor audio", input);
-		goto out;
-	}
-	if ((map = av_malloc_array(in->nb_streams, sizeof(*map))) == NULL)
-		goto nomem;
 	for (unsigned i = 0; i < in->nb_streams; i++)
 		map[i] = -1;
 
@@ -215,50 +395,12 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 	 * priming samples; movenc copes with negative dts itself.
 	 */
 	out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-	/* Video first: the hls muxer cuts on the first video stream. */
-	for (int k = 0; k < 2; k++) {
-		int idx = k == 0 ? vin : ain;
-		AVStream *ost;
-
-		if (idx < 0)
-			continue;
-		if ((ost = avformat_new_stream(out, NULL)) == NULL)
-			goto nomem;
-		if ((err = avcodec_parameters_copy(ost->codecpar,
-			 in->streams[idx]->codecpar)) < 0) {
-			call->fail(call, "cannot copy stream %d of '%s': %s",
-			    idx, input, av_err2str(err));
-			goto out;
-		}
-		/* The mp4 tag of the source means nothing to the new muxer;
-		 * HEVC is hvc1 (parameter sets in the hvcC only), the tag
-		 * hls_info's CODECS names. */
-		ost->codecpar->codec_tag =
-		    ost->codecpar->codec_id == AV_CODEC_ID_HEVC
-		    ? MKTAG('h', 'v', 'c', '1')
-		    : 0;
-		ost->time_base = in->streams[idx]->time_base;
-		map[idx] = ost->index;
-	}
-	ref_out = 0;
+	if (chunk_hls_add_streams(call, input, in, out, vin, ain, map) < 0)
+		goto out;
 	job->has_video = vin >= 0;
 
-	(void)snprintf(value, sizeof(value), "%d", job->seg_dur);
-	av_dict_set(&opts, "hls_time", value, 0);
-	av_dict_set(&opts, "hls_playlist_type", "vod", 0);
-	av_dict_set(&opts, "hls_list_size", "0", 0);
-	/* No program-date-time: VOD, and it would differ on every run. */
-	av_dict_set(&opts, "hls_flags", "independent_segments", 0);
-	av_dict_set(&opts, "hls_segment_type", job->fmp4 ? "fmp4" : "mpegts",
-	    0);
-	if (job->fmp4)
-		av_dict_set(&opts, "hls_fmp4_init_filename", "init.mp4", 0);
-	if (snprintf(value, sizeof(value), "%s/seg_%%05d.%s", job->dir,
-		job->fmp4 ? "m4s" : "ts") >= (int)sizeof(value)) {
-		call->fail(call, "path too long: '%s'", job->dir);
+	if (chunk_hls_options(job, call, &opts) < 0)
 		goto out;
-	}
-	av_dict_set(&opts, "hls_segment_filename", value, 0);
 	if ((err = avformat_write_header(out, &opts)) < 0) {
 		call->fail(call, "cannot start '%s': %s", job->playlist,
 		    av_err2str(err));
@@ -271,82 +413,24 @@ chunk_hls_mux(struct chunk_hls_job *job, struct ladderd_call *call,
 		goto trailer;
 	}
 	/* The muxer copies its segment muxer's time base back here. */
-	job->tb = out->streams[ref_out]->time_base;
-	if (in->duration > 0)
-		total = in->duration / (double)AV_TIME_BASE;
+	job->tb = out->streams[0]->time_base;
 
-	if ((pkt = av_packet_alloc()) == NULL)
-		goto nomem_trailer;
-	for (;;) {
-		AVStream *ist;
-		int o;
-
-		err = av_read_frame(in, pkt);
-		if (err == AVERROR_EOF)
-			break;
-		if (err < 0) {
-			if (call->cancelled(call)) {
-				call->fail(call, "stopped");
-				rc = LADDERD_RETRY;
-			} else {
-				call->fail(call, "cannot read '%s': %s", input,
-				    av_err2str(err));
-			}
-			goto trailer;
-		}
-		if ((o = map[pkt->stream_index]) < 0) {
-			av_packet_unref(pkt);
-			continue;
-		}
-		ist = in->streams[pkt->stream_index];
-		av_packet_rescale_ts(pkt, ist->time_base,
-		    out->streams[o]->time_base);
-		pkt->stream_index = o;
-		pkt->pos = -1;
-		if (pkt->duration <= 0)
-			pkt->duration = chunk_hls_frame(ist,
-			    out->streams[o]->time_base);
-		if (o == ref_out) {
-			if (chunk_hls_push(job, pkt) < 0) {
-				av_packet_unref(pkt);
-				goto nomem_trailer;
-			}
-			if (total > 0 && pkt->pts != AV_NOPTS_VALUE)
-				call->progress(call, pkt->pts *
-				    av_q2d(job->tb) / total);
-		}
-		/* The muxer takes the packet's reference (and unrefs pkt). */
-		if ((err = av_interleaved_write_frame(out, pkt)) < 0) {
-			if (call->cancelled(call)) {
-				call->fail(call, "stopped");
-				rc = LADDERD_RETRY;
-			} else {
-				call->fail(call, "cannot write '%s': %s",
-				    job->playlist, av_err2str(err));
-				if (err == AVERROR(ENOSPC))
-					rc = LADDERD_RETRY;
-			}
-			goto trailer;
-		}
-	}
+	if ((rc = chunk_hls_copy(job, call, input, in, out, map)) !=
+	    LADDERD_OK)
+		goto trailer;
 	if ((err = av_write_trailer(out)) < 0) {
 		call->fail(call, "cannot finish '%s': %s", job->playlist,
 		    av_err2str(err));
+		rc = LADDERD_FAIL;
 		goto out;
 	}
 	rc = LADDERD_OK;
 	goto out;
 
-nomem_trailer:
-	call->fail(call, "out of memory");
 trailer:
 	/* Close the segment files; the result is discarded anyway. */
 	(void)av_write_trailer(out);
-	goto out;
-nomem:
-	call->fail(call, "out of memory");
 out:
-	av_packet_free(&pkt);
 	av_dict_free(&opts);
 	av_freep(&map);
 	avformat_free_context(out); /* the hls muxer closes its own files */
@@ -799,68 +883,123 @@ fail:
 	return NULL;
 }
 
+/*
+ * Fill `job` from the context (rung, segment length and type, folders) and
+ * make the rung's HLS folder, empty. LADDERD_OK, else the rc with the
+ * message recorded (a full disk is worth a retry).
+ */
+static enum ladderd_rc
+chunk_hls_prepare(struct chunk_hls_job *job, struct ladderd_call *call)
+{
+	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
+	    "fmp4");
+	char pkg[4096];
+	size_t plen;
+	int err;
+
+	job->rung = call->rung ? call->rung :
+	    ladderd_ctx_str(call->ctx, "rung.name", NULL);
+	job->seg_dur = (int)ladderd_ctx_num(call->ctx,
+	    "profile.segment_duration", 0);
+	if (job->rung == NULL) {
+		call->fail(call, "context has no rung name");
+		return LADDERD_FAIL;
+	}
+	if (job->seg_dur < 1 || job->seg_dur > 60) {
+		call->fail(call, "profile.segment_duration %d is not 1..60",
+		    job->seg_dur);
+		return LADDERD_FAIL;
+	}
+	if (strcmp(type, "fmp4") != 0 && strcmp(type, "mpegts") != 0) {
+		call->fail(call, "profile.segment_type '%s' is neither fmp4 "
+		    "nor mpegts", type);
+		return LADDERD_FAIL;
+	}
+	job->fmp4 = strcmp(type, "fmp4") == 0;
+	if (call->path(call, LADDERD_PATH_HLS_DIR, job->rung, job->dir,
+		sizeof(job->dir)) < 0 ||
+	    call->path(call, LADDERD_PATH_HLS_PLAYLIST, job->rung,
+		job->playlist, sizeof(job->playlist)) < 0 ||
+	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
+		sizeof(pkg)) < 0) {
+		call->fail(call, "cannot name the HLS folder of rung '%s'",
+		    job->rung);
+		return LADDERD_FAIL;
+	}
+	/* Segment URIs are relative to the package (the master's folder). */
+	plen = strlen(pkg);
+	if (strncmp(job->dir, pkg, plen) != 0 || job->dir[plen] != '/') {
+		call->fail(call, "'%s' is not inside the package '%s'",
+		    job->dir, pkg);
+		return LADDERD_FAIL;
+	}
+	av_strlcpy(job->rel, job->dir + plen + 1, sizeof(job->rel));
+	if ((err = call->mkdirs(call, job->dir)) < 0 ||
+	    (err = chunk_hls_clean(job->dir)) < 0) {
+		call->fail(call, "cannot prepare '%s': %s", job->dir,
+		    strerror(-err));
+		return err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * Parse the playlist the muxer wrote (`text`), then check that every
+ * segment it names (and init.mp4) exists and is not empty, recording each
+ * segment's size. LADDERD_OK, else the rc with the message recorded.
+ */
+static enum ladderd_rc
+chunk_hls_check(struct chunk_hls_job *job, struct ladderd_call *call,
+    const char *text)
+{
+	/* chunk_hls_parse cuts its copy into lines. */
+	char *copy = strdup(text);
+	enum ladderd_rc rc;
+
+	if (copy == NULL) {
+		call->fail(call, "out of memory");
+		return LADDERD_FAIL;
+	}
+	rc = chunk_hls_parse(job, call, copy);
+	free(copy);
+	if (rc != LADDERD_OK)
+		return rc;
+	for (size_t i = 0; i < job->nsegs + (size_t)job->fmp4; i++) {
+		const char *name = i < job->nsegs ? job->segs[i].uri :
+		    "init.mp4";
+		char path[4200];
+		struct stat st;
+
+		(void)snprintf(path, sizeof(path), "%s/%s", job->dir, name);
+		if (stat(path, &st) < 0 || st.st_size == 0) {
+			call->fail(call, "segment '%s' is missing or empty",
+			    path);
+			return LADDERD_FAIL;
+		}
+		if (i < job->nsegs)
+			job->segs[i].bytes = st.st_size;
+	}
+	return LADDERD_OK;
+}
+
 static enum ladderd_rc
 chunk_hls_run(void *state, struct ladderd_call *call)
 {
 	struct chunk_hls_job job = { 0 };
 	const char *input = ladderd_ctx_str(call->ctx, "transcode.path", NULL);
-	const char *type = ladderd_ctx_str(call->ctx, "profile.segment_type",
-	    "fmp4");
-	char pkg[4096];
 	char *text = NULL;
-	size_t len = 0, plen;
+	size_t len = 0;
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	int err;
 
 	(void)state;
-	job.rung = call->rung ? call->rung :
-	    ladderd_ctx_str(call->ctx, "rung.name", NULL);
-	job.seg_dur = (int)ladderd_ctx_num(call->ctx,
-	    "profile.segment_duration", 0);
-	if (input == NULL || job.rung == NULL) {
-		call->fail(call, "context has no %s",
-		    input == NULL ? "transcode.path" : "rung name");
+	if (input == NULL) {
+		call->fail(call, "context has no transcode.path");
 		goto out;
 	}
-	if (job.seg_dur < 1 || job.seg_dur > 60) {
-		call->fail(call, "profile.segment_duration %d is not 1..60",
-		    job.seg_dur);
-		goto out;
-	}
-	if (strcmp(type, "fmp4") != 0 && strcmp(type, "mpegts") != 0) {
-		call->fail(call, "profile.segment_type '%s' is neither fmp4 "
-		    "nor mpegts", type);
-		goto out;
-	}
-	job.fmp4 = strcmp(type, "fmp4") == 0;
-	if (call->path(call, LADDERD_PATH_HLS_DIR, job.rung, job.dir,
-		sizeof(job.dir)) < 0 ||
-	    call->path(call, LADDERD_PATH_HLS_PLAYLIST, job.rung,
-		job.playlist, sizeof(job.playlist)) < 0 ||
-	    call->path(call, LADDERD_PATH_PACKAGE, NULL, pkg,
-		sizeof(pkg)) < 0) {
-		call->fail(call, "cannot name the HLS folder of rung '%s'",
-		    job.rung);
-		goto out;
-	}
-	/* Segment URIs are relative to the package (the master's folder). */
-	plen = strlen(pkg);
-	if (strncmp(job.dir, pkg, plen) != 0 || job.dir[plen] != '/') {
-		call->fail(call, "'%s' is not inside the package '%s'",
-		    job.dir, pkg);
-		goto out;
-	}
-	av_strlcpy(job.rel, job.dir + plen + 1, sizeof(job.rel));
-	if ((err = call->mkdirs(call, job.dir)) < 0 ||
-	    (err = chunk_hls_clean(job.dir)) < 0) {
-		call->fail(call, "cannot prepare '%s': %s", job.dir,
-		    strerror(-err));
-		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
-		goto out;
-	}
-
-	if ((rc = chunk_hls_mux(&job, call, input)) != LADDERD_OK)
+	if ((rc = chunk_hls_prepare(&job, call)) != LADDERD_OK ||
+	    (rc = chunk_hls_mux(&job, call, input)) != LADDERD_OK)
 		goto out;
 	rc = LADDERD_FAIL;
 	if ((err = chunk_hls_read(job.playlist, &text, &len)) < 0) {
@@ -868,35 +1007,8 @@ chunk_hls_run(void *state, struct ladderd_call *call)
 		    strerror(-err));
 		goto out;
 	}
-	{
-		/* chunk_hls_parse cuts its copy into lines. */
-		char *copy = strdup(text);
-
-		if (copy == NULL) {
-			call->fail(call, "out of memory");
-			goto out;
-		}
-		rc = chunk_hls_parse(&job, call, copy);
-		free(copy);
-		if (rc != LADDERD_OK)
-			goto out;
-	}
-	for (size_t i = 0; i < job.nsegs + (size_t)job.fmp4; i++) {
-		const char *name = i < job.nsegs ? job.segs[i].uri : "init.mp4";
-		char path[4200];
-		struct stat st;
-
-		(void)snprintf(path, sizeof(path), "%s/%s", job.dir, name);
-		if (stat(path, &st) < 0 || st.st_size == 0) {
-			call->fail(call, "segment '%s' is missing or empty",
-			    path);
-			rc = LADDERD_FAIL;
-			goto out;
-		}
-		if (i < job.nsegs)
-			job.segs[i].bytes = st.st_size;
-	}
-	if ((rc = chunk_hls_cut(&job, call)) != LADDERD_OK ||
+	if ((rc = chunk_hls_check(&job, call, text)) != LADDERD_OK ||
+	    (rc = chunk_hls_cut(&job, call)) != LADDERD_OK ||
 	    (rc = chunk_hls_merge_tail(&job, call, &text, &len)) !=
 		LADDERD_OK ||
 	    (rc = chunk_hls_target(&job, call, text, len)) != LADDERD_OK)

@@ -31,8 +31,9 @@
  * it steadily, a still or moving scene barely). Of the rest, the frame with
  * the highest luma histogram entropy (the most detail, a fade's compressed
  * histogram scores low) wins, the earliest on a tie; with none left, the
- * highest entropy of all. That time is then decoded from the top rung (its
- * segment only) and encoded as poster.jpg.
+ * highest entropy of all. That time is then decoded from the top rung (the
+ * segment holding it and the next; past the last frame, the last frame)
+ * and encoded as poster.jpg.
  *
  * Reads profile.thumbnails.{sprites, poster, interval, width, columns,
  * rows}, ctx.renditions (video, status ok: chunk_hls.{init, segments,
@@ -41,11 +42,12 @@
  * sprites: [uri...], rung, interval, tile_width, tile_height, columns,
  * rows, count, sprite_width, sprite_height, bandwidth, cpu_seconds }; logs
  * one info line with the count, the poster's time and the CPU it took
- * (getrusage of the job process). Skips when both are
- * off or there is no video rendition; then (probe.audio_only, a song) the
- * source's cover art, an attached picture, becomes poster.jpg (poster.from
- * "cover_art"). Fails when a
- * rung cannot be decoded; a full disk is a retry.
+ * (getrusage of the job process). Paths come from the layout
+ * (call->path: LADDERD_PATH_POSTER, LADDERD_PATH_THUMBS_DIR). Skips when
+ * both are off, or when there is no video rendition; then (probe.audio_only,
+ * a song) the source's cover art, an attached picture, becomes poster.jpg
+ * (poster.from "cover_art"). Fails when a rung cannot be decoded; a full
+ * disk is a retry.
  */
 #include <errno.h>
 #include <fcntl.h>

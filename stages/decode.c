@@ -16,6 +16,7 @@
  * waits for frames that will not come.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,8 +40,12 @@ struct decode {
 	struct ladderd_call *call;
 	enum ladderd_rc rc;
 	struct framering *ring;
-	AVFrame *slot;		   /* a ring slot's planes (not a buffer) */
 	int width, height, format; /* of every frame */
+	/* Decoding straight into the ring's slots (no filters): the ring is
+	 * sized on the decoder's first get_buffer2, under cfg_mu (the
+	 * decoder's threads call it). */
+	int direct, configured, cfg_err;
+	pthread_mutex_t cfg_mu;
 	struct ladderd_source source; /* owns ifmt */
 	AVFormatContext *ifmt;	      /* source.fmt */
 	AVCodecContext *dec;
@@ -79,36 +84,68 @@ decode_ring_error(struct decode *d, int err)
 	return decode_error(d, err, "the frame ring failed");
 }
 
-/* Put one decoded frame into the next slot, waiting for room. */
+/* Size the ring for frames like f (once; any thread). */
+static int
+decode_configure(struct decode *d, const AVFrame *f)
+{
+	int err;
+
+	pthread_mutex_lock(&d->cfg_mu);
+	if (!d->configured) {
+		d->cfg_err = framering_configure(d->ring, f,
+		    d->ifmt->streams[d->vin]->time_base);
+		d->configured = 1;
+	}
+	err = d->cfg_err;
+	pthread_mutex_unlock(&d->cfg_mu);
+	return err;
+}
+
+/*
+ * The decoder's get_buffer2: a ring slot sized for the decoder's aligned
+ * picture, so frames are decoded where the rungs read them; the decoder's
+ * own memory when no slot can be spared.
+ */
+static int
+decode_get_buffer(AVCodecContext *c, AVFrame *f, int flags)
+{
+	struct decode *d = c->opaque;
+	int linesize_align[AV_NUM_DATA_POINTERS];
+	int w = f->width, h = f->height;
+	AVFrame geo = { .format = f->format };
+
+	avcodec_align_dimensions2(c, &w, &h, linesize_align);
+	geo.width = w;
+	geo.height = h;
+	if (decode_configure(d, &geo) == 0 &&
+	    framering_get_buffer(d->ring, f) > 0)
+		return 0;
+	return avcodec_default_get_buffer2(c, f, flags);
+}
+
+/* Publish one decoded frame, waiting for room (copied unless in a slot). */
 static int
 decode_put(struct decode *d, const AVFrame *f)
 {
-	AVFrame *slot = d->slot;
 	int err;
 
-	if (d->frames == 0 &&
-	    (err = framering_configure(d->ring, f,
-		 d->ifmt->streams[d->vin]->time_base)) < 0)
-		return decode_ring_error(d, err);
-	if (f->width != d->width || f->height != d->height ||
-	    f->format != d->format) {
-		if (d->frames > 0)
-			return decode_error(d, 0, "the frame size changes "
-			    "mid-stream (%dx%d to %dx%d): not shareable",
-			    d->width, d->height, f->width, f->height);
+	if (d->frames == 0) {
 		d->width = f->width;
 		d->height = f->height;
 		d->format = f->format;
+	} else if (f->width != d->width || f->height != d->height ||
+	    f->format != d->format) {
+		return decode_error(d, 0, "the frame size changes mid-stream "
+		    "(%dx%d to %dx%d): not shareable", d->width, d->height,
+		    f->width, f->height);
 	}
-	if ((err = framering_acquire(d->ring, slot)) <= 0) {
+	if ((err = decode_configure(d, f)) < 0)
+		return decode_ring_error(d, err);
+	if ((err = framering_publish(d->ring, f)) <= 0) {
 		if (err == 0)
 			d->stopped = 1;
 		return err == 0 ? 0 : decode_ring_error(d, err);
 	}
-	av_image_copy(slot->data, slot->linesize, (const uint8_t **)f->data,
-	    f->linesize, f->format, f->width, f->height);
-	framering_publish(d->ring, f->best_effort_timestamp,
-	    LADDERD_FRAME_DURATION(f));
 	d->frames++;
 	return 0;
 }
@@ -230,6 +267,12 @@ decode_open(struct decode *d, const char *src)
 	 * host's thread budget (frame threads). */
 	d->dec->thread_count = d->call->threads > 0 ? d->call->threads : 0;
 	d->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+	/* No filters: decode into the ring (filters make new frames). */
+	if (d->plan[0] == '\0' && (codec->capabilities & AV_CODEC_CAP_DR1)) {
+		d->direct = 1;
+		d->dec->opaque = d;
+		d->dec->get_buffer2 = decode_get_buffer;
+	}
 	if ((err = avcodec_open2(d->dec, codec, NULL)) < 0)
 		return decode_error(d, err, "cannot open the %s decoder",
 		    codec->name);
@@ -240,7 +283,8 @@ static enum ladderd_rc
 decode_run(void *state, struct ladderd_call *call)
 {
 	struct decode d = { .call = call, .rc = LADDERD_FAIL, .vin = -1,
-		.source = LADDERD_SOURCE_INIT };
+		.source = LADDERD_SOURCE_INIT,
+		.cfg_mu = PTHREAD_MUTEX_INITIALIZER };
 	const char *src = ladderd_ctx_str(call->ctx, "input.path", NULL);
 	const char *names[FRAMERING_MAX_READERS];
 	struct framering_spec spec;
@@ -259,8 +303,7 @@ decode_run(void *state, struct ladderd_call *call)
 		    spec.name, strerror(-err));
 		return LADDERD_FAIL;
 	}
-	if ((d.slot = av_frame_alloc()) == NULL ||
-	    (d.pkt = av_packet_alloc()) == NULL ||
+	if ((d.pkt = av_packet_alloc()) == NULL ||
 	    (d.frame = av_frame_alloc()) == NULL ||
 	    (d.filtered = av_frame_alloc()) == NULL) {
 		call->fail(call, "out of memory");
@@ -296,7 +339,11 @@ decode_run(void *state, struct ladderd_call *call)
 		    src);
 		goto out;
 	}
-	framering_finish(&d.ring, 1);
+	framering_end(d.ring, 1);
+	call->log(call, LADDERD_LOG_DEBUG, "%lld frames, %lld of them copied "
+	    "into the ring (%s)", (long long)d.frames,
+	    (long long)framering_copied(d.ring),
+	    d.direct ? "decoded into its slots" : "filtered");
 	if ((out = cJSON_CreateObject()) == NULL)
 		goto out;
 	cJSON_AddNumberToObject(out, "frames", (double)d.frames);
@@ -307,6 +354,10 @@ decode_run(void *state, struct ladderd_call *call)
 	    av_get_pix_fmt_name(d.format) ? av_get_pix_fmt_name(d.format) :
 					    "?");
 	cJSON_AddNumberToObject(out, "bad_packets", (double)d.bad);
+	/* Frames not decoded into the ring (filtered, or no slot free). */
+	cJSON_AddNumberToObject(out, "frames_copied",
+	    (double)framering_copied(d.ring));
+	cJSON_AddBoolToObject(out, "direct", d.direct);
 	cJSON_AddStringToObject(out, "filters", d.plan);
 	if (ladderd_ctx_set(call->ctx, "decode", out) < 0) {
 		call->fail(call, "cannot store the decode results");
@@ -316,16 +367,18 @@ decode_run(void *state, struct ladderd_call *call)
 	rc = LADDERD_OK;
 out:
 	/* First, so no reader waits for frames that will not come. */
-	framering_finish(&d.ring, 0);
+	framering_end(d.ring, 0);
 	if (rc != LADDERD_OK && d.rc == LADDERD_RETRY)
 		rc = LADDERD_RETRY;
 	cJSON_Delete(out);
 	ladderd_graph_free(&d.graph);
 	av_frame_free(&d.filtered);
 	av_frame_free(&d.frame);
-	av_frame_free(&d.slot);
 	av_packet_free(&d.pkt);
+	/* The decoder's references to slots go before the mapping. */
 	avcodec_free_context(&d.dec);
+	framering_finish(&d.ring, 0);
+	pthread_mutex_destroy(&d.cfg_mu);
 	ladderd_source_close(&d.source);
 	d.ifmt = NULL;
 	return rc;

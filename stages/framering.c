@@ -24,7 +24,9 @@
 #include "stage.h"
 
 #define RING_MAGIC 0x4c44524eu /* "LDRN" */
-#define RING_VERSION 2
+#define RING_VERSION 3
+/* Slots the decoder may never take: the copy path always finds one. */
+#define RING_RESERVE 1
 #define RING_NAME_MAX 72
 /* A ring another process created is initialised within this. */
 #define RING_INIT_WAIT_MS 5000
@@ -53,6 +55,10 @@ struct ring_reader {
 struct ring_meta {
 	int64_t pts;	  /* in tb_num/tb_den */
 	int64_t duration; /* same unit, 0 if unknown */
+	int32_t slot;	  /* where the frame is */
+	int32_t width, height;
+	int32_t pad;
+	uint64_t plane_off[4]; /* of each plane, within the slot */
 };
 
 /* The shared header: every field under `mu` (magic: atomics). */
@@ -74,7 +80,7 @@ struct ring_shared {
 	uint64_t data_off; /* slot 0, from the start of the mapping */
 	uint64_t total_size;
 	uint64_t produced; /* frames published */
-	struct ring_meta meta[FRAMERING_SLOTS];
+	struct ring_meta meta[FRAMERING_WINDOW];
 };
 
 /* One process's handle. */
@@ -86,6 +92,9 @@ struct framering {
 	int idx;      /* the reader's entry */
 	uint64_t next; /* the reader's next frame */
 	struct framering_hooks hooks;
+	/* Producer: references the decoder holds to each slot (under mu). */
+	int dec_refs[FRAMERING_SLOTS];
+	int64_t copied; /* frames that had to be copied into a slot */
 };
 
 static void
@@ -340,7 +349,8 @@ framering_configure(struct framering *r, const AVFrame *f, AVRational tb)
 		 FFALIGN(f->width, 64))) < 0)
 		return err;
 	/* Offsets only: av_image_fill_pointers does not write through. */
-	if ((size = av_image_fill_pointers(data, f->format, f->height,
+	/* Two rows more than the picture: room for a decoder's over-reads. */
+	if ((size = av_image_fill_pointers(data, f->format, f->height + 2,
 		 (uint8_t *)sh, linesize)) < 0)
 		return size;
 	slot = FFALIGN((uint64_t)size, 4096);
@@ -384,9 +394,12 @@ framering_configure(struct framering *r, const AVFrame *f, AVRational tb)
 	return 0;
 }
 
-/* Frames the slowest attached reader still has to release (locked). */
+/*
+ * The first frame readers still need (locked) and how many readers are
+ * attached: frames from there to `produced` are theirs.
+ */
 static uint64_t
-ring_backlog(const struct ring_shared *sh, int *ret_attached)
+ring_oldest(const struct ring_shared *sh, int *ret_attached)
 {
 	uint64_t min = sh->produced;
 	int n = 0;
@@ -399,7 +412,7 @@ ring_backlog(const struct ring_shared *sh, int *ret_attached)
 			min = sh->readers[i].consumed;
 	}
 	*ret_attached = n;
-	return sh->produced - min;
+	return min;
 }
 
 /* Attached readers whose unit ended are gone (locked). */
@@ -414,49 +427,128 @@ ring_reap(struct framering *r)
 			sh->readers[i].state = RING_GONE;
 }
 
-static uint8_t *
-ring_slot(const struct framering *r, uint64_t k)
+/*
+ * A slot neither the decoder nor a reader holds (locked), -1 if none; in
+ * *ret_free how many such slots there are.
+ */
+static int
+ring_free_slot(const struct framering *r, int *ret_free)
 {
-	return (uint8_t *)r->sh + r->sh->data_off +
-	    (k % FRAMERING_SLOTS) * r->sh->slot_size;
+	const struct ring_shared *sh = r->sh;
+	int used[FRAMERING_SLOTS] = { 0 }, attached, slot = -1, nfree = 0;
+
+	for (uint64_t k = ring_oldest(sh, &attached); k < sh->produced; k++)
+		used[sh->meta[k % FRAMERING_WINDOW].slot] = 1;
+	for (int s = 0; s < FRAMERING_SLOTS; s++) {
+		if (used[s] || r->dec_refs[s] > 0)
+			continue;
+		nfree++;
+		if (slot < 0)
+			slot = s;
+	}
+	*ret_free = nfree;
+	return slot;
 }
 
-/* The planes of frame k's slot, into f (memory of the ring). */
+static uint8_t *
+ring_slot(const struct framering *r, int s)
+{
+	return (uint8_t *)r->sh + r->sh->data_off + (uint64_t)s *
+	    r->sh->slot_size;
+}
+
+/* Which slot `p` points into, or -1 (not the ring's memory). */
+static int
+ring_slot_of(const struct framering *r, const uint8_t *p)
+{
+	const uint8_t *base = ring_slot(r, 0);
+
+	if (r->sh == NULL || !r->sh->ready || p < base ||
+	    p >= base + FRAMERING_SLOTS * r->sh->slot_size)
+		return -1;
+	return (int)((uint64_t)(p - base) / r->sh->slot_size);
+}
+
+/* Point f's planes at slot s (memory of the ring, laid out as configured). */
 static void
-ring_describe(const struct framering *r, uint64_t k, AVFrame *f)
+ring_layout(const struct framering *r, int s, AVFrame *f)
 {
 	const struct ring_shared *sh = r->sh;
 
-	f->width = sh->width;
-	f->height = sh->height;
-	f->format = sh->format;
-	f->color_range = sh->color_range;
-	f->colorspace = sh->colorspace;
 	for (int i = 0; i < 4; i++) {
-		f->data[i] = sh->linesize[i] ?
-		    ring_slot(r, k) + sh->plane_off[i] : NULL;
+		f->data[i] = sh->linesize[i] ? ring_slot(r, s) +
+		    sh->plane_off[i] : NULL;
 		f->linesize[i] = sh->linesize[i];
 	}
 }
 
+/* The decoder let go of a slot's buffer (any of its threads). */
+static void
+ring_buffer_free(void *opaque, uint8_t *data)
+{
+	struct framering *r = opaque;
+	int s = ring_slot_of(r, data);
+
+	ring_lock(r->sh);
+	if (s >= 0)
+		r->dec_refs[s]--;
+	ring_changed(r->sh);
+	ring_unlock(r->sh);
+}
+
 int
-framering_acquire(struct framering *r, AVFrame *f)
+framering_get_buffer(struct framering *r, AVFrame *f)
 {
 	struct ring_shared *sh = r->sh;
-	int attached, rc;
+	int s = -1, nfree;
 
+	/* Another geometry than configured: the decoder's own memory. */
+	if (!sh->ready || f->format != sh->format || f->width > sh->width ||
+	    f->height > sh->height)
+		return 0;
 	ring_lock(sh);
+	if ((s = ring_free_slot(r, &nfree)) >= 0 && nfree > RING_RESERVE)
+		r->dec_refs[s]++;
+	else
+		s = -1;
+	ring_unlock(sh);
+	if (s < 0)
+		return 0;
+	ring_layout(r, s, f);
+	f->buf[0] = av_buffer_create(f->data[0], (size_t)sh->slot_size -
+	    sh->plane_off[0], ring_buffer_free, r, 0);
+	if (f->buf[0] == NULL) {
+		ring_buffer_free(r, f->data[0]);
+		memset(f->data, 0, sizeof(f->data));
+		return AVERROR(ENOMEM);
+	}
+	f->extended_data = f->data;
+	return 1;
+}
+
+int
+framering_publish(struct framering *r, const AVFrame *f)
+{
+	struct ring_shared *sh = r->sh;
+	int s = ring_slot_of(r, f->data[0]), attached, nfree, rc = 1;
+	struct ring_meta *m;
+	AVFrame dst = { 0 };
+
+	if (f->format != sh->format || f->width > sh->width ||
+	    f->height > sh->height)
+		return AVERROR(EINVAL);
+	ring_lock(sh);
+	/* Room in the window, and a slot unless the frame is in one. */
 	for (;;) {
-		uint64_t backlog = ring_backlog(sh, &attached);
+		uint64_t oldest = ring_oldest(sh, &attached);
 
 		if (attached == 0) {
 			rc = 0;
 			break;
 		}
-		if (backlog < FRAMERING_SLOTS) {
-			rc = 1;
+		if (sh->produced - oldest < FRAMERING_WINDOW &&
+		    (s >= 0 || ring_free_slot(r, &nfree) >= 0))
 			break;
-		}
 		if (ring_cancelled(r)) {
 			rc = AVERROR(ECANCELED);
 			break;
@@ -464,30 +556,58 @@ framering_acquire(struct framering *r, AVFrame *f)
 		if (ring_wait(sh))
 			ring_reap(r);
 	}
+	if (rc == 1 && s < 0) {
+		/* Kept from the decoder while the copy fills it. */
+		s = ring_free_slot(r, &nfree);
+		r->dec_refs[s]++;
+	}
 	ring_unlock(sh);
-	/* The slot is free: no reader is in it, fill it without the lock. */
-	if (rc == 1)
-		ring_describe(r, sh->produced, f);
-	return rc;
-}
-
-void
-framering_publish(struct framering *r, int64_t pts, int64_t duration)
-{
-	struct ring_shared *sh = r->sh;
-
+	if (rc != 1)
+		return rc;
+	m = &sh->meta[sh->produced % FRAMERING_WINDOW];
+	if (ring_slot_of(r, f->data[0]) != s) {
+		/* Not decoded into the ring: copy (no reader is in slot s). */
+		ring_layout(r, s, &dst);
+		av_image_copy(dst.data, dst.linesize, (const uint8_t **)f->data,
+		    f->linesize, f->format, f->width, f->height);
+		r->copied++;
+		for (int i = 0; i < 4; i++)
+			m->plane_off[i] = sh->plane_off[i];
+	} else {
+		/* In place; the decoder may crop (move the planes' start). */
+		for (int i = 0; i < 4; i++)
+			m->plane_off[i] = f->data[i] ?
+			    (uint64_t)(f->data[i] - ring_slot(r, s)) : 0;
+		s = -1 - s; /* no copy reference to drop */
+	}
 	ring_lock(sh);
-	sh->meta[sh->produced % FRAMERING_SLOTS].pts = pts;
-	sh->meta[sh->produced % FRAMERING_SLOTS].duration = duration;
+	if (s >= 0) {
+		r->dec_refs[s]--;
+	} else {
+		s = -1 - s;
+	}
+	m->slot = s;
+	m->width = f->width;
+	m->height = f->height;
+	m->pts = f->best_effort_timestamp;
+	m->duration = RING_FRAME_DURATION(f);
 	sh->produced++;
 	ring_changed(sh);
 	ring_unlock(sh);
+	return 1;
+}
+
+int64_t
+framering_copied(const struct framering *r)
+{
+	return r->copied;
 }
 
 int
 framering_read(struct framering *r, AVFrame *f)
 {
 	struct ring_shared *sh = r->sh;
+	const struct ring_meta *m;
 	uint64_t k = r->next;
 	int rc, err;
 
@@ -520,9 +640,19 @@ framering_read(struct framering *r, AVFrame *f)
 	    (err = ring_map(r, (size_t)sh->total_size)) < 0)
 		return AVERROR(-err);
 	sh = r->sh;
-	ring_describe(r, k, f);
-	f->best_effort_timestamp = sh->meta[k % FRAMERING_SLOTS].pts;
-	RING_FRAME_DURATION(f) = sh->meta[k % FRAMERING_SLOTS].duration;
+	m = &sh->meta[k % FRAMERING_WINDOW];
+	f->width = m->width;
+	f->height = m->height;
+	f->format = sh->format;
+	f->color_range = sh->color_range;
+	f->colorspace = sh->colorspace;
+	for (int i = 0; i < 4; i++) {
+		f->data[i] = sh->linesize[i] ? ring_slot(r, m->slot) +
+		    m->plane_off[i] : NULL;
+		f->linesize[i] = sh->linesize[i];
+	}
+	f->best_effort_timestamp = m->pts;
+	RING_FRAME_DURATION(f) = m->duration;
 	return 1;
 }
 
@@ -540,23 +670,29 @@ framering_release(struct framering *r, AVFrame *f)
 }
 
 void
+framering_end(struct framering *r, int ok)
+{
+	if (r == NULL || (!r->producer && r->idx < 0))
+		return;
+	ring_lock(r->sh);
+	if (!r->producer)
+		r->sh->readers[r->idx].state = RING_GONE;
+	else if (ok)
+		r->sh->eof = 1;
+	else if (!r->sh->eof)
+		r->sh->failed = 1;
+	ring_changed(r->sh);
+	ring_unlock(r->sh);
+}
+
+void
 framering_finish(struct framering **rp, int ok)
 {
 	struct framering *r = *rp;
 
 	if (r == NULL)
 		return;
-	if (r->producer || r->idx >= 0) {
-		ring_lock(r->sh);
-		if (!r->producer)
-			r->sh->readers[r->idx].state = RING_GONE;
-		else if (ok)
-			r->sh->eof = 1;
-		else if (!r->sh->eof)
-			r->sh->failed = 1;
-		ring_changed(r->sh);
-		ring_unlock(r->sh);
-	}
+	framering_end(r, ok);
 	munmap(r->sh, r->mapped);
 	close(r->fd);
 	free(r);

@@ -15,10 +15,17 @@
  *     decode on its own. A producer configures the ring for its first
  *     frame's geometry (framering_configure), which sizes the mapping and
  *     waits until every reader has attached or ended.
- *   - The producer takes the next slot (framering_acquire), fills it and
- *     publishes it with its timestamps (framering_publish). It waits while
- *     the slowest attached reader is FRAMERING_SLOTS frames behind, and
- *     stops (acquire returns 0) when no reader is left.
+ *   - The slots are a pool. The decoder decodes straight into free slots
+ *     (framering_get_buffer as its get_buffer2; its references keep a
+ *     slot, which may be a reference picture, until it lets go), and the
+ *     producer publishes each output frame where it is, with its
+ *     timestamps and crop (framering_publish). A frame not in a slot
+ *     (after filters, or when the decoder holds all but RING_RESERVE
+ *     slots) is copied into one. A slot is free when neither the decoder
+ *     nor a reader (a published frame not yet released by every attached
+ *     reader) holds it. The producer waits while the slowest attached
+ *     reader is FRAMERING_WINDOW frames behind, and stops (publish returns
+ *     0) when no reader is left.
  *   - A reader takes the next frame (framering_read: its planes point into
  *     the slot, no copy), uses it, and gives it back (framering_release).
  *   - framering_finish ends either side: the producer's says "end of
@@ -44,7 +51,8 @@
 #include <libavutil/rational.h>
 
 #define FRAMERING_MAX_READERS 16
-#define FRAMERING_SLOTS 8
+#define FRAMERING_SLOTS 10 /* frame buffers in the shared memory */
+#define FRAMERING_WINDOW 4 /* published frames a reader may lag behind */
 #define FRAMERING_WAIT_MS 200
 
 struct framering;
@@ -74,21 +82,34 @@ struct framering_spec {
 int framering_create(struct framering **ret, const struct framering_spec *s);
 
 /*
- * Producer: size the ring for frames like `f` (time base `tb`), announce
- * it, and wait until every reader has attached or ended (or waited the
+ * Producer: size the slots for frames up to f's size and format (a
+ * decoder's aligned size when it decodes into them; time base `tb`),
+ * announce it, and wait until every reader has attached or ended (or waited the
  * attach limit). Returns 0, -ECANCELED, or a negative errno.
  */
 int framering_configure(struct framering *r, const AVFrame *f, AVRational tb);
 
 /*
- * Producer: the next free slot, described in `f` (data, linesize, size
- * and format; the memory is the ring's). Returns 1, 0 when every reader is
- * gone (nothing more to do), -ECANCELED.
+ * Producer, as the decoder's get_buffer2: hand the decoder a free slot to
+ * decode into (f->buf[0] references it; the slot stays the decoder's until
+ * every reference is gone). Returns 1, 0 when no slot can be spared or f
+ * does not fit the configured geometry (use the decoder's own memory),
+ * or AVERROR(ENOMEM). Safe from the decoder's threads.
  */
-int framering_acquire(struct framering *r, AVFrame *f);
+int framering_get_buffer(struct framering *r, AVFrame *f);
 
-/* Producer: publish the slot acquire gave, with its timestamps. */
-void framering_publish(struct framering *r, int64_t pts, int64_t duration);
+/*
+ * Producer: publish frame f (its timestamps: best_effort_timestamp and
+ * duration). A frame decoded into a slot is published where it is; any
+ * other is copied into a free slot. Waits while the slowest reader is
+ * FRAMERING_WINDOW frames behind. Returns 1, 0 when every reader is gone
+ * (nothing more to do), AVERROR(ECANCELED), AVERROR(EINVAL) for a frame
+ * that does not fit the configured geometry.
+ */
+int framering_publish(struct framering *r, const AVFrame *f);
+
+/* Producer: how many frames publish had to copy. */
+int64_t framering_copied(const struct framering *r);
 
 /*
  * Reader: open (or create) the ring and attach as `reader`. Returns 1
@@ -109,10 +130,14 @@ int framering_read(struct framering *r, AVFrame *f);
 void framering_release(struct framering *r, AVFrame *f);
 
 /*
- * Either side: leave the ring and free the handle (NULL-safe). A producer
- * with ok != 0 marks the end of the stream, else the ring FAILED; a
- * reader is marked GONE.
+ * Either side: say it is done (NULL-safe). A producer with ok != 0 marks
+ * the end of the stream, else the ring FAILED (unless it ended); a reader
+ * is marked GONE. The mapping stays: a producer ends before its decoder
+ * lets go of the slots, and finishes after.
  */
+void framering_end(struct framering *r, int ok);
+
+/* Either side: framering_end, then unmap and free the handle (NULL-safe). */
 void framering_finish(struct framering **r, int ok);
 
 struct ladderd_call;

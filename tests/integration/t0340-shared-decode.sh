@@ -29,13 +29,19 @@ profiles = {
         \"chunk_hls\", \"hls_info\", \"notify\" ); };
   };
 };"
-mkclip_av "$T/src.mp4" 640x360 3
+# B-frames and 3 reference pictures: the decoder keeps ring slots as
+# references while the rungs read others.
+mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
+	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
+	-c:v libx264 -preset ultrafast -bf 3 -refs 3 -pix_fmt yuv420p -c:a aac -shortest
 # Task ids of this run only: /dev/shm is shared with whatever else runs.
 SH=sh$$ AL=al$$ FL=fl$$
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"
 is "$?" 0 "a shared-decode run completes"
 like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 video rungs"
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"
+like "$(cat "$T/sh.err")" 'stage=decode: 75 frames, 0 of them copied into the ring \(decoded into its slots\)' \
+	"the decoder decoded every frame straight into the ring's slots (no copy)"
 "$LADDERD" run -c "$T/ladderd.conf" -p alone "$T/src.mp4" -o "$T/out" --task-id "$AL" >/dev/null 2>"$T/al.err"
 is "$?" 0 "the same ladder with shared_decode = false completes"
 ok "and decodes per rung" sh -c "! grep -q 'shared decode' '$T/al.err'"

@@ -933,6 +933,57 @@ outbox_setup(struct outbox *w, const struct ladderd_conf *conf)
 	return 0;
 }
 
+/*
+ * How long the loop may sleep: until the next delivery falls due, at most
+ * OUTBOX_MAX_WAIT_MS (so reloads and rescans are not starved).
+ */
+static int
+outbox_wait_ms(struct outbox *w)
+{
+	uint64_t next = outbox_next_due(w), now = ladderd_clock_mono_us();
+	uint64_t d;
+
+	if (next == UINT64_MAX)
+		return OUTBOX_MAX_WAIT_MS;
+	d = next > now ? next - now : 0;
+	d = (d + 999) / 1000;
+	return d < OUTBOX_MAX_WAIT_MS ? (int)d : OUTBOX_MAX_WAIT_MS;
+}
+
+/* Let each transport make progress and settle the deliveries it ended. */
+static void
+outbox_collect(struct outbox *w)
+{
+	for (int i = 0; i < TR__COUNT; i++) {
+		struct ladderd_transport *tr = &w->tr[i];
+		void *cookie;
+		enum ladderd_delivery res;
+		char reason[2048];
+
+		if (tr->state == NULL)
+			continue;
+		if (tr->drive != NULL)
+			tr->drive(tr->state);
+		while (tr->next(tr->state, &cookie, &res, reason,
+		    sizeof(reason))) {
+			outbox_finish(w, cookie, res, reason);
+			free(cookie);
+		}
+	}
+}
+
+/* Deliveries still in flight at a stop, for the log line. */
+static unsigned
+outbox_in_flight(const struct outbox *w)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < TR__COUNT; i++)
+		if (w->tr[i].state != NULL)
+			n += w->tr[i].in_flight(w->tr[i].state);
+	return n;
+}
+
 /* Wait for the nearest retry, a delivery, inotify, a signal. */
 static int
 outbox_wait(struct outbox *w, int ms)
@@ -1018,9 +1069,6 @@ ladderd_outbox_worker(const struct ladderd_conf *conf, const char *conf_file)
 	    w.ntasks);
 	outbox_write_stats(&w, true);
 	while (!w.stop) {
-		uint64_t next, now;
-		int ms = OUTBOX_MAX_WAIT_MS;
-
 		if (w.reload)
 			outbox_reload(&w);
 		if (w.need_scan ||
@@ -1034,42 +1082,16 @@ ladderd_outbox_worker(const struct ladderd_conf *conf, const char *conf_file)
 		}
 		outbox_run_due(&w);
 		outbox_write_stats(&w, false);
-		next = outbox_next_due(&w);
-		now = ladderd_clock_mono_us();
-		if (next != UINT64_MAX) {
-			uint64_t d = next > now ? next - now : 0;
-
-			d = (d + 999) / 1000;
-			ms = d < OUTBOX_MAX_WAIT_MS ? (int)d :
-						      OUTBOX_MAX_WAIT_MS;
-		}
-		if ((rc = outbox_wait(&w, ms)) < 0) {
+		if ((rc = outbox_wait(&w, outbox_wait_ms(&w))) < 0) {
 			log_warnx("cannot wait for outbox events and "
 				  "deliveries");
 			goto out;
 		}
 		outbox_read_signals(&w);
-		for (int i = 0; i < TR__COUNT; i++) {
-			struct ladderd_transport *tr = &w.tr[i];
-			void *cookie;
-			enum ladderd_delivery res;
-			char reason[2048];
-
-			if (tr->state == NULL)
-				continue;
-			if (tr->drive != NULL)
-				tr->drive(tr->state);
-			while (tr->next(tr->state, &cookie, &res, reason,
-			    sizeof(reason))) {
-				outbox_finish(&w, cookie, res, reason);
-				free(cookie);
-			}
-		}
+		outbox_collect(&w);
 		outbox_read_events(&w);
 	}
-	for (int i = 0; i < TR__COUNT; i++)
-		if (w.tr[i].state != NULL)
-			abandoned += w.tr[i].in_flight(w.tr[i].state);
+	abandoned = outbox_in_flight(&w);
 	log_info("notify worker: stopping on signal %d, %zu queue(s) "
 		 "pending, %u delivery(ies) abandoned",
 	    w.stop, w.ntasks, abandoned);

@@ -486,6 +486,110 @@ out:
 }
 
 /*
+ * The seq the next event takes: one past status.json's (`old`, may be
+ * NULL). An emit that died after its append left a journal line with
+ * that seq or later: queue that event's webhook again (it may or may not
+ * have been), then go on after it. 0 or a negative errno.
+ */
+static int
+status_next_seq(const cJSON *ctx, const cJSON *old, long *ret_seq)
+{
+	char path[PATH_MAX];
+	char *last = NULL;
+	cJSON *lastev = NULL;
+	long seq = old != NULL ? (long)ladderd_ctx_num(old, "seq", 0) + 1 : 1;
+	int rc;
+
+	if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
+		 sizeof(path))) < 0)
+		return rc;
+	if ((last = status_journal_last(path)) != NULL &&
+	    (lastev = cJSON_Parse(last)) != NULL &&
+	    (long)ladderd_ctx_num(lastev, "seq", 0) >= seq) {
+		seq = (long)ladderd_ctx_num(lastev, "seq", 0);
+		if ((rc = status_outbox(ctx, lastev, last, seq)) < 0)
+			goto out;
+		seq++;
+	}
+	*ret_seq = seq;
+	rc = 0;
+out:
+	cJSON_Delete(lastev);
+	free(last);
+	return rc;
+}
+
+/*
+ * Append `ev` as one line to the task's event journal. *ret_line gets the
+ * line written, newline included (caller frees with cJSON_free), also on
+ * failure. 0 or a negative errno.
+ */
+static int
+status_append(const cJSON *ctx, const cJSON *ev, char **ret_line)
+{
+	char path[PATH_MAX];
+	char *line, *nl;
+	size_t n;
+	int rc;
+
+	*ret_line = NULL;
+	if ((line = cJSON_PrintUnformatted(ev)) == NULL)
+		return -ENOMEM;
+	n = strlen(line);
+	nl = cJSON_malloc(n + 2);
+	if (nl == NULL) {
+		cJSON_free(line);
+		return -ENOMEM;
+	}
+	memcpy(nl, line, n);
+	nl[n] = '\n';
+	nl[n + 1] = '\0';
+	cJSON_free(line);
+	*ret_line = nl;
+	if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
+		 sizeof(path))) < 0)
+		return rc;
+	if ((rc = ladderd_fsutil_append(path, nl, n + 1)) < 0)
+		return rc;
+	LADDERD_CRASH_POINT("status.appended", NULL);
+	return 0;
+}
+
+/*
+ * Replace status.json with `ev` as the task's state (schema 1, the task's
+ * metadata, the rungs carried over from `old`). 0 or a negative errno.
+ */
+static int
+status_write_json(const cJSON *ctx, const cJSON *old, const cJSON *ev)
+{
+	char path[PATH_MAX];
+	char *text = NULL;
+	cJSON *st;
+	int rc;
+
+	if ((st = cJSON_Duplicate(ev, 1)) == NULL)
+		return -ENOMEM;
+	cJSON_AddNumberToObject(st, "schema", 1);
+	if (ladderd_ctx_get(ctx, "task.metadata") != NULL &&
+	    ladderd_ctx_get(st, "metadata") == NULL)
+		cJSON_AddItemToObject(st, "metadata",
+		    cJSON_Duplicate(ladderd_ctx_get(ctx, "task.metadata"), 1));
+	status_update_rungs(st, old, ev);
+	if ((text = cJSON_Print(st)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = status_file(ctx, LADDERD_STATUS_JSON, path,
+		 sizeof(path))) < 0)
+		goto out;
+	rc = ladderd_fsutil_write_atomic(path, text, strlen(text));
+out:
+	cJSON_free(text);
+	cJSON_Delete(st);
+	return rc < 0 ? rc : 0;
+}
+
+/*
  * Emit one event: `fields` (borrowed, may be NULL) is merged over the
  * event built from ctx. On success *ret_event (if not NULL) receives the
  * event (caller frees; it stays NULL for a progress event that would go
@@ -495,10 +599,10 @@ int
 ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	cJSON *old = NULL, *ev = NULL, *st = NULL, *lastev = NULL;
-	char *line = NULL, *text = NULL, *last = NULL;
+	cJSON *old = NULL, *ev = NULL;
+	char *line = NULL;
 	int lock = -1, rc;
-	long seq = 1;
+	long seq;
 
 	if (ret_event)
 		*ret_event = NULL;
@@ -519,24 +623,10 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		 sizeof(path))) < 0) {
 		goto out;
 	}
-	if (ladderd_ctx_load(path, &old) == 0)
-		seq = (long)ladderd_ctx_num(old, "seq", 0) + 1;
-	if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
-		 sizeof(path))) < 0) {
+	if (ladderd_ctx_load(path, &old) < 0)
+		old = NULL;
+	if ((rc = status_next_seq(ctx, old, &seq)) < 0)
 		goto out;
-	}
-	if ((last = status_journal_last(path)) != NULL &&
-	    (lastev = cJSON_Parse(last)) != NULL &&
-	    (long)ladderd_ctx_num(lastev, "seq", 0) >= seq) {
-		/*
-		 * An emit died after its append: queue that event's webhook
-		 * again (it may or may not have been), then go on after it.
-		 */
-		seq = (long)ladderd_ctx_num(lastev, "seq", 0);
-		if ((rc = status_outbox(ctx, lastev, last, seq)) < 0)
-			goto out;
-		seq++;
-	}
 	if ((ev = status_base_event(ctx, seq)) == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -550,55 +640,13 @@ ladderd_status_emit(const cJSON *ctx, const cJSON *fields, cJSON **ret_event)
 		rc = 0; /* nothing new to say: no event, seq not used */
 		goto out;
 	}
-	if ((line = cJSON_PrintUnformatted(ev)) == NULL) {
-		rc = -ENOMEM;
+	if ((rc = status_append(ctx, ev, &line)) < 0)
 		goto out;
-	}
-	{
-		size_t n = strlen(line);
-		char *nl = cJSON_malloc(n + 2);
-
-		if (nl == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memcpy(nl, line, n);
-		nl[n] = '\n';
-		nl[n + 1] = '\0';
-		cJSON_free(line);
-		line = nl;
-		if ((rc = status_file(ctx, LADDERD_STATUS_EVENTS, path,
-			 sizeof(path))) < 0) {
-			goto out;
-		}
-		if ((rc = ladderd_fsutil_append(path, line, n + 1)) < 0)
-			goto out;
-		LADDERD_CRASH_POINT("status.appended", NULL);
-	}
 	if ((rc = status_outbox(ctx, ev, line, seq)) < 0)
 		goto out;
 	LADDERD_CRASH_POINT("status.outbox", NULL);
-	if ((st = cJSON_Duplicate(ev, 1)) == NULL) {
-		rc = -ENOMEM;
+	if ((rc = status_write_json(ctx, old, ev)) < 0)
 		goto out;
-	}
-	cJSON_AddNumberToObject(st, "schema", 1);
-	if (ladderd_ctx_get(ctx, "task.metadata") != NULL &&
-	    ladderd_ctx_get(st, "metadata") == NULL)
-		cJSON_AddItemToObject(st, "metadata",
-		    cJSON_Duplicate(ladderd_ctx_get(ctx, "task.metadata"), 1));
-	status_update_rungs(st, old, ev);
-	if ((text = cJSON_Print(st)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if ((rc = status_file(ctx, LADDERD_STATUS_JSON, path,
-		 sizeof(path))) < 0) {
-		goto out;
-	}
-	if ((rc = ladderd_fsutil_write_atomic(path, text, strlen(text))) < 0)
-		goto out;
-	rc = 0;
 	if (ret_event) {
 		*ret_event = ev;
 		ev = NULL;
@@ -607,11 +655,7 @@ out:
 	if (lock >= 0)
 		close(lock); /* releases the flock */
 	cJSON_free(line);
-	cJSON_free(text);
 	cJSON_Delete(old);
-	cJSON_Delete(lastev);
-	free(last);
 	cJSON_Delete(ev);
-	cJSON_Delete(st);
 	return rc;
 }

@@ -952,6 +952,135 @@ thumbs_rungs(struct thumbs_job *j)
 	return 1;
 }
 
+/*
+ * Fill the settings and the package paths of `j`. LADDERD_OK to go on,
+ * LADDERD_SKIP when neither sprites nor a poster are wanted, else
+ * LADDERD_FAIL with the message recorded.
+ */
+static enum ladderd_rc
+thumbs_setup(struct thumbs_job *j)
+{
+	struct ladderd_call *call = j->call;
+
+	j->sprites = ladderd_setting_bool(call->ctx,
+	    &thumbnails_settings[TH_SPRITES]);
+	j->poster_on = ladderd_setting_bool(call->ctx,
+	    &thumbnails_settings[TH_POSTER]);
+	j->interval = ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_INTERVAL]);
+	j->tw = (int)ladderd_setting_num(call->ctx,
+		   &thumbnails_settings[TH_WIDTH]) & ~1;
+	j->cols = (int)ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_COLUMNS]);
+	j->rows = (int)ladderd_setting_num(call->ctx,
+	    &thumbnails_settings[TH_ROWS]);
+	if (!j->sprites && !j->poster_on)
+		return LADDERD_SKIP;
+	if (!(j->interval >= 0.1) || j->tw < 16 || j->cols < 1 ||
+	    j->rows < 1 || j->cols > 100 || j->rows > 100) {
+		call->fail(call, "bad profile.thumbnails settings");
+		return LADDERD_FAIL;
+	}
+	/* The layout's: poster and thumbs folder inside the package. */
+	if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j->pkg,
+		sizeof(j->pkg)) < 0 ||
+	    call->path(call, LADDERD_PATH_THUMBS_DIR, NULL, j->dir,
+		sizeof(j->dir)) < 0 ||
+	    call->path(call, LADDERD_PATH_POSTER, NULL, j->poster,
+		sizeof(j->poster)) < 0 ||
+	    !thumbs_inside(j->dir, j->pkg) ||
+	    !thumbs_inside(j->poster, j->pkg)) {
+		call->fail(call, "cannot name the poster and the thumbnails "
+		    "folder inside the package");
+		return LADDERD_FAIL;
+	}
+	j->rel = j->dir + strlen(j->pkg) + 1;
+	return LADDERD_OK;
+}
+
+/*
+ * No video rendition: at most the cover art of a song becomes the poster
+ * (ctx.thumbnails.poster); skipped without one.
+ */
+static enum ladderd_rc
+thumbs_cover_only(struct thumbs_job *j)
+{
+	struct ladderd_call *call = j->call;
+	enum ladderd_rc rc;
+	cJSON *out;
+
+	if (!j->poster_on ||
+	    !ladderd_ctx_bool(call->ctx, "probe.cover_art", 0))
+		return LADDERD_SKIP;
+	if ((out = cJSON_CreateObject()) == NULL) {
+		call->fail(call, "out of memory");
+		return LADDERD_FAIL;
+	}
+	if ((rc = thumbs_cover(j, out)) == LADDERD_OK &&
+	    ladderd_ctx_set(call->ctx, "thumbnails", out) == 0)
+		return LADDERD_OK; /* the context owns `out` now */
+	cJSON_Delete(out);
+	if (rc == LADDERD_OK)
+		call->fail(call, "out of memory");
+	return rc == LADDERD_OK ? LADDERD_FAIL : rc;
+}
+
+/*
+ * How many tiles the sprite rung's duration needs, into j->count.
+ * LADDERD_OK, else LADDERD_FAIL with the message recorded.
+ */
+static enum ladderd_rc
+thumbs_count(struct thumbs_job *j)
+{
+	struct ladderd_call *call = j->call;
+
+	j->duration = ladderd_ctx_num(j->sprite_rung, "chunk_hls.duration",
+	    ladderd_ctx_num(call->ctx, "probe.duration", 0));
+	if (!(j->duration > 0)) {
+		call->fail(call, "rung '%s' has no duration",
+		    ladderd_rendition(j->sprite_rung, NULL));
+		return LADDERD_FAIL;
+	}
+	/* A last tile shorter than a millisecond is no tile. */
+	j->count = (int)ceil(j->duration / j->interval - 1e-3);
+	if (j->count < 1)
+		j->count = 1;
+	if (j->count > THUMBS_MAX_TILES) {
+		call->fail(call, "%d thumbnails (%.0f s every %g s): more than "
+		    "%d, raise profile.thumbnails.interval", j->count,
+		    j->duration, j->interval, THUMBS_MAX_TILES);
+		return LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/*
+ * Hand the sheets' URIs (j->uris) to `out` with the sheets' geometry,
+ * for hls_footer and chunk_dash. 0, or -1 with the message recorded.
+ */
+static int
+thumbs_sprites_json(struct thumbs_job *j, cJSON *out)
+{
+	if (!cJSON_AddItemToObject(out, "sprites", j->uris)) {
+		j->call->fail(j->call, "out of memory");
+		return -1;
+	}
+	j->uris = NULL; /* `out` owns it now */
+	cJSON_AddStringToObject(out, "rung",
+	    ladderd_rendition(j->sprite_rung, NULL));
+	cJSON_AddNumberToObject(out, "interval", j->interval);
+	cJSON_AddNumberToObject(out, "tile_width", j->tw);
+	cJSON_AddNumberToObject(out, "tile_height", j->th);
+	cJSON_AddNumberToObject(out, "columns", j->cols);
+	cJSON_AddNumberToObject(out, "rows", j->rows);
+	cJSON_AddNumberToObject(out, "count", j->count);
+	cJSON_AddNumberToObject(out, "sprite_width", j->tw * j->cols);
+	cJSON_AddNumberToObject(out, "sprite_height", j->th * j->rows);
+	cJSON_AddNumberToObject(out, "bandwidth", ceil(j->peak));
+	cJSON_AddNumberToObject(out, "duration", j->duration);
+	return 0;
+}
+
 static enum ladderd_rc
 thumbnails_run(void *state, struct ladderd_call *call)
 {
@@ -962,72 +1091,13 @@ thumbnails_run(void *state, struct ladderd_call *call)
 	int err;
 
 	(void)state;
-	j.sprites = ladderd_setting_bool(call->ctx,
-	    &thumbnails_settings[TH_SPRITES]);
-	j.poster_on = ladderd_setting_bool(call->ctx,
-	    &thumbnails_settings[TH_POSTER]);
-	j.interval = ladderd_setting_num(call->ctx,
-	    &thumbnails_settings[TH_INTERVAL]);
-	j.tw = (int)ladderd_setting_num(call->ctx,
-		   &thumbnails_settings[TH_WIDTH]) & ~1;
-	j.cols = (int)ladderd_setting_num(call->ctx,
-	    &thumbnails_settings[TH_COLUMNS]);
-	j.rows = (int)ladderd_setting_num(call->ctx,
-	    &thumbnails_settings[TH_ROWS]);
-	if (!j.sprites && !j.poster_on)
-		return LADDERD_SKIP;
-	if (!(j.interval >= 0.1) || j.tw < 16 || j.cols < 1 || j.rows < 1 ||
-	    j.cols > 100 || j.rows > 100) {
-		call->fail(call, "bad profile.thumbnails settings");
-		return LADDERD_FAIL;
-	}
-	/* The layout's: poster and thumbs folder inside the package. */
-	if (call->path(call, LADDERD_PATH_PACKAGE, NULL, j.pkg,
-		sizeof(j.pkg)) < 0 ||
-	    call->path(call, LADDERD_PATH_THUMBS_DIR, NULL, j.dir,
-		sizeof(j.dir)) < 0 ||
-	    call->path(call, LADDERD_PATH_POSTER, NULL, j.poster,
-		sizeof(j.poster)) < 0 ||
-	    !thumbs_inside(j.dir, j.pkg) || !thumbs_inside(j.poster, j.pkg)) {
-		call->fail(call, "cannot name the poster and the thumbnails "
-		    "folder inside the package");
-		return LADDERD_FAIL;
-	}
-	j.rel = j.dir + strlen(j.pkg) + 1;
-	if (!thumbs_rungs(&j)) {
-		/* No video rendition: at most the cover art of a song. */
-		if (!j.poster_on ||
-		    !ladderd_ctx_bool(call->ctx, "probe.cover_art", 0))
-			return LADDERD_SKIP;
-		if ((out = cJSON_CreateObject()) == NULL) {
-			call->fail(call, "out of memory");
-			return LADDERD_FAIL;
-		}
-		if ((rc = thumbs_cover(&j, out)) == LADDERD_OK &&
-		    ladderd_ctx_set(call->ctx, "thumbnails", out) == 0)
-			return LADDERD_OK; /* the context owns `out` now */
-		cJSON_Delete(out);
-		if (rc == LADDERD_OK)
-			call->fail(call, "out of memory");
-		return rc == LADDERD_OK ? LADDERD_FAIL : rc;
-	}
-	j.duration = ladderd_ctx_num(j.sprite_rung, "chunk_hls.duration",
-	    ladderd_ctx_num(call->ctx, "probe.duration", 0));
-	if (!(j.duration > 0)) {
-		call->fail(call, "rung '%s' has no duration",
-		    ladderd_rendition(j.sprite_rung, NULL));
-		return LADDERD_FAIL;
-	}
-	/* A last tile shorter than a millisecond is no tile. */
-	j.count = (int)ceil(j.duration / j.interval - 1e-3);
-	if (j.count < 1)
-		j.count = 1;
-	if (j.count > THUMBS_MAX_TILES) {
-		call->fail(call, "%d thumbnails (%.0f s every %g s): more than "
-		    "%d, raise profile.thumbnails.interval", j.count,
-		    j.duration, j.interval, THUMBS_MAX_TILES);
-		return LADDERD_FAIL;
-	}
+	if ((rc = thumbs_setup(&j)) != LADDERD_OK)
+		return rc;
+	if (!thumbs_rungs(&j))
+		return thumbs_cover_only(&j);
+	if ((rc = thumbs_count(&j)) != LADDERD_OK)
+		return rc;
+	rc = LADDERD_FAIL;
 	if ((j.score = calloc((size_t)j.count, sizeof(*j.score))) == NULL ||
 	    (out = cJSON_CreateObject()) == NULL ||
 	    (j.uris = cJSON_CreateArray()) == NULL) {
@@ -1049,23 +1119,8 @@ thumbnails_run(void *state, struct ladderd_call *call)
 		if ((rc = thumbs_playlists(&j, out)) != LADDERD_OK)
 			goto out;
 		rc = LADDERD_FAIL;
-		if (!cJSON_AddItemToObject(out, "sprites", j.uris)) {
-			call->fail(call, "out of memory");
+		if (thumbs_sprites_json(&j, out) < 0)
 			goto out;
-		}
-		j.uris = NULL; /* `out` owns it now */
-		cJSON_AddStringToObject(out, "rung",
-		    ladderd_rendition(j.sprite_rung, NULL));
-		cJSON_AddNumberToObject(out, "interval", j.interval);
-		cJSON_AddNumberToObject(out, "tile_width", j.tw);
-		cJSON_AddNumberToObject(out, "tile_height", j.th);
-		cJSON_AddNumberToObject(out, "columns", j.cols);
-		cJSON_AddNumberToObject(out, "rows", j.rows);
-		cJSON_AddNumberToObject(out, "count", j.count);
-		cJSON_AddNumberToObject(out, "sprite_width", j.tw * j.cols);
-		cJSON_AddNumberToObject(out, "sprite_height", j.th * j.rows);
-		cJSON_AddNumberToObject(out, "bandwidth", ceil(j.peak));
-		cJSON_AddNumberToObject(out, "duration", j.duration);
 	}
 	if (j.poster_on) {
 		j.best = thumbs_pick(&j);

@@ -234,6 +234,26 @@ all_delivered() {
 	[ "$(received "$1" "$2")" = "$(seq -s ' ' 1 "$n")" ]
 }
 
+# --- the browser playback checks (tests/playback) ---------------------
+# install_players: tests/playback/install.sh (headless Chromium and the
+# players) with its result as a test line; sets PB (the folder). Returns 0
+# when they are ready, 1 when the install failed (a failing line), 77 when
+# they cannot be installed here (no network, outside CI: no line, the
+# reason in PLAYERS_WHY).
+install_players() {
+	local rc
+	PB="$LADDERD_SRC/tests/playback"
+	sh "$PB/install.sh" >"$T/install.log" 2>&1
+	rc=$?
+	if [ $rc = 77 ] && [ "${CI:-}" != true ]; then
+		PLAYERS_WHY=$(tail -n 1 "$T/install.log")
+		return 77
+	fi
+	_report $rc "tests/playback/install.sh: chromium and the players are installed" \
+		"exit $rc: $(tail -n 20 "$T/install.log")"
+	return $((rc != 0))
+}
+
 # --- the Slurm test cluster (tests/tools/slurm-cluster.sh) -------------
 # start_slurm: skip the test unless Slurm and munge are installed, else
 # start a one-node cluster in $SC ($T/slurm; stopped at exit, also when a

@@ -22,16 +22,11 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "${LADDERD_PLAYBACK:-1}" = 0 ] && skip_all "LADDERD_PLAYBACK=0"
-require ffmpeg ffprobe node
-[ -x "$LADDERD" ] || skip_all "ladderd not built"
-PB="$LADDERD_SRC/tests/playback"
-sh "$PB/install.sh" >"$T/install.log" 2>&1
+require ffmpeg ffprobe node ladderd
+install_players
 rc=$?
-if [ $rc = 77 ] && [ "${CI:-}" != true ]; then
-	skip_all "cannot install the playback dependencies (no network): $(tail -n 1 "$T/install.log")"
-fi
-_report $rc "tests/playback/install.sh: chromium and the players are installed" \
-	"exit $rc: $(tail -n 20 "$T/install.log")"
+[ $rc = 77 ] &&
+	skip_all "cannot install the playback dependencies (no network): $PLAYERS_WHY"
 [ $rc = 0 ] || done_testing
 
 cat >"$T/en.srt" <<'EOF'

@@ -355,35 +355,19 @@ ingest_sidecar_spec(const cJSON *claim, const char *tdir)
 }
 
 /*
- * Claim a validated drop into spool/tasks/<id> and queue it. Returns 0
- * (queued), -ENOENT (the drop vanished: someone else took it), or another
- * negative errno (message in res->error).
+ * The claim record of drop `c` (spool/tasks/<id>/claim.json): who dropped
+ * what, where, with which profile, and the name each sidecar subtitle file
+ * gets in source/. Returns a new object (the caller's), NULL when out of
+ * memory.
  */
-static int
-ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
-    struct ladderd_ingest_result *res)
+static cJSON *
+ingest_claim_record(const struct claim *c)
 {
-	char tdir[PATH_MAX], p[PATH_MAX], src[64];
-	char input[PATH_MAX], outbox[PATH_MAX], err[1024];
-	cJSON *claim = NULL, *ctx = NULL, *sidecars = NULL;
-	char *text = NULL;
-	const char *input_path = NULL;
-	int rc, media, tfd = -1, sfd = -1;
+	cJSON *claim = cJSON_CreateObject();
+	char p[PATH_MAX];
 
-	if ((rc = ladderd_spool_path(conf->spool, "tasks", c->id, tdir,
-		 sizeof(tdir))) < 0 ||
-	    (rc = ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
-		 sizeof(outbox))) < 0)
-		return rc;
-	if (mkdir(tdir, 0755) < 0) {
-		snprintf(res->error, sizeof(res->error),
-		    "task_id '%s' already exists", c->id);
-		return errno == EEXIST ? -EEXIST : -errno;
-	}
-	if ((claim = cJSON_CreateObject()) == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	if (claim == NULL)
+		return NULL;
 	cJSON_AddStringToObject(claim, "task_id", c->id);
 	cJSON_AddStringToObject(claim, "kind", c->kind);
 	cJSON_AddStringToObject(claim, "watch", c->dir);
@@ -405,23 +389,163 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 		if (subs == NULL || !cJSON_AddItemToObject(claim, "subtitles",
 					subs)) {
 			cJSON_Delete(subs);
-			rc = -ENOMEM;
-			goto fail;
+			cJSON_Delete(claim);
+			return NULL;
 		}
 	}
-	text = cJSON_Print(claim);
-	if (text == NULL ||
-	    TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM)) {
+	return claim;
+}
+
+/*
+ * Write `claim` durably into task folder `tdir` and make its source/
+ * folder. 0 or a negative errno.
+ */
+static int
+ingest_claim_write(const cJSON *claim, const char *tdir)
+{
+	char p[PATH_MAX];
+	char *text = cJSON_Print(claim);
+	int rc;
+
+	if (text == NULL || TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM)) {
+		cJSON_free(text);
+		return -ENOMEM;
+	}
+	rc = ladderd_fsutil_write_atomic(p, text, strlen(text));
+	cJSON_free(text);
+	if (rc < 0)
+		return rc;
+	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) ||
+	    mkdir(p, 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The files that come along with a manifest into source/ (folder `sfd`):
+ * its local source (path in `input`, PATH_MAX bytes, and *ret_local set)
+ * and its sidecar subtitle files, whose spec for the task is
+ * *ret_sidecars (the caller's). 0, else -EINVAL (message in res->error) or
+ * -ENOMEM.
+ */
+static int
+ingest_claim_companions(const struct claim *c, const cJSON *claim,
+    const char *tdir, int sfd, struct ladderd_ingest_result *res,
+    char *input, int *ret_local, cJSON **ret_sidecars)
+{
+	const cJSON *it;
+	char src[64];
+	int rc;
+
+	if (strcmp(c->kind, "media") != 0 && c->source &&
+	    strstr(c->source, "://") == NULL) {
+		ingest_source_name(c->source, src, sizeof(src));
+		if (snprintf(input, PATH_MAX, "%s/source/%s", tdir, src) >=
+		    PATH_MAX)
+			rc = -ENAMETOOLONG;
+		else
+			rc = ingest_claim_file(c, "source", c->source, sfd,
+			    src, res->error, sizeof(res->error));
+		if (rc < 0) {
+			if (rc == -ENAMETOOLONG)
+				snprintf(res->error, sizeof(res->error),
+				    "source '%.300s': %s", c->source,
+				    strerror(-rc));
+			return -EINVAL;
+		}
+		*ret_local = 1;
+	}
+	cJSON_ArrayForEach(it, ladderd_ctx_get(claim, "subtitles")) {
+		const char *file = ladderd_ctx_str(it, "file", "");
+
+		if (ingest_claim_file(c, "subtitle file", file, sfd,
+			ladderd_ctx_str(it, "stored", ""), res->error,
+			sizeof(res->error)) < 0)
+			return -EINVAL;
+	}
+	if (ladderd_ctx_get(claim, "subtitles") != NULL &&
+	    (*ret_sidecars = ingest_sidecar_spec(claim, tdir)) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Make the claimed task's context in `tdir` (`input`: its claimed source
+ * file, NULL for a URL; `sidecars`: its subtitle files) and queue it. 0, or
+ * a negative errno with the message in res->error.
+ */
+static int
+ingest_claim_queue(const struct ladderd_conf *conf, const struct claim *c,
+    const char *tdir, const char *outbox, const char *input,
+    cJSON *sidecars, struct ladderd_ingest_result *res)
+{
+	char err[1024];
+	cJSON *ctx = NULL;
+	int rc;
+	struct ladderd_task_spec spec = {
+		.task_id = c->id,
+		.source = c->source ? c->source : c->name,
+		.input_path = input,
+		.profile = c->profile,
+		.work_dir = tdir,
+		.publish_root = conf->publish,
+		.status_root = conf->status,
+		.webhook = c->webhook,
+		.manifest_webhook = c->manifest_webhook,
+		.amqp = ladderd_ctx_str(conf->notify, "amqp.url", "")[0] !=
+		    '\0',
+		.outbox_dir = outbox,
+		.metadata = c->metadata,
+		.subtitles = sidecars,
+	};
+
+	if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, err,
+		 sizeof(err))) < 0) {
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		return rc;
+	}
+	if (ladderd_status_emit(ctx, NULL, NULL) < 0) {
+		/* Status is advisory here; the queue marker is what counts. */
+	}
+	cJSON_Delete(ctx);
+	LADDERD_CRASH_POINT("ingest.queue", NULL);
+	if ((rc = ladderd_spool_enqueue(conf->spool, c->id)) < 0) {
+		snprintf(res->error, sizeof(res->error),
+		    "cannot queue the task: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Claim a validated drop into spool/tasks/<id> and queue it. Returns 0
+ * (queued), -ENOENT (the drop vanished: someone else took it), or another
+ * negative errno (message in res->error).
+ */
+static int
+ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
+    struct ladderd_ingest_result *res)
+{
+	char tdir[PATH_MAX], src[64], input[PATH_MAX], outbox[PATH_MAX];
+	cJSON *claim = NULL, *sidecars = NULL;
+	int rc, media, local = 0, tfd = -1, sfd = -1;
+
+	if ((rc = ladderd_spool_path(conf->spool, "tasks", c->id, tdir,
+		 sizeof(tdir))) < 0 ||
+	    (rc = ladderd_spool_path(conf->spool, "outbox", NULL, outbox,
+		 sizeof(outbox))) < 0)
+		return rc;
+	if (mkdir(tdir, 0755) < 0) {
+		snprintf(res->error, sizeof(res->error),
+		    "task_id '%s' already exists", c->id);
+		return errno == EEXIST ? -EEXIST : -errno;
+	}
+	if ((claim = ingest_claim_record(c)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = ladderd_fsutil_write_atomic(p, text, strlen(text))) < 0)
+	if ((rc = ingest_claim_write(claim, tdir)) < 0)
 		goto fail;
-	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) ||
-	    mkdir(p, 0755) < 0) {
-		rc = -errno;
-		goto fail;
-	}
 	/* The claim proper: whoever renames first owns the drop. */
 	if ((tfd = ladderd_dropfs_open_dir(tdir)) < 0 ||
 	    (sfd = openat(tfd, "source", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
@@ -451,79 +575,11 @@ ingest_claim(const struct ladderd_conf *conf, const struct claim *c,
 		goto fail;
 	}
 	LADDERD_CRASH_POINT("ingest.claimed", NULL);
-	if (media)
-		input_path = input;
-	else if (c->source && strstr(c->source, "://") == NULL) {
-		/* The manifest's local source comes along with it. */
-		ingest_source_name(c->source, src, sizeof(src));
-		if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src))
-			rc = -ENAMETOOLONG;
-		else
-			rc = ingest_claim_file(c, "source", c->source, sfd,
-			    src, res->error, sizeof(res->error));
-		if (rc < 0) {
-			if (rc == -ENAMETOOLONG)
-				snprintf(res->error, sizeof(res->error),
-				    "source '%.300s': %s", c->source,
-				    strerror(-rc));
-			rc = -EINVAL;
-			goto fail_claimed;
-		}
-		input_path = input;
-	}
-	/* The manifest's sidecar subtitle files come along too. */
-	{
-		const cJSON *it;
-
-		cJSON_ArrayForEach(it, ladderd_ctx_get(claim, "subtitles")) {
-			const char *file = ladderd_ctx_str(it, "file", "");
-
-			if ((rc = ingest_claim_file(c, "subtitle file", file,
-				 sfd, ladderd_ctx_str(it, "stored", ""),
-				 res->error, sizeof(res->error))) < 0) {
-				rc = -EINVAL;
-				goto fail_claimed;
-			}
-		}
-		if (ladderd_ctx_get(claim, "subtitles") != NULL &&
-		    (sidecars = ingest_sidecar_spec(claim, tdir)) == NULL) {
-			rc = -ENOMEM;
-			goto fail_claimed;
-		}
-	}
-	{
-		struct ladderd_task_spec spec = {
-			.task_id = c->id,
-			.source = c->source ? c->source : c->name,
-			.input_path = input_path ? input : NULL,
-			.profile = c->profile,
-			.work_dir = tdir,
-			.publish_root = conf->publish,
-			.status_root = conf->status,
-			.webhook = c->webhook,
-			.manifest_webhook = c->manifest_webhook,
-			.amqp = ladderd_ctx_str(conf->notify, "amqp.url",
-				    "")[0] != '\0',
-			.outbox_dir = outbox,
-			.metadata = c->metadata,
-			.subtitles = sidecars,
-		};
-
-		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, err,
-			 sizeof(err))) < 0) {
-			snprintf(res->error, sizeof(res->error), "%s", err);
-			goto fail_claimed;
-		}
-	}
-	if (ladderd_status_emit(ctx, NULL, NULL) < 0) {
-		/* Status is advisory here; the queue marker is what counts. */
-	}
-	LADDERD_CRASH_POINT("ingest.queue", NULL);
-	if ((rc = ladderd_spool_enqueue(conf->spool, c->id)) < 0) {
-		snprintf(res->error, sizeof(res->error),
-		    "cannot queue the task: %s", strerror(-rc));
+	if ((rc = ingest_claim_companions(c, claim, tdir, sfd, res, input,
+		 &local, &sidecars)) < 0 ||
+	    (rc = ingest_claim_queue(conf, c, tdir, outbox,
+		 media || local ? input : NULL, sidecars, res)) < 0)
 		goto fail_claimed;
-	}
 	res->queued = 1;
 	snprintf(res->task_id, sizeof(res->task_id), "%s", c->id);
 	rc = 0;
@@ -541,9 +597,7 @@ out:
 		close(sfd);
 	if (tfd >= 0)
 		close(tfd);
-	cJSON_free(text);
 	cJSON_Delete(claim);
-	cJSON_Delete(ctx);
 	cJSON_Delete(sidecars);
 	return rc;
 }
@@ -840,6 +894,103 @@ ladderd_ingest_parse_manifest(const struct ladderd_conf *conf,
 }
 
 /*
+ * Whether the files manifest `m` names in the drop folder `rootfd` (its
+ * local source, its sidecar subtitle files) are there; they are checked
+ * again, race-free, when the drop is claimed. 0, or -1 with the reason in
+ * `err`.
+ */
+static int
+ingest_manifest_files_present(int rootfd, const cJSON *m, char *err,
+    size_t errlen)
+{
+	const char *src = ladderd_ctx_str(m, "source", "");
+	const char *leaf;
+	const cJSON *sc;
+	struct stat sst;
+	int pfd = -1;
+
+	if (strstr(src, "://") == NULL) {
+		if (ingest_find_file(rootfd, "source", src, &pfd, &leaf, &sst,
+			err, errlen) < 0)
+			return -1;
+		close(pfd);
+	}
+	cJSON_ArrayForEach(sc, ladderd_ctx_get(m, "subtitles")) {
+		pfd = -1;
+		if (ingest_find_file(rootfd, "subtitle file",
+			ladderd_ctx_str(sc, "file", ""), &pfd, &leaf, &sst,
+			err, errlen) < 0)
+			return -1;
+		close(pfd);
+	}
+	return 0;
+}
+
+/*
+ * Read and check the manifest drop c->name (stat `st`) and fill the claim
+ * `c` from it: its task_id (into `id`, `idlen` bytes, which holds the id
+ * derived from the file's name), source, profile, webhook, metadata and
+ * subtitles. `c` points into *ret_m, which the caller frees. Returns 1 to
+ * claim it; else the drop was refused or vanished, and the return value
+ * is ladderd_ingest_drop's (0, or a negative errno when the spool failed).
+ */
+static int
+ingest_drop_manifest(const struct ladderd_conf *conf, struct claim *c,
+    char *id, size_t idlen, struct ladderd_ingest_result *res,
+    cJSON **ret_m)
+{
+	char err[1024];
+	char *text = NULL;
+	const char *mid;
+	int rc, fd;
+
+	if ((size_t)c->st->st_size > MANIFEST_MAX_BYTES)
+		return ingest_refuse(conf, c->rootfd, c->name, c->st, id,
+		    "manifest larger than 1 MiB", res);
+	fd = ladderd_dropfs_open_regular(c->rootfd, c->name, c->st);
+	if (fd == -ENOENT || fd == -ESTALE || fd == -ELOOP || fd == -EINVAL)
+		return 0; /* gone or swapped: the next scan looks again */
+	if (fd < 0)
+		return fd;
+	rc = ladderd_fsutil_read_fd(fd, MANIFEST_MAX_BYTES, &text, NULL);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	/*
+	 * A refusal is reported under the id derived from the file's
+	 * name, never under the task_id the manifest names: a refused
+	 * drop must not reserve an id a good one would use.
+	 */
+	rc = ladderd_ingest_parse_manifest(conf, text, ret_m, err,
+	    sizeof(err));
+	free(text);
+	if (rc < 0)
+		return ingest_refuse(conf, c->rootfd, c->name, c->st, id, err,
+		    res);
+	mid = ladderd_ctx_str(*ret_m, "task_id", NULL);
+	if (mid && ingest_exists(conf, mid)) {
+		snprintf(err, sizeof(err), "task_id '%s' already exists", mid);
+		return ingest_refuse(conf, c->rootfd, c->name, c->st, id, err,
+		    res);
+	}
+	if (ingest_manifest_files_present(c->rootfd, *ret_m, err,
+		sizeof(err)) < 0)
+		return ingest_refuse(conf, c->rootfd, c->name, c->st, id, err,
+		    res);
+	if (mid)
+		snprintf(id, idlen, "%s", mid);
+	c->kind = "manifest";
+	c->id = id;
+	c->source = ladderd_ctx_str(*ret_m, "source", NULL);
+	c->profile = ladderd_ctx_str(*ret_m, "profile", c->profile);
+	/* In addition to the operator's, never instead of it. */
+	c->manifest_webhook = ladderd_ctx_str(*ret_m, "webhook", NULL);
+	c->metadata = ladderd_ctx_get(*ret_m, "metadata");
+	c->subtitles = ladderd_ctx_get(*ret_m, "subtitles");
+	return 1;
+}
+
+/*
  * Take the complete drop dir/name. res says what happened; the return
  * value is 0 unless the spool itself failed (a negative errno: the drop
  * stays where it is and will be tried again).
@@ -848,14 +999,13 @@ int
 ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
     const char *name, const char *profile, struct ladderd_ingest_result *res)
 {
-	char id[80], err[1024];
+	char id[80];
 	const char *conf_hook = ladderd_ctx_str(conf->notify, "webhook", "");
 	struct claim c = { 0 };
 	struct stat st;
 	cJSON *m = NULL;
-	char *text = NULL;
 	size_t n = strlen(name);
-	int rc = 0, rootfd = -1, fd = -1;
+	int rc = 0, rootfd = -1;
 
 	memset(res, 0, sizeof(*res));
 	if (n == 0 || strchr(name, '/') || strcmp(name, ".") == 0 ||
@@ -885,86 +1035,9 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 	c.profile = profile;
 	c.webhook = conf_hook[0] ? conf_hook : NULL;
 	if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
-		const char *mid, *src;
-
-		if ((size_t)st.st_size > MANIFEST_MAX_BYTES) {
-			rc = ingest_refuse(conf, rootfd, name, &st, id,
-			    "manifest larger than 1 MiB", res);
+		if ((rc = ingest_drop_manifest(conf, &c, id, sizeof(id), res,
+			 &m)) <= 0)
 			goto out;
-		}
-		fd = ladderd_dropfs_open_regular(rootfd, name, &st);
-		if (fd == -ENOENT || fd == -ESTALE || fd == -ELOOP ||
-		    fd == -EINVAL) {
-			rc = 0; /* gone or swapped: the next scan looks again */
-			goto out;
-		}
-		if (fd < 0 || (rc = ladderd_fsutil_read_fd(fd,
-				   MANIFEST_MAX_BYTES, &text, NULL)) < 0) {
-			rc = fd < 0 ? fd : rc;
-			goto out;
-		}
-		/*
-		 * A refusal is reported under the id derived from the file's
-		 * name, never under the task_id the manifest names: a refused
-		 * drop must not reserve an id a good one would use.
-		 */
-		if (ladderd_ingest_parse_manifest(conf, text, &m, err,
-			sizeof(err)) < 0) {
-			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
-			    res);
-			goto out;
-		}
-		mid = ladderd_ctx_str(m, "task_id", NULL);
-		if (mid && ingest_exists(conf, mid)) {
-			snprintf(err, sizeof(err), "task_id '%s' already "
-			    "exists", mid);
-			rc = ingest_refuse(conf, rootfd, name, &st, id, err,
-			    res);
-			goto out;
-		}
-		src = ladderd_ctx_str(m, "source", "");
-		if (strstr(src, "://") == NULL) {
-			const char *leaf;
-			struct stat sst;
-			int pfd = -1;
-
-			/* Checked again, race-free, when it is claimed. */
-			if (ingest_find_file(rootfd, "source", src, &pfd,
-				&leaf, &sst, err, sizeof(err)) < 0) {
-				rc = ingest_refuse(conf, rootfd, name, &st, id,
-				    err, res);
-				goto out;
-			}
-			close(pfd);
-		}
-		{
-			const cJSON *sc;
-
-			cJSON_ArrayForEach(sc, ladderd_ctx_get(m, "subtitles")) {
-				const char *leaf;
-				struct stat sst;
-				int pfd = -1;
-
-				if (ingest_find_file(rootfd, "subtitle file",
-					ladderd_ctx_str(sc, "file", ""), &pfd,
-					&leaf, &sst, err, sizeof(err)) < 0) {
-					rc = ingest_refuse(conf, rootfd, name,
-					    &st, id, err, res);
-					goto out;
-				}
-				close(pfd);
-			}
-		}
-		if (mid)
-			snprintf(id, sizeof(id), "%s", mid);
-		c.kind = "manifest";
-		c.id = id;
-		c.source = ladderd_ctx_str(m, "source", NULL);
-		c.profile = ladderd_ctx_str(m, "profile", profile);
-		/* In addition to the operator's, never instead of it. */
-		c.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL);
-		c.metadata = ladderd_ctx_get(m, "metadata");
-		c.subtitles = ladderd_ctx_get(m, "subtitles");
 	} else {
 		c.kind = "media";
 		c.id = id;
@@ -978,11 +1051,8 @@ ladderd_ingest_drop(const struct ladderd_conf *conf, const char *dir,
 	else if (rc < 0 && !res->queued && res->task_id[0])
 		rc = 0; /* failed as a task; already in the failed folder */
 out:
-	if (fd >= 0)
-		close(fd);
 	if (rootfd >= 0)
 		close(rootfd);
-	free(text);
 	cJSON_Delete(m);
 	return rc;
 }
@@ -1249,6 +1319,160 @@ ingest_retry_sidecar(const char *fdir, const char *tdir, const cJSON *sc,
 }
 
 /*
+ * A drop on its way back from failed/<id>/ (`fdir`) into the task folder
+ * `tdir`: what has moved so far, so that a failure can put it back.
+ * moved: 1 = the drop itself (to `input` for media, to `p`, the task's
+ * manifest, otherwise), 2 = also the manifest's local source `base` (to
+ * `input`); sc_moved: how many of the claim's sidecar files.
+ */
+struct ingest_retry {
+	const char *fdir, *tdir, *name, *base;
+	int media, moved, sc_moved;
+	char input[PATH_MAX], p[PATH_MAX];
+};
+
+/*
+ * Move the drop of `claim` back under the names a claim gives it: the
+ * media file, or the manifest with its local source and sidecar files.
+ * 0 or a negative errno (what moved is recorded in `r`).
+ */
+static int
+ingest_retry_take_back(struct ingest_retry *r, const cJSON *claim,
+    const char *source)
+{
+	const cJSON *sc;
+	char src[64];
+	int rc;
+
+	if (r->media) {
+		ingest_source_name(r->name, src, sizeof(src));
+		if (PATH_TOO_LONG(r->input, "%s/source/%s", r->tdir, src))
+			return -ENAMETOOLONG;
+		if ((rc = ingest_retry_move(r->fdir, r->name, r->input, 0)) < 0)
+			return rc;
+		r->moved = 1;
+		return 0;
+	}
+	if (TASK_PATH_BAD(r->p, r->tdir, LADDERD_PATH_MANIFEST))
+		return -ENAMETOOLONG;
+	if ((rc = ingest_retry_move(r->fdir, r->name, r->p, 0)) < 0)
+		return rc;
+	r->moved = 1;
+	if (source && strstr(source, "://") == NULL) {
+		r->base = strrchr(source, '/') ? strrchr(source, '/') + 1 :
+		    source;
+		ingest_source_name(source, src, sizeof(src));
+		if (PATH_TOO_LONG(r->input, "%s/source/%s", r->tdir, src))
+			return -ENAMETOOLONG;
+		if ((rc = ingest_retry_move(r->fdir, r->base, r->input, 0)) <
+		    0)
+			return rc;
+		r->moved = 2;
+	}
+	/* Its sidecar subtitle files, under their claimed names. */
+	cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
+		if ((rc = ingest_retry_sidecar(r->fdir, r->tdir, sc, 0)) < 0)
+			return rc;
+		r->sc_moved++;
+	}
+	return 0;
+}
+
+/*
+ * Undo ingest_retry_take_back: whatever came back goes back, so the
+ * failed folder keeps the drop.
+ */
+static void
+ingest_retry_put_back(struct ingest_retry *r, const cJSON *claim)
+{
+	const cJSON *sc;
+	int left = r->sc_moved;
+
+	if (r->moved >= 1)
+		(void)ingest_retry_move(r->fdir, r->name,
+		    r->media ? r->input : r->p, 1);
+	if (r->moved == 2)
+		(void)ingest_retry_move(r->fdir, r->base, r->input, 1);
+	cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
+		if (left-- <= 0)
+			break;
+		(void)ingest_retry_sidecar(r->fdir, r->tdir, sc, 1);
+	}
+}
+
+/*
+ * Write the claim of retry number `retried` (attempts and retries start
+ * over) into the task folder `tdir`, and make its source/ folder. 0 or a
+ * negative errno.
+ */
+static int
+ingest_retry_claim(cJSON *claim, const char *tdir, int retried)
+{
+	char p[PATH_MAX];
+	int rc;
+
+	ladderd_ctx_set(claim, "retried", cJSON_CreateNumber(retried));
+	ladderd_ctx_set(claim, "attempts", cJSON_CreateNumber(0));
+	ladderd_ctx_set(claim, "retries", cJSON_CreateNumber(0));
+	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM))
+		return -EIO;
+	if ((rc = ladderd_ctx_save(claim, p)) < 0)
+		return rc;
+	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) ||
+	    mkdir(p, 0755) < 0)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Make the context of retried task `id` (its claim, and manifest `m` or
+ * NULL) and queue it, with `retried` in its first status event. 0, or a
+ * negative errno with the message in `err`.
+ */
+static int
+ingest_retry_queue(const struct ladderd_conf *conf, const char *id,
+    const struct ingest_retry *r, const char *outbox, const cJSON *claim,
+    const cJSON *m, cJSON *sidecars, int retried, char *err, size_t errlen)
+{
+	const char *hook = ladderd_ctx_str(conf->notify, "webhook", "");
+	const char *source = ladderd_ctx_str(claim, "source", NULL);
+	char msg[1024];
+	cJSON *ctx = NULL, *f = NULL;
+	int rc;
+	struct ladderd_task_spec spec = {
+		.task_id = id,
+		.source = source ? source : r->name,
+		.input_path = r->media || r->base ? r->input : NULL,
+		.profile = ladderd_ctx_str(claim, "profile", "default"),
+		.work_dir = r->tdir,
+		.publish_root = conf->publish,
+		.status_root = conf->status,
+		.webhook = hook[0] ? hook : NULL,
+		.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL),
+		.outbox_dir = outbox,
+		.metadata = ladderd_ctx_get(m, "metadata"),
+		.subtitles = sidecars,
+	};
+
+	if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, msg,
+		 sizeof(msg))) < 0) {
+		snprintf(err, errlen, "%s", msg);
+		return rc;
+	}
+	if ((f = cJSON_CreateObject()) != NULL)
+		cJSON_AddNumberToObject(f, "retried", retried);
+	(void)ladderd_status_emit(ctx, f, NULL);
+	cJSON_Delete(f);
+	cJSON_Delete(ctx);
+	if ((rc = ladderd_spool_enqueue(conf->spool, id)) < 0) {
+		snprintf(err, errlen, "cannot queue '%s': %s", id,
+		    strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/*
  * `ladderd retry`: the failed task `id` is queued again under the same
  * id. Its drop comes back from failed/<id>/ into spool/tasks/<id>/ with
  * the claim that error.json recorded, a fresh context, and a "queued"
@@ -1262,14 +1486,12 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
     char *err, size_t errlen)
 {
 	char fdir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], outbox[PATH_MAX];
-	char input[PATH_MAX], src[64], msg[1024];
-	cJSON *e = NULL, *claim = NULL, *ctx = NULL, *m = NULL, *f = NULL;
-	cJSON *sidecars = NULL;
-	const cJSON *sc;
+	char msg[1024];
+	struct ingest_retry r = { .fdir = fdir, .tdir = tdir };
+	cJSON *e = NULL, *claim = NULL, *m = NULL, *sidecars = NULL;
 	char *text = NULL;
-	const char *name, *source, *kind, *base = NULL;
-	const char *hook = ladderd_ctx_str(conf->notify, "webhook", "");
-	int rc, moved = 0, sc_moved = 0, media, retried;
+	const char *source;
+	int rc, retried;
 
 	if (ladderd_failed_dir(conf, id, fdir, sizeof(fdir)) < 0 ||
 	    PATH_TOO_LONG(p, "%s/error.json", fdir) ||
@@ -1287,11 +1509,11 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 		rc = -ENOENT;
 		goto out;
 	}
-	kind = ladderd_ctx_str(claim, "kind", "media");
-	name = ladderd_ctx_str(claim, "name", "");
+	r.name = ladderd_ctx_str(claim, "name", "");
+	r.media = strcmp(ladderd_ctx_str(claim, "kind", "media"), "media") ==
+	    0;
 	source = ladderd_ctx_str(claim, "source", NULL);
-	media = strcmp(kind, "media") == 0;
-	if (!ladderd_ctx_valid_name(name)) {
+	if (!ladderd_ctx_valid_name(r.name)) {
 		snprintf(err, errlen, "the claim of '%s' names no drop", id);
 		rc = -ENOENT;
 		goto out;
@@ -1303,116 +1525,45 @@ ladderd_ingest_retry_task(const struct ladderd_conf *conf, const char *id,
 		goto out;
 	}
 	retried = (int)ladderd_ctx_num(claim, "retried", 0) + 1;
-	ladderd_ctx_set(claim, "retried", cJSON_CreateNumber(retried));
-	ladderd_ctx_set(claim, "attempts", cJSON_CreateNumber(0));
-	ladderd_ctx_set(claim, "retries", cJSON_CreateNumber(0));
-	if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_CLAIM) ||
-	    (rc = ladderd_ctx_save(claim, p)) < 0 ||
-	    TASK_PATH_BAD(p, tdir, LADDERD_PATH_SOURCE_DIR) || mkdir(p, 0755) < 0) {
+	if ((rc = ingest_retry_claim(claim, tdir, retried)) < 0) {
 		snprintf(err, errlen, "cannot write the claim of '%s'", id);
-		rc = rc < 0 ? rc : -EIO;
 		goto fail;
 	}
 	/* The drop comes back under the names a claim gives it. */
-	if (media) {
-		ingest_source_name(name, src, sizeof(src));
-		if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src) ||
-		    (rc = ingest_retry_move(fdir, name, input, 0)) < 0)
-			goto moves;
-		moved = 1;
-	} else {
-		if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_MANIFEST) ||
-		    (rc = ingest_retry_move(fdir, name, p, 0)) < 0)
-			goto moves;
-		moved = 1;
-		if (source && strstr(source, "://") == NULL) {
-			base = strrchr(source, '/') ? strrchr(source, '/') + 1 :
-						      source;
-			ingest_source_name(source, src, sizeof(src));
-			if (PATH_TOO_LONG(input, "%s/source/%s", tdir, src) ||
-			    (rc = ingest_retry_move(fdir, base, input, 0)) < 0)
-				goto moves;
-			moved = 2;
-		}
-		/* Its sidecar subtitle files, under their claimed names. */
-		cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
-			if ((rc = ingest_retry_sidecar(fdir, tdir, sc, 0)) < 0)
-				goto moves;
-			sc_moved++;
-		}
-		if (sc_moved > 0 &&
-		    (sidecars = ingest_sidecar_spec(claim, tdir)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			rc = -ENOMEM;
-			goto fail;
-		}
-		if (TASK_PATH_BAD(p, tdir, LADDERD_PATH_MANIFEST) ||
-		    ladderd_fsutil_read(p, MANIFEST_MAX_BYTES, &text, NULL) <
-			0 ||
-		    ladderd_ingest_parse_manifest(conf, text, &m, msg,
-			sizeof(msg)) < 0) {
-			snprintf(err, errlen, "the manifest of '%s' no longer "
-			    "parses", id);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
-	{
-		struct ladderd_task_spec spec = {
-			.task_id = id,
-			.source = source ? source : name,
-			.input_path = media || base ? input : NULL,
-			.profile = ladderd_ctx_str(claim, "profile", "default"),
-			.work_dir = tdir,
-			.publish_root = conf->publish,
-			.status_root = conf->status,
-			.webhook = hook[0] ? hook : NULL,
-			.manifest_webhook = ladderd_ctx_str(m, "webhook", NULL),
-			.outbox_dir = outbox,
-			.metadata = ladderd_ctx_get(m, "metadata"),
-			.subtitles = sidecars,
-		};
-
-		if ((rc = ladderd_engine_new_task(conf, &spec, &ctx, msg,
-			 sizeof(msg))) < 0) {
-			snprintf(err, errlen, "%s", msg);
-			goto fail;
-		}
-	}
-	if ((f = cJSON_CreateObject()) != NULL)
-		cJSON_AddNumberToObject(f, "retried", retried);
-	(void)ladderd_status_emit(ctx, f, NULL);
-	if ((rc = ladderd_spool_enqueue(conf->spool, id)) < 0) {
-		snprintf(err, errlen, "cannot queue '%s': %s", id,
-		    strerror(-rc));
+	if ((rc = ingest_retry_take_back(&r, claim, source)) < 0) {
+		snprintf(err, errlen, "cannot take the drop of '%s' back from "
+		    "'%s': %s", id, fdir, strerror(-rc));
 		goto fail;
 	}
+	if (r.sc_moved > 0 &&
+	    (sidecars = ingest_sidecar_spec(claim, tdir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (!r.media &&
+	    (ladderd_fsutil_read(r.p, MANIFEST_MAX_BYTES, &text, NULL) < 0 ||
+		ladderd_ingest_parse_manifest(conf, text, &m, msg,
+		    sizeof(msg)) < 0)) {
+		snprintf(err, errlen, "the manifest of '%s' no longer parses",
+		    id);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((rc = ingest_retry_queue(conf, id, &r, outbox, claim, m, sidecars,
+		 retried, err, errlen)) < 0)
+		goto fail;
 	(void)ladderd_fsutil_rmtree(fdir);
 	snprintf(err, errlen, "task '%s' queued again (retry %d)", id,
 	    retried);
 	rc = 0;
 	goto out;
-moves:
-	snprintf(err, errlen, "cannot take the drop of '%s' back from '%s': "
-	    "%s", id, fdir, strerror(rc == -ENAMETOOLONG ? ENAMETOOLONG :
-						       -rc));
 fail:
-	/* Whatever came back goes back: the failed folder keeps the drop. */
-	if (moved >= 1)
-		(void)ingest_retry_move(fdir, name, media ? input : p, 1);
-	if (moved == 2)
-		(void)ingest_retry_move(fdir, base, input, 1);
-	cJSON_ArrayForEach(sc, ladderd_ctx_get(claim, "subtitles")) {
-		if (sc_moved-- <= 0)
-			break;
-		(void)ingest_retry_sidecar(fdir, tdir, sc, 1);
-	}
+	ingest_retry_put_back(&r, claim);
 	(void)ladderd_fsutil_rmtree(tdir);
 out:
 	free(text);
-	cJSON_Delete(f);
 	cJSON_Delete(m);
-	cJSON_Delete(ctx);
 	cJSON_Delete(claim);
 	cJSON_Delete(e);
 	cJSON_Delete(sidecars);

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -950,6 +951,94 @@ out:
 	return rc;
 }
 
+/*
+ * Whether `fmt` (from `path`, `size` bytes) is cut short of what its index
+ * needs; records the message when it is.
+ */
+static bool
+probe_check_truncated(struct ladderd_call *call, AVFormatContext *fmt,
+    const char *path, off_t size)
+{
+	int64_t needed;
+
+	if (!probe_truncated(fmt, size, &needed))
+		return false;
+	call->fail(call, "source file is truncated: its index needs %" PRId64
+	    " bytes, '%s' has %jd", needed, path, (intmax_t)size);
+	return true;
+}
+
+/*
+ * A source without video (a cover picture is no video): music, a
+ * podcast. With audio, *ret_out describes an audio-only package
+ * (hls_header plans no video rung). LADDERD_OK, else LADDERD_FAIL with
+ * the message recorded.
+ */
+static enum ladderd_rc
+probe_audio_source(struct ladderd_call *call, AVFormatContext *fmt,
+    const char *path, off_t size, cJSON **ret_out)
+{
+	if ((*ret_out = probe_audio_only_json(fmt, size)) == NULL) {
+		call->fail(call, "cannot store probe results: %s",
+		    strerror(ENOMEM));
+		return LADDERD_FAIL;
+	}
+	if (!ladderd_ctx_bool(*ret_out, "has_audio", 0)) {
+		call->fail(call, "no video or audio stream in '%s' (%s, %u "
+		    "streams)", path, fmt->iformat->name, fmt->nb_streams);
+		return LADDERD_FAIL;
+	}
+	if (probe_check_truncated(call, fmt, path, size))
+		return LADDERD_FAIL;
+	return LADDERD_OK;
+}
+
+/*
+ * A source with video stream `vidx`: check there is a decoder, the file
+ * is whole, and the picture is within `limits`, decode its first frame,
+ * and describe it in *ret_out. LADDERD_OK, else the rc with the message
+ * recorded.
+ */
+static enum ladderd_rc
+probe_video_source(struct ladderd_call *call, AVFormatContext *fmt,
+    int vidx, const char *path, off_t size,
+    const struct probe_limits *limits, cJSON **ret_out)
+{
+	const AVCodecParameters *par = fmt->streams[vidx]->codecpar;
+	struct probe_frame first = { .format = AV_PIX_FMT_NONE };
+	const AVCodec *dec;
+	enum ladderd_rc rc;
+
+	if ((dec = avcodec_find_decoder(par->codec_id)) == NULL) {
+		/* An unknown codec has no name, only its tag. */
+		if (par->codec_id == AV_CODEC_ID_NONE)
+			call->fail(call, "no decoder for the video codec of "
+			    "'%s' (stream %d, unknown tag '%s')", path, vidx,
+			    av_fourcc2str(par->codec_tag));
+		else
+			call->fail(call, "no decoder for video codec '%s' in "
+			    "'%s' (stream %d)", avcodec_get_name(par->codec_id),
+			    path, vidx);
+		return LADDERD_FAIL;
+	}
+	if (probe_check_truncated(call, fmt, path, size))
+		return LADDERD_FAIL;
+	if (probe_check_picture(call, limits, par->width, par->height) < 0)
+		return LADDERD_FAIL;
+	if ((rc = probe_decode_first(call, fmt, vidx, dec, limits->pixels,
+		 &first)) != LADDERD_OK)
+		return rc;
+	if (probe_check_display(call, fmt, vidx, &first, limits) < 0)
+		return LADDERD_FAIL;
+	call->progress(call, 0.9);
+	if ((*ret_out = probe_json(fmt, vidx, &first, size)) == NULL) {
+		call->fail(call, "cannot store probe results: %s",
+		    strerror(ENOMEM));
+		return LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
 static enum ladderd_rc
 probe_run(void *state, struct ladderd_call *call)
 {
@@ -960,14 +1049,10 @@ probe_run(void *state, struct ladderd_call *call)
 	enum ladderd_rc rc = LADDERD_FAIL;
 	const char *path = ladderd_ctx_str(call->ctx, "input.path", NULL);
 	char msg[1024];
-	const AVCodecParameters *par;
-	const AVCodec *dec;
-	struct probe_frame first = { .format = AV_PIX_FMT_NONE };
 	struct probe_limits limits;
 	AVDictionary **opts = NULL;
 	unsigned nopts = 0;
 	struct stat sb;
-	int64_t needed;
 	int err = 0, vidx;
 
 	(void)state;
@@ -1009,64 +1094,14 @@ probe_run(void *state, struct ladderd_call *call)
 	 * No video (a cover picture is no video): music, a podcast. With
 	 * audio, an audio-only package (hls_header plans no video rung).
 	 */
-	if ((vidx = probe_pick_video(fmt)) < 0) {
-		if ((out = probe_audio_only_json(fmt, sb.st_size)) == NULL) {
-			call->fail(call, "cannot store probe results: %s",
-			    strerror(ENOMEM));
-			goto out;
-		}
-		if (!ladderd_ctx_bool(out, "has_audio", 0)) {
-			call->fail(call, "no video or audio stream in '%s' (%s, "
-			    "%u streams)", path, fmt->iformat->name,
-			    fmt->nb_streams);
-			goto out;
-		}
-		if (probe_truncated(fmt, sb.st_size, &needed)) {
-			call->fail(call, "source file is truncated: its index "
-			    "needs %" PRId64 " bytes, '%s' has %jd", needed,
-			    path, (intmax_t)sb.st_size);
-			goto out;
-		}
-	} else {
-		par = fmt->streams[vidx]->codecpar;
-		if ((dec = avcodec_find_decoder(par->codec_id)) == NULL) {
-			/* An unknown codec has no name, only its tag. */
-			if (par->codec_id == AV_CODEC_ID_NONE)
-				call->fail(call, "no decoder for the video "
-				    "codec of '%s' (stream %d, unknown tag "
-				    "'%s')", path, vidx,
-				    av_fourcc2str(par->codec_tag));
-			else
-				call->fail(call, "no decoder for video codec "
-				    "'%s' in '%s' (stream %d)",
-				    avcodec_get_name(par->codec_id), path,
-				    vidx);
-			goto out;
-		}
-		if (probe_truncated(fmt, sb.st_size, &needed)) {
-			call->fail(call, "source file is truncated: its index "
-			    "needs %" PRId64 " bytes, '%s' has %jd", needed,
-			    path, (intmax_t)sb.st_size);
-			goto out;
-		}
-		if (probe_check_picture(call, &limits, par->width,
-			par->height) < 0)
-			goto out;
-		if ((rc = probe_decode_first(call, fmt, vidx, dec,
-			 limits.pixels, &first)) != LADDERD_OK)
-			goto out;
-		rc = LADDERD_FAIL; /* what is left can only fail */
-		if (probe_check_display(call, fmt, vidx, &first, &limits) < 0)
-			goto out;
-		call->progress(call, 0.9);
-
-		if ((out = probe_json(fmt, vidx, &first, sb.st_size)) ==
-		    NULL) {
-			call->fail(call, "cannot store probe results: %s",
-			    strerror(ENOMEM));
-			goto out;
-		}
-	}
+	vidx = probe_pick_video(fmt);
+	rc = vidx < 0 ?
+	    probe_audio_source(call, fmt, path, sb.st_size, &out) :
+	    probe_video_source(call, fmt, vidx, path, sb.st_size, &limits,
+		&out);
+	if (rc != LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL; /* what is left can only fail */
 	if (ladderd_setting_num(call->ctx,
 		encode_setting(ENC_AUDIO_LOUDNESS)) != 0 &&
 	    ladderd_ctx_bool(out, "has_audio", 0) &&

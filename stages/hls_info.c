@@ -108,130 +108,181 @@ out:
 	return rc;
 }
 
+/* What a rung's master-playlist entry says, gathered from the context. */
+struct hls_info_entry {
+	const char *rung, *kind, *uri, *type, *lang, *label;
+	int audio, dflt;
+	double peak, avg;
+	char codecs[128];
+};
+
+/*
+ * The rung's line(s) of the master playlist into `text` (`size` bytes):
+ * an EXT-X-MEDIA for an audio rung, an EXT-X-STREAM-INF and its URI for a
+ * video one. Returns the length, or -1 when it does not fit.
+ */
+static int
+hls_info_line(const struct hls_info_entry *e,
+    const struct hls_info_streams *s, char *text, size_t size)
+{
+	int n;
+
+	if (e->audio) {
+		char langattr[64] = "";
+
+		if (e->lang != NULL)
+			(void)snprintf(langattr, sizeof(langattr),
+			    ",LANGUAGE=\"%s\"", e->lang);
+		n = snprintf(text, size,
+		    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\","
+		    "NAME=\"%s\"%s,DEFAULT=%s,AUTOSELECT=YES,"
+		    "CHANNELS=\"%d\",URI=\"%s\"\n", e->label,
+		    langattr, e->dflt ? "YES" : "NO",
+		    s->channels > 0 ? s->channels : 2, e->uri);
+	} else {
+		n = snprintf(text, size,
+		    "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,AVERAGE-BANDWIDTH=%.0f,"
+		    "CODECS=\"%s\",RESOLUTION=%dx%d,FRAME-RATE=%.3f\n%s\n",
+		    ceil(e->peak), ceil(e->avg), e->codecs, s->width,
+		    s->height, s->fps, e->uri);
+	}
+	return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+/*
+ * Write the rung's master entry `text` (`len` bytes) as its fragment,
+ * named in `frag` (`size` bytes), for hls_footer. LADDERD_OK, else the rc
+ * with the message recorded (a full disk is worth a retry).
+ */
+static enum ladderd_rc
+hls_info_write(struct ladderd_call *call, const char *rung,
+    const char *text, size_t len, char *frag, size_t size)
+{
+	char dir[4096];
+	int err;
+
+	if (call->path(call, LADDERD_PATH_FRAGMENTS_DIR, NULL, dir,
+		sizeof(dir)) < 0 ||
+	    call->path(call, LADDERD_PATH_HLS_FRAGMENT, rung, frag, size) <
+		0) {
+		call->fail(call, "cannot name the fragment of rung '%s'", rung);
+		return LADDERD_FAIL;
+	}
+	if ((err = call->mkdirs(call, dir)) < 0 ||
+	    (err = call->write_atomic(call, frag, text, len)) < 0) {
+		call->fail(call, "cannot write '%s': %s", frag,
+		    strerror(-err));
+		return err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/* ctx.hls_info of the rung; NULL when out of memory. */
+static cJSON *
+hls_info_json(const struct hls_info_entry *e,
+    const struct hls_info_streams *s, const char *frag)
+{
+	cJSON *out = cJSON_CreateObject();
+	char res[64];
+
+	if (out == NULL)
+		return NULL;
+	cJSON_AddStringToObject(out, "kind", e->kind);
+	cJSON_AddNumberToObject(out, "bandwidth", ceil(e->peak));
+	cJSON_AddNumberToObject(out, "average_bandwidth", ceil(e->avg));
+	cJSON_AddStringToObject(out, "codecs", e->codecs);
+	cJSON_AddStringToObject(out, "segment_type", e->type);
+	cJSON_AddStringToObject(out, "uri", e->uri);
+	if (e->audio) {
+		cJSON_AddNumberToObject(out, "channels",
+		    s->channels > 0 ? s->channels : 2);
+		if (e->lang != NULL)
+			cJSON_AddStringToObject(out, "language", e->lang);
+		cJSON_AddStringToObject(out, "label", e->label);
+		cJSON_AddBoolToObject(out, "default", e->dflt);
+	} else {
+		(void)snprintf(res, sizeof(res), "%dx%d", s->width, s->height);
+		cJSON_AddStringToObject(out, "resolution", res);
+		cJSON_AddNumberToObject(out, "frame_rate", s->fps);
+		cJSON_AddStringToObject(out, "video_codec", s->video);
+	}
+	if (s->audio[0] != '\0')
+		cJSON_AddStringToObject(out, "audio_codec", s->audio);
+	cJSON_AddStringToObject(out, "fragment", frag);
+	return out;
+}
+
 static enum ladderd_rc
 hls_info_run(void *state, struct ladderd_call *call)
 {
 	struct hls_info_streams s = { 0 };
-	const char *rung = call->rung ? call->rung :
-	    ladderd_ctx_str(call->ctx, "rung.name", NULL);
-	const char *kind = ladderd_ctx_str(call->ctx, "rung.kind", NULL);
+	struct hls_info_entry e = {
+		.rung = call->rung ? call->rung :
+		    ladderd_ctx_str(call->ctx, "rung.name", NULL),
+		.kind = ladderd_ctx_str(call->ctx, "rung.kind", NULL),
+		.uri = ladderd_ctx_str(call->ctx, "chunk_hls.playlist", NULL),
+		.type = ladderd_ctx_str(call->ctx, "chunk_hls.segment_type",
+		    "fmp4"),
+		.peak = ladderd_ctx_num(call->ctx, "chunk_hls.peak_bitrate", 0),
+		.avg = ladderd_ctx_num(call->ctx, "chunk_hls.avg_bitrate", 0),
+		/* One of several audio tracks carries its own (hls_header.c). */
+		.lang = ladderd_ctx_get(call->ctx, "rung.stream") != NULL ?
+		    ladderd_ctx_str(call->ctx, "rung.language", NULL) :
+		    ladderd_ctx_audio_language(call->ctx),
+		.label = ladderd_ctx_str(call->ctx, "rung.label", "audio"),
+		.dflt = ladderd_ctx_bool(call->ctx, "rung.default", 1),
+	};
 	const char *path = ladderd_ctx_str(call->ctx, "transcode.path", NULL);
-	const char *uri = ladderd_ctx_str(call->ctx, "chunk_hls.playlist",
-	    NULL);
-	const char *type = ladderd_ctx_str(call->ctx,
-	    "chunk_hls.segment_type", "fmp4");
-	double peak = ladderd_ctx_num(call->ctx, "chunk_hls.peak_bitrate", 0);
-	double avg = ladderd_ctx_num(call->ctx, "chunk_hls.avg_bitrate", 0);
-	/* One of several audio tracks carries its own (hls_header.c). */
-	const char *lang = ladderd_ctx_get(call->ctx, "rung.stream") != NULL ?
-	    ladderd_ctx_str(call->ctx, "rung.language", NULL) :
-	    ladderd_ctx_audio_language(call->ctx);
-	const char *label = ladderd_ctx_str(call->ctx, "rung.label", "audio");
-	int dflt = ladderd_ctx_bool(call->ctx, "rung.default", 1);
-	char codecs[128], dir[4096], frag[4096], text[1024];
+	char frag[4096], text[1024];
 	cJSON *out = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
-	int audio, n, err;
+	int n;
 
 	(void)state;
-	if (rung == NULL || path == NULL || uri == NULL || peak <= 0) {
+	if (e.rung == NULL || path == NULL || e.uri == NULL || e.peak <= 0) {
 		call->fail(call, "context has no %s",
-		    rung == NULL ? "rung name" :
+		    e.rung == NULL ? "rung name" :
 		    path == NULL ? "transcode.path" :
-		    uri == NULL	 ? "chunk_hls.playlist" :
-				   "chunk_hls.peak_bitrate");
+		    e.uri == NULL ? "chunk_hls.playlist" :
+				    "chunk_hls.peak_bitrate");
 		goto out;
 	}
 	if ((rc = hls_info_probe(call, path, &s)) != LADDERD_OK)
 		goto out;
 	rc = LADDERD_FAIL;
-	if (kind == NULL)
-		kind = s.video[0] != '\0' ? "video" : "audio";
-	audio = strcmp(kind, "audio") == 0;
-	if (audio ? s.audio[0] == '\0' : s.video[0] == '\0') {
+	if (e.kind == NULL)
+		e.kind = s.video[0] != '\0' ? "video" : "audio";
+	e.audio = strcmp(e.kind, "audio") == 0;
+	if (e.audio ? s.audio[0] == '\0' : s.video[0] == '\0') {
 		call->fail(call, "'%s' has no %s stream for rung '%s'", path,
-		    kind, rung);
+		    e.kind, e.rung);
 		goto out;
 	}
 	/* The segments carry what the file carries: video, + audio in TS. */
-	if (audio)
-		(void)snprintf(codecs, sizeof(codecs), "%s", s.audio);
+	if (e.audio)
+		(void)snprintf(e.codecs, sizeof(e.codecs), "%s", s.audio);
 	else if (s.audio[0] != '\0')
-		(void)snprintf(codecs, sizeof(codecs), "%s,%s", s.video,
+		(void)snprintf(e.codecs, sizeof(e.codecs), "%s,%s", s.video,
 		    s.audio);
 	else
-		(void)snprintf(codecs, sizeof(codecs), "%s", s.video);
+		(void)snprintf(e.codecs, sizeof(e.codecs), "%s", s.video);
 
-	if (audio) {
-		char langattr[64] = "";
-
-		if (lang != NULL)
-			(void)snprintf(langattr, sizeof(langattr),
-			    ",LANGUAGE=\"%s\"", lang);
-		n = snprintf(text, sizeof(text),
-		    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\","
-		    "NAME=\"%s\"%s,DEFAULT=%s,AUTOSELECT=YES,"
-		    "CHANNELS=\"%d\",URI=\"%s\"\n", label,
-		    langattr, dflt ? "YES" : "NO",
-		    s.channels > 0 ? s.channels : 2, uri);
-	} else {
-		n = snprintf(text, sizeof(text),
-		    "#EXT-X-STREAM-INF:BANDWIDTH=%.0f,AVERAGE-BANDWIDTH=%.0f,"
-		    "CODECS=\"%s\",RESOLUTION=%dx%d,FRAME-RATE=%.3f\n%s\n",
-		    ceil(peak), ceil(avg), codecs, s.width, s.height, s.fps,
-		    uri);
-	}
-	if (n < 0 || (size_t)n >= sizeof(text)) {
-		call->fail(call, "master entry of rung '%s' too long", rung);
+	if ((n = hls_info_line(&e, &s, text, sizeof(text))) < 0) {
+		call->fail(call, "master entry of rung '%s' too long", e.rung);
 		goto out;
 	}
-	if (call->path(call, LADDERD_PATH_FRAGMENTS_DIR, NULL, dir,
-		sizeof(dir)) < 0 ||
-	    call->path(call, LADDERD_PATH_HLS_FRAGMENT, rung, frag,
-		sizeof(frag)) < 0) {
-		call->fail(call, "cannot name the fragment of rung '%s'", rung);
+	if ((rc = hls_info_write(call, e.rung, text, (size_t)n, frag,
+		 sizeof(frag))) != LADDERD_OK)
+		goto out;
+	rc = LADDERD_FAIL;
+	if ((out = hls_info_json(&e, &s, frag)) == NULL ||
+	    ladderd_summary_num(call->ctx, "bandwidth", ceil(e.peak)) < 0 ||
+	    ladderd_ctx_set(call->ctx, "hls_info", out) < 0) {
+		call->fail(call, "out of memory");
 		goto out;
 	}
-	if ((err = call->mkdirs(call, dir)) < 0 ||
-	    (err = call->write_atomic(call, frag, text, (size_t)n)) < 0) {
-		call->fail(call, "cannot write '%s': %s", frag,
-		    strerror(-err));
-		rc = err == -ENOSPC ? LADDERD_RETRY : LADDERD_FAIL;
-		goto out;
-	}
-
-	if ((out = cJSON_CreateObject()) == NULL)
-		goto nomem;
-	cJSON_AddStringToObject(out, "kind", kind);
-	cJSON_AddNumberToObject(out, "bandwidth", ceil(peak));
-	cJSON_AddNumberToObject(out, "average_bandwidth", ceil(avg));
-	cJSON_AddStringToObject(out, "codecs", codecs);
-	cJSON_AddStringToObject(out, "segment_type", type);
-	cJSON_AddStringToObject(out, "uri", uri);
-	if (audio) {
-		cJSON_AddNumberToObject(out, "channels",
-		    s.channels > 0 ? s.channels : 2);
-		if (lang != NULL)
-			cJSON_AddStringToObject(out, "language", lang);
-		cJSON_AddStringToObject(out, "label", label);
-		cJSON_AddBoolToObject(out, "default", dflt);
-	} else {
-		(void)snprintf(text, sizeof(text), "%dx%d", s.width, s.height);
-		cJSON_AddStringToObject(out, "resolution", text);
-		cJSON_AddNumberToObject(out, "frame_rate", s.fps);
-		cJSON_AddStringToObject(out, "video_codec", s.video);
-	}
-	if (s.audio[0] != '\0')
-		cJSON_AddStringToObject(out, "audio_codec", s.audio);
-	cJSON_AddStringToObject(out, "fragment", frag);
-	if (ladderd_summary_num(call->ctx, "bandwidth", ceil(peak)) < 0 ||
-	    ladderd_ctx_set(call->ctx, "hls_info", out) < 0)
-		goto nomem;
 	out = NULL; /* the context owns it now */
 	rc = LADDERD_OK;
-	goto out;
-nomem:
-	call->fail(call, "out of memory");
 out:
 	cJSON_Delete(out);
 	return rc;

@@ -69,6 +69,7 @@ struct amqp {
 	uint64_t first_backoff, backoff, retry_at; /* monotonic us */
 	char last_error[AMQP_REASON_MAX];
 	long connects, losses;
+	unsigned long changes; /* see transport.h's changes() */
 	/* publishes */
 	struct amqp_pending *pend; /* by tag, ascending */
 	size_t npend;
@@ -160,6 +161,7 @@ amqp_down(struct amqp *a, const char *why)
 		    why);
 	a->npend = 0;
 	(void)snprintf(a->last_error, sizeof(a->last_error), "%s", why);
+	a->changes++;
 	a->retry_at = ladderd_clock_mono_us() + a->backoff;
 	a->backoff = a->backoff * 2 > AMQP_MAX_BACKOFF_US ?
 	    AMQP_MAX_BACKOFF_US : a->backoff * 2;
@@ -235,6 +237,7 @@ amqp_connect(struct amqp *a)
 	a->retry_at = 0;
 	a->connects++;
 	a->last_error[0] = '\0';
+	a->changes++;
 	log_info("amqp: connected to %s, publishing to exchange '%s' with "
 		 "routing key '%s'",
 	    a->where, a->exchange, a->routing_key);
@@ -245,6 +248,7 @@ fail:
 	log_warnx("amqp: %s: %s; retrying in %.1f s", a->where, why,
 	    (double)a->backoff / 1e6);
 	(void)snprintf(a->last_error, sizeof(a->last_error), "%s", why);
+	a->changes++;
 	a->retry_at = ladderd_clock_mono_us() + a->backoff;
 	a->backoff = a->backoff * 2 > AMQP_MAX_BACKOFF_US ?
 	    AMQP_MAX_BACKOFF_US : a->backoff * 2;
@@ -524,6 +528,12 @@ amqp_in_flight(void *state)
 	return (unsigned)a->npend;
 }
 
+static unsigned long
+amqp_changes(void *state)
+{
+	return ((struct amqp *)state)->changes;
+}
+
 static void
 amqp_describe(void *state, cJSON *obj)
 {
@@ -663,6 +673,7 @@ ladderd_amqp_new(const struct ladderd_conf *conf, uint64_t backoff_us,
 		.reload = amqp_reload,
 		.in_flight = amqp_in_flight,
 		.describe = amqp_describe,
+		.changes = amqp_changes,
 		.free = amqp_free,
 	};
 	return 0;

@@ -124,6 +124,7 @@ struct outbox {
 	int ifd, wd, sfd;
 	struct ladderd_transport tr[TR__COUNT]; /* .state NULL: not set up */
 	struct outbox_stats stats[TR__COUNT];
+	unsigned long tr_changes[TR__COUNT]; /* last seen tr->changes() */
 	bool stats_dirty;
 	bool tell_parent; /* started by the supervisor: SIGUSR1 it */
 	uint64_t stats_at; /* monotonic us of the last _notify.json */
@@ -964,6 +965,12 @@ outbox_collect(struct outbox *w)
 			continue;
 		if (tr->drive != NULL)
 			tr->drive(tr->state);
+		if (tr->changes != NULL &&
+		    tr->changes(tr->state) != w->tr_changes[i]) {
+			/* Connected or lost: _notify.json says so. */
+			w->tr_changes[i] = tr->changes(tr->state);
+			w->stats_dirty = true;
+		}
 		while (tr->next(tr->state, &cookie, &res, reason,
 		    sizeof(reason))) {
 			outbox_finish(w, cookie, res, reason);

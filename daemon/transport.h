@@ -80,6 +80,12 @@ struct ladderd_transport {
 	unsigned (*in_flight)(void *state);
 	/* Its state for _notify.json ("connected", "last_error"). Optional. */
 	void (*describe)(void *state, cJSON *obj);
+	/*
+	 * A count that moves whenever what describe() says changes (a
+	 * connection made or lost), so the outbox rewrites _notify.json
+	 * although no delivery finished. Optional.
+	 */
+	unsigned long (*changes)(void *state);
 	void (*free)(void *state);
 };
 

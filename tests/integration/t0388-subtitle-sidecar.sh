@@ -67,6 +67,8 @@ wait_state bad failed 120
 like "$(json "$T/status/bad/status.json" 'd["error"]["message"]')" "^subtitle file 'sub/bad.srt': " \
 	"a .srt that is not subtitles fails the task, naming the file"
 is "$(json "$T/status/bad/status.json" 'd["error"]["stage"]')" subtitles "... at the subtitles stage"
+# The job says "failed" before the supervisor has moved the drop out.
+wait_for 30 test -f "$T/failed/bad/bad.srt" -a -f "$T/failed/bad/b.mp4"
 ok "it is kept in failed/bad/ under its own name" test -f "$T/failed/bad/bad.srt" -a -f "$T/failed/bad/b.mp4"
 msg1=$(json "$T/status/bad/status.json" 'd["error"]["message"]')
 echo "# $msg1"
@@ -75,6 +77,7 @@ is "$?" 0 "ladderd retry takes the task back, its sidecar too"
 wait_for 60 sh -c "test \$(grep -c '\"state\":[[:space:]]*\"failed\"' '$T/status/bad/events.ndjson') = 2"
 is "$(json "$T/status/bad/status.json" 'd["error"]["message"]')" "$msg1" \
 	"the retried task read the same sidecar (and failed the same way, not 'cannot open')"
+wait_for 30 test -f "$T/failed/bad/bad.srt"
 ok "... and it is back in failed/bad/ under its own name" test -f "$T/failed/bad/bad.srt"
 
 # Hostile or wrong sidecars: refused at the drop, with the reason.

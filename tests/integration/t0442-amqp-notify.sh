@@ -142,7 +142,13 @@ is "$(state_of "$b")" complete "the task ran to its end with the broker down"
 wait_for 10 grep -q "amqp: .*lost\|amqp: 127.0.0.1:$APORT//: cannot connect" "$T/daemon.log"
 like "$(cat "$T/daemon.log")" "amqp: (connection to 127.0.0.1:$APORT// lost|127.0.0.1:$APORT//: cannot connect)" \
 	"the lost broker is logged"
-wait_for 10 sh -c "grep -q '\"last_error\"' '$T/status/_daemon.json'"
+# The worker's counters reach _daemon.json on its next report: wait for the
+# AMQP transport's own entry to say so (another transport's last_error is
+# no signal).
+amqp_down() {
+	json "$T/status/_daemon.json" 'd["notify"]["transports"]["amqp"]["connected"]' | grep -qx false
+}
+wait_for 30 amqp_down
 like "$(json "$T/status/_daemon.json" 'd["notify"]["transports"]["amqp"]')" '"connected": false' \
 	"_daemon.json says the broker is not connected"
 like "$(json "$T/status/_daemon.json" 'd["notify"]["transports"]["amqp"]["last_error"]')" "." \

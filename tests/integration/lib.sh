@@ -254,6 +254,23 @@ install_players() {
 	return $((rc != 0))
 }
 
+# driver_results FILE: turn a playback driver's output (tab-separated:
+# "R PASS CHECK DIAG" a test line, "# ..." a comment) into TAP; sets
+# DRIVER_CHECKS to the number of test lines.
+driver_results() {
+	local kind pass check diag
+	DRIVER_CHECKS=0
+	while IFS='	' read -r kind pass check diag; do
+		case $kind in
+		R)
+			DRIVER_CHECKS=$((DRIVER_CHECKS + 1))
+			_report "$pass" "$check" "$diag"
+			;;
+		'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
+		esac
+	done <"$1"
+}
+
 # --- the Slurm test cluster (tests/tools/slurm-cluster.sh) -------------
 # start_slurm: skip the test unless Slurm and munge are installed, else
 # start a one-node cluster in $SC ($T/slurm; stopped at exit, also when a

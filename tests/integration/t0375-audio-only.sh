@@ -102,14 +102,8 @@ for p in song talk; do
 		--label "$p" --duration 6 >"$T/$p.drive" 2>"$T/$p.drive.err"
 	kill "$SRV" 2>/dev/null
 	wait "$SRV" 2>/dev/null
-	n=0
-	while IFS='	' read -r kind pass check diag; do
-		case $kind in
-		R) n=$((n + 1)); _report "$pass" "$check" "$diag" ;;
-		'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
-		esac
-	done <"$T/$p.drive"
-	[ "$n" = 4 ]
-	_report $? "$p: audio.mjs checked 4 players ($n)" "$(tail -n 20 "$T/$p.drive.err")"
+	driver_results "$T/$p.drive"
+	[ "$DRIVER_CHECKS" = 4 ]
+	_report $? "$p: audio.mjs checked 4 players ($DRIVER_CHECKS)" "$(tail -n 20 "$T/$p.drive.err")"
 done
 done_testing

@@ -173,13 +173,7 @@ timeout $((120 * MULT)) node "$PB/thumbs.mjs" --base "http://127.0.0.1:$(cat "$T
 	--label fmp4 --expect "$EXPECT" >"$T/thumbs.out" 2>"$T/thumbs.err"
 kill "$SRV" 2>/dev/null
 wait "$SRV" 2>/dev/null
-n=0
-while IFS='	' read -r kind pass check diag; do
-	case $kind in
-	R) n=$((n + 1)); _report "$pass" "$check" "$diag" ;;
-	'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
-	esac
-done <"$T/thumbs.out"
-[ "$n" = 5 ]
-_report $? "thumbs.mjs checked 5 player/signalling pairs ($n)" "$(tail -n 20 "$T/thumbs.err")"
+driver_results "$T/thumbs.out"
+[ "$DRIVER_CHECKS" = 5 ]
+_report $? "thumbs.mjs checked 5 player/signalling pairs ($DRIVER_CHECKS)" "$(tail -n 20 "$T/thumbs.err")"
 done_testing

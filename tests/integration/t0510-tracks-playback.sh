@@ -113,15 +113,9 @@ play() {
 	wait "$srv" 2>/dev/null
 }
 report() { # NAME MIN-CHECKS
-	local kind pass check diag n=0
-	while IFS='	' read -r kind pass check diag; do
-		case $kind in
-		R) n=$((n + 1)); _report "$pass" "$check" "$diag" ;;
-		'#') echo "# $pass${check:+ $check}${diag:+ $diag}" ;;
-		esac
-	done <"$T/$1.drive"
-	[ "$n" -ge "$2" ]
-	_report $? "$1: the driver checked every player ($n checks)" \
+	driver_results "$T/$1.drive"
+	[ "$DRIVER_CHECKS" -ge "$2" ]
+	_report $? "$1: the driver checked every player ($DRIVER_CHECKS checks)" \
 		"$(tail -n 20 "$T/$1.drive.err")"
 }
 

@@ -1,6 +1,6 @@
 /*
- * chunks.h - how a task's video rungs are cut into chunks (DESIGN section
- * 10): with profile.chunk_duration = S (a whole multiple of
+ * chunks.h - how a task's video rungs are cut into chunks (README,
+ * "Chunked encoding"): with profile.chunk_duration = S (a whole multiple of
  * segment_duration, 0 = off) and a source longer than
  * profile.chunk_min_source, every video rung becomes ceil(duration / S)
  * units of S seconds, each encoding only its time range, plus the rung's

@@ -93,8 +93,9 @@ static const struct key profile_keys[] = {
 	{ "allow_upscale", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "partial_ladder", K_BOOL, "false", 0, 0, NULL, NULL, 0 },
 	{ "shared_decode", K_BOOL, "true", 0, 0, NULL, NULL, 0 },
-	/* Chunked encoding (DESIGN 10): seconds per chunk, 0 = off; only
-	 * sources longer than chunk_min_source seconds are cut. */
+	/* Chunked encoding (README, "Chunked encoding"): seconds per
+	 * chunk, 0 = off; only sources longer than chunk_min_source seconds
+	 * are cut. */
 	{ "chunk_duration", K_INT, "0", 0, 86400, NULL, NULL, 0 },
 	{ "chunk_min_source", K_INT, "0", 0, 604800, NULL, NULL, 0 },
 	/* Segments a chunk's encoder starts early so that its rate control

@@ -1,5 +1,6 @@
 /*
- * stages/transcode_join.c - the join of a chunked rung (DESIGN section 10).
+ * stages/transcode_join.c - the join of a chunked rung (README, "Chunked
+ * encoding").
  *
  * Each chunk of the rung is a unit of its own that encoded only its time
  * range (transcode.c with ctx.rung.chunk) into rungs/<rung>.chunkNNN/

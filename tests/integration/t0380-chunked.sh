@@ -1,6 +1,6 @@
 #!/bin/sh
-# t0380-chunked: chunked encoding (profile.chunk_duration, DESIGN section
-# 10). A 60 s source (its own GOP of 37 frames, so chunk starts fall
+# t0380-chunked: chunked encoding (profile.chunk_duration, README,
+# "Chunked encoding"). A 60 s source (its own GOP of 37 frames, so chunk starts fall
 # between its keyframes) with segment_duration 2 and chunk_duration 10 is
 # packaged chunked and unchunked, in fMP4 and in MPEG-TS mode, with
 # `ladderd run` (whose verify stage passes inside the run). Then: every

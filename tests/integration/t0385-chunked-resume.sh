@@ -1,6 +1,6 @@
 #!/bin/sh
-# t0385-chunked-resume: segment-level resume of a chunked rung (DESIGN
-# section 10). A 30 s source, segment_duration 2, chunk_duration 10: the
+# t0385-chunked-resume: segment-level resume of a chunked rung (README,
+# "Chunked encoding"). A 30 s source, segment_duration 2, chunk_duration 10: the
 # rung 180p is 3 chunk units and a join, run one at a time (max_rungs 1).
 #  1. kill -9 of the whole daemon (LADDERD_CRASH_AT, a test build) while
 #     chunk 1 encodes: chunk 0 had finished (its result and encode are on

@@ -244,9 +244,10 @@ async function runPlayer(browser, key) {
 				continue;
 			}
 			s = await step(page, `force rung ${k}`, ms(30), () =>
-				page.evaluate(async ([k, m, r]) => {
+				page.evaluate(async ([k, m, r, want]) => {
 					LP.pause();
 					await LP.setRung(k);
+					let lead = 0;
 					// A starved headless compositor may present no
 					// frame in one pass: one more, at normal speed.
 					let i = null;
@@ -256,23 +257,37 @@ async function runPlayer(browser, key) {
 						await LP.seek(1.0, m);
 						const from = LP.frames.length;
 						i = await LP.playUntil(2.6, m, a ? 1 : r);
+						// A player that does not flush on a switch may
+						// still present frames of the old rung it had
+						// buffered at the seek target: those before the
+						// first frame of the forced size are counted
+						// apart (lead); every frame after must match.
+						let seen = false;
 						for (const f of LP.frames.slice(from)) {
 							const s = f.w + 'x' + f.h;
+							if (!seen && (f.w !== want[0] || f.h !== want[1])) {
+								lead++;
+								continue;
+							}
+							seen = true;
 							sizes[s] = (sizes[s] || 0) + 1;
 						}
 					}
-					return { sizes, rung: i.rung, vw: i.videoWidth, vh: i.videoHeight, t: i.t };
-				}, [k, ms(12), RATE]));
+					return { sizes, lead, rung: i.rung, vw: i.videoWidth, vh: i.videoHeight, t: i.t };
+				}, [k, ms(12), RATE, [w, h]]));
 			if (!s.ok) {
 				result(false, name, s.err + consoleTail());
 				continue;
 			}
 			const v = s.v;
 			const sizes = Object.keys(v.sizes);
-			const okSize = v.vw === w && v.vh === h && sizes.length >= 1 && sizes.every((x) => x === `${w}x${h}`);
-			figure(`${P}: rung ${k} forced: player rung ${v.rung}, videoWidth x videoHeight ${v.vw}x${v.vh}, presented frame sizes ${JSON.stringify(v.sizes)} in ${s.secs}s`);
+			// At most a few old-rung frames (the seek target's buffered GOP
+			// tail) before the switch shows; then only the forced size.
+			const okSize = v.vw === w && v.vh === h && sizes.length >= 1 && v.lead <= 3 &&
+				sizes.every((x) => x === `${w}x${h}`);
+			figure(`${P}: rung ${k} forced: player rung ${v.rung}, videoWidth x videoHeight ${v.vw}x${v.vh}, presented frame sizes ${JSON.stringify(v.sizes)} after ${v.lead} frame(s) of the old rung, in ${s.secs}s`);
 			result(okSize && v.rung === k, name,
-				`rung ${k}: player reports rung ${v.rung}; videoWidth/Height ${v.vw}x${v.vh}, presented ${JSON.stringify(v.sizes)}, want ${w}x${h}`);
+				`rung ${k}: player reports rung ${v.rung}; videoWidth/Height ${v.vw}x${v.vh}, presented ${JSON.stringify(v.sizes)} after ${v.lead} old-rung frame(s), want ${w}x${h}`);
 		}
 
 		// --- picture: top rung, paused on known frames ----------------------

@@ -281,9 +281,10 @@ async function runPlayer(browser, key) {
 			}
 			const v = s.v;
 			const sizes = Object.keys(v.sizes);
-			// At most a few old-rung frames (the seek target's buffered GOP
-			// tail) before the switch shows; then only the forced size.
-			const okSize = v.vw === w && v.vh === h && sizes.length >= 1 && v.lead <= 3 &&
+			// Old-rung frames are allowed only before the switch shows (the
+			// rest of a segment buffered before it: dash.js keeps it);
+			// from the first frame of the forced size on, only that size.
+			const okSize = v.vw === w && v.vh === h && sizes.length >= 1 &&
 				sizes.every((x) => x === `${w}x${h}`);
 			figure(`${P}: rung ${k} forced: player rung ${v.rung}, videoWidth x videoHeight ${v.vw}x${v.vh}, presented frame sizes ${JSON.stringify(v.sizes)} after ${v.lead} frame(s) of the old rung, in ${s.secs}s`);
 			result(okSize && v.rung === k, name,

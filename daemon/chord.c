@@ -961,6 +961,467 @@ chord_reaped(const struct ladderd_chord_opts *o,
 }
 
 /*
+ * One run of the rendition phase: the members and what the loop keeps
+ * between its turns. ladderd_chord_run's steps share it.
+ */
+struct chord_run {
+	const struct ladderd_chord_opts *o;
+	cJSON *ctx;
+	struct ladderd_runner *runner;
+	struct ladderd_tokens *tokens;
+	struct member *ms;
+	int n, running, finished;
+	int retries, threads;
+	int sfd;
+	sigset_t oldmask;
+	uint64_t next_tick;
+	char group_dir[PATH_MAX];
+	int group_waiting, group_tokens, group_video;
+};
+
+/*
+ * x264 threads: the runner's CPUs per unit, else rung_threads, else this
+ * host's CPUs shared among the rungs that run at once.
+ */
+static int
+chord_threads(const struct chord_run *r)
+{
+	int cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int concurrent = r->n < r->o->conf->max_rungs ? r->n :
+	    r->o->conf->max_rungs;
+	int threads = r->runner->cpus_per_unit > 0 ?
+	    r->runner->cpus_per_unit :
+	    r->o->conf->rung_threads > 0 ? r->o->conf->rung_threads :
+	    cpus / (concurrent > 0 ? concurrent : 1);
+
+	return threads < 1 ? 1 : threads;
+}
+
+/* One member per ladder entry; a rung that finished earlier is reused. */
+static int
+chord_init_members(struct chord_run *r, const cJSON *list)
+{
+	if ((r->ms = calloc((size_t)r->n, sizeof(*r->ms))) == NULL) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < r->n; i++) {
+		struct member *m = &r->ms[i];
+
+		m->rung = cJSON_GetArrayItem(list, i);
+		m->name = ladderd_ctx_str(m->rung, "name", "");
+		m->label = m->name;
+		m->pid = -1;
+		m->rung_of = -1;
+		if (!ladderd_ctx_valid_name(m->name) ||
+		    ladderd_ctx_path(r->ctx, LADDERD_PATH_RUNG_STATE, m->name,
+			m->dir, sizeof(m->dir)) < 0) {
+			ladderd_ctx_set_error(r->ctx, "chord", NULL,
+			    "a ladder rung has an invalid name");
+			return -1;
+		}
+		if ((m->result = chord_load_result(r->ctx, m->name))) {
+			log_info("rendition=%s: finished in an earlier run, "
+				 "reusing it", m->label);
+			m->state = M_DONE;
+			r->finished++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Everything before the loop: the runner, the members (chunks or a
+ * shared decoder's group), SIGCHLD as an fd. 0, or -1 with ctx.error set.
+ */
+static int
+chord_setup(struct chord_run *r, const cJSON *list)
+{
+	char err[512];
+	sigset_t mask;
+	int chunked;
+
+	if ((r->runner = ladderd_runner_new(r->o->conf, r->ctx, r->o->tokens,
+		 err, sizeof(err))) == NULL) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL, err);
+		return -1;
+	}
+	r->tokens = r->runner->tokens;
+	/* A group process's own folder (srun's log), when the runner has one. */
+	if (r->runner->ops->start_group &&
+	    (ladderd_ctx_path(r->ctx, LADDERD_PATH_RUNG_STATE, "_group",
+		 r->group_dir, sizeof(r->group_dir)) < 0 ||
+		ladderd_fsutil_mkdir_p(r->group_dir, 0750) < 0)) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL,
+		    "cannot create the group's folder");
+		return -1;
+	}
+	if (chord_init_members(r, list) < 0)
+		return -1;
+	r->threads = chord_threads(r);
+	/* Chunks share nothing: each decodes its own time range. */
+	if ((chunked = chord_plan_chunks(r->ctx, &r->ms, &r->n,
+		 &r->finished)) < 0) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL, "out of memory");
+		return -1;
+	}
+	chord_settle_chunks(r->ctx, r->ms, r->n, &r->finished);
+	for (int i = 0; i < r->n; i++)
+		r->ms[i].threads = r->threads;
+	/*
+	 * Shared memory of an earlier run of this task is stale (its job was
+	 * killed with the daemon, so nobody removed it): it would leak in
+	 * /dev/shm and keep this run from making its own.
+	 */
+	ladderd_ctx_unlink_shm(r->ctx);
+	/*
+	 * A group's members share one host's memory: this host's, or the
+	 * node that runs the whole group as one unit.
+	 */
+	if (!chunked &&
+	    (r->runner->shared_host || r->runner->ops->start_group) &&
+	    chord_plan_group(r->o->workflow, r->ctx, &r->ms, &r->n,
+		!r->runner->shared_host)) {
+		r->group_waiting = 1;
+		for (int i = 0; i < r->n; i++)
+			r->group_video += r->ms[i].group &&
+			    !r->ms[i].own_rung &&
+			    strcmp(ladderd_ctx_str(r->ms[i].rung, "kind",
+				       "video"), "video") == 0;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &r->oldmask) < 0 ||
+	    (r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL,
+		    "cannot set up SIGCHLD handling");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The rungs of a shared decoder's group move in step (one ring), so the
+ * largest sets the pace: x264 threads in proportion to each rung's
+ * pixels (height squared, same aspect), rounded up; the group's own unit
+ * (the decoder) gets one or two.
+ */
+static void
+chord_group_threads(struct chord_run *r, int cpu)
+{
+	double pixels = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (r->ms[i].group && !r->ms[i].own_rung)
+			pixels += pow(ladderd_ctx_num(r->ms[i].rung, "height",
+			    0), 2);
+	for (int i = 0; i < r->n; i++) {
+		struct member *m = &r->ms[i];
+		double h = ladderd_ctx_num(m->rung, "height", 0);
+
+		if (!m->group || m->state != M_WAITING)
+			continue;
+		m->threads = m->own_rung ? (cpu < 2 ? 1 : 2) :
+		    pixels > 0 && h > 0 ? (int)ceil(cpu * h * h / pixels) : 1;
+		if (m->threads < 1)
+			m->threads = 1;
+	}
+}
+
+/*
+ * The shared decoder's group starts at once (its rungs read one ring),
+ * with the tokens free now: at least one, at most one per rung, taken
+ * without waiting for more so two jobs can never hold each other's
+ * tokens. The rungs share the tokens' CPUs.
+ */
+static void
+chord_start_group_now(struct chord_run *r)
+{
+	int gi[LADDERD_GROUP_MAX], k = 0, cpu;
+
+	while (r->group_tokens < r->group_video &&
+	    ladderd_tokens_take(r->tokens) > 0)
+		r->group_tokens++;
+	if (r->group_tokens == 0)
+		return;
+	cpu = r->group_tokens * r->threads;
+	/* A group on a node: the CPUs each unit asks. */
+	if (!r->runner->shared_host && r->runner->cpus_per_unit > 0)
+		cpu = r->runner->cpus_per_unit;
+	chord_group_threads(r, cpu);
+	for (int i = 0; i < r->n; i++) {
+		struct member *m = &r->ms[i];
+
+		if (!m->group || m->state != M_WAITING)
+			continue;
+		if (!m->own_rung && r->group_tokens > 0) {
+			m->has_token = 1;
+			r->group_tokens--;
+		}
+		/* A remote group starts below, at once. */
+		if (!r->runner->shared_host && k < LADDERD_GROUP_MAX &&
+		    chord_prepare(r->o, r->runner, r->ctx, m, i) == 0) {
+			gi[k++] = i;
+			continue;
+		}
+		if (!r->runner->shared_host ||
+		    chord_start(r->o, r->runner, r->ctx, m, i,
+			&r->oldmask) < 0) {
+			if (m->has_token)
+				ladderd_tokens_give(r->tokens);
+			m->has_token = 0;
+			m->state = M_FAILED;
+			r->finished++;
+			ladderd_chord_mark_ended(r->ctx, m->name, 1);
+			continue;
+		}
+		r->running++;
+	}
+	if (k > 0)
+		r->running += chord_start_group(r->o, r->runner, r->ctx, r->ms,
+		    gi, k, cpu, r->group_dir, &r->oldmask, &r->finished);
+	r->group_waiting = 0;
+}
+
+/* Start what the jobserver allows. */
+static void
+chord_start_waiting(struct chord_run *r)
+{
+	for (int i = 0; i < r->n && !ladderd_host_cancel; i++) {
+		struct member *m = &r->ms[i];
+
+		if (m->state != M_WAITING || chord_blocked(m))
+			continue;
+		if (ladderd_tokens_take(r->tokens) <= 0)
+			break;
+		m->has_token = 1;
+		m->group = 0; /* a retry runs alone, with its own decoder */
+		m->threads = r->threads;
+		if (chord_start(r->o, r->runner, r->ctx, m, i,
+			&r->oldmask) < 0) {
+			m->state = M_FAILED;
+			ladderd_tokens_give(r->tokens);
+			m->has_token = 0;
+			r->finished++;
+			continue;
+		}
+		r->running++;
+	}
+}
+
+/*
+ * Time limits: SIGTERM, then SIGKILL after a grace. Lowers *wake to the
+ * next deadline.
+ */
+static void
+chord_enforce_limits(struct chord_run *r, uint64_t now, uint64_t *wake)
+{
+	for (int i = 0; i < r->n; i++) {
+		struct member *m = &r->ms[i];
+		struct ladderd_unit u;
+
+		if (m->state != M_RUNNING)
+			continue;
+		if (!m->timed_out && now >= m->deadline_us) {
+			log_warnx("rendition=%s: time limit of %d s reached, "
+				  "stopping it",
+			    m->label, r->o->conf->rung_timeout);
+			m->timed_out = 1;
+			m->killed_us = now;
+			chord_unit(r->o, r->ctx, m, &u);
+			r->runner->ops->cancel(r->runner, &u, m->pid, 0);
+		} else if (m->timed_out &&
+		    now >= m->killed_us + KILL_GRACE_US) {
+			chord_unit(r->o, r->ctx, m, &u);
+			r->runner->ops->cancel(r->runner, &u, m->pid, 1);
+		}
+		if (!m->timed_out && m->deadline_us < *wake)
+			*wake = m->deadline_us;
+		if (m->timed_out && m->killed_us + KILL_GRACE_US < *wake)
+			*wake = m->killed_us + KILL_GRACE_US;
+	}
+}
+
+/*
+ * Sleep until a child ends, a token comes back (only when a rung waits
+ * for one) or `wake`; a cancel stops every unit.
+ */
+static void
+chord_wait(struct chord_run *r, uint64_t now, uint64_t wake)
+{
+	struct pollfd pfd[2];
+	int npfd = 1, timeout_ms;
+
+	pfd[0].fd = r->sfd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	for (int i = 0; i < r->n; i++) {
+		if (r->ms[i].state == M_WAITING && !chord_blocked(&r->ms[i]) &&
+		    !ladderd_host_cancel) {
+			pfd[1].fd = r->tokens->rfd;
+			pfd[1].events = POLLIN;
+			npfd = 2;
+			break;
+		}
+	}
+	timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
+	if (poll(pfd, (nfds_t)npfd, timeout_ms) < 0 && errno != EINTR) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL, "poll failed");
+		chord_cancel_all(r->o, r->runner, r->ctx, r->ms, r->n, 1);
+	}
+	if (pfd[0].revents & POLLIN) {
+		struct signalfd_siginfo si;
+
+		while (read(r->sfd, &si, sizeof(si)) == sizeof(si))
+			;
+	}
+	if (ladderd_host_cancel)
+		chord_cancel_all(r->o, r->runner, r->ctx, r->ms, r->n, 0);
+}
+
+/* Reap every child that has ended: one process, or a group's for several. */
+static void
+chord_reap(struct chord_run *r)
+{
+	for (;;) {
+		int status, found = 0;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+
+		if (pid <= 0)
+			break;
+		for (int i = 0; i < r->n; i++) {
+			if (r->ms[i].state != M_RUNNING || r->ms[i].pid != pid)
+				continue;
+			found = 1;
+			r->running--;
+			r->finished += chord_reaped(r->o, r->runner, r->ctx,
+			    &r->ms[i], status, r->retries);
+		}
+		if (!found)
+			log_debug("reaped unknown child %ld", (long)pid);
+	}
+	chord_settle_chunks(r->ctx, r->ms, r->n, &r->finished);
+}
+
+/*
+ * The loop: start what may start, enforce limits, tick the status, wait,
+ * reap; until every member has finished or a cancel stopped them all.
+ */
+static void
+chord_loop(struct chord_run *r)
+{
+	while (r->finished < r->n) {
+		uint64_t now = ladderd_clock_mono_us();
+		uint64_t wake = now + 3600000000u;
+
+		if (r->group_waiting && !ladderd_host_cancel)
+			chord_start_group_now(r);
+		if (!r->group_waiting)
+			chord_start_waiting(r);
+		if (ladderd_host_cancel && r->running == 0)
+			break;
+		LADDERD_CRASH_POINT("chord.started", NULL);
+		now = ladderd_clock_mono_us();
+		chord_enforce_limits(r, now, &wake);
+		if (r->o->tick) {
+			if (now >= r->next_tick) {
+				r->o->tick(r->o->tick_arg, r->ctx);
+				r->next_tick = now + TICK_US;
+			}
+			if (r->next_tick < wake)
+				wake = r->next_tick;
+		}
+		chord_wait(r, now, wake);
+		chord_reap(r);
+	}
+}
+
+/*
+ * What the finished members make of the task: LADDERD_OK, LADDERD_RETRY
+ * (a rung failed for a passing reason: a full disk defers the task,
+ * partial ladder or not; it completes once the reason is gone, reusing
+ * the rungs that finished) or LADDERD_FAIL naming the stage and rung.
+ */
+static enum ladderd_rc
+chord_verdict(struct chord_run *r)
+{
+	int ok_video = 0, ok_audio = 0;
+	const struct member *first_failure = NULL;
+
+	for (int i = 0; i < r->n; i++) {
+		const struct member *m = &r->ms[i];
+
+		if (!m->optional && m->rung_of == -1 &&
+		    m->state == M_FAILED && m->transient) {
+			ladderd_ctx_set_error(r->ctx, "chord", NULL,
+			    m->message);
+			return LADDERD_RETRY;
+		}
+	}
+	for (int i = 0; i < r->n; i++) {
+		const struct member *m = &r->ms[i];
+		const char *kind = ladderd_ctx_str(m->rung, "kind", "video");
+
+		if (m->optional || m->rung_of != -1)
+			continue;
+		if (m->state == M_FAILED) {
+			if (!first_failure)
+				first_failure = m;
+		} else if (strcmp(ladderd_ctx_str(m->result, "status", ""),
+			       "ok") == 0) {
+			ok_video += strcmp(kind, "video") == 0;
+			ok_audio += strcmp(kind, "audio") == 0;
+		}
+	}
+	/* The error names the stage that failed and the rung. */
+	if (first_failure && (ok_video == 0 ||
+	    !ladderd_ctx_bool(r->ctx, "profile.partial_ladder", 0))) {
+		ladderd_ctx_set_error(r->ctx, first_failure->err_stage,
+		    first_failure->name, first_failure->err_msg);
+		return LADDERD_FAIL;
+	}
+	/* A source without video (probe.audio_only): its audio. */
+	if (ok_video == 0 && (ok_audio == 0 ||
+	    !ladderd_ctx_bool(r->ctx, "probe.audio_only", 0))) {
+		ladderd_ctx_set_error(r->ctx, "chord", NULL,
+		    "no video rung was produced");
+		return LADDERD_FAIL;
+	}
+	return LADDERD_OK;
+}
+
+/* Never leave a worker, a token, shared memory or the signal mask behind. */
+static void
+chord_teardown(struct chord_run *r)
+{
+	if (r->ms) {
+		chord_cancel_all(r->o, r->runner, r->ctx, r->ms, r->n, 1);
+		for (int i = 0; i < r->n; i++) {
+			struct member *m = &r->ms[i];
+
+			if (m->state == M_RUNNING && m->pid > 0)
+				(void)waitpid(m->pid, NULL, 0);
+			if (m->has_token)
+				ladderd_tokens_give(r->tokens);
+			cJSON_Delete(m->result);
+			cJSON_Delete(m->own_rung);
+			cJSON_Delete(m->chunk_rung);
+			cJSON_Delete(m->joined);
+			cJSON_Delete(m->audio);
+		}
+	}
+	free(r->ms);
+	ladderd_ctx_unlink_shm(r->ctx);
+	for (int i = 0; i < r->group_tokens; i++)
+		ladderd_tokens_give(r->tokens);
+	if (r->sfd >= 0) {
+		close(r->sfd);
+		(void)sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
+	}
+	ladderd_runner_free(r->runner);
+}
+
+/*
  * Run the rendition phase. Returns LADDERD_OK (ctx.renditions set),
  * LADDERD_FAIL (ctx.error names the rung and why) or LADDERD_RETRY when
  * the job was cancelled.
@@ -969,384 +1430,30 @@ enum ladderd_rc
 ladderd_chord_run(const struct ladderd_chord_opts *o, cJSON *ctx)
 {
 	const cJSON *list = chord_members(ctx);
-	int n = cJSON_GetArraySize(list), running = 0, finished = 0;
-	int retries = o->conf->rung_retries, threads, cpus, concurrent;
-	struct member *ms = NULL;
-	sigset_t mask, oldmask;
-	int sfd = -1;
-	uint64_t next_tick = 0;
+	struct chord_run r = { .o = o, .ctx = ctx, .sfd = -1 };
 	enum ladderd_rc rc = LADDERD_FAIL;
-	struct ladderd_runner *runner = NULL;
-	struct ladderd_tokens *tokens;
-	char err[512], group_dir[PATH_MAX] = "";
-	int group_waiting = 0, group_tokens = 0, group_video = 0, chunked = 0;
 
-	if (!cJSON_IsArray(list) || n == 0) {
+	r.n = cJSON_GetArraySize(list);
+	r.retries = o->conf->rung_retries;
+	if (!cJSON_IsArray(list) || r.n == 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "the ladder is empty");
 		return LADDERD_FAIL;
 	}
-	if ((runner = ladderd_runner_new(o->conf, ctx, o->tokens, err,
-		 sizeof(err))) == NULL) {
-		ladderd_ctx_set_error(ctx, "chord", NULL, err);
-		return LADDERD_FAIL;
-	}
-	tokens = runner->tokens;
-	/* A group process's own folder (srun's log), when the runner has one. */
-	if (runner->ops->start_group &&
-	    (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, "_group", group_dir,
-		 sizeof(group_dir)) < 0 ||
-		ladderd_fsutil_mkdir_p(group_dir, 0750) < 0)) {
-		ladderd_ctx_set_error(ctx, "chord", NULL,
-		    "cannot create the group's folder");
+	if (chord_setup(&r, list) < 0)
 		goto out;
-	}
-	if ((ms = calloc((size_t)n, sizeof(*ms))) == NULL) {
-		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
-		goto out;
-	}
-	/*
-	 * x264 threads: the runner's CPUs per unit, else rung_threads, else
-	 * this host's CPUs shared among the rungs that run at once.
-	 */
-	cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	concurrent = n < o->conf->max_rungs ? n : o->conf->max_rungs;
-	threads = runner->cpus_per_unit > 0 ? runner->cpus_per_unit :
-	    o->conf->rung_threads > 0 ? o->conf->rung_threads :
-	    cpus / (concurrent > 0 ? concurrent : 1);
-	if (threads < 1)
-		threads = 1;
-	for (int i = 0; i < n; i++) {
-		ms[i].rung = cJSON_GetArrayItem(list, i);
-		ms[i].name = ladderd_ctx_str(ms[i].rung, "name", "");
-		ms[i].label = ms[i].name;
-		ms[i].pid = -1;
-		ms[i].rung_of = -1;
-		if (!ladderd_ctx_valid_name(ms[i].name) ||
-		    ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_STATE, ms[i].name,
-			ms[i].dir, sizeof(ms[i].dir)) < 0) {
-			ladderd_ctx_set_error(ctx, "chord", NULL,
-			    "a ladder rung has an invalid name");
-			goto out;
-		}
-		if ((ms[i].result = chord_load_result(ctx, ms[i].name))) {
-			log_info("rendition=%s: finished in an earlier run, "
-				 "reusing it", ms[i].label);
-			ms[i].state = M_DONE;
-			finished++;
-		}
-	}
-	/* Chunks share nothing: each decodes its own time range. */
-	if ((chunked = chord_plan_chunks(ctx, &ms, &n, &finished)) < 0) {
-		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
-		goto out;
-	}
-	chord_settle_chunks(ctx, ms, n, &finished);
-	for (int i = 0; i < n; i++)
-		ms[i].threads = threads;
-	/*
-	 * Shared memory of an earlier run of this task is stale (its job was
-	 * killed with the daemon, so nobody removed it): it would leak in
-	 * /dev/shm and keep this run from making its own.
-	 */
-	ladderd_ctx_unlink_shm(ctx);
-	/*
-	 * A group's members share one host's memory: this host's, or the
-	 * node that runs the whole group as one unit.
-	 */
-	if (!chunked && (runner->shared_host || runner->ops->start_group) &&
-	    chord_plan_group(o->workflow, ctx, &ms, &n,
-		!runner->shared_host)) {
-		group_waiting = 1;
-		for (int i = 0; i < n; i++)
-			group_video += ms[i].group && !ms[i].own_rung &&
-			    strcmp(ladderd_ctx_str(ms[i].rung, "kind", "video"),
-				"video") == 0;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 ||
-	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		ladderd_ctx_set_error(ctx, "chord", NULL,
-		    "cannot set up SIGCHLD handling");
-		goto out;
-	}
-	while (finished < n) {
-		struct pollfd pfd[2];
-		int npfd = 1, timeout_ms;
-		uint64_t now = ladderd_clock_mono_us(), wake = now + 3600000000u;
-
-		/*
-		 * The shared decoder's group starts at once (its rungs read
-		 * one ring), with the tokens free now: at least one, at most
-		 * one per rung, taken without waiting for more so two jobs
-		 * can never hold each other's tokens. The rungs share the
-		 * tokens' CPUs.
-		 */
-		if (group_waiting && !ladderd_host_cancel) {
-			while (group_tokens < group_video &&
-			    ladderd_tokens_take(tokens) > 0)
-				group_tokens++;
-			if (group_tokens > 0) {
-				int cpu = group_tokens * threads;
-				int gi[LADDERD_GROUP_MAX], k = 0;
-				double pixels = 0;
-
-				/* A group on a node: the CPUs each unit asks. */
-				if (!runner->shared_host &&
-				    runner->cpus_per_unit > 0)
-					cpu = runner->cpus_per_unit;
-				/*
-				 * The rungs move in step (one ring), so the
-				 * largest sets the pace: x264 threads in
-				 * proportion to each rung's pixels (height
-				 * squared, same aspect), rounded up.
-				 */
-				for (int i = 0; i < n; i++)
-					if (ms[i].group && !ms[i].own_rung)
-						pixels += pow(ladderd_ctx_num(
-						    ms[i].rung, "height", 0), 2);
-				for (int i = 0; i < n; i++) {
-					struct member *m = &ms[i];
-					double h = ladderd_ctx_num(m->rung,
-					    "height", 0);
-
-					if (!m->group || m->state != M_WAITING)
-						continue;
-					m->threads = m->own_rung ?
-					    (cpu < 2 ? 1 : 2) :
-					    pixels > 0 && h > 0 ?
-					    (int)ceil(cpu * h * h / pixels) :
-					    1;
-					if (m->threads < 1)
-						m->threads = 1;
-					if (!m->own_rung && group_tokens > 0) {
-						m->has_token = 1;
-						group_tokens--;
-					}
-					/* A remote group starts below, at once. */
-					if (!runner->shared_host &&
-					    k < LADDERD_GROUP_MAX &&
-					    chord_prepare(o, runner, ctx, m,
-						i) == 0) {
-						gi[k++] = i;
-						continue;
-					}
-					if (!runner->shared_host ||
-					    chord_start(o, runner, ctx, m, i,
-						&oldmask) < 0) {
-						if (m->has_token)
-							ladderd_tokens_give(
-							    tokens);
-						m->has_token = 0;
-						m->state = M_FAILED;
-						finished++;
-						ladderd_chord_mark_ended(ctx,
-						    m->name, 1);
-						continue;
-					}
-					running++;
-				}
-				if (k > 0)
-					running += chord_start_group(o, runner,
-					    ctx, ms, gi, k, cpu, group_dir,
-					    &oldmask, &finished);
-				group_waiting = 0;
-			}
-		}
-		/* Start what the jobserver allows. */
-		for (int i = 0; i < n && !ladderd_host_cancel && !group_waiting;
-		     i++) {
-			struct member *m = &ms[i];
-
-			if (m->state != M_WAITING || chord_blocked(m))
-				continue;
-			if (ladderd_tokens_take(tokens) <= 0)
-				break;
-			m->has_token = 1;
-			m->group = 0; /* a retry runs alone, with its own decoder */
-			m->threads = threads;
-			if (chord_start(o, runner, ctx, m, i, &oldmask) < 0) {
-				m->state = M_FAILED;
-				ladderd_tokens_give(tokens);
-				m->has_token = 0;
-				finished++;
-				continue;
-			}
-			running++;
-		}
-		if (ladderd_host_cancel && running == 0)
-			break;
-		LADDERD_CRASH_POINT("chord.started", NULL);
-		/* Enforce time limits: SIGTERM, then SIGKILL after a grace. */
-		now = ladderd_clock_mono_us();
-		for (int i = 0; i < n; i++) {
-			struct member *m = &ms[i];
-
-			if (m->state != M_RUNNING)
-				continue;
-			if (!m->timed_out && now >= m->deadline_us) {
-				struct ladderd_unit u;
-
-				log_warnx("rendition=%s: time limit of %d s "
-					  "reached, stopping it",
-				    m->label,
-				    o->conf->rung_timeout);
-				m->timed_out = 1;
-				m->killed_us = now;
-				chord_unit(o, ctx, m, &u);
-				runner->ops->cancel(runner, &u, m->pid, 0);
-			} else if (m->timed_out &&
-			    now >= m->killed_us + KILL_GRACE_US) {
-				struct ladderd_unit u;
-
-				chord_unit(o, ctx, m, &u);
-				runner->ops->cancel(runner, &u, m->pid, 1);
-			}
-			if (!m->timed_out && m->deadline_us < wake)
-				wake = m->deadline_us;
-			if (m->timed_out && m->killed_us + KILL_GRACE_US < wake)
-				wake = m->killed_us + KILL_GRACE_US;
-		}
-		if (o->tick) {
-			if (now >= next_tick) {
-				o->tick(o->tick_arg, ctx);
-				next_tick = now + TICK_US;
-			}
-			if (next_tick < wake)
-				wake = next_tick;
-		}
-		pfd[0].fd = sfd;
-		pfd[0].events = POLLIN;
-		/* Wait for a token only when a rung is waiting for one. */
-		for (int i = 0; i < n; i++) {
-			if (ms[i].state == M_WAITING && !chord_blocked(&ms[i]) &&
-			    !ladderd_host_cancel) {
-				pfd[1].fd = tokens->rfd;
-				pfd[1].events = POLLIN;
-				npfd = 2;
-				break;
-			}
-		}
-		timeout_ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
-		if (poll(pfd, (nfds_t)npfd, timeout_ms) < 0 && errno != EINTR) {
-			ladderd_ctx_set_error(ctx, "chord", NULL, "poll failed");
-			chord_cancel_all(o, runner, ctx, ms, n, 1);
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			while (read(sfd, &si, sizeof(si)) == sizeof(si))
-				;
-		}
-		if (ladderd_host_cancel)
-			chord_cancel_all(o, runner, ctx, ms, n, 0);
-		/* Reap every child that has ended. */
-		for (;;) {
-			int status, found = 0;
-			pid_t pid = waitpid(-1, &status, WNOHANG);
-
-			if (pid <= 0)
-				break;
-			/* One process, or one group process for several. */
-			for (int i = 0; i < n; i++) {
-				if (ms[i].state != M_RUNNING || ms[i].pid != pid)
-					continue;
-				found = 1;
-				running--;
-				finished += chord_reaped(o, runner, ctx,
-				    &ms[i], status, retries);
-			}
-			if (!found)
-				log_debug("reaped unknown child %ld",
-				    (long)pid);
-		}
-		chord_settle_chunks(ctx, ms, n, &finished);
-	}
+	chord_loop(&r);
 	if (ladderd_host_cancel) {
 		ladderd_ctx_set_error(ctx, "chord", NULL,
 		    "stopped before the rungs finished");
 		rc = LADDERD_RETRY;
 		goto out;
 	}
-	if (chord_merge(ctx, ms, n, runner->ops->name) < 0) {
+	if (chord_merge(ctx, r.ms, r.n, r.runner->ops->name) < 0) {
 		ladderd_ctx_set_error(ctx, "chord", NULL, "out of memory");
 		goto out;
 	}
-	{
-		int ok_video = 0, ok_audio = 0, failed = 0;
-		const struct member *first_failure = NULL;
-
-		/*
-		 * A rung that failed for a passing reason (a full disk) defers
-		 * the task, partial ladder or not: it completes once the
-		 * reason is gone, reusing the rungs that finished.
-		 */
-		for (int i = 0; i < n; i++) {
-			if (!ms[i].optional && ms[i].rung_of == -1 &&
-			    ms[i].state == M_FAILED && ms[i].transient) {
-				ladderd_ctx_set_error(ctx, "chord", NULL,
-				    ms[i].message);
-				rc = LADDERD_RETRY;
-				goto out;
-			}
-		}
-
-		for (int i = 0; i < n; i++) {
-			const char *kind = ladderd_ctx_str(ms[i].rung, "kind",
-			    "video");
-
-			if (ms[i].optional || ms[i].rung_of != -1)
-				continue;
-			if (ms[i].state == M_FAILED) {
-				failed++;
-				if (!first_failure)
-					first_failure = &ms[i];
-			} else if (strcmp(ladderd_ctx_str(ms[i].result,
-					"status", ""), "ok") == 0) {
-				ok_video += strcmp(kind, "video") == 0;
-				ok_audio += strcmp(kind, "audio") == 0;
-			}
-		}
-		/* The error names the stage that failed and the rung. */
-		if (first_failure && (ok_video == 0 ||
-		    !ladderd_ctx_bool(ctx, "profile.partial_ladder", 0))) {
-			ladderd_ctx_set_error(ctx, first_failure->err_stage,
-			    first_failure->name, first_failure->err_msg);
-			goto out;
-		}
-		/* A source without video (probe.audio_only): its audio. */
-		if (ok_video == 0 && (ok_audio == 0 ||
-		    !ladderd_ctx_bool(ctx, "probe.audio_only", 0))) {
-			ladderd_ctx_set_error(ctx, "chord", NULL,
-			    "no video rung was produced");
-			goto out;
-		}
-	}
-	rc = LADDERD_OK;
+	rc = chord_verdict(&r);
 out:
-	if (ms) {
-		/* Never leave a worker behind (error paths). */
-		chord_cancel_all(o, runner, ctx, ms, n, 1);
-		for (int i = 0; i < n; i++) {
-			if (ms[i].state == M_RUNNING && ms[i].pid > 0)
-				(void)waitpid(ms[i].pid, NULL, 0);
-			if (ms[i].has_token)
-				ladderd_tokens_give(tokens);
-			cJSON_Delete(ms[i].result);
-			cJSON_Delete(ms[i].own_rung);
-			cJSON_Delete(ms[i].chunk_rung);
-			cJSON_Delete(ms[i].joined);
-			cJSON_Delete(ms[i].audio);
-		}
-	}
-	free(ms);
-	ladderd_ctx_unlink_shm(ctx);
-	for (int i = 0; i < group_tokens; i++)
-		ladderd_tokens_give(tokens);
-	if (sfd >= 0) {
-		close(sfd);
-		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	}
-	ladderd_runner_free(runner);
+	chord_teardown(&r);
 	return rc;
 }

@@ -157,7 +157,6 @@ run_send_summary(struct run_display *d, const cJSON *ctx, enum ladderd_rc rc)
 
 	cJSON_ArrayForEach(r, rends) {
 		cJSON *o;
-		const char *kind = ladderd_ctx_str(r, "rung.kind", "video");
 
 		if (strcmp(ladderd_ctx_str(r, "status", "ok"), "ok") != 0 ||
 		    (o = cJSON_CreateObject()) == NULL)
@@ -168,17 +167,14 @@ run_send_summary(struct run_display *d, const cJSON *ctx, enum ladderd_rc rc)
 		    ladderd_ctx_num(r, "summary.width", 0));
 		cJSON_AddNumberToObject(o, "height",
 		    ladderd_ctx_num(r, "summary.height", 0));
+		/* The rung's summary (stage.h), whatever stages made it. */
 		cJSON_AddStringToObject(o, "codec",
-		    ladderd_ctx_str(r, strcmp(kind, "audio") == 0 ?
-			    "transcode.audio_codecs" :
-			    "transcode.codecs",
-			ladderd_ctx_str(r, "transcode.codecs",
-			    ladderd_ctx_str(r, "hls_info.codecs", "-"))));
+		    ladderd_ctx_str(r, "summary.codecs", "-"));
 		cJSON_AddNumberToObject(o, "peak_bitrate",
-		    ladderd_ctx_num(r, "chunk_hls.peak_bitrate", 0));
+		    ladderd_ctx_num(r, "summary.peak_bitrate", 0));
 		cJSON_AddNumberToObject(o, "avg_bitrate",
-		    ladderd_ctx_num(r, "chunk_hls.avg_bitrate",
-			ladderd_ctx_num(r, "transcode.bitrate", 0)));
+		    ladderd_ctx_num(r, "summary.avg_bitrate",
+			ladderd_ctx_num(r, "summary.bitrate", 0)));
 		cJSON_AddItemToArray(rungs, o);
 	}
 	if (rc == LADDERD_OK) {

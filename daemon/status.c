@@ -199,11 +199,9 @@ status_base_event(const cJSON *ctx, long seq)
 		status_add_timing(ev, ladderd_ctx_get(ctx, "rung"),
 		    "rung_started", "rung_elapsed", now_ms);
 	/* Video frames the rung encoded, once known (metrics: fps). */
-	if (rung && ladderd_ctx_num(ctx, "transcode.frames", -1) > 0 &&
-	    strcmp(ladderd_ctx_str(ctx, "transcode.kind", "video"),
-		"audio") != 0)
+	if (rung && ladderd_ctx_num(ctx, "summary.frames", -1) > 0)
 		cJSON_AddNumberToObject(ev, "rung_frames",
-		    ladderd_ctx_num(ctx, "transcode.frames", 0));
+		    ladderd_ctx_num(ctx, "summary.frames", 0));
 	/* A failed task publishes nothing: no outputs to point at. */
 	if (strcmp(ladderd_ctx_str(ctx, "task.state", ""), "failed") != 0) {
 		outputs = cJSON_AddObjectToObject(ev, "outputs");

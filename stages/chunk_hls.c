@@ -1019,7 +1019,12 @@ chunk_hls_run(void *state, struct ladderd_call *call)
 		call->fail(call, "out of memory");
 		goto out;
 	}
-	if (ladderd_ctx_set(call->ctx, "chunk_hls", out) < 0) {
+	/* The rung's summary (stage.h): its rates as the playlist has them. */
+	if (ladderd_summary_num(call->ctx, "peak_bitrate",
+		ladderd_ctx_num(out, "peak_bitrate", 0)) < 0 ||
+	    ladderd_summary_num(call->ctx, "avg_bitrate",
+		ladderd_ctx_num(out, "avg_bitrate", 0)) < 0 ||
+	    ladderd_ctx_set(call->ctx, "chunk_hls", out) < 0) {
 		call->fail(call, "cannot store chunk_hls results");
 		goto out;
 	}

@@ -110,9 +110,13 @@ enum ladderd_path {
  *     the task may leave behind. The host removes them before the rendition
  *     phase, after it, and when it finds the task's job dead.
  *   ctx.summary (rendition phase): what a rung's chain reports for the
- *     task's summary, each key set by the stage that knows it: "width",
- *     "height", "filters", "decoder" ("shared" or "own"; transcode),
- *     "bandwidth" (hls_info), "reason" (why it was dropped; target_size).
+ *     task's summary, the status and `ladderd run`, each key set by the
+ *     stage that knows it: "width", "height", "frames" (video frames
+ *     encoded), "codecs" (RFC 6381, what the rung carries), "bitrate"
+ *     (measured), "filters", "decoder" ("shared" or "own"; transcode and
+ *     its join), "peak_bitrate", "avg_bitrate" (the playlist's;
+ *     chunk_hls), "bandwidth" (hls_info), "reason" (why it was dropped;
+ *     target_size).
  *   LADDERD_PATH_RUNG_ENDED: the host creates this (empty) file when a
  *     unit's process has ended, and removes it before the unit starts
  *     again. Units of a group use it to stop waiting for a peer that will

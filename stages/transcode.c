@@ -63,6 +63,7 @@
 #include "avcall.h"
 #include "avlog.h"
 #include "codecs.h"
+#include "encode_summary.h"
 #include "encode_settings.h"
 #include "framering.h"
 #include "graph.h"
@@ -1494,17 +1495,20 @@ transcode_result(struct transcode *st)
 	return out;
 }
 
-/* The rung's summary (stage.h): picture size, filters, decoder. */
+/*
+ * The rung's summary (stage.h): what the result says (encode_summary.h),
+ * and the decoder and filters it used.
+ */
 static int
-transcode_summary(struct transcode *st)
+transcode_summary(struct transcode *st, const cJSON *res)
 {
 	cJSON *ctx = st->call->ctx;
 
+	if (ladderd_encode_summary(ctx, res) < 0)
+		return -1;
 	if (!st->want_video)
 		return 0;
-	if (ladderd_summary_num(ctx, "width", st->width) < 0 ||
-	    ladderd_summary_num(ctx, "height", st->height) < 0 ||
-	    ladderd_summary_str(ctx, "decoder",
+	if (ladderd_summary_str(ctx, "decoder",
 		st->used_ring ? "shared" : "own") < 0 ||
 	    (st->vplan[0] != '\0' &&
 		ladderd_summary_str(ctx, "filters", st->vplan) < 0))
@@ -1594,7 +1598,7 @@ transcode_run(void *state, struct ladderd_call *call)
 		    "skipped %lld bad packets in '%s'", (long long)st.bad,
 		    st.src);
 	if ((out = transcode_result(&st)) == NULL ||
-	    transcode_summary(&st) < 0 ||
+	    transcode_summary(&st, out) < 0 ||
 	    ladderd_ctx_set(call->ctx, "transcode", out) < 0) {
 		call->fail(call, "cannot store the transcode results");
 		goto out;

@@ -37,6 +37,7 @@
 #include <libavformat/avformat.h>
 
 #include "avlog.h"
+#include "encode_summary.h"
 #include "transcode_join.h"
 
 #define JOIN_HZ 90000 /* the video time base of every rung, 1/90000 */
@@ -483,6 +484,10 @@ ladderd_transcode_join(struct ladderd_call *call)
 	if (join_commit(&j) < 0)
 		goto out;
 	if ((out = join_result(&j)) == NULL ||
+	    ladderd_encode_summary(call->ctx, out) < 0 ||
+	    (ladderd_ctx_str(out, "filters", "")[0] != '\0' &&
+		ladderd_summary_str(call->ctx, "filters",
+		    ladderd_ctx_str(out, "filters", "")) < 0) ||
 	    ladderd_ctx_set(call->ctx, "transcode", out) < 0) {
 		call->fail(call, "cannot store the transcode results");
 		goto out;

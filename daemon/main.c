@@ -41,21 +41,60 @@
 #include "supervisor.h"
 
 
+static const char *const usage_lines[] = {
+	"ladderd [-c FILE] [-v] [--allow-root]",
+	"ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] [-p PROFILE] "
+	"[--replace] [-v]",
+	"ladderd status [-c FILE] [ID...] [--json]",
+	"ladderd cancel [-c FILE] ID",
+	"ladderd retry [-c FILE] ID",
+	"ladderd check-config [-c FILE]",
+	"ladderd settings [-c FILE] [--json | --man]",
+	"ladderd stage [-c FILE] NAME CONTEXT.json",
+	"ladderd notify [-c FILE] [-v]",
+	"ladderd --version",
+	NULL,
+};
+
+/*
+ * The usage of every command, or of `cmd` alone when it is one of them;
+ * on stdout when asked for (--help), else on stderr.
+ */
+static void
+usage_of(FILE *fp, const char *cmd)
+{
+	size_t n = cmd ? strlen(cmd) : 0;
+	int shown = 0;
+
+	for (int i = 0; cmd && usage_lines[i]; i++)
+		if (strncmp(usage_lines[i] + 8, cmd, n) == 0 &&
+		    usage_lines[i][8 + n] == ' ')
+			shown = fprintf(fp, "usage: %s\n", usage_lines[i]) > 0;
+	for (int i = 0; !shown && usage_lines[i]; i++)
+		fprintf(fp, "%s%s\n", i ? "       " : "usage: ", usage_lines[i]);
+	if (fp == stdout)
+		fprintf(fp, "See ladderd(8), ladderd.conf(5) and "
+			    "ladderd-stages(7).\n");
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: ladderd [-c FILE] [-v] [--allow-root]\n"
-	    "       ladderd run [-c FILE] INPUT [-o DIR] [--task-id ID] "
-	    "[-p PROFILE] [--replace]\n"
-	    "       ladderd status [-c FILE] [ID...] [--json]\n"
-	    "       ladderd cancel [-c FILE] ID\n"
-	    "       ladderd retry [-c FILE] ID\n"
-	    "       ladderd check-config [-c FILE]\n"
-	    "       ladderd settings [-c FILE] [--json | --man]\n"
-	    "       ladderd stage [-c FILE] NAME CONTEXT.json\n"
-	    "       ladderd notify [-c FILE] [-v]\n"
-	    "       ladderd --version\n");
+	usage_of(stderr, NULL);
+}
+
+/*
+ * `ladderd COMMAND ... --help` (or -h) before any "--": that command's
+ * usage on stdout, exit 0, whatever else the line says.
+ */
+static int
+asks_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
 }
 
 /*
@@ -293,6 +332,11 @@ int
 main(int argc, char **argv)
 {
 	ladderd_exe_set(argv[0]);
+	if (asks_help(argc, argv)) {
+		usage_of(stdout, argc >= 2 && argv[1][0] != '-' ? argv[1] :
+		    NULL);
+		return 0;
+	}
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("ladderd %s\n", PACKAGE_VERSION);
 		return 0;
@@ -334,11 +378,6 @@ main(int argc, char **argv)
 		}
 		return ladderd_job_main(o.conf_file, argv[1 + idx], o.verbose,
 		    argc - 1 - idx == 2);
-	}
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-			     strcmp(argv[1], "--help") == 0)) {
-		usage();
-		return 0;
 	}
 	if (argc >= 2 && argv[1][0] != '-') {
 		usage();

@@ -103,4 +103,15 @@ is "$?" 0 "stage probe: runs on a context with only input.path"
 is "$(json "$T/s3.out" 'd["probe"]["video"]["width"]')" 160 "stage probe: adds ctx.probe"
 is "$(grep -c 'status event' "$T/s3.err")" 0 \
 	"stage probe: no 'cannot write status event' warning outside a task"
+
+# --help after a command: that command's usage on stdout, exit 0 (not
+# "unrecognized option" and a usage on stderr).
+for c in run status cancel retry check-config settings stage notify; do
+	out=$("$LADDERD" $c --help 2>"$T/help.err")
+	is "$?" 0 "ladderd $c --help: exit 0"
+	like "$out" "^usage: ladderd $c " "... its own usage on stdout"
+	is "$(cat "$T/help.err")" "" "... nothing on stderr"
+done
+out=$("$LADDERD" --help)
+like "$out" "ladderd-stages\(7\)" "ladderd --help: every command, and where to read more"
 done_testing

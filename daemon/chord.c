@@ -1031,6 +1031,32 @@ chord_init_members(struct chord_run *r, const cJSON *list)
 }
 
 /*
+ * A unit that finished in an earlier run of the task is not started
+ * again, so nothing else would clear what it may have left: a Slurm job
+ * whose srun was killed with the daemon keeps its allocation (and the
+ * node) although its step ended. The runner's cancel with no pid removes
+ * it by name (the local runner has nothing to remove).
+ */
+static void
+chord_forget_finished(struct chord_run *r)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < r->n; i++) {
+		struct member *m = &r->ms[i];
+		struct ladderd_unit u;
+
+		if (m->state != M_DONE ||
+		    ladderd_ctx_path(r->ctx, LADDERD_PATH_RUNG_REQUEST, m->name,
+			path, sizeof(path)) < 0 ||
+		    access(path, F_OK) != 0)
+			continue;
+		chord_unit(r->o, r->ctx, m, &u);
+		r->runner->ops->cancel(r->runner, &u, 0, 1);
+	}
+}
+
+/*
  * Everything before the loop: the runner, the members (chunks or a
  * shared decoder's group), SIGCHLD as an fd. 0, or -1 with ctx.error set.
  */
@@ -1068,6 +1094,8 @@ chord_setup(struct chord_run *r, const cJSON *list)
 	chord_settle_chunks(r->ctx, r->ms, r->n, &r->finished);
 	for (int i = 0; i < r->n; i++)
 		r->ms[i].threads = r->threads;
+	if (!r->runner->shared_host)
+		chord_forget_finished(r);
 	/*
 	 * Shared memory of an earlier run of this task is stale (its job was
 	 * killed with the daemon, so nobody removed it): it would leak in

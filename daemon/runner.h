@@ -55,6 +55,11 @@ struct ladderd_runner_ops {
 	pid_t (*start_group)(struct ladderd_runner *r,
 	    const struct ladderd_unit *units, int n,
 	    const sigset_t *child_mask);
+	/*
+	 * Stop u: SIGTERM (hard: SIGKILL) to pid's process group; hard also
+	 * removes what the runner keeps elsewhere (a Slurm job, by name).
+	 * pid 0 with hard: only that, for a unit of an earlier run.
+	 */
 	void (*cancel)(struct ladderd_runner *r, const struct ladderd_unit *u,
 	    pid_t pid, int hard);
 	/* Fills why (may leave it empty); status is waitpid's. */

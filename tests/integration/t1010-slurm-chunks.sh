@@ -80,6 +80,18 @@ kill -KILL "$DAEMON_PID" 2>/dev/null
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
 before=$(md5sum <"$T/spool/tasks/$TASK/rungs/180p.chunk000/result.json")
+# srun killed after its step ended leaves the job's allocation behind,
+# under the finished unit's name: stand in for it with a job of that
+# name. The restart reuses chunk 0 without starting it, and
+# must still cancel what is left of it.
+jid0=$(json "$T/status/$TASK/status.json" 'd["rungs"]["180p.chunk000"]["unit"]["slurm_job_id"]')
+name0=$(scontrol show job "$jid0" 2>/dev/null | grep -o 'JobName=[^ ]*' | cut -d= -f2)
+like "$name0" "^ladderd-$TASK-180p\.chunk000-" "chunk 0's Slurm job name is known ($name0)"
+sbatch --job-name="$name0" --output=/dev/null --wrap 'sleep 600' \
+	>"$T/sbatch.out" 2>&1 || sed 's/^/# sbatch: /' "$T/sbatch.out"
+wait_for 20 sh -c "squeue -h -o '%j' | grep -qx '$name0'"
+ok "a left-over job under chunk 0's name is on the cluster" \
+	sh -c "squeue -h -o '%j' | grep -qx '$name0'"
 echo "=== restart" >>"$T/daemon.log"
 start_daemon "$T/ladderd.conf"
 wait_state "$TASK" complete 180
@@ -89,6 +101,8 @@ is "$(grep -c '"state":[[:space:]]*"complete"' "$T/status/$TASK/events.ndjson")"
 like "$(sed -n '/=== restart/,$p' "$T/daemon.log")" \
 	"rendition=180p.chunk000: finished in an earlier run, reusing it" \
 	"the restarted task reused chunk 0"
+ok "and cancelled the job left under its name" \
+	sh -c "! squeue -h -o '%j' | grep -qx '$name0'"
 is "$(grep -c 'rendition=180p.chunk000: ok' "$T/daemon.log")" 1 \
 	"chunk 0 was encoded once"
 like "$(sed -n '/=== restart/,$p' "$T/daemon.log")" "rendition=180p.chunk002: ok" \

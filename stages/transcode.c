@@ -124,6 +124,8 @@ struct transcode {
 	AVFrame *filtered; /* graph output */
 	AVFrame *frame;	 /* decoder output */
 	AVFrame *vframe; /* video encoder input */
+	AVFrame *view;	 /* a frame encoded where it is (no scaling) */
+	int view_held;	 /* the encoder still references `view`'s slot */
 	AVFrame *aframe; /* audio encoder input */
 	AVPacket *pkt;	 /* demuxer output */
 	AVPacket *opkt;	 /* encoder output */
@@ -836,10 +838,121 @@ transcode_encode(struct transcode *st, AVCodecContext *enc, const AVFrame *fr)
 	}
 }
 
+/*
+ * A frame already in the rung's size, format and range (the top rung of
+ * most ladders) needs no scaler: the encoder reads it where it is, since
+ * x264, x265 and SVT-AV1 copy their input on entry.
+ */
+static int
+transcode_as_is(const struct transcode *st, const AVFrame *fr)
+{
+	return fr->width == st->width && fr->height == st->height &&
+	    fr->format == AV_PIX_FMT_YUV420P &&
+	    fr->color_range != AVCOL_RANGE_JPEG;
+}
+
+static void
+transcode_view_free(void *opaque, uint8_t *data)
+{
+	(void)data;
+	*(int *)opaque = 0;
+}
+
+/*
+ * st->view refers to fr's picture. A ring slot has no buffer of its own,
+ * and the encoder would copy a frame without one, so it gets a buffer
+ * that only records when the encoder lets go of it.
+ */
+static int
+transcode_view_of(struct transcode *st, const AVFrame *fr)
+{
+	AVFrame *v = st->view;
+
+	av_frame_unref(v);
+	if (fr->buf[0] != NULL)
+		return av_frame_ref(v, fr);
+	v->buf[0] = av_buffer_create(fr->data[0], 1, transcode_view_free,
+	    &st->view_held, AV_BUFFER_FLAG_READONLY);
+	if (v->buf[0] == NULL)
+		return AVERROR(ENOMEM);
+	st->view_held = 1;
+	v->format = fr->format;
+	v->width = fr->width;
+	v->height = fr->height;
+	v->color_range = fr->color_range;
+	v->colorspace = fr->colorspace;
+	memcpy(v->data, fr->data, sizeof(v->data));
+	memcpy(v->linesize, fr->linesize, sizeof(v->linesize));
+	return 0;
+}
+
+/* The encoder's input: fr itself, or fr scaled into st->vframe. */
+static AVFrame *
+transcode_picture(struct transcode *st, const AVFrame *fr)
+{
+	int err;
+
+	if (transcode_as_is(st, fr)) {
+		if ((err = transcode_view_of(st, fr)) < 0) {
+			transcode_error(st, err, "cannot refer to a frame");
+			return NULL;
+		}
+		return st->view;
+	}
+	st->sws = sws_getCachedContext(st->sws, fr->width, fr->height,
+	    fr->format, st->width, st->height, AV_PIX_FMT_YUV420P,
+	    SWS_BICUBIC, NULL, NULL, NULL);
+	if (st->sws == NULL) {
+		transcode_error(st, 0, "cannot scale %dx%d %s to %dx%d",
+		    fr->width, fr->height,
+		    av_get_pix_fmt_name(fr->format)
+			? av_get_pix_fmt_name(fr->format)
+			: "?",
+		    st->width, st->height);
+		return NULL;
+	}
+	/* Full-range YUV flagged on the frame (not by a yuvj format) is
+	 * squeezed to limited range, which is what we signal. */
+	if (st->sws != st->sws_ranged ||
+	    (int)fr->color_range != st->sws_range) {
+		const int *coef = sws_getCoefficients(
+		    fr->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709
+						      : SWS_CS_DEFAULT);
+
+		int full = fr->color_range == AVCOL_RANGE_JPEG ||
+		    fr->format == AV_PIX_FMT_YUVJ420P ||
+		    fr->format == AV_PIX_FMT_YUVJ422P ||
+		    fr->format == AV_PIX_FMT_YUVJ444P ||
+		    fr->format == AV_PIX_FMT_YUVJ440P ||
+		    fr->format == AV_PIX_FMT_YUVJ411P;
+
+		(void)sws_setColorspaceDetails(
+		    st->sws, coef, full, coef, 0, 0, 1 << 16, 1 << 16);
+		st->sws_ranged = st->sws;
+		st->sws_range = fr->color_range;
+	}
+	/* The encoder may still hold a reference to the last buffer. */
+	if ((err = av_frame_make_writable(st->vframe)) < 0) {
+		transcode_error(st, err, "cannot get a frame buffer");
+		return NULL;
+	}
+	/* sws_scale, not sws_scale_frame: the latter takes a reference to
+	 * its input, which copies a frame that has no buffer (a ring slot)
+	 * into fresh memory on every frame. */
+	if ((err = sws_scale(st->sws, (const uint8_t *const *)fr->data,
+		 fr->linesize, 0, fr->height, st->vframe->data,
+		 st->vframe->linesize)) < 0) {
+		transcode_error(st, err, "cannot scale a frame");
+		return NULL;
+	}
+	return st->vframe;
+}
+
 /* Scale, stamp and encode one decoded (and filtered) frame. */
 static int
 transcode_video_out(struct transcode *st, const AVFrame *fr)
 {
+	AVFrame *in;
 	AVStream *vs = st->ifmt->streams[st->vin];
 	AVRational tb = st->venc->time_base;
 	int64_t ts = fr->best_effort_timestamp;
@@ -880,59 +993,35 @@ transcode_video_out(struct transcode *st, const AVFrame *fr)
 	    ? av_rescale_q(LADDERD_FRAME_DURATION(fr), vs->time_base, tb)
 	    : st->fdur;
 
-	st->sws = sws_getCachedContext(st->sws, fr->width, fr->height,
-	    fr->format, st->width, st->height, AV_PIX_FMT_YUV420P,
-	    SWS_BICUBIC, NULL, NULL, NULL);
-	if (st->sws == NULL)
-		return transcode_error(st, 0, "cannot scale %dx%d %s to %dx%d",
-		    fr->width, fr->height,
-		    av_get_pix_fmt_name(fr->format)
-			? av_get_pix_fmt_name(fr->format)
-			: "?",
-		    st->width, st->height);
-	/* Full-range YUV flagged on the frame (not by a yuvj format) is
-	 * squeezed to limited range, which is what we signal. */
-	if (st->sws != st->sws_ranged ||
-	    (int)fr->color_range != st->sws_range) {
-		const int *coef = sws_getCoefficients(
-		    fr->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709
-						      : SWS_CS_DEFAULT);
-
-		int full = fr->color_range == AVCOL_RANGE_JPEG ||
-		    fr->format == AV_PIX_FMT_YUVJ420P ||
-		    fr->format == AV_PIX_FMT_YUVJ422P ||
-		    fr->format == AV_PIX_FMT_YUVJ444P ||
-		    fr->format == AV_PIX_FMT_YUVJ440P ||
-		    fr->format == AV_PIX_FMT_YUVJ411P;
-
-		(void)sws_setColorspaceDetails(
-		    st->sws, coef, full, coef, 0, 0, 1 << 16, 1 << 16);
-		st->sws_ranged = st->sws;
-		st->sws_range = fr->color_range;
-	}
-	/* The encoder may still hold a reference to the last buffer. */
-	if ((err = av_frame_make_writable(st->vframe)) < 0)
-		return transcode_error(st, err, "cannot get a frame buffer");
-	if ((err = sws_scale_frame(st->sws, st->vframe, fr)) < 0)
-		return transcode_error(st, err, "cannot scale a frame");
+	if ((in = transcode_picture(st, fr)) == NULL)
+		return -1;
 
 	/*
 	 * A chunk's encoder counts time from its own start, as a whole
 	 * rung's does from 0 (x264's rate control reads the first frame's
 	 * pts as time already spent); transcode_write puts it back.
 	 */
-	st->vframe->pts = pts - st->chunk_from;
-	st->vframe->pict_type = AV_PICTURE_TYPE_NONE;
+	in->pts = pts - st->chunk_from;
+	in->pict_type = AV_PICTURE_TYPE_NONE;
 	if (pts >= st->next_idr) {
 		int64_t step = (int64_t)st->seg * TRANSCODE_VIDEO_HZ;
 
-		st->vframe->pict_type = AV_PICTURE_TYPE_I;
+		in->pict_type = AV_PICTURE_TYPE_I;
 		while (st->next_idr <= pts)
 			st->next_idr += step;
 	}
 	st->last_pts = pts;
 	st->video_end = pts + dur;
-	if ((err = transcode_encode(st, st->venc, st->vframe)) < 0)
+	err = transcode_encode(st, st->venc, in);
+	if (in == st->view) {
+		av_frame_unref(st->view);
+		/* The slot goes back to the ring after this: nobody may
+		 * read it later. */
+		if (err >= 0 && st->view_held)
+			return transcode_error(st, 0, "%s kept a reference to "
+			    "its input frame", st->venc->codec->name);
+	}
+	if (err < 0)
 		return err;
 	LADDERD_CRASH_POINT("transcode.frame", st->call->rung);
 	if (st->frames_in % TRANSCODE_PROGRESS_FRAMES == 0 &&
@@ -1545,6 +1634,7 @@ transcode_free(struct transcode *st)
 	av_frame_free(&st->filtered);
 	av_frame_free(&st->frame);
 	av_frame_free(&st->vframe);
+	av_frame_free(&st->view);
 	av_frame_free(&st->aframe);
 	av_packet_free(&st->pkt);
 	av_packet_free(&st->opkt);
@@ -1577,10 +1667,11 @@ transcode_run(void *state, struct ladderd_call *call)
 	st.keyframes = cJSON_CreateArray();
 	st.frame = av_frame_alloc();
 	st.filtered = av_frame_alloc();
+	st.view = av_frame_alloc();
 	st.pkt = av_packet_alloc();
 	st.opkt = av_packet_alloc();
 	if (st.keyframes == NULL || st.frame == NULL || st.filtered == NULL ||
-	    st.pkt == NULL ||
+	    st.view == NULL || st.pkt == NULL ||
 	    st.opkt == NULL) {
 		call->fail(call, "cannot allocate: %s", strerror(ENOMEM));
 		goto out;

@@ -6,7 +6,9 @@
  * ladderd_graph_audio_plan). The plans read only the probe's findings and
  * the profile, so every process of a task (shared decoder, rungs) agrees.
  * Descriptions are built from numbers and fixed names only: nothing from
- * the source's metadata reaches a filter string as text.
+ * the source's metadata reaches a filter string as text. libavfilter is
+ * not linked: every call goes through avfilter_lazy.h's table, loaded by
+ * the first ladderd_graph_new, so a task without filters never maps it.
  */
 #include <errno.h>
 #include <math.h>
@@ -14,17 +16,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libavfilter/avfilter.h>
-#include <libavfilter/buffersink.h>
-#include <libavfilter/buffersrc.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/samplefmt.h>
 
+#include "avfilter_lazy.h"
 #include "encode_settings.h"
 #include "graph.h"
 
 struct ladderd_graph {
+	const struct ladderd_avfilter *av; /* set before anything is made */
 	AVFilterGraph *graph; /* owns src and sink */
 	AVFilterContext *src;
 	AVFilterContext *sink;
@@ -35,7 +36,8 @@ ladderd_graph_free(struct ladderd_graph **g)
 {
 	if (g == NULL || *g == NULL)
 		return;
-	avfilter_graph_free(&(*g)->graph);
+	if ((*g)->av != NULL)
+		(*g)->av->avfilter_graph_free(&(*g)->graph);
 	av_freep(g);
 }
 
@@ -85,16 +87,22 @@ int
 ladderd_graph_new(struct ladderd_graph **ret, const char *desc,
     const AVFrame *like, AVRational tb, char *err, size_t errsz)
 {
-	struct ladderd_graph *g = av_mallocz(sizeof(*g));
+	const struct ladderd_avfilter *av = NULL;
+	struct ladderd_graph *g = NULL;
 	int video = like->width > 0 && like->height > 0;
 	AVFilterInOut *in = NULL, *out = NULL;
 	char args[512];
 	int e;
 
 	*ret = NULL;
-	if (g == NULL || (g->graph = avfilter_graph_alloc()) == NULL ||
-	    (in = avfilter_inout_alloc()) == NULL ||
-	    (out = avfilter_inout_alloc()) == NULL) {
+	/* The first graph of the process loads libavfilter. */
+	if ((av = ladderd_avfilter_lazy_get(err, errsz)) == NULL)
+		return AVERROR(ELIBACC);
+	if ((g = av_mallocz(sizeof(*g))) != NULL)
+		g->av = av;
+	if (g == NULL || (g->graph = av->avfilter_graph_alloc()) == NULL ||
+	    (in = av->avfilter_inout_alloc()) == NULL ||
+	    (out = av->avfilter_inout_alloc()) == NULL) {
 		e = AVERROR(ENOMEM);
 		(void)snprintf(err, errsz, "cannot allocate a filter graph");
 		goto out;
@@ -106,11 +114,11 @@ ladderd_graph_new(struct ladderd_graph **ret, const char *desc,
 		    video ? "video" : "audio");
 		goto out;
 	}
-	if ((e = avfilter_graph_create_filter(&g->src,
-		 avfilter_get_by_name(video ? "buffer" : "abuffer"), "in",
+	if ((e = av->avfilter_graph_create_filter(&g->src,
+		 av->avfilter_get_by_name(video ? "buffer" : "abuffer"), "in",
 		 args, NULL, g->graph)) < 0 ||
-	    (e = avfilter_graph_create_filter(&g->sink,
-		 avfilter_get_by_name(video ? "buffersink" : "abuffersink"),
+	    (e = av->avfilter_graph_create_filter(&g->sink,
+		 av->avfilter_get_by_name(video ? "buffersink" : "abuffersink"),
 		 "out", NULL, NULL, g->graph)) < 0) {
 		(void)snprintf(err, errsz, "cannot create the filter "
 		    "endpoints (%s)", args);
@@ -127,9 +135,9 @@ ladderd_graph_new(struct ladderd_graph **ret, const char *desc,
 		(void)snprintf(err, errsz, "cannot allocate a filter graph");
 		goto out;
 	}
-	if ((e = avfilter_graph_parse_ptr(g->graph, desc, &in, &out, NULL)) <
-		0 ||
-	    (e = avfilter_graph_config(g->graph, NULL)) < 0) {
+	if ((e = av->avfilter_graph_parse_ptr(g->graph, desc, &in, &out,
+		 NULL)) < 0 ||
+	    (e = av->avfilter_graph_config(g->graph, NULL)) < 0) {
 		(void)snprintf(err, errsz, "cannot set up the filters '%s'",
 		    desc);
 		goto out;
@@ -138,8 +146,8 @@ ladderd_graph_new(struct ladderd_graph **ret, const char *desc,
 	g = NULL;
 	e = 0;
 out:
-	avfilter_inout_free(&in);
-	avfilter_inout_free(&out);
+	av->avfilter_inout_free(&in);
+	av->avfilter_inout_free(&out);
 	ladderd_graph_free(&g);
 	return e;
 }
@@ -148,20 +156,20 @@ int
 ladderd_graph_push(struct ladderd_graph *g, const AVFrame *f)
 {
 	/* KEEP_REF: the graph references (or copies) the caller's frame. */
-	return av_buffersrc_add_frame_flags(g->src, (AVFrame *)f,
+	return g->av->av_buffersrc_add_frame_flags(g->src, (AVFrame *)f,
 	    AV_BUFFERSRC_FLAG_KEEP_REF);
 }
 
 int
 ladderd_graph_pull(struct ladderd_graph *g, AVFrame *out)
 {
-	return av_buffersink_get_frame(g->sink, out);
+	return g->av->av_buffersink_get_frame(g->sink, out);
 }
 
 AVRational
 ladderd_graph_time_base(const struct ladderd_graph *g)
 {
-	return av_buffersink_get_time_base(g->sink);
+	return g->av->av_buffersink_get_time_base(g->sink);
 }
 
 /* Append to buf at *len; -ENAMETOOLONG when it does not fit. */

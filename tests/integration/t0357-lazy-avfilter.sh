@@ -53,12 +53,14 @@ sample() {
 		"$LADDERD" run -c "$T/ladderd.conf" -p "$2" "$T/$3" -o "$T/out" \
 		--task-id "$1-$$" >"$T/$1.out" 2>"$T/$1.err"
 }
-# seen NAME ROLE LIB: how many processes of ROLE (an ERE matching the
-# whole role column) were seen mapping LIB (one of the --lib above).
+# seen NAME ROLE LIB: how many roles matching ROLE (an ERE matching the
+# whole role column: run, rung:hi, ...) had a process seen mapping LIB
+# (one of the --lib above). Roles, not pids: under ASan, LeakSanitizer's
+# tracer is a clone of the process with the same command line.
 seen() {
 	awk -v role="^($2)\$" -v lib="$3" '$2 ~ role {
-		for (i = 7; i <= NF; i++) if ($i == lib) { n++; break } }
-		END { print n + 0 }' "$T/$1.maps"
+		for (i = 7; i <= NF; i++) if ($i == lib) r[$2] = 1 }
+		END { for (k in r) n++; print n + 0 }' "$T/$1.maps"
 }
 
 sample plain shared plain.mp4

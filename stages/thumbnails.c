@@ -110,6 +110,11 @@ struct thumbs_in {
 	AVFrame *frame;
 	int stream;
 	int64_t first_pts; /* AV_NOPTS_VALUE until the first frame */
+	int64_t first_pkt; /* pts of the first packet (the keyframe) */
+	/* s from the first frame: a frame before this that no other frame
+	 * refers to is not decoded (the poster needs one frame, not the
+	 * segment's B-frames before it); 0 = decode all. */
+	double skip_before;
 	int eof;
 };
 
@@ -200,6 +205,7 @@ thumbs_in_open(struct ladderd_call *call, struct thumbs_in *in,
 	memset(in, 0, sizeof(*in));
 	in->cat.fd = -1;
 	in->first_pts = AV_NOPTS_VALUE;
+	in->first_pkt = AV_NOPTS_VALUE;
 	if (fmp4 && (err = thumbs_cat_add(&in->cat, pkg,
 			 ladderd_ctx_str(r, "chunk_hls.init", NULL))) < 0)
 		goto bad;
@@ -258,6 +264,30 @@ bad:
  * The next frame in in->frame, its time in *ret_t (s, from the first
  * frame). 1: a frame, 0: the end, negative: an error (AVERROR).
  */
+/*
+ * Before in->pkt goes to the decoder: skip it if it is a non-reference
+ * frame wholly before in->skip_before (the decoder's threads take the
+ * setting with the packet).
+ */
+static void
+thumbs_in_skip(struct thumbs_in *in, AVRational tb)
+{
+	int64_t pts = in->pkt->pts;
+	int64_t base = in->first_pts != AV_NOPTS_VALUE ? in->first_pts
+						       : in->first_pkt;
+
+	if (in->first_pkt == AV_NOPTS_VALUE)
+		in->first_pkt = pts;
+	if (in->skip_before <= 0 || pts == AV_NOPTS_VALUE ||
+	    base == AV_NOPTS_VALUE)
+		return;
+	in->dec->skip_frame = (double)(pts - base) * av_q2d(tb) +
+		    (double)in->pkt->duration * av_q2d(tb) / 2 <
+		in->skip_before
+	    ? AVDISCARD_NONREF
+	    : AVDISCARD_DEFAULT;
+}
+
 static int
 thumbs_in_next(struct thumbs_in *in, double *ret_t)
 {
@@ -298,6 +328,7 @@ thumbs_in_next(struct thumbs_in *in, double *ret_t)
 			return err;
 		if (in->pkt->stream_index != in->stream)
 			continue;
+		thumbs_in_skip(in, tb);
 		/* A damaged packet is the decoder's to conceal. */
 		if ((err = avcodec_send_packet(in->dec, in->pkt)) < 0 &&
 		    err != AVERROR_INVALIDDATA)
@@ -676,6 +707,11 @@ thumbs_poster(struct thumbs_job *j, double at, cJSON *out)
 		call->fail(call, "out of memory");
 		goto out;
 	}
+	/* Frames before `at` are only decoded as references of the one at
+	 * `at` - unless `at` may lie past the last frame (then the last is
+	 * the poster, as it was the tile). */
+	if (at < j->duration - 1.0)
+		in.skip_before = at - start;
 	while ((err = thumbs_in_next(&in, &t)) == 1) {
 		av_frame_unref(last);
 		if ((err = av_frame_ref(last, in.frame)) < 0)

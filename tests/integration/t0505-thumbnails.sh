@@ -45,9 +45,9 @@ done
 # finding, "FAIL ..." for a failed one, and finally the tiles the players
 # must return (JSON) on a line "EXPECT ...".
 check() {
-	"$PY" - "$1" "$T/src.mp4" <<'PY'
+	"$PY" - "$1" "$T/src.mp4" "$2" <<'PY'
 import json, os, re, subprocess, sys
-pkg, src = sys.argv[1], sys.argv[2]
+pkg, src, log = sys.argv[1], sys.argv[2], sys.argv[3]
 W, H, FPS = 160, 90, 25
 def probe(path):
     o = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
@@ -115,6 +115,11 @@ mean = sum(poster) / len(poster)
 check(mean > 40, f"poster is not black (mean luma {mean:.1f})")
 best = min(range(len(frames)), key=lambda i: mse(frames[i], poster))
 check(4 * FPS <= best < 8 * FPS, f"poster shows source frame {best} ({best / FPS:.2f} s): in the picture part 4-8 s, not black or fading")
+# Exactly the frame the stage chose (its log line), though the frames
+# before it that nothing refers to are skipped when it is decoded.
+m = re.search(r"poster at ([0-9.]+) s", open(log).read())
+at = round(float(m.group(1)) * FPS) if m else None
+check(best == at, f"poster is the frame of the chosen time: source frame {best}, chosen {at}")
 
 # What the players must answer for 0.5, 4.2 and 9.7 s: the cue holding t.
 exp = []
@@ -128,7 +133,7 @@ PY
 }
 
 P="$T/out/th"
-check "$P" >"$T/th.check" 2>&1
+check "$P" "$T/th.err" >"$T/th.check" 2>&1
 rc=$?
 sed 's/^/# /' "$T/th.check"
 _report $rc "fmp4: VTT, sprites, tiles and poster as expected" "$(grep -E '^FAIL|Error|Traceback' "$T/th.check")"
@@ -148,7 +153,7 @@ is "$(json "$T/out/.ladderd/status/th/status.json" '[d["outputs"].get("poster"),
 	"the complete event's outputs name the poster and the thumbnail track"
 is "$(json "$T/out/.ladderd/status/off/status.json" 'sorted(d["outputs"])')" \
 	'["dash", "hls"]' "switched off: outputs name only the playlists"
-check "$T/out/ts" >"$T/ts.check" 2>&1
+check "$T/out/ts" "$T/ts.err" >"$T/ts.check" 2>&1
 _report $? "mpegts: VTT, sprites, tiles and poster as expected" "$(grep -E '^FAIL|Error|Traceback' "$T/ts.check")"
 ok "thumbnails switched off: no poster, no thumbs, no image stream or set" \
 	sh -c "! ls '$T/out/off/poster.jpg' '$T/out/off/thumbs' 2>/dev/null &&

@@ -1144,8 +1144,9 @@ chord_setup(struct chord_run *r, const cJSON *list)
  * slots, is not kept waiting behind rungs that are ahead anyway.
  * Measured on 2 CPUs (contrib/bench/RESULTS.md): 4 % less wall and CPU
  * than one thread more for the top rung and equal shares. The group's
- * own unit (the decoder, which everyone waits on) gets one or two
- * threads and no niceness.
+ * own unit (the decoder, which everyone waits on) keeps its priority and
+ * gets one thread on up to two CPUs (frame threads would hold more ring
+ * slots and cost more: 1-2 % of the task there), two on more.
  */
 static void
 chord_group_threads(struct chord_run *r, int cpu)
@@ -1167,7 +1168,7 @@ chord_group_threads(struct chord_run *r, int cpu)
 			continue;
 		m->nice = 0;
 		if (m->own_rung) {
-			m->threads = cpu < 2 ? 1 : 2;
+			m->threads = cpu <= 2 ? 1 : 2;
 			continue;
 		}
 		m->threads = pixels > 0 && h > 0 ?

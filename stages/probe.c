@@ -35,6 +35,15 @@
 #include "avlog.h"
 #include "encode_settings.h"
 #include "graph.h"
+
+#include <libavfilter/avfilter.h>
+
+/*
+ * Linked, not loaded on a first graph as in decode and transcode
+ * (Makefile.am says why): a reference the linker keeps under --as-needed.
+ */
+__attribute__((used)) static unsigned (*const probe_links_avfilter)(void) =
+    avfilter_version;
 #include "source.h"
 #include "stage.h"
 #include "crashpoint.h"

@@ -108,7 +108,7 @@ async function subtitles(page, key, pname) {
 			result(false, name, 'no track for ' + lang);
 			continue;
 		}
-		s = await step(page, 'select ' + lang + ' and play', ms(DURATION / RATE + 30), () => page.evaluate(async ([id, l, d, r]) => {
+		s = await step(page, 'select ' + lang + ' and play', ms(3 * DURATION / RATE + 45), () => page.evaluate(async ([id, l, d, r]) => {
 			const wait = async (cond, ms) => {
 				const end = performance.now() + ms;
 				while (!cond() && performance.now() < end) await new Promise((res) => setTimeout(res, 50));
@@ -120,11 +120,18 @@ async function subtitles(page, key, pname) {
 			await wait(() => String(LP.tracks.currentText()) === String(id), 5000);
 			let passes = 0;
 			let cues = [];
-			// A second pass when the first shows no cue at all: Shaka, busy
-			// starting its streams, sometimes drops a selection made at
-			// once (seen under load); the cue times are what is checked.
-			while (passes < 2 && !cues.length) {
-				if (passes) await LP.seek(0, 10000);
+			// Another pass (three in all) when one shows no cue at all:
+			// Shaka, busy starting its streams, sometimes drops a
+			// selection made at once, and dash.js once kept the first
+			// track showing with no cue loaded (both seen under load), so
+			// a retry selects the track again; the cue times are what is
+			// checked.
+			while (passes < 3 && !cues.length) {
+				if (passes) {
+					await LP.seek(0, 10000);
+					await LP.tracks.setText(id);
+					await wait(() => String(LP.tracks.currentText()) === String(id), 5000);
+				}
 				await LP.playUntil(null, d, r);
 				// the last segment's cues may arrive just after `ended`
 				await wait(() => LP.tracks.cues(l).length > 0, 1000);

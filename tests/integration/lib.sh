@@ -168,6 +168,18 @@ quick_profile() {
                  post = ( \"t_record\", \"publish\" ); };
   };"
 }
+# shared_alone_profiles: two profiles over the same two small rungs (hi 320,
+# lo 180; 1 s segments, ultrafast): "shared" (one decoder feeds both) and
+# "alone" (each rung decodes on its own).
+shared_alone_profiles() {
+	local ladder='ladder = ( { name = "hi"; height = 320; bitrate = 400; },
+                   { name = "lo"; height = 180; bitrate = 200; } );'
+	printf '%s\n' "profiles = {
+  shared = { segment_duration = 1; video = { preset = \"ultrafast\"; }; $ladder };
+  alone = { segment_duration = 1; shared_decode = false;
+    video = { preset = \"ultrafast\"; }; $ladder };
+};"
+}
 # LADDER3: three small rungs (360p, 240p, 180p), for profiles that encode.
 LADDER3='ladder = ( { name = "360p"; height = 360; bitrate = 600; },
                { name = "240p"; height = 240; bitrate = 300; },

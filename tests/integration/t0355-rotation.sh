@@ -22,14 +22,7 @@ command -v ffmpeg >/dev/null || skip_all "ffmpeg not installed"
 command -v ffprobe >/dev/null || skip_all "ffprobe not installed"
 [ -x "$LADDERD" ] || skip_all "ladderd not built"
 
-LADDER='ladder = ( { name = "hi"; height = 320; bitrate = 400; },
-                   { name = "lo"; height = 180; bitrate = 200; } );'
-write_conf "$T/ladderd.conf" "
-profiles = {
-  shared = { segment_duration = 1; video = { preset = \"ultrafast\"; }; $LADDER };
-  alone = { segment_duration = 1; shared_decode = false;
-    video = { preset = \"ultrafast\"; }; $LADDER };
-};"
+write_conf "$T/ladderd.conf" "$(shared_alone_profiles)"
 mkclip "$T/src.mp4" -f lavfi -i "color=c=black:s=640x360:r=25:d=1,\
 drawbox=x=0:y=0:w=160:h=90:color=red:t=fill,\
 drawbox=x=480:y=0:w=160:h=90:color=blue:t=fill" \

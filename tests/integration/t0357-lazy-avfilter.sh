@@ -18,14 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 require ladderd ffmpeg readelf nm
 
-LADDER='ladder = ( { name = "hi"; height = 320; bitrate = 400; },
-                   { name = "lo"; height = 180; bitrate = 200; } );'
-write_conf "$T/ladderd.conf" "
-profiles = {
-  shared = { segment_duration = 1; video = { preset = \"ultrafast\"; }; $LADDER };
-  alone = { segment_duration = 1; shared_decode = false;
-    video = { preset = \"ultrafast\"; }; $LADDER };
-};"
+write_conf "$T/ladderd.conf" "$(shared_alone_profiles)"
 mkclip "$T/plain.mp4" || bail_out "cannot make test clips with ffmpeg"
 mkclip "$T/rot.mp4" -i "$T/plain.mp4" -c copy -metadata:s:v:0 rotate=90 ||
 	bail_out "cannot make a rotated clip"

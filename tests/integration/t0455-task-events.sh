@@ -58,6 +58,12 @@ for e in ev:
     q, p = e.get("quality"), e.get("progress")
     if q is None or not num(p):
         continue
+    # A retry restarts the rung and says so (checked with t_flaky below);
+    # under a loaded machine a real rung may be retried too.
+    if e.get("rung_state") == "retrying":
+        print("retried: %s: %s" % (q, e.get("reason")), file=sys.stderr)
+        last[q] = 0
+        continue
     if p < last.get(q, 0):
         bad.append("%s: %s after %s (seq %d)" % (q, p, last[q], e["seq"]))
     last[q] = p

@@ -62,8 +62,13 @@ def look(pid, mark, libs, seen):
             rss = int(line.split()[1])
         elif line.startswith("VmRSS:"):
             vm = int(line.split()[1])
-    rec = seen.setdefault(pid, {"role": role_of(argv), "so": 0, "files": 0,
-                                "rss": 0, "vm": 0, "libs": set()})
+    rec = seen.get(pid)
+    # A rung worker first seen between fork and exec reads as the `run`
+    # that forked it, with its parent's mappings: what it maps after the
+    # exec is a new record (the last program a pid runs is the one kept).
+    if rec is None or rec["argv"] != argv:
+        rec = seen[pid] = {"role": role_of(argv), "argv": argv, "so": 0,
+                           "files": 0, "rss": 0, "vm": 0, "libs": set()}
     rec["so"] = max(rec["so"], len(lines))
     rec["files"] = max(rec["files"], len(files))
     rec["rss"] = max(rec["rss"], rss)

@@ -66,6 +66,7 @@ struct member {
 	int group;	   /* starts with the shared decoder's group */
 	int optional;	   /* its failure does not fail the task */
 	int threads;	   /* CPU threads it may use */
+	int nice;	   /* niceness added in its worker (group members) */
 	enum member_state state;
 	pid_t pid;
 	int attempts;
@@ -181,6 +182,8 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
+	if (m->nice > 0)
+		cJSON_AddNumberToObject(req, "nice", m->nice);
 	cJSON_AddStringToObject(req, "runner", runner->ops->name);
 	cJSON_AddItemToObject(req, "context", c);
 	c = NULL;
@@ -1130,29 +1133,51 @@ chord_setup(struct chord_run *r, const cJSON *list)
 
 /*
  * The rungs of a shared decoder's group move in step (one ring), so the
- * largest sets the pace: x264 threads in proportion to each rung's
- * pixels (height squared, same aspect), rounded up; the group's own unit
- * (the decoder) gets one or two.
+ * largest sets the pace. Each gets x264 threads for its share of the
+ * group's CPUs (pixels: height squared, same aspect), rounded, at least
+ * one: on two CPUs the top rung of the default ladder gets one thread,
+ * which costs less CPU than frame threads (no extra frames to fill, no
+ * hand-over). And each lighter rung yields to the heavier ones: its
+ * worker's niceness grows with how many times less work it has (a
+ * nice step is a 1.25x CPU weight), so the scheduler hands the CPU out in
+ * proportion to the work and the top rung, holding the ring's oldest
+ * slots, is not kept waiting behind rungs that are ahead anyway.
+ * Measured on 2 CPUs (contrib/bench/RESULTS.md): 4 % less wall and CPU
+ * than one thread more for the top rung and equal shares. The group's
+ * own unit (the decoder, which everyone waits on) keeps its priority and
+ * gets one thread on up to two CPUs (frame threads would hold more ring
+ * slots and cost more: 1-2 % of the task there), two on more.
  */
 static void
 chord_group_threads(struct chord_run *r, int cpu)
 {
-	double pixels = 0;
+	double pixels = 0, top = 0;
 
 	for (int i = 0; i < r->n; i++)
-		if (r->ms[i].group && !r->ms[i].own_rung)
-			pixels += pow(ladderd_ctx_num(r->ms[i].rung, "height",
-			    0), 2);
+		if (r->ms[i].group && !r->ms[i].own_rung) {
+			double h = ladderd_ctx_num(r->ms[i].rung, "height", 0);
+
+			pixels += h * h;
+			top = fmax(top, h * h);
+		}
 	for (int i = 0; i < r->n; i++) {
 		struct member *m = &r->ms[i];
 		double h = ladderd_ctx_num(m->rung, "height", 0);
 
 		if (!m->group || m->state != M_WAITING)
 			continue;
-		m->threads = m->own_rung ? (cpu < 2 ? 1 : 2) :
-		    pixels > 0 && h > 0 ? (int)ceil(cpu * h * h / pixels) : 1;
+		m->nice = 0;
+		if (m->own_rung) {
+			m->threads = cpu <= 2 ? 1 : 2;
+			continue;
+		}
+		m->threads = pixels > 0 && h > 0 ?
+		    (int)lround(cpu * h * h / pixels) : 1;
 		if (m->threads < 1)
 			m->threads = 1;
+		if (h > 0 && top > h * h)
+			m->nice = (int)fmin(19, lround(log(top / (h * h)) /
+						       log(1.25)));
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "ctx.h"
@@ -21,6 +22,9 @@
 #include "status.h"
 
 volatile sig_atomic_t ladderd_host_cancel;
+
+/* Niceness this process takes once its work is under way (see below). */
+static int host_yield_pending;
 
 #define PROGRESS_INTERVAL_US 1000000
 
@@ -70,6 +74,32 @@ host_log(struct ladderd_call *call, int level, const char *fmt, ...)
 	}
 }
 
+void
+ladderd_host_yield_when_working(int niceness)
+{
+	host_yield_pending = niceness > 0 ? niceness : 0;
+}
+
+/*
+ * The first progress report of a unit means its work is under way: a
+ * lighter member of a shared decoder's group has attached to the ring by
+ * then (a rung reports after its first frames), so it lowers its priority
+ * now and not at its start, where a busy machine could starve it past the
+ * ring's bounds for joining and it would decode on its own.
+ */
+static void
+host_yield_now(void)
+{
+	int n = host_yield_pending;
+
+	host_yield_pending = 0;
+	errno = 0;
+	if (nice(n) == -1 && errno != 0)
+		log_warn("cannot lower this unit's priority");
+	else
+		log_debug("working: niceness +%d from now on", n);
+}
+
 static void
 host_progress(struct ladderd_call *call, double fraction)
 {
@@ -77,6 +107,8 @@ host_progress(struct ladderd_call *call, double fraction)
 	uint64_t now = ladderd_clock_mono_us();
 	cJSON *fields;
 
+	if (host_yield_pending > 0 && fraction > 0)
+		host_yield_now();
 	if (fraction < 0)
 		fraction = 0;
 	if (fraction > 1)

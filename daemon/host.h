@@ -17,6 +17,8 @@ enum ladderd_rc ladderd_host_run_stage(const struct ladderd_plugin *plugin,
     const cJSON *args, cJSON *ctx, const char *rung, int threads);
 int ladderd_host_set_state(cJSON *ctx, const char *state);
 const char *ladderd_host_rc_name(enum ladderd_rc rc);
+/* Lower this process's priority by `niceness` at its first progress. */
+void ladderd_host_yield_when_working(int niceness);
 void ladderd_host_error_text(const cJSON *ctx, char *buf, size_t size);
 
 #endif

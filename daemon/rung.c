@@ -140,7 +140,7 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	enum ladderd_rc rc = LADDERD_OK;
 	const char *status = "ok";
 	struct sigaction sa = { .sa_handler = rung_on_term };
-	int exit_code = 1, threads;
+	int exit_code = 1, threads, niceness;
 	FILE *f;
 
 	sigemptyset(&sa.sa_mask);
@@ -162,6 +162,15 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	ctx = cJSON_DetachItemFromObject(req, "context");
 	stages = ladderd_ctx_get(req, "stages");
 	threads = (int)ladderd_ctx_num(req, "threads", 0);
+	/*
+	 * A lighter member of a group yields the CPU to heavier ones, once
+	 * it works (host.c: its start runs at full priority).
+	 */
+	if ((niceness = (int)ladderd_ctx_num(req, "nice", 0)) > 0) {
+		ladderd_host_yield_when_working(niceness);
+		log_debug("unit %s: niceness +%d once working, %d encoder "
+			  "threads", rung, niceness, threads);
+	}
 	if (!cJSON_IsObject(ctx) || !cJSON_IsArray(stages)) {
 		log_warnx("'%s' is not a rung request", path);
 		goto out;

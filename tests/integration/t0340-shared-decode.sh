@@ -42,6 +42,17 @@ like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 vi
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"
 like "$(cat "$T/sh.err")" 'stage=decode: 75 frames, 0 of them copied into the ring \(decoded into its slots\)' \
 	"the decoder decoded every frame straight into the ring's slots (no copy)"
+# The CPU goes to the rungs in proportion to their work: the top rung keeps
+# its priority, a lighter one yields by log(pixel ratio) / log(1.25) nice
+# steps (240p: 2.25x fewer pixels than 360p, +4; 180p: 4x, +6), once it
+# works (its first progress, after it attached to the ring), not at start.
+ok "the top rung keeps its priority" sh -c "! grep -q 'unit 360p: niceness' '$T/sh.err'"
+like "$(cat "$T/sh.err")" 'unit 240p: niceness \+4 once working,' "the 240p rung yields 4 nice steps"
+like "$(cat "$T/sh.err")" 'unit 180p: niceness \+6 once working,' "the 180p rung yields 6 nice steps"
+like "$(cat "$T/sh.err")" 'rendition=240p: working: niceness \+4 from now on' \
+	"the 240p rung lowered its priority once working"
+ok "after it attached to the ring" sh -c "grep -n 'rendition=240p: .*\(reading frames from the shared decoder\|working: niceness\)' '$T/sh.err' |
+	head -n 1 | grep -q 'reading frames'"
 "$LADDERD" run -c "$T/ladderd.conf" -p alone "$T/src.mp4" -o "$T/out" --task-id "$AL" >/dev/null 2>"$T/al.err"
 is "$?" 0 "the same ladder with shared_decode = false completes"
 ok "and decodes per rung" sh -c "! grep -q 'shared decode' '$T/al.err'"

@@ -173,13 +173,15 @@ chord_write_request(const struct ladderd_chord_opts *o,
 		cJSON_AddStringToObject(e, "name", s->name);
 		cJSON_AddItemToObject(e, "args", cJSON_Duplicate(s->args, 1));
 		cJSON_AddItemToArray(stages, e);
-		/*
-		 * A chunk is the encode of its time range: the stages up to
-		 * transcode. The rung's own unit packages the joined encode.
-		 */
-		if (m->rung_of != -1 && strcmp(s->name, "transcode") == 0)
-			break;
 	}
+	/*
+	 * A chunk is the encode of its time range: its worker runs the
+	 * stages up to the one that encodes (stage.h, LADDERD_STATE_ENCODING)
+	 * and returns that stage's context as "encode". The rung's own unit
+	 * packages the joined encode.
+	 */
+	if (m->rung_of != -1)
+		cJSON_AddTrueToObject(req, "encode_only");
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
 	if (m->nice > 0)
@@ -768,13 +770,13 @@ chord_settle_chunks(const cJSON *ctx, struct member *ms, int n,
 			continue;
 		if (audio && r->audio == NULL &&
 		    (r->audio = cJSON_Duplicate(ladderd_ctx_get(audio->result,
-			 "transcode"), 1)) == NULL)
+			 "encode"), 1)) == NULL)
 			continue; /* tried again at the next pass */
 		if ((r->joined = cJSON_CreateArray()) == NULL)
 			continue;
 		for (int j = 0; j < n; j++) {
 			const cJSON *t = ladderd_ctx_get(ms[j].result,
-			    "transcode");
+			    "encode");
 
 			if (ms[j].rung_of == i)
 				cJSON_AddItemToArray(r->joined, t ?

@@ -169,6 +169,21 @@ engine_emit_state(cJSON *ctx, const char *state)
 		log_warnx("cannot write status event, ignoring");
 }
 
+/*
+ * Whether the pre stage `name` is where fetch work ends: its state is
+ * LADDERD_STATE_FETCHING (stage.h), the download. Not loadable: no.
+ */
+static bool
+engine_fetches(struct ladderd_plugins *reg, const char *name)
+{
+	const struct ladderd_plugin *p;
+	char err[256];
+
+	return ladderd_plugins_get(reg, name, &p, err, sizeof(err)) == 0 &&
+	    p->desc->state != NULL &&
+	    strcmp(p->desc->state, LADDERD_STATE_FETCHING) == 0;
+}
+
 static enum ladderd_rc
 engine_run_phase(const struct ladderd_engine_opts *o,
     struct ladderd_plugins *reg, const struct ladderd_workflow *wf,
@@ -186,7 +201,7 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 		snprintf(step, sizeof(step), "%s:%zu:%s",
 		    ladderd_phase_names[ph], i, s->name);
 		if (engine_done(ctx, step)) {
-			if (fetch && strcmp(s->name, "download") == 0)
+			if (fetch && engine_fetches(reg, s->name))
 				break;
 			continue;
 		}
@@ -209,8 +224,7 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 			    "cannot write the checkpoint");
 			return LADDERD_RETRY;
 		}
-		if (rc == LADDERD_STOP ||
-		    (fetch && strcmp(s->name, "download") == 0))
+		if (rc == LADDERD_STOP || (fetch && engine_fetches(reg, s->name)))
 			break;
 	}
 	return LADDERD_OK;

@@ -140,7 +140,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	enum ladderd_rc rc = LADDERD_OK;
 	const char *status = "ok";
 	struct sigaction sa = { .sa_handler = rung_on_term };
-	int exit_code = 1, threads, niceness;
+	int exit_code = 1, threads, niceness, encode_only;
+	const char *encoder = NULL; /* the stage that encoded (encode_only) */
 	FILE *f;
 
 	sigemptyset(&sa.sa_mask);
@@ -162,6 +163,8 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	ctx = cJSON_DetachItemFromObject(req, "context");
 	stages = ladderd_ctx_get(req, "stages");
 	threads = (int)ladderd_ctx_num(req, "threads", 0);
+	/* A chunk: the rung's stages up to its encode (stage.h). */
+	encode_only = ladderd_ctx_bool(req, "encode_only", 0);
 	/*
 	 * A lighter member of a group yields the CPU to heavier ones, once
 	 * it works (host.c: its start runs at full priority).
@@ -218,6 +221,18 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 			rc = LADDERD_RETRY;
 			break;
 		}
+		if (encode_only && p->desc->state != NULL &&
+		    strcmp(p->desc->state, LADDERD_STATE_ENCODING) == 0) {
+			encoder = p->name;
+			break;
+		}
+	}
+	if (encode_only && encoder == NULL && rc == LADDERD_OK) {
+		ladderd_ctx_set_error(ctx, "engine", rung,
+		    "no stage of the rendition phase encodes (state \""
+		    LADDERD_STATE_ENCODING "\"): a rung cannot be cut into "
+		    "chunks");
+		rc = LADDERD_FAIL;
 	}
 	if (rc == LADDERD_STOP)
 		status = "dropped";
@@ -225,6 +240,15 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		status = "failed";
 	if ((res = rung_result(orig, ctx, status)) == NULL)
 		goto out;
+	/* What the encode left in the context, under a name the chord knows. */
+	if (encoder && ladderd_ctx_get(ctx, encoder)) {
+		cJSON *enc = cJSON_Duplicate(ladderd_ctx_get(ctx, encoder), 1);
+
+		if (enc == NULL || ladderd_ctx_set(res, "encode", enc) < 0) {
+			cJSON_Delete(enc);
+			goto out;
+		}
+	}
 	if (ladderd_ctx_save(res, result) < 0) {
 		log_warn("cannot write '%s'", result);
 		goto out;

@@ -243,6 +243,10 @@ struct ladderd_setting {
 	const char *doc; /* one line for the listings and the man page */
 };
 
+/* The states of struct ladderd_stage that the host reads a role from. */
+#define LADDERD_STATE_ENCODING "transcoding"
+#define LADDERD_STATE_FETCHING "downloading"
+
 /* The descriptor a plugin exports as `ladderd_stage_entry`. */
 struct ladderd_stage {
 	uint32_t abi;  /* LADDERD_STAGE_ABI_VERSION the plugin was built for */
@@ -253,6 +257,11 @@ struct ladderd_stage {
 	 * The task state while this stage runs ("downloading", "probing",
 	 * "transcoding", "packaging", "publishing") or NULL to keep the
 	 * current one. The host emits a status event when it changes.
+	 * Two states also say what the stage is to the host: a rendition
+	 * stage in LADDERD_STATE_ENCODING is the rung's encode (a chunk of a
+	 * rung runs the stages up to it, and its context key is the chunk's
+	 * result the rung's own unit joins), and a pre stage in
+	 * LADDERD_STATE_FETCHING is where `fetch` work ends.
 	 */
 	const char *state;
 	/*

@@ -34,6 +34,9 @@ profiles = {
           ladder = ( { name = "180p"; height = 180; bitrate = 300; } ); };
   tch = { segment_duration = 2; segment_type = "mpegts"; chunk_duration = 10;
           ladder = ( { name = "180p"; height = 180; bitrate = 300; } ); };
+  noenc = { segment_duration = 2; chunk_duration = 10;
+          ladder = ( { name = "180p"; height = 180; bitrate = 300; } );
+          workflow = { rendition = ( "t_record" ); post = ( "t_record" ); }; };
 };'
 
 mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=320x180:rate=25:duration=60 \
@@ -211,4 +214,13 @@ _report $? "mpegts 180p audio: the source's sample count within one AAC frame" \
 out=$("$PY" "$T/chk.py" quality "$C/180p" "$U/180p" "$T/qt" "$T/src.mp4")
 _report $? "mpegts 180p: PSNR within 0.1 dB, bytes within 3 % of unchunked" "$out"
 echo "# mpegts 180p: $out"
+
+# A chunk stops after the stage that encodes, which the host knows from the
+# stage's declared state (stage.h), not its name: with no such stage in the
+# rendition phase the task fails, saying why, instead of packaging nothing.
+"$LADDERD" run -c "$T/ladderd.conf" -p noenc "$T/src.mp4" -o "$T/out" \
+	--task-id noenc >"$T/noenc.out" 2>"$T/noenc.err"
+is "$?" 1 "chunks without an encoding stage: the task fails"
+like "$(cat "$T/noenc.err")" 'no stage of the rendition phase encodes \(state "transcoding"\): a rung cannot be cut into chunks' \
+	"and says that no stage encodes"
 done_testing

@@ -230,6 +230,23 @@ chord_load_result(const cJSON *ctx, const char *name)
 	return res;
 }
 
+/*
+ * A chunk's (or the chunked rungs' audio's) result from an earlier run:
+ * an encoded one carries its "encode" (rung.c), else it is done again.
+ */
+static cJSON *
+chord_load_chunk_result(const cJSON *ctx, const char *unit)
+{
+	cJSON *res = chord_load_result(ctx, unit);
+
+	if (res && strcmp(ladderd_ctx_str(res, "status", ""), "ok") == 0 &&
+	    !cJSON_IsObject(ladderd_ctx_get(res, "encode"))) {
+		cJSON_Delete(res);
+		return NULL;
+	}
+	return res;
+}
+
 /* The runner's view of member m. */
 static void
 chord_unit(const struct ladderd_chord_opts *o, const cJSON *ctx,
@@ -594,7 +611,7 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 			return -1;
 		}
 		m->rung = m->chunk_rung;
-		if ((m->result = chord_load_result(ctx, m->unit))) {
+		if ((m->result = chord_load_chunk_result(ctx, m->unit))) {
 			log_info("the chunked rungs' audio: finished in an "
 				 "earlier run, reusing it");
 			m->state = M_DONE;
@@ -641,7 +658,7 @@ chord_plan_chunks(const cJSON *ctx, struct member **pms, int *pn,
 				*pn = k;
 				return -1;
 			}
-			if ((m->result = chord_load_result(ctx, m->unit)) &&
+			if ((m->result = chord_load_chunk_result(ctx, m->unit)) &&
 			    !cJSON_Compare(ladderd_ctx_get(m->result,
 					       "rung.chunk"),
 				range, 1)) {

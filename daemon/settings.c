@@ -5,14 +5,18 @@
  * the range or among the choices) and refuses two stages that declare one
  * name differently. The supervisor gets the same array from a worker,
  * `ladderd settings --json`, so it never maps plugin code; the worker's
- * answer is bounded in size and time.
+ * answer is bounded in size and time. Started as root with a `user` to
+ * drop to, the worker becomes that user before it loads any stage: stage
+ * code never runs as root unless --allow-root says so.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,9 +288,22 @@ read_bounded(int fd)
  * The same as collect_here from `ladderd settings --json`: fork + exec,
  * its standard output read within bounds, then reaped.
  */
+/* In the worker, before exec: become `user` for good; 0 or -1. */
 static int
-collect_worker(char *stage_path, char *const *names, size_t n, cJSON **ret,
-    char *err, size_t errlen)
+worker_become(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || pw->pw_uid == 0 ||
+	    initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		return -1;
+	return setuid(0) == 0 || geteuid() == 0 ? -1 : 0;
+}
+
+static int
+collect_worker(char *stage_path, const char *user, char *const *names,
+    size_t n, cJSON **ret, char *err, size_t errlen)
 {
 	char *argv[64 + 8];
 	char *out = NULL;
@@ -314,6 +331,10 @@ collect_worker(char *stage_path, char *const *names, size_t n, cJSON **ret,
 
 		sigemptyset(&none);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Root with a user to drop to: stage code runs as that user. */
+		if (geteuid() == 0 && user != NULL && user[0] != '\0' &&
+		    worker_become(user) < 0)
+			_exit(126);
 		if (dup2(fds[1], STDOUT_FILENO) >= 0)
 			execv(ladderd_exe_path(), argv);
 		_exit(127);
@@ -333,6 +354,8 @@ collect_worker(char *stage_path, char *const *names, size_t n, cJSON **ret,
 		snprintf(err, errlen, "cannot ask the stages for their "
 		    "settings: `%s settings --json` %s",
 		    ladderd_exe_path(), pid < 0 ? "could not start" :
+		    WIFEXITED(status) && WEXITSTATUS(status) == 126 ?
+				  "could not become the 'user' of the config" :
 		    cJSON_IsObject(answer) ? ladderd_ctx_str(answer, "error",
 			"failed") : "failed");
 		cJSON_Delete(answer);
@@ -351,7 +374,8 @@ ladderd_settings_collect(const struct ladderd_conf *c, bool in_worker,
 
 	err[0] = '\0';
 	return in_worker ?
-	    collect_worker(c->stage_path, names, n, ret_decls, err, errlen) :
+	    collect_worker(c->stage_path, c->user, names, n, ret_decls, err,
+		errlen) :
 	    collect_here(c->stage_path, (const char *const *)names, n,
 		ret_decls, err, errlen);
 }

@@ -1340,15 +1340,15 @@ ladderd_supervisor_main(const char *conf_file, int verbose, int allow_root)
 		log_warnx("systemd will get no notifications: %s",
 		    r == -ENOENT ? "cannot load libsystemd.so.0" :
 				   strerror(-r));
-	/* The stages' groups, checked by a worker: no plugin code here. */
+	/*
+	 * Who we run as is decided first; then the stages' groups are
+	 * checked by a worker, as that user (settings.c): no plugin code
+	 * here, none as root unless --allow-root.
+	 */
 	if (ladderd_conf_load(conf_file, &s.conf, err, sizeof(err)) < 0 ||
+	    ladderd_privdrop_plan(s.conf, allow_root, &plan, err,
+		sizeof(err)) < 0 ||
 	    ladderd_settings_check(s.conf, true, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		ladderd_conf_free(s.conf);
-		return 1;
-	}
-	if (ladderd_privdrop_plan(s.conf, allow_root, &plan, err,
-		sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		ladderd_conf_free(s.conf);
 		return 1;

@@ -54,6 +54,24 @@ wait_for 10 sh -c "! kill -0 $DAEMON_PID 2>/dev/null"
 ok "it stops on SIGTERM" sh -c "! kill -0 $DAEMON_PID 2>/dev/null"
 DAEMON_PID=
 
+# The stages' settings are read by a worker that becomes the user first,
+# so no stage code runs as root. Seen through a stage only root may read
+# that declares a setting the config uses: the worker, already nobody,
+# cannot load it, so the setting is unknown and the daemon does not start;
+# as root (check-config) the same config is accepted.
+mkdir -m 700 "$T/rootonly"
+cp "$TEST_STAGES/t_record.so" "$T/rootonly/"
+sed -e "s|^stage_dir = .*|stage_dir = \"$T/rootonly:$BUILD_STAGES\";|" \
+	-e 's|quick = {|quick = { t_record = { sleep_ms = 40; };|' \
+	"$T/ladderd.conf" >"$T/rootonly.conf"
+ok "as root the stage and its setting load (check-config)" \
+	"$LADDERD" check-config -c "$T/rootonly.conf"
+rm -rf "$T/spool"
+timeout $((20 * MULT)) "$LADDERD" -c "$T/rootonly.conf" >"$T/rootonly.log" 2>&1
+is "$?" 1 "the daemon to become nobody does not start"
+like "$(cat "$T/rootonly.log")" "unknown setting 't_record'" \
+	"the settings worker, already nobody, could not load the stage"
+
 sed -i 's/^user = "nobody";$/user = "no-such-user-ladderd";/' "$T/ladderd.conf"
 "$LADDERD" -c "$T/ladderd.conf" >"$T/nouser.log" 2>&1
 is "$?" 1 "a user that does not exist is refused"

@@ -281,6 +281,9 @@
 				state.player.subtitleDisplay = true;
 				state.player.subtitleTrack = id;
 			},
+			textOff() {
+				state.player.subtitleTrack = -1;
+			},
 			currentText: () => state.player.subtitleTrack,
 			audio: () => state.player.audioTracks.map((t, i) => ({ id: i, lang: t.lang, label: t.name })),
 			setAudio(id) {
@@ -298,6 +301,9 @@
 				p.enableText(true);
 				const all = p.getTracksFor('text');
 				p.setTextTrack(all.findIndex((t) => t.index === id));
+			},
+			textOff() {
+				state.player.setTextTrack(-1);
 			},
 			currentText: () => {
 				const t = state.player.getCurrentTrackFor('text');
@@ -320,6 +326,9 @@
 				const p = state.player;
 				p.selectTextTrack(p.getTextTracks().find((t) => t.id === id));
 			},
+			// Shaka 5 has no visibility switch (a selection shows its
+			// track), and selecting again is enough there.
+			textOff() {},
 			currentText: () => {
 				const t = state.player.getTextTracks().find((x) => x.active);
 				return t ? t.id : null;
@@ -393,6 +402,8 @@
 		tracks: {
 			text: () => trackApi[state.kind].text(),
 			setText: (id) => trackApi[state.kind].setText(id),
+			// No text track: a retry then selects its track anew.
+			textOff: () => trackApi[state.kind].textOff(),
 			currentText: () => trackApi[state.kind].currentText(),
 			audio: () => trackApi[state.kind].audio(),
 			setAudio: (id) => trackApi[state.kind].setAudio(id),

@@ -124,11 +124,15 @@ async function subtitles(page, key, pname) {
 			// Shaka, busy starting its streams, sometimes drops a
 			// selection made at once, and dash.js once kept the first
 			// track showing with no cue loaded (both seen under load), so
-			// a retry selects the track again; the cue times are what is
-			// checked.
+			// a retry turns text off, then selects the track anew
+			// (selecting the track it already shows is a no-op in
+			// dash.js: CI saw it keep the empty track through three
+			// passes); the cue times are what is checked.
 			while (passes < 3 && !cues.length) {
 				if (passes) {
 					await LP.seek(0, 10000);
+					await LP.tracks.textOff();
+					await wait(() => String(LP.tracks.currentText()) !== String(id), 1000);
 					await LP.tracks.setText(id);
 					await wait(() => String(LP.tracks.currentText()) === String(id), 5000);
 				}

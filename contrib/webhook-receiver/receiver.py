@@ -161,7 +161,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             why = verify(srv.key, msg_id, timestamp, body,
                          self.headers.get("webhook-signature", ""))
             if why is not None:
-                self.log_message("rejected %s: %s", msg_id, why)
+                # Said even with --quiet: a refusal is what to look into.
+                sys.stderr.write("receiver: rejected %s: %s\n" % (msg_id, why))
                 self._answer(401, why + "\n")
                 return
         try:
@@ -212,7 +213,8 @@ def main():
                     help="exit after this many seconds (default 0: run "
                     "until stopped)")
     ap.add_argument("--quiet", action="store_true",
-                    help="no log line per request on stderr")
+                    help="no log line per request on stderr "
+                         "(refused signatures are still logged)")
     args = ap.parse_args()
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -51,6 +51,7 @@ exec(open(sys.argv[2]).read())' "$ST/$1" "$T/check.py"
 # --- a real run ------------------------------------------------------------
 run real "$T/in.mp4"
 is "$rc" 0 "a real run completes"
+[ "$rc" = 0 ] || tail -n 30 "$T/real.err" | sed 's/^/#   /'
 got=$(check real <<'PY'
 bad = []
 last = {}

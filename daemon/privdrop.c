@@ -133,17 +133,25 @@ ladderd_privdrop_drop(const struct ladderd_conf *conf, char *err,
 			return rc;
 		}
 	}
-	if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 ||
-	    setuid(uid) < 0) {
+	return ladderd_privdrop_become(pw, err, errlen);
+}
+
+int
+ladderd_privdrop_become(const struct passwd *pw, char *err, size_t errlen)
+{
+	int rc;
+
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot become user '%s': %s", conf->user,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot become user '%s': %s",
+		    pw->pw_name, strerror(errno));
 		return rc;
 	}
 	/* For good: neither root nor its groups can come back. */
 	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0) {
 		snprintf(err, errlen, "root privileges could be regained after "
-		    "becoming '%s'", conf->user);
+		    "becoming '%s'", pw->pw_name);
 		return -EPERM;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #ifndef LADDERD_PRIVDROP_H
 #define LADDERD_PRIVDROP_H
 
+#include <pwd.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -34,6 +35,14 @@ int ladderd_privdrop_plan(const struct ladderd_conf *conf, int allow_root,
  * groups included); checks that root cannot be regained.
  */
 int ladderd_privdrop_drop(const struct ladderd_conf *conf, char *err,
+    size_t errlen);
+
+/*
+ * Become `pw` for good (supplementary groups, gid, uid) and check that
+ * root cannot be regained; what ladderd_privdrop_drop ends with, and what
+ * the settings worker does before it loads a stage (settings.c).
+ */
+int ladderd_privdrop_become(const struct passwd *pw, char *err,
     size_t errlen);
 
 #endif

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 
 #include "exe.h"
 #include "plugin.h"
+#include "privdrop.h"
 #include "settings.h"
 
 #define SETTINGS_PER_STAGE 256	      /* a table without its end is a bug */
@@ -288,19 +288,6 @@ read_bounded(int fd)
  * The same as collect_here from `ladderd settings --json`: fork + exec,
  * its standard output read within bounds, then reaped.
  */
-/* In the worker, before exec: become `user` for good; 0 or -1. */
-static int
-worker_become(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL || pw->pw_uid == 0 ||
-	    initgroups(pw->pw_name, pw->pw_gid) < 0 ||
-	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-		return -1;
-	return setuid(0) == 0 || geteuid() == 0 ? -1 : 0;
-}
-
 static int
 collect_worker(char *stage_path, const char *user, char *const *names,
     size_t n, cJSON **ret, char *err, size_t errlen)
@@ -332,9 +319,14 @@ collect_worker(char *stage_path, const char *user, char *const *names,
 		sigemptyset(&none);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
 		/* Root with a user to drop to: stage code runs as that user. */
-		if (geteuid() == 0 && user != NULL && user[0] != '\0' &&
-		    worker_become(user) < 0)
-			_exit(126);
+		if (geteuid() == 0 && user != NULL && user[0] != '\0') {
+			struct passwd *pw = getpwnam(user);
+			char why[256];
+
+			if (pw == NULL || pw->pw_uid == 0 ||
+			    ladderd_privdrop_become(pw, why, sizeof(why)) < 0)
+				_exit(126);
+		}
 		if (dup2(fds[1], STDOUT_FILENO) >= 0)
 			execv(ladderd_exe_path(), argv);
 		_exit(127);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
@@ -35,8 +36,9 @@
 #include "avlog.h"
 #include "encode_settings.h"
 #include "graph.h"
-
-#include <libavfilter/avfilter.h>
+#include "source.h"
+#include "stage.h"
+#include "crashpoint.h"
 
 /*
  * Linked, not loaded on a first graph as in decode and transcode
@@ -44,9 +46,6 @@
  */
 __attribute__((used)) static unsigned (*const probe_links_avfilter)(void) =
     avfilter_version;
-#include "source.h"
-#include "stage.h"
-#include "crashpoint.h"
 
 /* How far the first-frame check reads before it gives up. */
 #define PROBE_MAX_VIDEO_PACKETS 300

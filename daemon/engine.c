@@ -184,13 +184,24 @@ engine_fetches(struct ladderd_plugins *reg, const char *name)
 	    strcmp(p->desc->state, LADDERD_STATE_FETCHING) == 0;
 }
 
+/*
+ * Run the stages of one phase. Each phase loads its stages and unloads
+ * them when it ends: the job process then waits through the rungs without
+ * the pre phase's libav and its ~100 libraries mapped (probe's; ~35 MB of
+ * RSS), and the post phase loads what it needs again (~10 ms).
+ */
 static enum ladderd_rc
 engine_run_phase(const struct ladderd_engine_opts *o,
-    struct ladderd_plugins *reg, const struct ladderd_workflow *wf,
-    enum ladderd_phase ph, cJSON *ctx)
+    const struct ladderd_workflow *wf, enum ladderd_phase ph, cJSON *ctx)
 {
 	bool fetch = o->fetch_only && ph == LADDERD_PHASE_PRE;
+	struct ladderd_plugins *reg;
+	enum ladderd_rc ret = LADDERD_OK;
 
+	if ((reg = ladderd_plugins_new(o->conf->stage_path)) == NULL) {
+		ladderd_ctx_set_error(ctx, "engine", NULL, "out of memory");
+		return LADDERD_FAIL;
+	}
 	for (size_t i = 0; i < wf->n[ph]; i++) {
 		const struct ladderd_stage_ref *s = &wf->stages[ph][i];
 		const struct ladderd_plugin *p;
@@ -205,29 +216,36 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 				break;
 			continue;
 		}
-		if (ladderd_host_cancel)
-			return LADDERD_RETRY;
+		if (ladderd_host_cancel) {
+			ret = LADDERD_RETRY;
+			break;
+		}
 		if (ladderd_plugins_get(reg, s->name, &p, err, sizeof(err)) <
 		    0) {
 			ladderd_ctx_set_error(ctx, s->name, NULL, err);
-			return LADDERD_FAIL;
+			ret = LADDERD_FAIL;
+			break;
 		}
 		log_debug("stage %s", s->name);
 		LADDERD_CRASH_POINT("stage.before", s->name);
 		rc = ladderd_host_run_stage(p, s->args, ctx, NULL, threads);
 		LADDERD_CRASH_POINT("stage.after", s->name);
 		log_debug("stage %s: %s", s->name, ladderd_host_rc_name(rc));
-		if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
-			return rc;
+		if (rc == LADDERD_FAIL || rc == LADDERD_RETRY) {
+			ret = rc;
+			break;
+		}
 		if (engine_checkpoint(ctx, step) < 0) {
 			ladderd_ctx_set_error(ctx, s->name, NULL,
 			    "cannot write the checkpoint");
-			return LADDERD_RETRY;
+			ret = LADDERD_RETRY;
+			break;
 		}
 		if (rc == LADDERD_STOP || (fetch && engine_fetches(reg, s->name)))
 			break;
 	}
-	return LADDERD_OK;
+	ladderd_plugins_free(reg);
+	return ret;
 }
 
 /*
@@ -359,7 +377,6 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 {
 	const struct ladderd_profile *pr;
 	const struct ladderd_workflow *wf;
-	struct ladderd_plugins *reg = NULL;
 	enum ladderd_rc rc = LADDERD_FAIL;
 	const char *profile = ladderd_ctx_str(ctx, "task.profile", "default");
 
@@ -369,14 +386,10 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 		goto done;
 	}
 	wf = ladderd_conf_workflow(o->conf, pr);
-	if ((reg = ladderd_plugins_new(o->conf->stage_path)) == NULL) {
-		ladderd_ctx_set_error(ctx, "engine", NULL, "out of memory");
-		goto done;
-	}
 	cJSON_DeleteItemFromObjectCaseSensitive(ctx, "error");
 	/* The work starts now (a resumed task keeps its first start). */
 	(void)ladderd_status_set_started(ladderd_ctx_obj(ctx, "task"));
-	if ((rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_PRE, ctx)) !=
+	if ((rc = engine_run_phase(o, wf, LADDERD_PHASE_PRE, ctx)) !=
 	    LADDERD_OK)
 		goto done;
 	if (o->fetch_only) {
@@ -424,7 +437,7 @@ ladderd_engine_run(const struct ladderd_engine_opts *o, cJSON *ctx)
 	/* A task resumed within post keeps the state its stages set. */
 	if (!engine_started(ctx, "post:"))
 		engine_emit_state(ctx, "packaging");
-	rc = engine_run_phase(o, reg, wf, LADDERD_PHASE_POST, ctx);
+	rc = engine_run_phase(o, wf, LADDERD_PHASE_POST, ctx);
 done:
 	if (rc == LADDERD_OK || rc == LADDERD_FAIL) {
 		const char *end = rc == LADDERD_OK ? "complete" : "failed";
@@ -466,6 +479,5 @@ checkpoint:
 	if (engine_checkpoint(ctx, NULL) < 0)
 		log_warnx("cannot write the final checkpoint, ignoring");
 out:
-	ladderd_plugins_free(reg);
 	return rc;
 }

@@ -52,7 +52,7 @@
 
 #define FRAMERING_MAX_READERS 16
 #define FRAMERING_SLOTS 10 /* frame buffers in the shared memory */
-#define FRAMERING_WINDOW 4 /* published frames a reader may lag behind */
+#define FRAMERING_WINDOW 3 /* published frames a reader may lag behind */
 #define FRAMERING_WAIT_MS 200
 
 struct framering;

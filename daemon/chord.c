@@ -77,6 +77,8 @@ struct member {
 	int resumed;	    /* an earlier run of the task started it */
 	int transient;	   /* it last exited 75: a full disk, the network */
 	const char *group_dir; /* runs inside the group's process (remote) */
+	const char *guest; /* a unit its worker runs as a thread (rung.c) */
+	int hosted;	   /* it runs as a thread of another member's worker */
 	/* Chunks (chunks.h): a chunk knows its rung, a rung its chunks. */
 	int rung_of;	   /* a chunk: its rung's member index; the chunked
 			      rungs' audio: -2; else -1 */
@@ -182,6 +184,11 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	 */
 	if (m->rung_of != -1)
 		cJSON_AddTrueToObject(req, "encode_only");
+	if (m->guest) {
+		cJSON *g = cJSON_AddArrayToObject(req, "guests");
+
+		cJSON_AddItemToArray(g, cJSON_CreateString(m->guest));
+	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
 	if (m->nice > 0)
@@ -443,21 +450,37 @@ ladderd_chord_unit_label(const cJSON *ctx, const char *name)
  * Best effort: a unit that is not marked is waited for up to its peers'
  * own limits.
  */
-void
-ladderd_chord_mark_ended(const cJSON *ctx, const char *name, int ended)
+static void
+chord_mark_path(const char *path, int ended)
 {
-	char path[PATH_MAX];
 	int fd;
 
-	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_ENDED, name, path,
-		sizeof(path)) < 0)
-		return;
 	if (!ended) {
 		(void)unlink(path);
 		return;
 	}
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
 		close(fd);
+}
+
+void
+ladderd_chord_mark_ended(const cJSON *ctx, const char *name, int ended)
+{
+	char path[PATH_MAX];
+
+	if (ladderd_ctx_path(ctx, LADDERD_PATH_RUNG_ENDED, name, path,
+		sizeof(path)) == 0)
+		chord_mark_path(path, ended);
+}
+
+void
+ladderd_chord_mark_ended_work(const char *work_dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_ENDED, name,
+		path, sizeof(path)) == 0)
+		chord_mark_path(path, 1);
 }
 
 /* Whether the rendition workflow runs stage `name`. */
@@ -956,6 +979,17 @@ chord_reaped(const struct ladderd_chord_opts *o,
 	 */
 	if (m->group_dir && chord_result_ok(ctx, m))
 		status = 0;
+	/*
+	 * A unit run as a thread of another's worker: the process's status
+	 * is its host's; its own is its result's.
+	 */
+	if (m->hosted) {
+		if (chord_result_ok(ctx, m))
+			status = 0;
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			status = 1 << 8; /* exited 1 */
+		m->hosted = 0;
+	}
 	if (chord_collect(o, runner, ctx, m, status) == 0) {
 		m->state = M_DONE;
 		log_info("%s%s: %s (%.1f s, cpu %.1f s)",
@@ -1201,6 +1235,69 @@ chord_group_threads(struct chord_run *r, int cpu)
 }
 
 /*
+ * On this host the group's own unit (the shared decoder) runs as a thread
+ * of the worker of the group's largest video rung (rung.c's guests),
+ * which reads every frame at full size: the decoder's ~25 MB of libraries
+ * and its ~20 MB view of the ring are then mapped in no process of their
+ * own. The units keep their own requests, results, threads and log lines;
+ * they share a fate, as a rung that loses its decoder fails anyway. The
+ * group's own unit's index in *guest and its host's returned, or -1 (it
+ * runs alone: a remote group, or no such pair waiting).
+ */
+static int
+chord_pick_host(const struct chord_run *r, int *guest)
+{
+	double top = 0;
+	int host = -1;
+
+	*guest = -1;
+	if (!r->runner->shared_host)
+		return -1;
+	for (int i = 0; i < r->n; i++) {
+		const struct member *m = &r->ms[i];
+		double h = ladderd_ctx_num(m->rung, "height", 0);
+
+		if (!m->group || m->state != M_WAITING)
+			continue;
+		if (m->own_rung)
+			*guest = i;
+		else if (strcmp(ladderd_ctx_str(m->rung, "kind", "video"),
+			     "video") == 0 && h > top) {
+			top = h;
+			host = i;
+		}
+	}
+	if (*guest < 0 || host < 0)
+		*guest = host = -1;
+	return host;
+}
+
+/*
+ * The group's own unit, after its host's start: running with it, or on its
+ * own when the host could not start.
+ */
+static void
+chord_start_guest(struct chord_run *r, int guest, int host)
+{
+	struct member *g = &r->ms[guest], *h = &r->ms[host];
+
+	if (h->state == M_RUNNING) {
+		g->hosted = 1;
+		(void)chord_launched(r->o, r->runner, g, h->pid);
+		r->running++;
+		return;
+	}
+	g->attempts--; /* its request was written, it never ran */
+	if (chord_start(r->o, r->runner, r->ctx, g, guest, &r->oldmask) < 0) {
+		g->state = M_FAILED;
+		r->finished++;
+		ladderd_chord_mark_ended(r->ctx, g->name, 1);
+		return;
+	}
+	r->running++;
+}
+
+/*
  * The shared decoder's group starts at once (its rungs read one ring),
  * with the tokens free now: at least one, at most one per rung, taken
  * without waiting for more so two jobs can never hold each other's
@@ -1209,7 +1306,7 @@ chord_group_threads(struct chord_run *r, int cpu)
 static void
 chord_start_group_now(struct chord_run *r)
 {
-	int gi[LADDERD_GROUP_MAX], k = 0, cpu;
+	int gi[LADDERD_GROUP_MAX], k = 0, cpu, guest, host;
 
 	while (r->group_tokens < r->group_video &&
 	    ladderd_tokens_take(r->tokens) > 0)
@@ -1221,10 +1318,18 @@ chord_start_group_now(struct chord_run *r)
 	if (!r->runner->shared_host && r->runner->cpus_per_unit > 0)
 		cpu = r->runner->cpus_per_unit;
 	chord_group_threads(r, cpu);
+	/* The guest's request first: its host's worker reads it. */
+	if ((host = chord_pick_host(r, &guest)) >= 0) {
+		if (chord_prepare(r->o, r->runner, r->ctx, &r->ms[guest],
+			guest) == 0)
+			r->ms[host].guest = r->ms[guest].name;
+		else
+			host = guest = -1; /* and it fails below, alone */
+	}
 	for (int i = 0; i < r->n; i++) {
 		struct member *m = &r->ms[i];
 
-		if (!m->group || m->state != M_WAITING)
+		if (!m->group || m->state != M_WAITING || i == guest)
 			continue;
 		if (!m->own_rung && r->group_tokens > 0) {
 			m->has_token = 1;
@@ -1249,6 +1354,8 @@ chord_start_group_now(struct chord_run *r)
 		}
 		r->running++;
 	}
+	if (guest >= 0)
+		chord_start_guest(r, guest, host);
 	if (k > 0)
 		r->running += chord_start_group(r->o, r->runner, r->ctx, r->ms,
 		    gi, k, cpu, r->group_dir, &r->oldmask, &r->finished);
@@ -1268,6 +1375,7 @@ chord_start_waiting(struct chord_run *r)
 			break;
 		m->has_token = 1;
 		m->group = 0; /* a retry runs alone, with its own decoder */
+		m->guest = NULL;
 		m->threads = r->threads;
 		if (chord_start(r->o, r->runner, r->ctx, m, i,
 			&r->oldmask) < 0) {

@@ -24,5 +24,7 @@ enum ladderd_rc ladderd_chord_run(const struct ladderd_chord_opts *opts,
     cJSON *ctx);
 const char *ladderd_chord_unit_label(const cJSON *ctx, const char *name);
 void ladderd_chord_mark_ended(const cJSON *ctx, const char *name, int ended);
+/* Mark unit `name` of the task in `work_dir` ended (a worker's side). */
+void ladderd_chord_mark_ended_work(const char *work_dir, const char *name);
 
 #endif

@@ -23,8 +23,12 @@
 
 volatile sig_atomic_t ladderd_host_cancel;
 
-/* Niceness this process takes once its work is under way (see below). */
-static int host_yield_pending;
+/*
+ * Niceness this unit takes once its work is under way (see below). Per
+ * thread: a unit a worker runs as a thread (rung.c) keeps its own, and
+ * nice() on Linux changes the calling thread only.
+ */
+static _Thread_local int host_yield_pending;
 
 #define PROGRESS_INTERVAL_US 1000000
 

@@ -31,6 +31,12 @@ static struct {
 } log_state = { 0, 0, -1, "" };
 
 /*
+ * A thread's own prefix, over the process's: a rung worker runs a second
+ * unit (the shared decoder) as a thread, whose lines say which it is.
+ */
+static _Thread_local char log_thread_prefix[128];
+
+/*
  * Is stderr the journal? systemd says so in JOURNAL_STREAM ("DEV:INO" of
  * the stream it connected to stderr); the journal stamps lines itself.
  * Anything else (a terminal, a file, a pipe to another logger) gets our
@@ -84,6 +90,13 @@ log_set_prefix(const char *prefix)
 {
 	log_escape(prefix ? prefix : "", log_state.prefix,
 	    sizeof(log_state.prefix));
+}
+
+void
+log_set_thread_prefix(const char *prefix)
+{
+	log_escape(prefix ? prefix : "", log_thread_prefix,
+	    sizeof(log_thread_prefix));
 }
 
 static const char *
@@ -150,8 +163,9 @@ log_line(int level, const char *raw, const char *err)
 	log_escape(raw, msg, sizeof(msg));
 	log_timestamp(stamp, sizeof(stamp));
 	fprintf(stderr, "%sladderd[%ld]: %s: %s%s%s%s\n", stamp, (long)getpid(),
-	    level_name(level), log_state.prefix, msg, err ? ": " : "",
-	    err ? err : "");
+	    level_name(level),
+	    log_thread_prefix[0] ? log_thread_prefix : log_state.prefix, msg,
+	    err ? ": " : "", err ? err : "");
 	fflush(stderr);
 }
 

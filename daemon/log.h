@@ -11,6 +11,8 @@
 
 void log_init(int verbose);
 void log_set_prefix(const char *prefix);
+/* This thread's prefix, used instead of the process's when not empty. */
+void log_set_thread_prefix(const char *prefix);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -6,13 +6,15 @@
  * stages and writes rungs/<rung>/result.json: the top-level keys its
  * stages added or changed, "unit" (where it ran) and "status". Exit
  * status: 0 success (ok or dropped), 75 (EX_TEMPFAIL) for a transient
- * failure, 1 otherwise.
+ * failure, 1 otherwise. A request may name "guests": units of the same
+ * task this worker runs as threads beside its own (the shared decoder).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,13 +75,26 @@ rung_unit_detail(const cJSON *req)
 	return u;
 }
 
+/* CPU seconds (user + sys) of getrusage's `who`. */
+static double
+rung_cpu(int who)
+{
+	struct rusage ru;
+
+	if (getrusage(who, &ru) < 0)
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /*
  * The rung's result: what the stages added to or changed in the context
  * (`orig` is the context before them; rung and unit always), its status,
  * and its wall time. NULL when out of memory; the caller frees it.
  */
 static cJSON *
-rung_result(const cJSON *orig, const cJSON *ctx, const char *status)
+rung_result(const cJSON *orig, const cJSON *ctx, const char *status,
+    double cpu)
 {
 	cJSON *res = cJSON_CreateObject();
 	const cJSON *it;
@@ -107,31 +122,138 @@ rung_result(const cJSON *orig, const cJSON *ctx, const char *status)
 		    ladderd_ctx_str(ctx, "rung.started", ""));
 		cJSON_AddNumberToObject(t, "elapsed", now > ms ?
 		    (double)(now - (uint64_t)ms) / 1000.0 : 0.0);
-		/* Its CPU seconds (user + sys, this process and its
-		 * children): a unit's cost wherever it runs. */
-		{
-			struct rusage ru;
-			double cpu = 0;
-
-			if (getrusage(RUSAGE_SELF, &ru) == 0)
-				cpu += ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-				    (ru.ru_utime.tv_usec +
-					ru.ru_stime.tv_usec) / 1e6;
-			if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
-				cpu += ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-				    (ru.ru_utime.tv_usec +
-					ru.ru_stime.tv_usec) / 1e6;
-			cJSON_AddNumberToObject(t, "cpu",
-			    round(cpu * 1000) / 1000);
-		}
+		/* Its CPU seconds: a unit's cost wherever it runs. */
+		cJSON_AddNumberToObject(t, "cpu", round(cpu * 1000) / 1000);
 		if (ladderd_ctx_set(res, "timing", t) < 0)
 			cJSON_Delete(t);
 	}
 	return res;
 }
 
+/*
+ * A unit this worker runs as a thread beside its own (the request's
+ * "guests": the chord puts the shared decoder in the top rung's worker,
+ * which reads every frame it decodes at full size, so that the decoder's
+ * libraries and its view of the ring are not mapped in a process of
+ * their own; ~45 MB of RSS on the default ladder).
+ */
+struct rung_guest {
+	pthread_t thread;
+	const char *work_dir;
+	char name[80];
+	int exit_code;
+	double cpu; /* its thread's CPU seconds, once `done` */
+	int done;   /* atomic */
+};
+
+/* The units a unit's worker runs as threads, and how many started. */
+struct rung_guests {
+	struct rung_guest g[LADDERD_GROUP_MAX];
+	int n;
+};
+
+static int rung_unit(const char *work_dir, const char *rung,
+    struct rung_guests *guests);
+
+static void *
+rung_guest_main(void *arg)
+{
+	struct rung_guest *g = arg;
+
+	g->exit_code = rung_unit(g->work_dir, g->name, NULL);
+	/* Its peers stop waiting for it now, not at the process's end. */
+	ladderd_chord_mark_ended_work(g->work_dir, g->name);
+	g->cpu = rung_cpu(RUSAGE_THREAD);
+	__atomic_store_n(&g->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Start the request's guests (its "guests": unit names of the same task,
+ * each with its own request). A guest that cannot start is marked ended,
+ * so that no peer waits for it; the chord then finds it left no result.
+ */
+static void
+rung_start_guests(const char *work_dir, const cJSON *req,
+    struct rung_guests *gs)
+{
+	const cJSON *names = ladderd_ctx_get(req, "guests"), *it;
+
+	cJSON_ArrayForEach(it, names) {
+		struct rung_guest *g = &gs->g[gs->n];
+
+		if (!cJSON_IsString(it) ||
+		    !ladderd_ctx_valid_name(it->valuestring) ||
+		    strlen(it->valuestring) >= sizeof(g->name))
+			continue;
+		if (gs->n == LADDERD_GROUP_MAX) {
+			ladderd_chord_mark_ended_work(work_dir,
+			    it->valuestring);
+			continue;
+		}
+		g->work_dir = work_dir;
+		snprintf(g->name, sizeof(g->name), "%s", it->valuestring);
+		if (pthread_create(&g->thread, NULL, rung_guest_main, g) != 0) {
+			log_warnx("cannot start unit %s as a thread", g->name);
+			ladderd_chord_mark_ended_work(work_dir, g->name);
+			continue;
+		}
+		gs->n++;
+	}
+}
+
+/*
+ * CPU seconds the guests' threads have used so far: a running thread's
+ * clock, or the figure a finished one left (its clock is gone with it).
+ */
+static double
+rung_guests_cpu(const struct rung_guests *gs)
+{
+	double cpu = 0;
+
+	for (int i = 0; gs && i < gs->n; i++) {
+		const struct rung_guest *g = &gs->g[i];
+		clockid_t id;
+		struct timespec ts;
+
+		if (!__atomic_load_n(&g->done, __ATOMIC_ACQUIRE) &&
+		    pthread_getcpuclockid(g->thread, &id) == 0 &&
+		    clock_gettime(id, &ts) == 0)
+			cpu += ts.tv_sec + ts.tv_nsec / 1e9;
+		else if (__atomic_load_n(&g->done, __ATOMIC_ACQUIRE))
+			cpu += g->cpu;
+	}
+	return cpu;
+}
+
 int
 ladderd_rung_main(const char *work_dir, const char *rung)
+{
+	struct sigaction sa = { .sa_handler = rung_on_term };
+	struct rung_guests guests = { .n = 0 };
+	int exit_code;
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	exit_code = rung_unit(work_dir, rung, &guests);
+	if (guests.n > 0) {
+		/* Its guests (the decoder) stop waiting for this unit. */
+		ladderd_chord_mark_ended_work(work_dir, rung);
+		for (int i = 0; i < guests.n; i++)
+			(void)pthread_join(guests.g[i].thread, NULL);
+	}
+	return exit_code;
+}
+
+/*
+ * Run unit `rung` of the task in work_dir: its request, its stages, its
+ * result. `guests` is NULL for a unit that runs as a thread (it starts no
+ * guest of its own and sets no process-wide state); otherwise it
+ * receives the guests started.
+ */
+static int
+rung_unit(const char *work_dir, const char *rung, struct rung_guests *guests)
 {
 	char path[PATH_MAX], running[PATH_MAX], result[PATH_MAX], prefix[160];
 	cJSON *req = NULL, *ctx = NULL, *orig = NULL, *res = NULL;
@@ -139,14 +261,10 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	struct ladderd_plugins *reg = NULL;
 	enum ladderd_rc rc = LADDERD_OK;
 	const char *status = "ok";
-	struct sigaction sa = { .sa_handler = rung_on_term };
 	int exit_code = 1, threads, niceness, encode_only;
 	const char *encoder = NULL; /* the stage that encoded (encode_only) */
 	FILE *f;
 
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
 	if (ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_RUNNING, rung,
 		running, sizeof(running)) < 0 ||
 	    ladderd_ctx_work_path(work_dir, LADDERD_PATH_RUNG_RESULT, rung,
@@ -189,8 +307,13 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 	    ladderd_ctx_str(ctx, "task.id", "?"),
 	    rung[0] == '_' ? "" : "rendition=",
 	    ladderd_chord_unit_label(ctx, rung));
-	log_set_prefix(prefix);
+	if (guests)
+		log_set_prefix(prefix);
+	else
+		log_set_thread_prefix(prefix);
 	LADDERD_CRASH_POINT("rung.start", rung);
+	if (guests)
+		rung_start_guests(work_dir, req, guests);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
 	    (reg = ladderd_plugins_new(ladderd_ctx_str(req, "stage_path",
 		 ""))) == NULL)
@@ -238,7 +361,9 @@ ladderd_rung_main(const char *work_dir, const char *rung)
 		status = "dropped";
 	else if (rc == LADDERD_FAIL || rc == LADDERD_RETRY)
 		status = "failed";
-	if ((res = rung_result(orig, ctx, status)) == NULL)
+	if ((res = rung_result(orig, ctx, status, guests ?
+		 rung_cpu(RUSAGE_SELF) + rung_cpu(RUSAGE_CHILDREN) -
+		 rung_guests_cpu(guests) : rung_cpu(RUSAGE_THREAD))) == NULL)
 		goto out;
 	/* What the encode left in the context, under a name the chord knows. */
 	if (encoder && ladderd_ctx_get(ctx, encoder)) {

@@ -24,7 +24,7 @@
 #include "stage.h"
 
 #define RING_MAGIC 0x4c44524eu /* "LDRN" */
-#define RING_VERSION 3
+#define RING_VERSION 4
 /* Slots the decoder may never take: the copy path always finds one. */
 #define RING_RESERVE 1
 #define RING_NAME_MAX 72
@@ -61,6 +61,17 @@ struct ring_meta {
 	uint64_t plane_off[4]; /* of each plane, within the slot */
 };
 
+/*
+ * A process's mapping of the whole ring, which its users share: a worker
+ * that runs the producer and a reader as two threads (two stages, each
+ * with its own copy of this code) maps the slots once, not twice.
+ */
+struct ring_mapping {
+	int32_t pid;
+	int32_t refs; /* 0: a free entry */
+	uint64_t addr;
+};
+
 /* The shared header: every field under `mu` (magic: atomics). */
 struct ring_shared {
 	uint32_t magic, version;
@@ -81,12 +92,14 @@ struct ring_shared {
 	uint64_t total_size;
 	uint64_t produced; /* frames published */
 	struct ring_meta meta[FRAMERING_WINDOW];
+	struct ring_mapping maps[FRAMERING_MAX_READERS + 1];
 };
 
 /* One process's handle. */
 struct framering {
 	struct ring_shared *sh;
 	size_t mapped;
+	int map_entry; /* its entry in sh->maps, or -1 (a mapping of its own) */
 	int fd;
 	int producer; /* else a reader */
 	int idx;      /* the reader's entry */
@@ -174,6 +187,61 @@ ring_map(struct framering *r, size_t size)
 	return 0;
 }
 
+/*
+ * Map the whole ring (sh->total_size) in place of the header, or share the
+ * mapping another user in this process made (sh->maps).
+ */
+static int
+ring_map_whole(struct framering *r)
+{
+	struct ring_shared *sh = r->sh;
+	size_t size = (size_t)sh->total_size;
+	int entry = -1, unused = -1;
+	pid_t pid = getpid();
+	void *p;
+
+	ring_lock(sh);
+	for (int i = 0; i < FRAMERING_MAX_READERS + 1; i++) {
+		if (sh->maps[i].refs > 0 && sh->maps[i].pid == pid)
+			entry = i;
+		else if (sh->maps[i].refs == 0 && unused < 0)
+			unused = i;
+	}
+	if (entry >= 0) {
+		sh->maps[entry].refs++;
+		p = (void *)(uintptr_t)sh->maps[entry].addr;
+	} else if ((p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			r->fd, 0)) == MAP_FAILED) {
+		ring_unlock(sh);
+		return -errno;
+	} else if ((entry = unused) >= 0) {
+		sh->maps[entry].pid = pid;
+		sh->maps[entry].refs = 1;
+		sh->maps[entry].addr = (uint64_t)(uintptr_t)p;
+	}
+	ring_unlock(sh);
+	munmap(r->sh, r->mapped);
+	r->sh = p;
+	r->mapped = size;
+	r->map_entry = entry;
+	return 0;
+}
+
+/* Unmap r's view of the ring, unless another user here still shares it. */
+static void
+ring_unmap(struct framering *r)
+{
+	int last = 1;
+
+	if (r->map_entry >= 0) {
+		ring_lock(r->sh);
+		last = --r->sh->maps[r->map_entry].refs <= 0;
+		ring_unlock(r->sh);
+	}
+	if (last)
+		munmap(r->sh, r->mapped);
+}
+
 /* Initialise a ring this process just created (nobody else maps it). */
 static int
 ring_init(struct framering *r, const struct framering_spec *s)
@@ -259,6 +327,7 @@ ring_open(struct framering **ret, const struct framering_spec *s,
 		return -ENOMEM;
 	r->producer = producer;
 	r->idx = -1;
+	r->map_entry = -1;
 	r->hooks = s->hooks;
 	r->fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (r->fd >= 0) {
@@ -375,7 +444,7 @@ framering_configure(struct framering *r, const AVFrame *f, AVRational tb)
 	sh->data_off = data_off;
 	sh->total_size = total;
 	ring_unlock(sh);
-	if ((err = ring_map(r, (size_t)total)) < 0)
+	if ((err = ring_map_whole(r)) < 0)
 		return AVERROR(-err);
 	sh = r->sh;
 	ring_lock(sh);
@@ -636,8 +705,7 @@ framering_read(struct framering *r, AVFrame *f)
 	ring_unlock(sh);
 	if (rc != 1)
 		return rc;
-	if (r->mapped < sh->total_size &&
-	    (err = ring_map(r, (size_t)sh->total_size)) < 0)
+	if (r->mapped < sh->total_size && (err = ring_map_whole(r)) < 0)
 		return AVERROR(-err);
 	sh = r->sh;
 	m = &sh->meta[k % FRAMERING_WINDOW];
@@ -693,7 +761,7 @@ framering_finish(struct framering **rp, int ok)
 	if (r == NULL)
 		return;
 	framering_end(r, ok);
-	munmap(r->sh, r->mapped);
+	ring_unmap(r);
 	close(r->fd);
 	free(r);
 	*rp = NULL;

@@ -1,7 +1,10 @@
 /*
  * framering.h - the frame ring of the shared decode: one producer (stage
  * "decode") hands every decoded picture to N readers (stage "transcode",
- * one per rung), each in its own process, through POSIX shared memory.
+ * one per rung), through POSIX shared memory. Producer and readers may be
+ * in different processes or threads of one (the daemon runs the producer
+ * in the top rung's worker); one process maps the slots once, whichever
+ * of its users comes first, and the last to finish unmaps them.
  * Compiled into those two stages only; the daemon knows nothing of it.
  *
  * The protocol, in one place:

@@ -1,8 +1,9 @@
 #!/bin/sh
-# The shared decode (fMP4 mode): one decoder process feeds every video rung
-# through shared memory. Its output matches per-rung decoding frame for
-# frame, keyframes align, and a rung retried after a failure falls back to
-# decoding on its own.
+# The shared decode (fMP4 mode): one decoder feeds every video rung through
+# shared memory. It runs as a thread of the top rung's worker. Its output
+# matches per-rung decoding frame for frame, keyframes align, a rung
+# retried after a failure falls back to decoding on its own, and the top
+# rung failing does not take the decoder from the others.
 . "$(dirname "$0")/lib.sh"
 require ffmpeg ffprobe
 
@@ -28,6 +29,15 @@ profiles = {
         { stage = \"t_flaky\"; args = { flaky_rung = \"240p\"; }; },
         \"chunk_hls\", \"hls_info\", \"notify\" ); };
   };
+  hostfail = {
+    segment_duration = 1;
+    video = { preset = \"ultrafast\"; };
+    ladder = ( { name = \"360p\"; height = 360; bitrate = 600; },
+               { name = \"240p\"; height = 240; bitrate = 300; } );
+    workflow = { rendition = ( \"target_size\",
+        { stage = \"t_flaky\"; args = { flaky_rung = \"360p\"; }; },
+        \"transcode\", \"chunk_hls\", \"hls_info\", \"notify\" ); };
+  };
 };"
 # B-frames and 3 reference pictures: the decoder keeps ring slots as
 # references while the rungs read others.
@@ -35,10 +45,20 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
 	-f lavfi -i sine=frequency=440:sample_rate=48000:duration=3 \
 	-c:v libx264 -preset ultrafast -bf 3 -refs 3 -pix_fmt yuv420p -c:a aac -shortest
 # Task ids of this run only: /dev/shm is shared with whatever else runs.
-SH=sh$$ AL=al$$ FL=fl$$
+SH=sh$$ AL=al$$ FL=fl$$ HF=hf$$
+# logpid FILE LABEL: the pids that logged lines of unit LABEL.
+logpid() {
+	sed -n "s/.*ladderd\[\([0-9]*\)\]: [a-z]*: job=[^ ]* $2: .*/\1/p" "$1" |
+		sort -u
+}
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"
 is "$?" 0 "a shared-decode run completes"
 like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 video rungs"
+like "$(logpid "$T/sh.err" 'shared decoder')" '^[0-9]+$' "the decoder's lines come from one process"
+is "$(logpid "$T/sh.err" 'shared decoder')" "$(logpid "$T/sh.err" rendition=360p)" \
+	"the top rung's worker, which runs it as a thread"
+like "$(cat "$T/sh.err")" 'shared decoder: ok \([0-9.]+ s, cpu [0-9.]+ s\)' \
+	"the decoder left its own result (ok, its thread's time)"
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"
 like "$(cat "$T/sh.err")" 'stage=decode: 75 frames, 0 of them copied into the ring \(decoded into its slots\)' \
 	"the decoder decoded every frame straight into the ring's slots (no copy)"
@@ -80,5 +100,15 @@ is "$(grep -c 'rendition=240p: stage=transcode: reading frames from the shared d
 ok "a stage's line names its rendition once" sh -c "! grep -q 'rendition=.*rendition=' '$T/fl.err'"
 is "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$T/out/$FL/240p/index.m3u8" | grep . | head -n 1)" \
 	75 "the retried rung has every frame"
-ok "no frame ring is left in /dev/shm" sh -c "! ls /dev/shm | grep -Eq '^ladderd-($SH|$AL|$FL)-'"
+LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p hostfail "$T/src.mp4" -o "$T/out" --task-id "$HF" >/dev/null 2>"$T/hf.err"
+is "$?" 0 "the top rung, host of the decoder, failing before it read the ring: the task completes"
+like "$(cat "$T/hf.err")" 'rung 360p: t_flaky: flaky failure' "(the top rung's first attempt failed)"
+is "$(grep -c 'rendition=240p: stage=transcode: reading frames from the shared decoder' "$T/hf.err")" 1 \
+	"the other rung read the ring all the same"
+like "$(cat "$T/hf.err")" 'shared decoder: ok' "and its decoder finished"
+for r in 360p 240p; do
+	is "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 "$T/out/$HF/$r/index.m3u8" | grep . | head -n 1)" \
+		75 "rung $r has every frame"
+done
+ok "no frame ring is left in /dev/shm" sh -c "! ls /dev/shm | grep -Eq '^ladderd-($SH|$AL|$FL|$HF)-'"
 done_testing

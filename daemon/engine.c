@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -187,8 +188,8 @@ engine_fetches(struct ladderd_plugins *reg, const char *name)
 /*
  * Run the stages of one phase. Each phase loads its stages and unloads
  * them when it ends: the job process then waits through the rungs without
- * the pre phase's libav and its ~100 libraries mapped (probe's; ~35 MB of
- * RSS), and the post phase loads what it needs again (~10 ms).
+ * the pre phase's libav and most of its ~130 libraries mapped (probe's;
+ * ~35 MB of RSS), and the post phase loads what it needs again (~10 ms).
  */
 static enum ladderd_rc
 engine_run_phase(const struct ladderd_engine_opts *o,
@@ -245,6 +246,8 @@ engine_run_phase(const struct ladderd_engine_opts *o,
 			break;
 	}
 	ladderd_plugins_free(reg);
+	/* And what they freed goes back too (glibc keeps it otherwise). */
+	malloc_trim(0);
 	return ret;
 }
 

@@ -77,7 +77,9 @@ struct member {
 	int resumed;	    /* an earlier run of the task started it */
 	int transient;	   /* it last exited 75: a full disk, the network */
 	const char *group_dir; /* runs inside the group's process (remote) */
-	const char *guest; /* a unit its worker runs as a thread (rung.c) */
+	/* Units its worker runs as threads (rung.c's guests). */
+	const char *guests[LADDERD_GROUP_MAX];
+	int nguests;
 	int hosted;	   /* it runs as a thread of another member's worker */
 	/* Chunks (chunks.h): a chunk knows its rung, a rung its chunks. */
 	int rung_of;	   /* a chunk: its rung's member index; the chunked
@@ -184,10 +186,11 @@ chord_write_request(const struct ladderd_chord_opts *o,
 	 */
 	if (m->rung_of != -1)
 		cJSON_AddTrueToObject(req, "encode_only");
-	if (m->guest) {
+	if (m->nguests > 0) {
 		cJSON *g = cJSON_AddArrayToObject(req, "guests");
 
-		cJSON_AddItemToArray(g, cJSON_CreateString(m->guest));
+		for (int j = 0; j < m->nguests; j++)
+			cJSON_AddItemToArray(g, cJSON_CreateString(m->guests[j]));
 	}
 	cJSON_AddStringToObject(req, "stage_path", o->conf->stage_path);
 	cJSON_AddNumberToObject(req, "threads", m->threads);
@@ -1235,46 +1238,52 @@ chord_group_threads(struct chord_run *r, int cpu)
 }
 
 /*
- * On this host the group's own unit (the shared decoder) runs as a thread
- * of the worker of the group's largest video rung (rung.c's guests),
- * which reads every frame at full size: the decoder's ~25 MB of libraries
- * and its ~20 MB view of the ring are then mapped in no process of their
- * own. The units keep their own requests, results, threads and log lines;
- * they share a fate, as a rung that loses its decoder fails anyway. The
- * group's own unit's index in *guest and its host's returned, or -1 (it
- * runs alone: a remote group, or no such pair waiting).
+ * On this host the group's own unit (the shared decoder) and its audio
+ * renditions run as threads of the worker of the group's largest video
+ * rung (rung.c's guests), which reads every frame at full size: their
+ * ~28 MB of libraries each and the decoder's ~20 MB view of the ring are
+ * then mapped in no process of their own, and an audio rendition that
+ * reads a long source for minutes no longer adds a process to the tree's
+ * peak. The units keep their own requests, results, threads and log
+ * lines; they share a fate (a rung that loses its decoder fails anyway,
+ * and a unit that fails is retried alone). The guests' indexes go to
+ * gs[0..*ng) and their host's is returned, or -1 (a remote group, or no
+ * video rung and guest waiting: each runs alone).
  */
 static int
-chord_pick_host(const struct chord_run *r, int *guest)
+chord_pick_host(const struct chord_run *r, int *gs, int *ng)
 {
 	double top = 0;
 	int host = -1;
 
-	*guest = -1;
+	*ng = 0;
 	if (!r->runner->shared_host)
 		return -1;
 	for (int i = 0; i < r->n; i++) {
 		const struct member *m = &r->ms[i];
+		const char *kind = ladderd_ctx_str(m->rung, "kind", "video");
 		double h = ladderd_ctx_num(m->rung, "height", 0);
 
 		if (!m->group || m->state != M_WAITING)
 			continue;
-		if (m->own_rung)
-			*guest = i;
-		else if (strcmp(ladderd_ctx_str(m->rung, "kind", "video"),
-			     "video") == 0 && h > top) {
+		if ((m->own_rung || strcmp(kind, "audio") == 0) &&
+		    *ng < LADDERD_GROUP_MAX)
+			gs[(*ng)++] = i;
+		else if (strcmp(kind, "video") == 0 && h > top) {
 			top = h;
 			host = i;
 		}
 	}
-	if (*guest < 0 || host < 0)
-		*guest = host = -1;
+	if (*ng == 0 || host < 0) {
+		*ng = 0;
+		host = -1;
+	}
 	return host;
 }
 
 /*
- * The group's own unit, after its host's start: running with it, or on its
- * own when the host could not start.
+ * A guest, after its host's start: running with it, or on its own when
+ * the host could not start.
  */
 static void
 chord_start_guest(struct chord_run *r, int guest, int host)
@@ -1282,13 +1291,16 @@ chord_start_guest(struct chord_run *r, int guest, int host)
 	struct member *g = &r->ms[guest], *h = &r->ms[host];
 
 	if (h->state == M_RUNNING) {
-		g->hosted = 1;
 		(void)chord_launched(r->o, r->runner, g, h->pid);
 		r->running++;
 		return;
 	}
+	g->hosted = 0;
 	g->attempts--; /* its request was written, it never ran */
 	if (chord_start(r->o, r->runner, r->ctx, g, guest, &r->oldmask) < 0) {
+		if (g->has_token)
+			ladderd_tokens_give(r->tokens);
+		g->has_token = 0;
 		g->state = M_FAILED;
 		r->finished++;
 		ladderd_chord_mark_ended(r->ctx, g->name, 1);
@@ -1306,7 +1318,7 @@ chord_start_guest(struct chord_run *r, int guest, int host)
 static void
 chord_start_group_now(struct chord_run *r)
 {
-	int gi[LADDERD_GROUP_MAX], k = 0, cpu, guest, host;
+	int gi[LADDERD_GROUP_MAX], gs[LADDERD_GROUP_MAX], k = 0, ng, cpu, host;
 
 	while (r->group_tokens < r->group_video &&
 	    ladderd_tokens_take(r->tokens) > 0)
@@ -1318,18 +1330,21 @@ chord_start_group_now(struct chord_run *r)
 	if (!r->runner->shared_host && r->runner->cpus_per_unit > 0)
 		cpu = r->runner->cpus_per_unit;
 	chord_group_threads(r, cpu);
-	/* The guest's request first: its host's worker reads it. */
-	if ((host = chord_pick_host(r, &guest)) >= 0) {
-		if (chord_prepare(r->o, r->runner, r->ctx, &r->ms[guest],
-			guest) == 0)
-			r->ms[host].guest = r->ms[guest].name;
-		else
-			host = guest = -1; /* and it fails below, alone */
-	}
+	/* The guests' requests first: their host's worker reads them. */
+	if ((host = chord_pick_host(r, gs, &ng)) >= 0)
+		for (int j = 0; j < ng; j++) {
+			struct member *g = &r->ms[gs[j]];
+
+			/* One that cannot be prepared fails below, alone. */
+			if (chord_prepare(r->o, r->runner, r->ctx, g, gs[j]) < 0)
+				continue;
+			g->hosted = 1;
+			r->ms[host].guests[r->ms[host].nguests++] = g->name;
+		}
 	for (int i = 0; i < r->n; i++) {
 		struct member *m = &r->ms[i];
 
-		if (!m->group || m->state != M_WAITING || i == guest)
+		if (!m->group || m->state != M_WAITING || m->hosted)
 			continue;
 		if (!m->own_rung && r->group_tokens > 0) {
 			m->has_token = 1;
@@ -1354,8 +1369,9 @@ chord_start_group_now(struct chord_run *r)
 		}
 		r->running++;
 	}
-	if (guest >= 0)
-		chord_start_guest(r, guest, host);
+	for (int j = 0; host >= 0 && j < ng; j++)
+		if (r->ms[gs[j]].hosted)
+			chord_start_guest(r, gs[j], host);
 	if (k > 0)
 		r->running += chord_start_group(r->o, r->runner, r->ctx, r->ms,
 		    gi, k, cpu, r->group_dir, &r->oldmask, &r->finished);
@@ -1375,7 +1391,7 @@ chord_start_waiting(struct chord_run *r)
 			break;
 		m->has_token = 1;
 		m->group = 0; /* a retry runs alone, with its own decoder */
-		m->guest = NULL;
+		m->nguests = 0;
 		m->threads = r->threads;
 		if (chord_start(r->o, r->runner, r->ctx, m, i,
 			&r->oldmask) < 0) {

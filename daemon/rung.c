@@ -7,12 +7,14 @@
  * stages added or changed, "unit" (where it ran) and "status". Exit
  * status: 0 success (ok or dropped), 75 (EX_TEMPFAIL) for a transient
  * failure, 1 otherwise. A request may name "guests": units of the same
- * task this worker runs as threads beside its own (the shared decoder).
+ * task this worker runs as threads beside its own (the shared decoder and
+ * the audio renditions, in the top rung's worker).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -132,10 +134,8 @@ rung_result(const cJSON *orig, const cJSON *ctx, const char *status,
 
 /*
  * A unit this worker runs as a thread beside its own (the request's
- * "guests": the chord puts the shared decoder in the top rung's worker,
- * which reads every frame it decodes at full size, so that the decoder's
- * libraries and its view of the ring are not mapped in a process of
- * their own; ~45 MB of RSS on the default ladder).
+ * "guests": the chord puts the shared decoder and the audio renditions in
+ * the top rung's worker; chord_pick_host says why).
  */
 struct rung_guest {
 	pthread_t thread;
@@ -165,6 +165,8 @@ rung_guest_main(void *arg)
 	ladderd_chord_mark_ended_work(g->work_dir, g->name);
 	g->cpu = rung_cpu(RUSAGE_THREAD);
 	__atomic_store_n(&g->done, 1, __ATOMIC_RELEASE);
+	/* What it freed goes back now, not when its host ends. */
+	malloc_trim(0);
 	return NULL;
 }
 

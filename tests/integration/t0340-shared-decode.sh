@@ -57,6 +57,8 @@ like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 vi
 like "$(logpid "$T/sh.err" 'shared decoder')" '^[0-9]+$' "the decoder's lines come from one process"
 is "$(logpid "$T/sh.err" 'shared decoder')" "$(logpid "$T/sh.err" rendition=360p)" \
 	"the top rung's worker, which runs it as a thread"
+is "$(logpid "$T/sh.err" rendition=audio)" "$(logpid "$T/sh.err" rendition=360p)" \
+	"and the audio rendition's, as another thread"
 like "$(cat "$T/sh.err")" 'shared decoder: ok \([0-9.]+ s, cpu [0-9.]+ s\)' \
 	"the decoder left its own result (ok, its thread's time)"
 is "$(grep -c 'reading frames from the shared decoder' "$T/sh.err")" 3 "every video rung read the ring"

@@ -68,8 +68,10 @@ struct ring_meta {
  */
 struct ring_mapping {
 	int32_t pid;
-	int32_t refs; /* 0: a free entry */
+	int32_t refs;	 /* 0: a free entry */
 	uint64_t addr;
+	uint64_t process; /* ring_process(): a pid reused by a new process
+			     does not find an old one's address */
 };
 
 /* The shared header: every field under `mu` (magic: atomics). */
@@ -188,6 +190,19 @@ ring_map(struct framering *r, size_t size)
 }
 
 /*
+ * Which process this is, beyond its pid: where libc's getpid is mapped,
+ * the same for every plugin of a process and, with address space layout
+ * randomisation, not the same for the next process to get this pid.
+ */
+static uint64_t
+ring_process(void)
+{
+	pid_t (*const volatile fn)(void) = getpid;
+
+	return (uint64_t)(uintptr_t)fn;
+}
+
+/*
  * Map the whole ring (sh->total_size) in place of the header, or share the
  * mapping another user in this process made (sh->maps).
  */
@@ -202,7 +217,8 @@ ring_map_whole(struct framering *r)
 
 	ring_lock(sh);
 	for (int i = 0; i < FRAMERING_MAX_READERS + 1; i++) {
-		if (sh->maps[i].refs > 0 && sh->maps[i].pid == pid)
+		if (sh->maps[i].refs > 0 && sh->maps[i].pid == pid &&
+		    sh->maps[i].process == ring_process())
 			entry = i;
 		else if (sh->maps[i].refs == 0 && unused < 0)
 			unused = i;
@@ -218,6 +234,7 @@ ring_map_whole(struct framering *r)
 		sh->maps[entry].pid = pid;
 		sh->maps[entry].refs = 1;
 		sh->maps[entry].addr = (uint64_t)(uintptr_t)p;
+		sh->maps[entry].process = ring_process();
 	}
 	ring_unlock(sh);
 	munmap(r->sh, r->mapped);

@@ -1281,6 +1281,18 @@ chord_pick_host(const struct chord_run *r, int *gs, int *ng)
 	return host;
 }
 
+/* A member of the group that could not start: it failed, nobody waits. */
+static void
+chord_not_started(struct chord_run *r, struct member *m)
+{
+	if (m->has_token)
+		ladderd_tokens_give(r->tokens);
+	m->has_token = 0;
+	m->state = M_FAILED;
+	r->finished++;
+	ladderd_chord_mark_ended(r->ctx, m->name, 1);
+}
+
 /*
  * A guest, after its host's start: running with it, or on its own when
  * the host could not start.
@@ -1297,16 +1309,10 @@ chord_start_guest(struct chord_run *r, int guest, int host)
 	}
 	g->hosted = 0;
 	g->attempts--; /* its request was written, it never ran */
-	if (chord_start(r->o, r->runner, r->ctx, g, guest, &r->oldmask) < 0) {
-		if (g->has_token)
-			ladderd_tokens_give(r->tokens);
-		g->has_token = 0;
-		g->state = M_FAILED;
-		r->finished++;
-		ladderd_chord_mark_ended(r->ctx, g->name, 1);
-		return;
-	}
-	r->running++;
+	if (chord_start(r->o, r->runner, r->ctx, g, guest, &r->oldmask) < 0)
+		chord_not_started(r, g);
+	else
+		r->running++;
 }
 
 /*
@@ -1358,16 +1364,10 @@ chord_start_group_now(struct chord_run *r)
 		}
 		if (!r->runner->shared_host ||
 		    chord_start(r->o, r->runner, r->ctx, m, i,
-			&r->oldmask) < 0) {
-			if (m->has_token)
-				ladderd_tokens_give(r->tokens);
-			m->has_token = 0;
-			m->state = M_FAILED;
-			r->finished++;
-			ladderd_chord_mark_ended(r->ctx, m->name, 1);
-			continue;
-		}
-		r->running++;
+			&r->oldmask) < 0)
+			chord_not_started(r, m);
+		else
+			r->running++;
 	}
 	for (int j = 0; host >= 0 && j < ng; j++)
 		if (r->ms[gs[j]].hosted)

@@ -176,7 +176,7 @@ rung_guest_main(void *arg)
  * so that no peer waits for it; the chord then finds it left no result.
  */
 static void
-rung_start_guests(const char *work_dir, const cJSON *req,
+rung_start_guests(const char *work_dir, const char *host, const cJSON *req,
     struct rung_guests *gs)
 {
 	const cJSON *names = ladderd_ctx_get(req, "guests"), *it;
@@ -186,6 +186,7 @@ rung_start_guests(const char *work_dir, const cJSON *req,
 
 		if (!cJSON_IsString(it) ||
 		    !ladderd_ctx_valid_name(it->valuestring) ||
+		    strcmp(it->valuestring, host) == 0 ||
 		    strlen(it->valuestring) >= sizeof(g->name))
 			continue;
 		if (gs->n == LADDERD_GROUP_MAX) {
@@ -315,7 +316,7 @@ rung_unit(const char *work_dir, const char *rung, struct rung_guests *guests)
 		log_set_thread_prefix(prefix);
 	LADDERD_CRASH_POINT("rung.start", rung);
 	if (guests)
-		rung_start_guests(work_dir, req, guests);
+		rung_start_guests(work_dir, rung, req, guests);
 	if ((orig = cJSON_Duplicate(ctx, 1)) == NULL ||
 	    (reg = ladderd_plugins_new(ladderd_ctx_str(req, "stage_path",
 		 ""))) == NULL)

@@ -977,16 +977,11 @@ chord_reaped(const struct ladderd_chord_opts *o,
 	/* Nobody may wait on a process that is gone. */
 	ladderd_chord_mark_ended(ctx, m->name, 1);
 	/*
-	 * In a group process each unit left its own result: a unit that
-	 * finished counts even if another one failed the group's status.
+	 * A unit that shared its process (a group's on a node, or a guest of
+	 * another member's worker) left its own result, which says how it
+	 * did: the process's status is the others' too.
 	 */
-	if (m->group_dir && chord_result_ok(ctx, m))
-		status = 0;
-	/*
-	 * A unit run as a thread of another's worker: the process's status
-	 * is its host's; its own is its result's.
-	 */
-	if (m->hosted) {
+	if (m->group_dir || m->hosted) {
 		if (chord_result_ok(ctx, m))
 			status = 0;
 		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)

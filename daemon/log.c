@@ -31,8 +31,9 @@ static struct {
 } log_state = { 0, 0, -1, "" };
 
 /*
- * A thread's own prefix, over the process's: a rung worker runs a second
- * unit (the shared decoder) as a thread, whose lines say which it is.
+ * A thread's own prefix, over the process's: a rung worker runs other
+ * units (the shared decoder, the audio) as threads, whose lines say which
+ * unit they are.
  */
 static _Thread_local char log_thread_prefix[128];
 

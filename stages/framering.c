@@ -197,9 +197,7 @@ ring_map(struct framering *r, size_t size)
 static uint64_t
 ring_process(void)
 {
-	pid_t (*const volatile fn)(void) = getpid;
-
-	return (uint64_t)(uintptr_t)fn;
+	return (uint64_t)(uintptr_t)&getpid;
 }
 
 /*
@@ -213,12 +211,13 @@ ring_map_whole(struct framering *r)
 	size_t size = (size_t)sh->total_size;
 	int entry = -1, unused = -1;
 	pid_t pid = getpid();
+	uint64_t process = ring_process();
 	void *p;
 
 	ring_lock(sh);
 	for (int i = 0; i < FRAMERING_MAX_READERS + 1; i++) {
 		if (sh->maps[i].refs > 0 && sh->maps[i].pid == pid &&
-		    sh->maps[i].process == ring_process())
+		    sh->maps[i].process == process)
 			entry = i;
 		else if (sh->maps[i].refs == 0 && unused < 0)
 			unused = i;
@@ -234,7 +233,7 @@ ring_map_whole(struct framering *r)
 		sh->maps[entry].pid = pid;
 		sh->maps[entry].refs = 1;
 		sh->maps[entry].addr = (uint64_t)(uintptr_t)p;
-		sh->maps[entry].process = ring_process();
+		sh->maps[entry].process = process;
 	}
 	ring_unlock(sh);
 	munmap(r->sh, r->mapped);

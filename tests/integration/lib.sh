@@ -171,6 +171,12 @@ quick_profile() {
 # shared_alone_profiles: two profiles over the same two small rungs (hi 320,
 # lo 180; 1 s segments, ultrafast): "shared" (one decoder feeds both) and
 # "alone" (each rung decodes on its own).
+# unit_pids LOG LABEL: the pids that logged lines of unit LABEL in a
+# `ladderd run` log (its prefix "job=ID LABEL: "), one per line.
+unit_pids() {
+	sed -n "s/.*ladderd\[\([0-9]*\)\]: [a-z]*: job=[^ ]* $2: .*/\1/p" "$1" |
+		sort -u
+}
 shared_alone_profiles() {
 	local ladder='ladder = ( { name = "hi"; height = 320; bitrate = 400; },
                    { name = "lo"; height = 180; bitrate = 200; } );'

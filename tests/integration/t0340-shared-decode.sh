@@ -46,18 +46,13 @@ mkclip "$T/src.mp4" -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 \
 	-c:v libx264 -preset ultrafast -bf 3 -refs 3 -pix_fmt yuv420p -c:a aac -shortest
 # Task ids of this run only: /dev/shm is shared with whatever else runs.
 SH=sh$$ AL=al$$ FL=fl$$ HF=hf$$
-# logpid FILE LABEL: the pids that logged lines of unit LABEL.
-logpid() {
-	sed -n "s/.*ladderd\[\([0-9]*\)\]: [a-z]*: job=[^ ]* $2: .*/\1/p" "$1" |
-		sort -u
-}
 LADDERD_VERBOSE=1 "$LADDERD" run -c "$T/ladderd.conf" -p shared "$T/src.mp4" -o "$T/out" --task-id "$SH" >"$T/sh.out" 2>"$T/sh.err"
 is "$?" 0 "a shared-decode run completes"
 like "$(cat "$T/sh.err")" 'shared decoder for 3 rungs' "one decoder for the 3 video rungs"
-like "$(logpid "$T/sh.err" 'shared decoder')" '^[0-9]+$' "the decoder's lines come from one process"
-is "$(logpid "$T/sh.err" 'shared decoder')" "$(logpid "$T/sh.err" rendition=360p)" \
+like "$(unit_pids "$T/sh.err" 'shared decoder')" '^[0-9]+$' "the decoder's lines come from one process"
+is "$(unit_pids "$T/sh.err" 'shared decoder')" "$(unit_pids "$T/sh.err" rendition=360p)" \
 	"the top rung's worker, which runs it as a thread"
-is "$(logpid "$T/sh.err" rendition=audio)" "$(logpid "$T/sh.err" rendition=360p)" \
+is "$(unit_pids "$T/sh.err" rendition=audio)" "$(unit_pids "$T/sh.err" rendition=360p)" \
 	"and the audio rendition's, as another thread"
 like "$(cat "$T/sh.err")" 'shared decoder: ok \([0-9.]+ s, cpu [0-9.]+ s\)' \
 	"the decoder left its own result (ok, its thread's time)"

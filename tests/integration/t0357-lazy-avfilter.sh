@@ -64,14 +64,9 @@ is "$(seen plain 'rung:.*' libavfilter.so)" 0 \
 like "$(seen plain 'rung:(hi|lo|audio)' /transcode.so)" '^[1-9]' \
 	"its rungs were sampled while they ran (transcode.so mapped)"
 ok "its job process was sampled" grep -q ' run ' "$T/plain.maps"
-# logpid NAME LABEL: the pids that logged lines of unit LABEL.
-logpid() {
-	sed -n "s/.*ladderd\[\([0-9]*\)\]: [a-z]*: job=$1-$$ $2: .*/\1/p" \
-		"$T/$1.err" | sort -u
-}
-like "$(logpid plain 'shared decoder')" '^[0-9]+$' \
+like "$(unit_pids "$T/plain.err" 'shared decoder')" '^[0-9]+$' \
 	"its shared decoder logged from one process"
-is "$(logpid plain 'shared decoder')" "$(logpid plain rendition=hi)" \
+is "$(unit_pids "$T/plain.err" 'shared decoder')" "$(unit_pids "$T/plain.err" rendition=hi)" \
 	"the top rung's worker, which runs the decoder as a thread"
 ok "and no process said it built filters" sh -c "! grep -q 'filters: ' '$T/plain.err'"
 

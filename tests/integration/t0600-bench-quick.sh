@@ -67,6 +67,43 @@ is "$("$PY" "$T/check.py" "$J" 2>&1)" "" \
 like "$(cat "$T/bench.out")" "A/B +wall [0-9.]+ +CPU [0-9.]+" "the table shows A/B"
 like "$(cat "$T/bench.out")" "720p +1280x720 +\\|" "and a row per rung"
 
+# contrib/bench/floor on the same 2 s source: each piece alone, then side by
+# side on the cores; its JSON adds what running side by side costs.
+FLOOR=$LADDERD_SRC/contrib/bench/floor
+"$PY" "$FLOOR" --out "$T/bench" --duration 2 --runs 1 --side-by-side \
+	--results "$J" >"$T/floor.out" 2>"$T/floor.err"
+rc=$?
+is "$rc" 0 "floor --side-by-side exits 0"
+[ "$rc" = 0 ] || sed 's/^/# /' "$T/floor.err" | tail -20
+cat >"$T/floor.py" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d.get('side_by_side', {})
+parts = [p['part'] for p in d.get('parts', [])]
+err = []
+if len(parts) != 9 or 'decode' not in parts:
+    err.append('parts %s' % parts)
+if not d.get('floor_cpu_s', 0) > 0:
+    err.append('floor_cpu_s %r' % d.get('floor_cpu_s'))
+# Side by side a piece cannot cost much less than alone (0.8: rusage noise
+# on a 2 s source), and the floor grows with it.
+if not 0.8 < s.get('cost_factor', 0) < 3:
+    err.append('cost_factor %r' % s.get('cost_factor'))
+if abs(s.get('floor_cpu_s', 0) - d.get('floor_cpu_s', 0) * s.get('cost_factor', 0)) > 0.05:
+    err.append('side-by-side floor %r' % s.get('floor_cpu_s'))
+runs = s.get('runs', [])
+if len(runs) != 1 or sorted(runs[0].get('parts', {})) != sorted(parts):
+    err.append('runs %r' % runs)
+for k in ('best_a_over_b_wall', 'best_a_over_b_cpu'):
+    if not 0 < s.get(k, 0) < 10:
+        err.append('%s %r' % (k, s.get(k)))
+print('\n'.join(err))
+PY
+is "$("$PY" "$T/floor.py" "$T/bench/floor.json" 2>&1)" "" \
+	"floor.json: 9 pieces, the side-by-side cost and floor, best A/B"
+like "$(cat "$T/floor.out")" "side by side: each piece costs [0-9.]+ x" \
+	"and the output says what side by side costs"
+
 "$PY" "$BENCH" --ladderd "$T/nope" --quick --out "$T/b2" >/dev/null 2>"$T/err2"
 ok "a missing ladderd fails" test "$?" -ne 0
 like "$(cat "$T/err2")" "not an executable" "with a clear message"

@@ -22,7 +22,9 @@
  * are already rotated, deinterlaced and tone mapped, and a small rung is
  * cheap to decode. The tiles are cut from the smallest video rung at least
  * `width` wide (else the widest), read as init.mp4 + segments (or the TS
- * segments) through one concatenating reader.
+ * segments) through one concatenating reader. Only the frames the tiles
+ * and the fade checks below need, and the reference frames they decode
+ * from, are decoded (a 30 s 360p rung at 5 s a tile: 484 of 900).
  *
  * The poster: every tile time between 10 % and 90 % of the duration is a
  * candidate, scored on the luma of the sprite rung's frame there. Refused:
@@ -41,8 +43,9 @@
  * { poster: { uri, time, rung, mean_luma, entropy }, vtt, playlist,
  * sprites: [uri...], rung, interval, tile_width, tile_height, columns,
  * rows, count, sprite_width, sprite_height, bandwidth, cpu_seconds }; logs
- * one info line with the count, the poster's time and the CPU it took
- * (getrusage of the job process). Paths come from the layout
+ * one info line with the count, the poster's time, how many of the
+ * sprite rung's frames it decoded and the CPU it took (getrusage of the
+ * job process). Paths come from the layout
  * (call->path: LADDERD_PATH_POSTER, LADDERD_PATH_THUMBS_DIR). Skips when
  * both are off, or when there is no video rendition; then (probe.audio_only,
  * a song) the source's cover art, an attached picture, becomes poster.jpg
@@ -116,6 +119,8 @@ struct thumbs_in {
 	 * segment's B-frames before it); 0 = decode all. */
 	double skip_before;
 	int eof;
+	long packets; /* video packets read */
+	long frames;  /* frames decoded (the rest were skipped) */
 };
 
 /* Per-tile luma figures, for the poster. */
@@ -261,10 +266,6 @@ bad:
 }
 
 /*
- * The next frame in in->frame, its time in *ret_t (s, from the first
- * frame). 1: a frame, 0: the end, negative: an error (AVERROR).
- */
-/*
  * Before in->pkt goes to the decoder: skip it if it is a non-reference
  * frame wholly before in->skip_before (the decoder's threads take the
  * setting with the packet).
@@ -278,16 +279,19 @@ thumbs_in_skip(struct thumbs_in *in, AVRational tb)
 
 	if (in->first_pkt == AV_NOPTS_VALUE)
 		in->first_pkt = pts;
-	if (in->skip_before <= 0 || pts == AV_NOPTS_VALUE ||
-	    base == AV_NOPTS_VALUE)
-		return;
-	in->dec->skip_frame = (double)(pts - base) * av_q2d(tb) +
-		    (double)in->pkt->duration * av_q2d(tb) / 2 <
-		in->skip_before
+	in->dec->skip_frame = in->skip_before > 0 && pts != AV_NOPTS_VALUE &&
+		base != AV_NOPTS_VALUE &&
+		(double)(pts - base) * av_q2d(tb) +
+			(double)in->pkt->duration * av_q2d(tb) / 2 <
+		    in->skip_before
 	    ? AVDISCARD_NONREF
 	    : AVDISCARD_DEFAULT;
 }
 
+/*
+ * The next frame in in->frame, its time in *ret_t (s, from the first
+ * frame). 1: a frame, 0: the end, negative: an error (AVERROR).
+ */
 static int
 thumbs_in_next(struct thumbs_in *in, double *ret_t)
 {
@@ -306,6 +310,7 @@ thumbs_in_next(struct thumbs_in *in, double *ret_t)
 			if (in->first_pts == AV_NOPTS_VALUE)
 				in->first_pts = pts;
 			*ret_t = (double)(pts - in->first_pts) * av_q2d(tb);
+			in->frames++;
 			return 1;
 		}
 		if (err == AVERROR_EOF)
@@ -328,6 +333,7 @@ thumbs_in_next(struct thumbs_in *in, double *ret_t)
 			return err;
 		if (in->pkt->stream_index != in->stream)
 			continue;
+		in->packets++;
 		thumbs_in_skip(in, tb);
 		/* A damaged packet is the decoder's to conceal. */
 		if ((err = avcodec_send_packet(in->dec, in->pkt)) < 0 &&
@@ -499,6 +505,7 @@ struct thumbs_job {
 	cJSON *uris;   /* sprite URIs, package-relative */
 	double peak;   /* bit/s of the largest sheet over its time span */
 	int best;      /* poster tile, -1 = none */
+	long read, decoded; /* the pass's frames: in the rung, decoded */
 };
 
 /* Write sheet `k` (tiles [k * per, ...)) and record its URI. */
@@ -561,6 +568,25 @@ thumbs_tile(struct thumbs_job *j, AVFrame **sheet, struct SwsContext **sws,
 }
 
 /*
+ * The next time the pass needs a frame at, for in->skip_before: the next
+ * tile's or the next fade check's, whichever comes first. A frame before
+ * it that no other frame refers to is not decoded; the reference frames
+ * are, so every frame after them decodes right. The rung's last second is
+ * decoded whole: tiles past the last frame show that frame.
+ */
+static double
+thumbs_next_need(const struct thumbs_job *j, int k, int pend)
+{
+	double need = j->duration - 1.0;
+
+	if (k < j->count)
+		need = fmin(need, k * j->interval - 5e-4);
+	if (pend < k)
+		need = fmin(need, j->score[pend].t + THUMBS_FADE_GAP);
+	return need > 0 ? need : 0;
+}
+
+/*
  * One pass over the sprite rung: fill the sheets (when j->sprites) and
  * score every tile time (for the poster).
  */
@@ -605,6 +631,7 @@ thumbs_pass(struct thumbs_job *j)
 			if ((err = thumbs_tile(j, &sheet, &sws, in.frame, k,
 				 t)) < 0)
 				goto tile_bad;
+		in.skip_before = thumbs_next_need(j, k, pend);
 		av_frame_unref(last);
 		if (av_frame_ref(last, in.frame) < 0) {
 			call->fail(call, "out of memory");
@@ -628,6 +655,8 @@ thumbs_pass(struct thumbs_job *j)
 	if (sheet != NULL && (err = thumbs_sheet_write(j, sheet,
 				  (j->count - 1) / (j->cols * j->rows))) < 0)
 		goto tile_bad;
+	j->read = in.packets;
+	j->decoded = in.frames;
 	rc = LADDERD_OK;
 	goto out;
 tile_bad:
@@ -1170,10 +1199,10 @@ thumbnails_run(void *state, struct ladderd_call *call)
 	cJSON_AddNumberToObject(out, "cpu_seconds",
 	    round((thumbs_cpu() - cpu0) * 1000) / 1000);
 	call->log(call, LADDERD_LOG_INFO, "%d thumbnails from rung '%s' in %d "
-	    "sheet(s), poster at %.3f s: %.2f s CPU", j.count,
-	    ladderd_rendition(j.sprite_rung, NULL),
+	    "sheet(s), poster at %.3f s, %ld of %ld frames decoded: %.2f s CPU",
+	    j.count, ladderd_rendition(j.sprite_rung, NULL),
 	    j.sprites ? cJSON_GetArraySize(ladderd_ctx_get(out, "sprites")) :
-	    0, ladderd_ctx_num(out, "poster.time", -1),
+	    0, ladderd_ctx_num(out, "poster.time", -1), j.decoded, j.read,
 	    ladderd_ctx_num(out, "cpu_seconds", 0));
 	if (ladderd_ctx_set(call->ctx, "thumbnails", out) < 0) {
 		call->fail(call, "out of memory");

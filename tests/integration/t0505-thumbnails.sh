@@ -123,6 +123,12 @@ check(4 * FPS <= best < 8 * FPS, f"poster shows source frame {best} ({best / FPS
 m = re.search(r"poster at ([0-9.]+) s", open(log).read())
 at = round(float(m.group(1)) * FPS) if m else None
 check(best == at, f"poster is the frame of the chosen time: source frame {best}, chosen {at}")
+# The pass over the sprite rung decodes what the tiles and the fade checks
+# need: the frames between them that nothing refers to are skipped (x264's
+# B-frames), and the tiles above are still the frames of their times.
+m = re.search(r"(\d+) of (\d+) frames decoded", open(log).read())
+dec, total = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+check(total == 12 * FPS and 0 < dec < total, f"the pass decoded {dec} of the sprite rung's {total} frames, and skipped the rest")
 
 # What the players must answer for 0.5, 4.2 and 9.7 s: the cue holding t.
 exp = []

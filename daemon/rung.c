@@ -208,6 +208,8 @@ rung_start_guests(const char *work_dir, const char *host, const cJSON *req,
 /*
  * CPU seconds the guests' threads have used so far: a running thread's
  * clock, or the figure a finished one left (its clock is gone with it).
+ * `done` is looked at twice: a guest that ends between the first look and
+ * the clock's read has no clock any more, but has left its figure.
  */
 static double
 rung_guests_cpu(const struct rung_guests *gs)
